@@ -1,0 +1,46 @@
+"""``tiny-interp``: one subcommand per module in ``tiny_interp.commands``.
+
+Each command module exposes ``register(subparsers)``; it sets ``run`` as the parser default and imports its heavy
+dependencies inside ``run`` so ``tiny-interp --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import TinyInterpError
+
+COMMANDS = [
+    "generate",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tiny-interp",
+        description="Train, open, inspect and grade TinyStories-scale language models.",
+    )
+    parser.add_argument("--version", action="version", version=f"tiny-interp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"tiny_interp.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except TinyInterpError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Stories in, token shards out: loading, tokenizers and pre-tokenized memmap shards."""

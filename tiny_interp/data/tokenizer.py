@@ -1,0 +1,70 @@
+"""Tokenizers: a byte-level BPE trained on the stories, or GPT-Neo's GPT-2 BPE (from the hub or local files).
+
+Either way the result is a ``transformers`` fast tokenizer whose ``save_pretrained`` directory loads with
+``AutoTokenizer.from_pretrained(dir)``, with ``<|endoftext|>`` as BOS, EOS and UNK, as GPT-Neo has it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import ConfigError, DataError
+
+EOT = "<|endoftext|>"
+GPT_NEO_HUB_ID = "EleutherAI/gpt-neo-125M"
+
+
+def train_bpe_tokenizer(stories: Iterable[str], vocab_size: int = 4096, show_progress: bool = False) -> Any:
+    """Train a byte-level BPE on the stories; ``<|endoftext|>`` is token 0."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if vocab_size < 257 + 1:
+        raise ConfigError(f"vocab_size must be at least 258 (256 bytes + {EOT} + one merge), got {vocab_size}")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=show_progress,
+    )
+    tok.train_from_iterator(stories, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=EOT, eos_token=EOT, unk_token=EOT, model_max_length=2048
+    )
+
+
+def gpt_neo_tokenizer(local_dir: str | os.PathLike | None = None) -> Any:
+    """GPT-Neo's tokenizer: from a folder with ``vocab.json`` + ``merges.txt``, or else from the hub."""
+    from transformers import GPT2TokenizerFast
+
+    if local_dir is None:
+        from ..hub import require_hub
+
+        require_hub(
+            "the GPT-Neo tokenizer",
+            "Pass a local folder holding vocab.json and merges.txt (e.g. --tokenizer gpt-neo:PATH).",
+        )
+        return GPT2TokenizerFast.from_pretrained(GPT_NEO_HUB_ID)
+    folder = Path(local_dir)
+    vocab, merges = folder / "vocab.json", folder / "merges.txt"
+    for f in (vocab, merges):
+        if not f.exists():
+            raise DataError(f"{f} not found: a GPT-Neo tokenizer folder needs vocab.json and merges.txt")
+    try:
+        vocab_dict = json.loads(vocab.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{vocab} is not a valid vocab.json ({e})") from e
+    merge_lines = [
+        tuple(line.split(" ")) for line in merges.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#version")
+    ]
+    return GPT2TokenizerFast(
+        vocab=vocab_dict, merges=merge_lines, bos_token=EOT, eos_token=EOT, unk_token=EOT, model_max_length=2048
+    )

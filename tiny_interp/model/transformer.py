@@ -1,0 +1,99 @@
+"""TinyLM: the decoder-only story model of both families, in one small module."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from jaxtyping import Bool, Float, Int
+from torch import Tensor, nn
+
+from .block import Block
+from .config import ModelConfig
+from .kv_cache import KVCache
+from .norm import make_norm
+from .rotary import Rotary
+
+
+class TinyLM(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_embed = nn.Embedding(cfg.positions, cfg.d_model) if cfg.family == "gpt-neo" else None
+        self.rotary = Rotary(cfg.d_head, cfg.n_ctx, cfg.rope_theta) if cfg.family == "llama" else None
+        self.embed_dropout = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
+        self.norm_f = make_norm(cfg)
+        self.unembed = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            self.unembed.weight = self.tok_embed.weight
+        self.apply(self._init_weights)
+        # GPT-2's scaled init of the projections that write into the residual stream
+        for name, p in self.named_parameters():
+            if name.endswith(("attn.out.weight", "mlp.down.weight")):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(
+        self,
+        input_ids: Int[Tensor, "batch seq"],
+        cache: KVCache | None = None,
+        key_valid: Bool[Tensor, "batch keys"] | None = None,
+    ) -> Float[Tensor, "batch seq vocab"]:
+        """Logits for every position.
+
+        With a ``cache`` the tokens continue the cached ones; ``key_valid`` marks the real (non-padding) slots of
+        the cache including the new tokens, for left-padded batches.
+        """
+        B, T = input_ids.shape
+        start = cache.length if cache is not None else 0
+        positions = self._positions(B, T, start, key_valid, input_ids.device)
+        x = self.tok_embed(input_ids)
+        if self.pos_embed is not None:
+            x = x + self.pos_embed(positions)
+        x = self.embed_dropout(x)
+        rope = self.rotary.tables(positions) if self.rotary is not None else None
+        masks = {kind: self._mask(kind, B, T, start, key_valid, input_ids.device) for kind in set(self.cfg.layer_kinds())}
+        for block in self.blocks:
+            x = block(x, masks[block.attn.kind], rope, cache)
+        if cache is not None:
+            cache.advance(T)
+        return self.unembed(self.norm_f(x))
+
+    def _positions(
+        self, B: int, T: int, start: int, key_valid: Tensor | None, device: torch.device
+    ) -> Int[Tensor, "batch seq"]:
+        if key_valid is None:
+            return torch.arange(start, start + T, device=device).expand(B, T)
+        # left padding shifts each row's positions so its first real token sits at position 0
+        real_before = key_valid.long().cumsum(-1) - 1
+        return real_before[:, start : start + T].clamp(min=0)
+
+    def _mask(
+        self, kind: str, B: int, T: int, start: int, key_valid: Tensor | None, device: torch.device
+    ) -> Tensor | None:
+        window = self.cfg.window_size if kind == "local" else None
+        total = start + T
+        if key_valid is None and start == 0 and (window is None or T <= window):
+            return None  # plain causal: SDPA's fast path
+        q_idx = torch.arange(start, total, device=device).unsqueeze(1)
+        k_idx = torch.arange(total, device=device).unsqueeze(0)
+        allowed = k_idx <= q_idx
+        if window is not None:
+            allowed = allowed & (q_idx - k_idx < window)
+        allowed = allowed.unsqueeze(0)
+        if key_valid is not None:
+            # a padding query would see no key at all (NaN); let every query see itself
+            allowed = (allowed & key_valid[:, None, :total]) | (k_idx == q_idx).unsqueeze(0)
+        return allowed.expand(B, T, total).unsqueeze(1)
+
+    @property
+    def device(self) -> torch.device:
+        return self.tok_embed.weight.device
