@@ -14,7 +14,9 @@ from . import __version__
 from .errors import TinyInterpError
 
 COMMANDS = [
+    "train",
     "generate",
+    "lab",
 ]
 
 
