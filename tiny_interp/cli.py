@@ -15,6 +15,7 @@ from .errors import TinyInterpError
 
 COMMANDS = [
     "generate",
+    "prepare",
 ]
 
 
