@@ -46,17 +46,7 @@ def gpt_neo_tokenizer(local_dir: str | os.PathLike | None = None) -> Any:
     from transformers import GPT2TokenizerFast
 
     if local_dir is None:
-        from ..hub import require_hub
-
-        try:  # a copy in the local Hugging Face cache works offline
-            return GPT2TokenizerFast.from_pretrained(GPT_NEO_HUB_ID, local_files_only=True)
-        except OSError:
-            pass
-        require_hub(
-            "the GPT-Neo tokenizer",
-            "Pass a local folder holding vocab.json and merges.txt (e.g. --tokenizer gpt-neo:PATH).",
-        )
-        return GPT2TokenizerFast.from_pretrained(GPT_NEO_HUB_ID)
+        local_dir = _gpt_neo_files_from_hub()
     folder = Path(local_dir)
     vocab, merges = folder / "vocab.json", folder / "merges.txt"
     for f in (vocab, merges):
@@ -73,6 +63,28 @@ def gpt_neo_tokenizer(local_dir: str | os.PathLike | None = None) -> Any:
     return GPT2TokenizerFast(
         vocab=vocab_dict, merges=merge_lines, bos_token=EOT, eos_token=EOT, unk_token=EOT, model_max_length=2048
     )
+
+
+def _gpt_neo_files_from_hub() -> Path:
+    """A folder with GPT-Neo's vocab.json + merges.txt: the local Hugging Face cache if it has them, else the hub."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    files = ["vocab.json", "merges.txt"]
+    # (AutoTokenizer with local_files_only can return an empty tokenizer instead of failing, so fetch the files.)
+    try:
+        folder = Path(snapshot_download(GPT_NEO_HUB_ID, allow_patterns=files, local_files_only=True))
+        if all((folder / f).exists() for f in files):
+            return folder
+    except (LocalEntryNotFoundError, OSError):
+        pass
+    from ..hub import require_hub
+
+    require_hub(
+        "the GPT-Neo tokenizer",
+        "Pass a local folder holding vocab.json and merges.txt (e.g. --tokenizer gpt-neo:PATH).",
+    )
+    return Path(snapshot_download(GPT_NEO_HUB_ID, allow_patterns=files))
 
 
 def load_tokenizer_spec(spec: str) -> Any:
