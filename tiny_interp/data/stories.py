@@ -101,6 +101,8 @@ def check_hub_source(dataset_id: str, split: str) -> None:
                "and pass the local file instead.")
     else:
         how = "Download the data once while online and pass a local .txt/.jsonl/.parquet file instead."
+    if dataset_id != TINYSTORIES_ID:
+        how += f" (No local file or folder {dataset_id} exists either, so it was taken for a hub id.)"
     try:
         require_hub(f"the dataset {dataset_id} (split {split})", how)
     except DataError:
@@ -423,7 +425,7 @@ def _iter_hub(dataset_id: str, split: str) -> Iterator[str | None]:
                 dataset_id, data_files={"data": TINYSTORIES_V2_FILES[split]}, split="data", streaming=True,
                 keep_linebreaks=True,
             )
-            lines = ((i, row["text"]) for i, row in enumerate(ds, start=1))
+            lines = ((i, row["text"].replace("\r\n", "\n")) for i, row in enumerate(ds, start=1))
             yield from split_on_separator(lines, f"{dataset_id}/{TINYSTORIES_V2_FILES[split]}")
             return
         ds = load_dataset(dataset_id, split=split, streaming=True)
