@@ -14,6 +14,7 @@ from . import __version__
 from .errors import TinyInterpError
 
 COMMANDS = [
+    "prepare",
     "train",
     "generate",
     "lab",

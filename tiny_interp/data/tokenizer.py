@@ -6,6 +6,7 @@ Either way the result is a ``transformers`` fast tokenizer whose ``save_pretrain
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -45,13 +46,7 @@ def gpt_neo_tokenizer(local_dir: str | os.PathLike | None = None) -> Any:
     from transformers import GPT2TokenizerFast
 
     if local_dir is None:
-        from ..hub import require_hub
-
-        require_hub(
-            "the GPT-Neo tokenizer",
-            "Pass a local folder holding vocab.json and merges.txt (e.g. --tokenizer gpt-neo:PATH).",
-        )
-        return GPT2TokenizerFast.from_pretrained(GPT_NEO_HUB_ID)
+        local_dir = _gpt_neo_files_from_hub()
     folder = Path(local_dir)
     vocab, merges = folder / "vocab.json", folder / "merges.txt"
     for f in (vocab, merges):
@@ -68,3 +63,66 @@ def gpt_neo_tokenizer(local_dir: str | os.PathLike | None = None) -> Any:
     return GPT2TokenizerFast(
         vocab=vocab_dict, merges=merge_lines, bos_token=EOT, eos_token=EOT, unk_token=EOT, model_max_length=2048
     )
+
+
+def _gpt_neo_files_from_hub() -> Path:
+    """A folder with GPT-Neo's vocab.json + merges.txt: the local Hugging Face cache if it has them, else the hub."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    files = ["vocab.json", "merges.txt"]
+    # (AutoTokenizer with local_files_only can return an empty tokenizer instead of failing, so fetch the files.)
+    try:
+        folder = Path(snapshot_download(GPT_NEO_HUB_ID, allow_patterns=files, local_files_only=True))
+        if all((folder / f).exists() for f in files):
+            return folder
+    except (LocalEntryNotFoundError, OSError):
+        pass
+    from ..hub import require_hub
+
+    require_hub(
+        "the GPT-Neo tokenizer",
+        "Pass a local folder holding vocab.json and merges.txt (e.g. --tokenizer gpt-neo:PATH).",
+    )
+    return Path(snapshot_download(GPT_NEO_HUB_ID, allow_patterns=files))
+
+
+def load_tokenizer_spec(spec: str) -> Any:
+    """A ready tokenizer from ``gpt-neo`` (hub), ``gpt-neo:DIR`` (vocab.json + merges.txt) or a saved directory.
+
+    (``bpe`` needs training stories: see :func:`train_bpe_tokenizer`.)
+    """
+    if spec == "gpt-neo":
+        return gpt_neo_tokenizer(None)
+    if spec.startswith("gpt-neo:"):
+        return gpt_neo_tokenizer(spec.split(":", 1)[1])
+    folder = Path(spec).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(
+            f"unknown tokenizer {spec!r}: use 'bpe' (train one on the data), 'gpt-neo', 'gpt-neo:DIR' "
+            "(a folder with vocab.json + merges.txt) or a folder saved by save_pretrained (tokenizer.json)"
+        )
+    if not any((folder / f).exists() for f in ("tokenizer.json", "vocab.json", "tokenizer.model")):
+        raise DataError(f"{folder}: no tokenizer files (tokenizer.json, or vocab.json + merges.txt) in this folder")
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(folder))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{folder}: the tokenizer could not be loaded ({e})") from e
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """Content hash of the tokenizer's ``tokenizer.json`` (vocabulary, merges, normalisation, special tokens)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise ConfigError(f"{type(tokenizer).__name__} is not a fast tokenizer; tiny-interp needs a tokenizer.json one")
+    return hashlib.sha256(backend.to_str().encode("utf-8")).hexdigest()[:16]
+
+
+def eot_id(tokenizer: Any) -> int:
+    """The id of ``<|endoftext|>``, which separates (and begins) stories in token shards."""
+    tid = tokenizer.get_vocab().get(EOT)
+    if tid is None:
+        raise DataError(f"the tokenizer has no {EOT} token; tiny-interp uses it as BOS/EOS between stories")
+    return int(tid)
