@@ -14,13 +14,12 @@ from .batches import eval_windows
 
 
 @torch.no_grad()
-def validation_loss(
-    model: TinyLM, tokens: np.ndarray, seq_len: int, n_windows: int, batch_size: int, autocast=nullcontext
-) -> float:
-    """Mean next-token loss (nats) over up to ``n_windows`` fixed windows."""
+def validation_loss_sum(
+    model: TinyLM, tokens: np.ndarray, seq_len: int, starts: list[int], batch_size: int, autocast=nullcontext
+) -> tuple[float, int]:
+    """Summed next-token loss (nats) and the number of predicted tokens over the windows at ``starts``."""
     was_training = model.training
     model.eval()
-    starts = eval_windows(tokens, seq_len, n_windows)
     total, count = 0.0, 0
     for i in range(0, len(starts), batch_size):
         rows = np.stack([tokens[s : s + seq_len + 1] for s in starts[i : i + batch_size]]).astype(np.int64)
@@ -31,7 +30,12 @@ def validation_loss(
         total += loss.item()
         count += data[:, 1:].numel()
     model.train(was_training)
-    return total / max(count, 1)
+    return total, count
+
+
+def validation_windows(tokens: np.ndarray, seq_len: int, n_windows: int, rank: int = 0, world: int = 1) -> list[int]:
+    """This rank's share of the run's fixed validation windows (the same set whatever the world size)."""
+    return eval_windows(tokens, seq_len, n_windows)[rank::world]
 
 
 def bpb_from_loss(loss_nats: float, tokens_per_byte: float) -> float:

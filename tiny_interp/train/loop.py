@@ -27,8 +27,8 @@ from ..model.presets import get_preset
 from ..model.transformer import TinyLM
 from .batches import WindowSampler
 from .config import TrainConfig
-from .distributed import DistInfo, all_mean, init_distributed, shutdown_distributed
-from .evaluate import bpb_from_loss, validation_loss
+from .distributed import DistInfo, all_mean, all_sum, init_distributed, shutdown_distributed
+from .evaluate import bpb_from_loss, validation_loss_sum, validation_windows
 from .schedule import log_spaced_steps, lr_at
 from .state import has_state, load_state, save_state
 
@@ -207,13 +207,19 @@ def _train(
     tokens_per_step = cfg.batch_size * seq_len * cfg.grad_accum * dist_info.world_size
     samples_per_step = cfg.batch_size * cfg.grad_accum * dist_info.world_size
     tokens_per_byte = data.val_tokens_per_byte()
+    # the validation set is fixed by the global batch, so runs on 1 or N processes evaluate the same windows
+    val_starts = []
+    if data.val_tokens is not None:
+        n_val = cfg.eval_batches * cfg.batch_size * dist_info.world_size
+        val_starts = validation_windows(data.val_tokens, seq_len, n_val, dist_info.rank, dist_info.world_size)
     dynamics_steps = set(log_spaced_steps(cfg.max_steps, cfg.keep_checkpoints))
 
     def evaluate() -> dict[str, float | None]:
         if data.val_tokens is None:
             return {"val_loss": None, "val_bpb": None}
-        loss = validation_loss(model, data.val_tokens, seq_len, cfg.eval_batches * cfg.batch_size, cfg.batch_size, autocast)
-        loss = all_mean(loss, dist_info, torch.device(device))
+        total, count = validation_loss_sum(model, data.val_tokens, seq_len, val_starts, cfg.batch_size, autocast)
+        total, count = all_sum([total, count], dist_info, torch.device(device))
+        loss = total / max(count, 1)
         return {"val_loss": loss, "val_bpb": bpb_from_loss(loss, tokens_per_byte) if tokens_per_byte else None}
 
     def meta(step: int, metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
