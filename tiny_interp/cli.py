@@ -15,6 +15,10 @@ from .errors import TinyInterpError
 
 COMMANDS = [
     "generate",
+    "synth",
+    "complete",
+    "grade",
+    "metrics",
 ]
 
 

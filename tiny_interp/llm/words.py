@@ -335,7 +335,7 @@ WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 
 def tokenize_words(text: str) -> list[str]:
     """Lowercase words of a story (letters and inner apostrophes)."""
-    return [m.group(0).lower() for m in WORD_RE.finditer(text)]
+    return WORD_RE.findall(text.lower())
 
 
 def missing_words(story: str, required: list[str] | tuple[str, ...]) -> list[str]:
