@@ -24,8 +24,9 @@ from .runner import Completion, ItemFailure, LLMItem
 CATEGORIES = ("grammar", "creativity", "consistency", "plot")
 AGE_GROUPS = {"A": "3 or under", "B": "4-5", "C": "6-7", "D": "8-9", "E": "10-12", "F": "13-16"}
 
-# The paper's Figure 4 grades by (hidden size, layers). We could not source the figure's numbers offline while
-# writing this (only the paper's text was reachable), so none are built in: never invent them. Pass the figures as
+# The paper's Figure 4 grades by (hidden size, layers). We could not source the figure's numbers while writing this
+# (the stored copies of arXiv 2305.07759 -- ar5iv and the Hugging Face paper page -- gave us its text, not the
+# figure's values), so none are built in: never invent them. Pass the figures as
 # JSON (``[{"d_model": 256, "n_layers": 8, "grammar": .., "creativity": .., "consistency": .., "plot": ..}]``)
 # to ``grade_table(..., paper=load_paper_figures(path))`` / ``tiny-interp grade --paper-figures FILE``.
 PAPER_FIGURE4: dict[tuple[int, int], dict[str, float]] = {}
