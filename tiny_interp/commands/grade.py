@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, max_tokens=args.max_tokens, temperature=0.0)
     summary = run_items(items, out, cfg, grade_handler, progress=not args.no_progress, desc="grade")
     print("\n".join(summary.lines()), file=sys.stderr)
+    if not args.free_text and any(c.startswith("client_error_4") for c in summary.failures_by_cause):
+        print("  hint: if the endpoint does not support response_format (JSON schema), rerun with --free-text",
+              file=sys.stderr)
     paper = load_paper_figures(args.paper_figures) if args.paper_figures else None
     rows = grade_table(out, paper)
     write_json_atomic(out.with_name(out.name + ".table.json"), rows)

@@ -58,7 +58,8 @@ GRADE_SCHEMA: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "assessment": {"type": "string"},
-                **{c: {"type": "integer", "minimum": 1, "maximum": 10} for c in CATEGORIES},
+                # no minimum/maximum: strict-mode endpoints reject some keywords; parse_grade checks the range
+                **{c: {"type": "integer"} for c in CATEGORIES},
                 "age_group": {"type": "string", "enum": list(AGE_GROUPS)},
             },
             "required": ["assessment", *CATEGORIES, "age_group"],
