@@ -18,6 +18,10 @@ COMMANDS = [
     "train",
     "generate",
     "lab",
+    "synth",
+    "complete",
+    "grade",
+    "metrics",
 ]
 
 

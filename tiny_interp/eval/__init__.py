@@ -1,0 +1,1 @@
+"""LLM-free evaluation: bits per byte, diversity, novelty, simplicity and repetition of stories."""

@@ -1,0 +1,1 @@
+"""LLM pipelines: dataset synthesis and teacher grading through any OpenAI-compatible endpoint."""
