@@ -272,3 +272,24 @@ def test_training_dynamics_over_run_checkpoints(tmp_path, bpe_tokenizer, story_t
     # a plain list of model directories works too (no heads: faster)
     df2 = training_dynamics([dirs[1]], stories, heads=False, n_stories=12, progress=False)
     assert set(df2.kind) == {"train", "eval"} and df2[df2.metric == "loss"]["step"].item() == 20
+
+
+# ---------------------------------------------------------------- CLI
+
+def test_cli_atlas_and_heads(make_model_dir, story_files, tmp_path, capsys):
+    from tiny_interp.cli import main
+
+    model = make_model_dir("tiny-llama")
+    train, _ = story_files
+    out = tmp_path / "atlas"
+    assert main(["atlas", str(model), "--stories", str(train), "--n-stories", "16", "--out", str(out),
+                 "--show", "1:2", "--dead"]) == 0
+    text = capsys.readouterr().out
+    assert "layer 1 neuron 2" in text and "[[" in text and "dead neurons" in text
+    assert (out / "atlas.json").exists()
+    assert main(["atlas", str(model), "--out", str(tmp_path / "none")]) == 2  # no atlas, no stories: a clear error
+    csv = tmp_path / "heads.csv"
+    assert main(["heads", str(model), "--stories", str(train), "--n-stories", "8", "--csv", str(csv)]) == 0
+    cfg = get_preset("tiny-llama")
+    assert csv.read_text().count("\n") == 1 + cfg.n_layers * cfg.n_heads
+    assert "dominant_offset" in capsys.readouterr().out

@@ -15,6 +15,8 @@ from .errors import TinyInterpError
 
 COMMANDS = [
     "generate",
+    "atlas",
+    "heads",
 ]
 
 
