@@ -244,13 +244,14 @@ def test_training_dynamics_over_run_checkpoints(tmp_path, bpe_tokenizer, story_t
         torch.manual_seed(i)
         meta = {"step": step, "tokens_seen": step * 1000, "metrics": {"train_loss": 6.0 - i}}
         save_model(run / "checkpoints" / f"step-{step:08d}", TinyLM(cfg), bpe_tokenizer, meta)
-    (run / "metrics.jsonl").write_text(json.dumps({"step": 5, "loss": 6.2}) + "\n")
+    log = [{"step": 5, "tokens_seen": 5000, "loss": 6.2, "lr": 1e-3}, {"step": 10, "tokens_seen": 10000, "loss": 6.0}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log) + '{"step": 15, "lo')
     dirs = list_checkpoints(run)
     assert [d.name for d in dirs] == ["step-00000005", "step-00000020", "step-00000100"]
     stories = story_texts[:12]
     df = training_dynamics(run, stories, neurons=[(0, 3), (1, 7)], n_stories=12, progress=False)
     assert list(df.columns) == ["checkpoint", "step", "tokens_seen", "kind", "layer", "unit", "metric", "value"]
-    loss = df[df.metric == "loss"].set_index("step")["value"]
+    loss = df[(df.kind == "eval") & (df.metric == "loss")].set_index("step")["value"]
     assert list(loss.index) == [5, 20, 100]
     # the loss is the mean next-token cross-entropy over the stories, as the bridge computes it
     bridge = tiny_interp.load(dirs[0])
@@ -269,6 +270,8 @@ def test_training_dynamics_over_run_checkpoints(tmp_path, bpe_tokenizer, story_t
     assert set(zip(neurons.layer, neurons.unit)) == {(0, 3), (1, 7)}
     assert set(neurons.metric) == {"mean", "max", "frac_active"}
     assert df[(df.kind == "train") & (df.step == 20)]["value"].item() == 6.0
+    logged = df[df.kind == "log"]
+    assert sorted(zip(logged.step, logged.metric, logged.value)) == [(5, "loss", 6.2), (5, "lr", 1e-3), (10, "loss", 6.0)]
     # a plain list of model directories works too (no heads: faster)
     df2 = training_dynamics([dirs[1]], stories, heads=False, n_stories=12, progress=False)
     assert set(df2.kind) == {"train", "eval"} and df2[df2.metric == "loss"]["step"].item() == 20

@@ -279,6 +279,10 @@ def build_atlas(
                     state.save(state_file, {"identity": identity})
                 if stopping:
                     return None
+    except KeyboardInterrupt:
+        if 0 < state.batches_done < len(plan):
+            state.save(state_file, {"identity": identity})  # Ctrl-C: the next call resumes from here
+        raise
     finally:
         bar.close()
     meta = {
