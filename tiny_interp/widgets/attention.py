@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import ipywidgets as w
 import numpy as np
 import torch
-from jaxtyping import Float, UInt8, UInt16
+from jaxtyping import Bool, Float, UInt8, UInt16
 from torch import Tensor
 
 from ..interp.common import as_bridge, read_stories
@@ -22,56 +22,160 @@ from .base import DEFAULT_STORY, Explorer, ViewWidget, set_text, status_line, st
 from .render import PageState, b64
 
 
-@dataclass(frozen=True)
 class StoryAttention:
-    """One story's attention, sparsified: for each layer, head and query the top-k keys."""
+    """One story's attention. The forward pass keeps only each layer's queries and keys; a layer's pattern is
+    formed and sparsified (top-k keys per query, weights as uint8) when a view first asks for it."""
 
-    tokens: list[str]
-    idx: UInt16[np.ndarray, "layers heads seq k"]
-    val: UInt8[np.ndarray, "layers heads seq k"]
-    note: str
+    def __init__(self, tokens: list[str], qk: list[Any], top_k: int, note: str):
+        self.tokens, self.qk, self.top_k, self.note = tokens, qk, top_k, note
+        self._sparse: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def n_layers(self) -> int:
-        return int(self.idx.shape[0])
+        return len(self.qk)
 
     @property
     def n_heads(self) -> int:
-        return int(self.idx.shape[1])
+        return int(self.qk[0].q.shape[0])
+
+    def pattern(self, layer: int) -> Float[Tensor, "heads q k"]:
+        return self.qk[layer].pattern()
+
+    def sparse(self, layer: int) -> tuple[UInt16[np.ndarray, "heads seq k"], UInt8[np.ndarray, "heads seq k"]]:
+        if layer not in self._sparse:
+            self._sparse[layer] = sparsify(self.pattern(layer), self.top_k)
+        return self._sparse[layer]
 
     def view_data(self, layers: Iterable[int] | None = None, layer: int = 0, head: int = 0,
                   labels: dict[tuple[int, int], str] | None = None, map_id: str | None = None) -> dict[str, Any]:
         chosen = range(self.n_layers) if layers is None else sorted(set(layers))
+        out = []
+        for l in chosen:
+            idx, val = self.sparse(l)
+            out.append({"layer": l, "idx": b64(idx.astype("<u2")), "val": b64(val)})
         return {
-            "kind": "attention", "tokens": self.tokens, "k": int(self.idx.shape[-1]), "n_heads": self.n_heads,
+            "kind": "attention", "tokens": self.tokens, "k": min(self.top_k, len(self.tokens)), "n_heads": self.n_heads,
             "n_layers": self.n_layers, "layer": layer, "head": head, "note": self.note, "map": map_id,
-            "labels": {f"{l},{h}": s for (l, h), s in (labels or {}).items()},
-            "layers": [{"layer": l, "idx": b64(self.idx[l].astype("<u2")), "val": b64(self.val[l])} for l in chosen],
+            "labels": {f"{l},{h}": s for (l, h), s in (labels or {}).items()}, "layers": out,
         }
 
 
-def attention_patterns(bridge: Any, ids: Tensor) -> Float[Tensor, "layers heads q k"]:
+@dataclass(frozen=True)
+class QK:
+    """One layer's attention inputs: queries and keys after rotary, keys repeated for grouped-query heads."""
+
+    q: Float[Tensor, "heads seq d_head"]
+    k: Float[Tensor, "heads seq d_head"]
+    scale: float
+    allowed: Bool[Tensor, "seq seq"] | None  # None: plain causal
+
+    def pattern(self) -> Float[Tensor, "heads q k"]:
+        T = self.q.shape[1]
+        allowed = self.allowed if self.allowed is not None else torch.ones(T, T, dtype=torch.bool).tril_()
+        scores = torch.matmul(self.q, self.k.transpose(-1, -2)).mul_(self.scale)
+        return scores.masked_fill_(~allowed, float("-inf")).softmax(-1)
+
+
+class _Stop(Exception):
+    """Raised after the last layer's attention inputs are captured: the rest of the forward pass is not needed."""
+
+
+def capture_qk(net: Any, ids: Tensor) -> list[QK]:
+    """Queries and keys of every layer of our TinyLM, from pre-hooks on the attention modules (batch of one)."""
+    from ..model.rotary import apply_rotary
+
+    out: list[QK] = []
+    last = len(net.blocks) - 1
+
+    def make(i: int) -> Any:
+        def hook(mod: Any, args: tuple) -> None:
+            x, mask = args[0], args[1]
+            rope = args[2] if len(args) > 2 else None
+            B, T, _ = x.shape
+            nh, kv, dh = mod.n_heads, mod.kv_heads, mod.d_head
+            q, k, _ = mod.qkv(x).split([nh * dh, kv * dh, kv * dh], dim=-1)
+            q, k = q.view(B, T, nh, dh).transpose(1, 2), k.view(B, T, kv, dh).transpose(1, 2)
+            if rope is not None:
+                q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+            if kv != nh:
+                k = k.repeat_interleave(nh // kv, dim=1)
+            scale = mod.scale if mod.scale is not None else dh ** -0.5
+            out.append(QK(q[0].float(), k[0].float(), float(scale), None if mask is None else mask[0, 0]))
+            if i == last:
+                raise _Stop
+
+        return hook
+
+    handles = [b.attn.register_forward_pre_hook(make(i)) for i, b in enumerate(net.blocks)]
+    try:
+        with torch.no_grad():
+            net(ids)
+    except _Stop:
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+    return out
+
+
+def fast_module(bridge: Any) -> Any | None:
+    """Our own TinyLM for the bridge's model directory (several times faster than the bridge on CPU), kept on the
+    bridge; None when the directory cannot be opened that way."""
+    if not hasattr(bridge, "_tiny_interp_fast"):
+        net = None
+        path = getattr(bridge, "model_path", None)
+        if path is not None:
+            from ..model.checkpoint import load_tinylm
+
+            try:
+                net = load_tinylm(path, device=str(bridge.cfg.device))
+            except Exception:  # noqa: BLE001 - any layout our module cannot open falls back to the bridge's hooks
+                net = None
+        bridge._tiny_interp_fast = net
+    return bridge._tiny_interp_fast
+
+
+@dataclass(frozen=True)
+class FixedPattern:
+    """A pattern read from the bridge's hook (when our module cannot open the model)."""
+
+    p: Float[Tensor, "heads q k"]
+
+    @property
+    def q(self) -> Tensor:
+        return self.p
+
+    def pattern(self) -> Float[Tensor, "heads q k"]:
+        return self.p
+
+
+def bridge_patterns(bridge: Any, ids: Tensor) -> list[FixedPattern]:
     with torch.no_grad():
         _, cache = bridge.run_with_cache(ids, names_filter=lambda n: n.endswith("attn.hook_pattern"))
-    return torch.stack([cache[f"blocks.{l}.attn.hook_pattern"][0] for l in range(bridge.cfg.n_layers)]).float().cpu()
+    return [FixedPattern(cache[f"blocks.{l}.attn.hook_pattern"][0].float().cpu()) for l in range(bridge.cfg.n_layers)]
 
 
-def sparsify(patterns: Float[Tensor, "layers heads q k"], top_k: int) -> tuple[np.ndarray, np.ndarray]:
+def sparsify(pattern: Float[Tensor, "heads q k"], top_k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k keys per query, weights quantised to 0..255 (a weight under 1/510 rounds to 0 and is not drawn)."""
-    T = patterns.shape[-1]
+    T = pattern.shape[-1]
     if T > 65535:
         raise ValueError(f"{T} tokens do not fit uint16 key indices")
-    vals, idx = patterns.topk(min(top_k, T), dim=-1)
+    vals, idx = pattern.topk(min(top_k, T), dim=-1)
     q = (vals * 255).round_().clamp_(0, 255).to(torch.uint8)
     return idx.to(torch.int32).numpy().astype(np.uint16), q.numpy()
 
 
 def story_attention(model: Any, story: str, top_k: int = 8, max_tokens: int | None = None) -> StoryAttention:
-    """Tokenise, run once with the attention hooks, sparsify: everything a view of this story needs."""
+    """Tokenise and run once, keeping every layer's queries and keys: everything a view of this story needs."""
     bridge = as_bridge(model)
     ids, note = story_ids(bridge, story, max_tokens)
-    idx, val = sparsify(attention_patterns(bridge, ids), top_k)
-    return StoryAttention(token_strings(bridge.tokenizer, ids[0].tolist()), idx, val, note)
+    net = fast_module(bridge)
+    if net is None:
+        qk: list[Any] = bridge_patterns(bridge, ids)
+    else:
+        qk = [QK(x.q.cpu(), x.k.cpu(), x.scale, None if x.allowed is None else x.allowed.cpu())
+              for x in capture_qk(net, ids.to(net.device))]
+    return StoryAttention(token_strings(bridge.tokenizer, ids[0].tolist()), qk, top_k, note)
 
 
 def taxonomy_figure(table: Any, widget: bool = False) -> Any:
