@@ -15,6 +15,8 @@ from .errors import TinyInterpError
 
 COMMANDS = [
     "generate",
+    "import_llama2c",
+    "eval_bpb",
 ]
 
 
