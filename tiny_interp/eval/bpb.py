@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..model.threads import threads_for
 from ..model.transformer import TinyLM
 
 STORIES_PER_CHUNK = 512  # stories tokenized and sorted together; bounds memory on streams of any length
@@ -137,7 +138,7 @@ def bits_per_byte(
     model.eval()
     nats, n_bytes, n_tokens, n_stories = 0.0, 0, 0, 0
     try:
-        with _hidden_states_only(model) as unembed:
+        with _hidden_states_only(model) as unembed, threads_for(batch_size * cfg.n_ctx * cfg.d_model, model.device):
             for chunk in _chunks(stories, STORIES_PER_CHUNK):
                 n_bytes += sum(len(s.encode("utf-8")) for s in chunk)
                 n_stories += len(chunk)
