@@ -97,7 +97,9 @@ def test_stories260k_reproduces_the_reference_figure(tmp_path):
     stream = [t for s in tok(stories, add_special_tokens=False)["input_ids"] for t in (1, *s)] + [1]
     chunks = [stream[i:i + 257] for i in range(0, len(stream) - 1, 256)]
     nats = 0.0
-    with torch.inference_mode():
+    from tiny_interp.model.threads import threads_for
+
+    with torch.inference_mode(), threads_for(1, "cpu"):
         for i in range(0, len(chunks), 64):
             batch = [c for c in chunks[i:i + 64] if len(c) == 257]
             x = torch.tensor(batch)
