@@ -29,18 +29,21 @@ def imported_stories260k(out: Path) -> Path:
     return import_llama2c(LLAMA2C / "stories260K.bin", LLAMA2C / "tok512.model", out)
 
 
-def time_generation(model, batch: int, new_tokens: int, seed: int) -> float:
-    """Seconds to sample ``new_tokens`` for ``batch`` stories from BOS (no early stop: fixed work)."""
+def time_generation(model, batch: int, new_tokens: int, seed: int) -> tuple[float, float]:
+    """Wall and CPU seconds to sample ``new_tokens`` for ``batch`` stories from BOS (no early stop: fixed work).
+
+    CPU seconds show what the sampler costs when other processes share the machine (wall time then includes
+    waiting for a core)."""
     from tiny_interp.model.generate import generate_ids
     from tiny_interp.model.sampling import SamplingConfig
 
     sampling = SamplingConfig(max_new_tokens=new_tokens, temperature=1.0, seed=seed, stop_at_eos=False)
     prompts = [[model.cfg.bos_token_id]] * batch
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     out = generate_ids(model, prompts, sampling)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert all(len(row) == new_tokens for row in out), "generation stopped early"
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -59,14 +62,16 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"model: {model_dir.name if args.model else 'stories260K (imported)'}, {model.cfg.n_params():,} params")
+    print(f"load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (other processes share the CPUs)")
     time_generation(model, 4, 16, seed=0)  # warm-up: allocator, kernels
     best = 0.0
     for batch in (int(b) for b in args.batch_sizes.split(",")):
-        seconds = min(time_generation(model, batch, args.new_tokens, seed=r) for r in range(args.repeats))
+        seconds, cpu = min(time_generation(model, batch, args.new_tokens, seed=r) for r in range(args.repeats))
         rate = batch * args.new_tokens / seconds
         best = max(best, rate)
         extra = f"  latency {1000 * seconds / args.new_tokens:.3f} ms/token" if batch == 1 else ""
-        print(f"batch {batch:4d}: {rate:12,.0f} tokens/s  ({seconds:.3f} s for {args.new_tokens} tokens){extra}")
+        print(f"batch {batch:4d}: {rate:10,.0f} tokens/s  {batch * args.new_tokens / cpu:10,.0f} tokens/CPU-s  "
+              f"({seconds:.3f} s for {args.new_tokens} tokens){extra}")
     print(f"tokens_per_s={best:.0f}")
 
 
