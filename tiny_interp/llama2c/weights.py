@@ -67,16 +67,14 @@ class Llama2cHeader:
             )
 
 
-def llama2c_names(layers: int) -> dict[str, str]:
-    """Array name of the ``.bin`` layout -> llama2.c's PyTorch state-dict name pattern ({i} = layer)."""
-    per_layer = {
-        "attention_norm": "layers.{i}.attention_norm.weight", "ffn_norm": "layers.{i}.ffn_norm.weight",
-        "wq": "layers.{i}.attention.wq.weight", "wk": "layers.{i}.attention.wk.weight",
-        "wv": "layers.{i}.attention.wv.weight", "wo": "layers.{i}.attention.wo.weight",
-        "w1": "layers.{i}.feed_forward.w1.weight", "w2": "layers.{i}.feed_forward.w2.weight",
-        "w3": "layers.{i}.feed_forward.w3.weight",
-    }
-    return per_layer
+# per-layer array of the ``.bin`` layout -> llama2.c's PyTorch state-dict name ({i} = layer)
+PER_LAYER_NAMES = {
+    "attention_norm": "layers.{i}.attention_norm.weight", "ffn_norm": "layers.{i}.ffn_norm.weight",
+    "wq": "layers.{i}.attention.wq.weight", "wk": "layers.{i}.attention.wk.weight",
+    "wv": "layers.{i}.attention.wv.weight", "wo": "layers.{i}.attention.wo.weight",
+    "w1": "layers.{i}.feed_forward.w1.weight", "w2": "layers.{i}.feed_forward.w2.weight",
+    "w3": "layers.{i}.feed_forward.w3.weight",
+}
 
 
 def read_bin(path: str | os.PathLike) -> tuple[Llama2cHeader, dict[str, Tensor]]:
@@ -115,7 +113,7 @@ def read_bin(path: str | os.PathLike) -> tuple[Llama2cHeader, dict[str, Tensor]]
         offset += n
     state = {"tok_embeddings.weight": torch.from_numpy(arrays["tok_embeddings"].copy()),
              "norm.weight": torch.from_numpy(arrays["norm"].copy())}
-    for short, pattern in llama2c_names(layers).items():
+    for short, pattern in PER_LAYER_NAMES.items():
         for i in range(layers):
             state[pattern.format(i=i)] = torch.from_numpy(arrays[short][i].copy())
     if not header.shared_classifier:
