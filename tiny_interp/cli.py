@@ -24,6 +24,8 @@ COMMANDS = [
     "metrics",
     "atlas",
     "heads",
+    "import_llama2c",
+    "eval_bpb",
 ]
 
 

@@ -15,6 +15,10 @@ from .hub import looks_like_hub_id, require_hub
 def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
     """A local model directory for a path or a hub id (the local HF cache first, then a download)."""
     path = Path(name_or_path).expanduser()
+    from .official import official_model_dir, official_repo
+
+    if not path.exists() and official_repo(str(name_or_path)) is not None:
+        return official_model_dir(str(name_or_path))
     if path.exists() or not looks_like_hub_id(str(name_or_path)):
         from .model.checkpoint import check_model_dir
 
@@ -71,4 +75,8 @@ def load(
         str(path), hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=dtype
     )
     bridge.model_path = str(path)
+    from .model.checkpoint import model_config_of
+
+    # HF configs only know the position table (2048 rows for the official models); the trained context is ours
+    bridge.cfg.n_ctx = model_config_of(path).n_ctx
     return bridge

@@ -7,8 +7,10 @@ from typing import Any, Sequence
 
 import torch
 
+from .decode import Decoder
 from .kv_cache import KVCache
 from .sampling import SamplingConfig, next_tokens
+from .threads import threads_for
 from .transformer import TinyLM
 
 
@@ -46,18 +48,26 @@ def generate_ids(model: TinyLM, prompts: Sequence[Sequence[int]], sampling: Samp
     out = torch.empty((B, budget), dtype=torch.long, device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
     steps = 0
-    logits = model(ids, cache=cache, key_valid=key_valid)[:, -1]
-    for step in range(budget):
-        tok = next_tokens(logits, sampling, generator)
-        tok = torch.where(done, cfg.eos_token_id, tok)
-        out[:, step] = tok
-        steps = step + 1
-        if sampling.stop_at_eos:
-            done |= tok == cfg.eos_token_id
-            if step % 8 == 7 and bool(done.all()):
-                break
-        if step + 1 < budget:
-            logits = model(tok[:, None], cache=cache, key_valid=key_valid)[:, -1]
+    with threads_for(B * longest * cfg.d_model, device):
+        logits = model(ids, cache=cache, key_valid=key_valid)[:, -1]
+    if Decoder.usable(model):
+        step_fn = Decoder(model, cache, key_valid).step
+    else:
+        def step_fn(tok: torch.Tensor) -> torch.Tensor:
+            return model(tok[:, None], cache=cache, key_valid=key_valid)[:, -1]
+    with threads_for(B * max(cfg.d_mlp, cfg.d_model), device):
+        for step in range(budget):
+            tok = next_tokens(logits, sampling, generator)
+            if sampling.stop_at_eos:
+                tok = torch.where(done, cfg.eos_token_id, tok)
+            out[:, step] = tok
+            steps = step + 1
+            if sampling.stop_at_eos:
+                done |= tok == cfg.eos_token_id
+                if step % 8 == 7 and bool(done.all()):
+                    break
+            if step + 1 < budget:
+                logits = step_fn(tok)
     rows = out[:, :steps].tolist()
     if sampling.stop_at_eos:
         rows = [r[: r.index(cfg.eos_token_id) + 1] if cfg.eos_token_id in r else r for r in rows]

@@ -12,13 +12,17 @@ from .config import ModelConfig
 class KVCache:
     """Keys and values of every layer for ``batch`` sequences of up to ``max_len`` tokens.
 
-    ``length`` counts the filled slots (the same for every row: prompts are left-padded).
+    ``length`` counts the filled slots (the same for every row: prompts are left-padded). Keys are stored
+    transposed, ``[batch, kv_heads, d_head, max_len]``, values as ``[batch, kv_heads, max_len, d_head]``: then
+    both matmuls of one-query attention read the cache in its natural order (measured 2x faster on CPU for
+    stories260K than keys stored like values); ``append`` still returns ``[batch, kv, seq, d_head]`` views.
     """
 
     def __init__(self, cfg: ModelConfig, batch: int, max_len: int, device: torch.device, dtype: torch.dtype):
-        shape = (batch, cfg.kv_heads, max_len, cfg.d_head)
-        self.keys = [torch.empty(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
-        self.values = [torch.empty(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
+        self.keys = [torch.empty((batch, cfg.kv_heads, cfg.d_head, max_len), device=device, dtype=dtype)
+                     for _ in range(cfg.n_layers)]
+        self.values = [torch.empty((batch, cfg.kv_heads, max_len, cfg.d_head), device=device, dtype=dtype)
+                       for _ in range(cfg.n_layers)]
         self.max_len = max_len
         self.length = 0
 
@@ -29,9 +33,9 @@ class KVCache:
         end = self.length + k.shape[2]
         if end > self.max_len:
             raise ValueError(f"KV cache overflow: {end} tokens > capacity {self.max_len}")
-        self.keys[layer][:, :, self.length : end] = k
+        self.keys[layer][..., self.length : end] = k.transpose(-1, -2)
         self.values[layer][:, :, self.length : end] = v
-        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+        return self.keys[layer][..., :end].transpose(-1, -2), self.values[layer][:, :, :end]
 
     def advance(self, n: int) -> None:
         self.length += n
