@@ -46,9 +46,10 @@ class AtlasConfig:
     active_threshold: float = 0.0  # a neuron "fires" on a token when its activation exceeds this
     checkpoint_every: int = 50
     device: str = "cpu"
-    # torch intra-op threads for the build (0: leave torch's setting). On a CPU shared with other jobs 1 thread
-    # beats 2: OpenMP workers waiting at barriers for a descheduled sibling cost more than they add.
-    threads: int = 0
+    # torch intra-op threads during the build (0: leave torch's setting). The ops are small (d_model 64), so extra
+    # threads add little, and on a shared CPU they cost: 2 threads ran 3x slower per CPU-second than 1 on a
+    # loaded 2-core machine (OpenMP workers waiting at barriers for a descheduled sibling).
+    threads: int = 1
 
     def identity(self) -> dict[str, Any]:
         """The settings a resumed build must share with the stopped one (the device may change)."""
