@@ -36,22 +36,30 @@ def load_stories(n: int) -> tuple[list[str], str]:
     return stories(n), "synthetic"
 
 
-def bare_forward_rate(path: Path, texts: list[str], batch_size: int) -> float:
-    """Tokens/s of the activations alone: the ceiling the atlas bookkeeping is measured against."""
+def bare_forward_rate(path: Path, texts: list[str], batch_size: int, threads: int) -> float:
+    """Tokens/s of the activations alone (the atlas's own per-layer forward, real tokens selected, no
+    bookkeeping): the ceiling the atlas bookkeeping is measured against."""
     import torch
 
     from tiny_interp.interp.common import encode, pad_rows
-    from tiny_interp.interp.neurons import batch_plan, neuron_activations
+    from tiny_interp.interp.neurons import batch_plan, layer_activations
     from tiny_interp.model.checkpoint import load_tinylm, load_tokenizer
 
     net, tok = load_tinylm(path), load_tokenizer(path)
     rows = encode(tok, texts, 256)
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
     t0, c0, n = time.perf_counter(), time.process_time(), 0
     with torch.inference_mode():
         for idx in batch_plan(rows, batch_size):
             ids, valid = pad_rows([rows[i] for i in idx])
-            n += neuron_activations(net, ids, valid).shape[0]
+            real = valid.flatten().nonzero().squeeze(1)
+            for _, h in layer_activations(net, ids):
+                h.reshape(-1, h.shape[-1]).index_select(0, real)
+            n += len(real)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    torch.set_num_threads(before)
     print(f"bare forward: {n / cpu:,.0f} tokens per CPU-second")
     return n / wall
 
@@ -61,6 +69,7 @@ def main() -> None:
     ap.add_argument("--stories", type=int, default=600, help="stories streamed through the atlas build")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--queries", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for the build (0: torch's default)")
     args = ap.parse_args()
 
     import numpy as np
@@ -76,12 +85,14 @@ def main() -> None:
     tokenizer = train_bpe_tokenizer(texts, vocab_size=4096)
     cfg = get_preset("1M").replace(vocab_size=len(tokenizer))
     torch.manual_seed(0)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()} "
+          f"(build: {args.threads or torch.get_num_threads()}), load average {os.getloadavg()[0]:.1f}")
     print(f"stories: {source}; model: 1M preset ({cfg.n_layers} layers x {cfg.d_mlp} neurons, vocab {cfg.vocab_size})")
     with tempfile.TemporaryDirectory() as tmp:
         path = save_model(Path(tmp) / "1M", TinyLM(cfg), tokenizer)
         t0, c0 = time.perf_counter(), time.process_time()
-        atlas = build_atlas(path, texts[: args.stories], batch_size=args.batch_size, progress=False)
+        atlas = build_atlas(path, texts[: args.stories], batch_size=args.batch_size, threads=args.threads,
+                             progress=False)
         build_s, build_cpu = time.perf_counter() - t0, time.process_time() - c0
         tokens = atlas.meta["tokens"]
         rate = tokens / build_s
@@ -90,7 +101,7 @@ def main() -> None:
               f"({tokens / build_cpu:,.0f} tokens per CPU-second, {build_cpu / build_s:.2f} cores busy) "
               f"(size on disk {sum(f.stat().st_size for f in (path / 'atlas').iterdir()) / 1e6:.1f} MB)")
 
-        fwd_rate = bare_forward_rate(path, texts[: args.stories], args.batch_size)
+        fwd_rate = bare_forward_rate(path, texts[: args.stories], args.batch_size, args.threads)
         print(f"bare forward to the last MLP (same batches, no bookkeeping): {fwd_rate:,.0f} tokens/s; "
               f"atlas / bare = {rate / fwd_rate:.2f}")
 
