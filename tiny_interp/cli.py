@@ -22,6 +22,8 @@ COMMANDS = [
     "complete",
     "grade",
     "metrics",
+    "atlas",
+    "heads",
 ]
 
 

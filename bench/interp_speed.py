@@ -1,0 +1,98 @@
+"""Interpretability speed: neuron-atlas build rate on the 1M preset, atlas query latency, head taxonomy time.
+
+Random 1M-preset weights (the rate does not depend on training) with a 4096-token BPE trained on the stories;
+stories from ../shared/data/tinystories/valid.txt when present, else synthetic ones. Last line:
+``atlas_tokens_per_s=<x> query_ms=<y>``.
+
+    PYTHONPATH=. python bench/interp_speed.py [--stories 600] [--batch-size 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+VALID = REPO.parent / "shared" / "data" / "tinystories" / "valid.txt"
+
+
+def load_stories(n: int) -> tuple[list[str], str]:
+    if VALID.exists():
+        from tiny_interp.interp.common import read_stories
+
+        return read_stories(VALID, limit=n), "../shared valid.txt"
+    sys.path.insert(0, str(REPO / "tests"))
+    from storygen import stories
+
+    return stories(n), "synthetic"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stories", type=int, default=600, help="stories streamed through the atlas build")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--queries", type=int, default=50)
+    args = ap.parse_args()
+
+    import numpy as np
+    import torch
+
+    import tiny_interp
+    from tiny_interp.data.tokenizer import train_bpe_tokenizer
+    from tiny_interp.interp import Atlas, build_atlas, head_taxonomy
+    from tiny_interp.model import TinyLM, get_preset
+    from tiny_interp.model.checkpoint import save_model
+
+    texts, source = load_stories(max(args.stories, 200))
+    tokenizer = train_bpe_tokenizer(texts, vocab_size=4096)
+    cfg = get_preset("1M").replace(vocab_size=len(tokenizer))
+    torch.manual_seed(0)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}")
+    print(f"stories: {source}; model: 1M preset ({cfg.n_layers} layers x {cfg.d_mlp} neurons, vocab {cfg.vocab_size})")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_model(Path(tmp) / "1M", TinyLM(cfg), tokenizer)
+        t0 = time.perf_counter()
+        atlas = build_atlas(path, texts[: args.stories], batch_size=args.batch_size, progress=False)
+        build_s = time.perf_counter() - t0
+        tokens = atlas.meta["tokens"]
+        rate = tokens / build_s
+        print(f"atlas build: {tokens:,} tokens in {build_s:.1f} s = {rate:,.0f} tokens/s "
+              f"(size on disk {sum(f.stat().st_size for f in (path / 'atlas').iterdir()) / 1e6:.1f} MB)")
+
+        t0 = time.perf_counter()
+        atlas = Atlas.open(path)
+        open_ms = (time.perf_counter() - t0) * 1e3
+        atlas.tokenizer  # loaded once per session, like a notebook does
+        rng = np.random.default_rng(0)
+        lat: dict[str, list[float]] = {"top_examples": [], "top_tokens": [], "selective_for_class": []}
+        for _ in range(args.queries):
+            layer, neuron = int(rng.integers(cfg.n_layers)), int(rng.integers(cfg.d_mlp))
+            for name, call in (("top_examples", lambda: atlas.top_examples(layer, neuron)),
+                               ("top_tokens", lambda: atlas.top_tokens(layer, neuron)),
+                               ("selective_for_class", lambda: atlas.selective_for_class("names"))):
+                t0 = time.perf_counter()
+                call()
+                lat[name].append((time.perf_counter() - t0) * 1e3)
+        medians = {k: statistics.median(v) for k, v in lat.items()}
+        print(f"atlas open: {open_ms:.1f} ms; median query ms: " + ", ".join(f"{k} {v:.2f}" for k, v in medians.items()))
+
+        bridge = tiny_interp.load(path)
+        t0 = time.perf_counter()
+        table = head_taxonomy(bridge, texts[:200])
+        tax_s = time.perf_counter() - t0
+        print(f"head taxonomy: {len(table)} heads on 200 stories in {tax_s:.1f} s")
+    query_ms = max(medians.values())
+    print(f"atlas_tokens_per_s={rate:.0f} query_ms={query_ms:.2f}")
+
+
+if __name__ == "__main__":
+    main()

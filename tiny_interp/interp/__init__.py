@@ -1,0 +1,18 @@
+"""Interpretability core: head taxonomy, neuron atlas, logit lens and attribution, patching, training dynamics.
+
+Every function takes a bridge from ``tiny_interp.load`` or a model path; the neuron atlas runs on our own fast
+module (``load_tinylm``) and its activations equal the bridge's ``blocks.{l}.mlp.hook_post``.
+"""
+
+from .dynamics import DynamicsConfig, list_checkpoints, training_dynamics
+from .heads import TaxonomyConfig, head_labels, head_taxonomy
+from .lens import direct_logit_attribution, logit_lens
+from .lexicon import WORD_CLASSES, class_token_ids
+from .neurons import Atlas, AtlasConfig, build_atlas, open_atlas
+from .patching import activation_patching
+
+__all__ = [
+    "Atlas", "AtlasConfig", "DynamicsConfig", "TaxonomyConfig", "WORD_CLASSES", "activation_patching", "build_atlas",
+    "class_token_ids", "direct_logit_attribution", "head_labels", "head_taxonomy", "list_checkpoints", "logit_lens",
+    "open_atlas", "training_dynamics",
+]

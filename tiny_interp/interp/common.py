@@ -1,0 +1,105 @@
+"""Shared plumbing for the interpretability tools: open a model, read stories, encode them as token rows."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+from jaxtyping import Bool, Int
+from torch import Tensor
+
+from ..errors import DataError
+
+EOT = "<|endoftext|>"
+
+
+def as_bridge(model: Any) -> Any:
+    """A TransformerBridge for a bridge, a model directory or a hub id."""
+    if isinstance(model, (str, os.PathLike)):
+        from ..loading import load
+
+        return load(model)
+    if not hasattr(model, "run_with_cache"):
+        raise TypeError(f"expected a TransformerBridge (from tiny_interp.load) or a model path, got {type(model).__name__}")
+    return model
+
+
+def model_dir_of(bridge: Any) -> Path | None:
+    path = getattr(bridge, "model_path", None)
+    return Path(path) if path else None
+
+
+def read_stories(source: str | os.PathLike | Iterable[str], limit: int | None = None) -> list[str]:
+    """Stories from a list of strings or a TinyStories-format text file (stories separated by `<|endoftext|>` lines)."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise DataError(f"story file {path} does not exist; pass a TinyStories .txt file or a list of stories")
+        stories = [s.strip() for s in path.read_text(encoding="utf-8").split(EOT) if s.strip()]
+        if not stories:
+            raise DataError(f"{path} holds no stories (expected story text separated by {EOT} lines)")
+    else:
+        stories = [s for s in source if s and s.strip()]
+    if not stories:
+        raise DataError("no stories given: pass a non-empty list of story strings or a TinyStories .txt file")
+    return stories[:limit] if limit else stories
+
+
+def bos_id(tokenizer: Any) -> int | None:
+    for name in ("bos_token_id", "eos_token_id"):
+        value = getattr(tokenizer, name, None)
+        if value is not None:
+            return int(value)
+    return None
+
+
+def encode(tokenizer: Any, texts: Sequence[str], max_len: int, prepend_bos: bool = True) -> list[list[int]]:
+    """Token ids per text, starting with BOS (the story separator the models were trained after), cut to max_len."""
+    bos = bos_id(tokenizer) if prepend_bos else None
+    rows = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    out = []
+    for ids in rows:
+        ids = list(ids)
+        if bos is not None and (not ids or ids[0] != bos):
+            ids = [bos] + ids
+        out.append(ids[:max_len])
+    return out
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[Int[Tensor, "batch seq"], Bool[Tensor, "batch seq"]]:
+    """Right-padded ids and the mask of real tokens; causal attention keeps real positions unaffected by the pads."""
+    T = max(len(r) for r in rows)
+    ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
+    valid = torch.zeros((len(rows), T), dtype=torch.bool)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        valid[i, : len(r)] = True
+    return ids, valid
+
+
+def context_length(bridge: Any) -> int:
+    return int(getattr(bridge.cfg, "n_ctx", 512) or 512)
+
+
+def to_ids(bridge: Any, story: str | Sequence[int] | Tensor, prepend_bos: bool = True) -> Int[Tensor, "1 seq"]:
+    """One story (text or token ids) as a [1, seq] tensor on the bridge's device."""
+    if isinstance(story, str):
+        ids = encode(bridge.tokenizer, [story], context_length(bridge), prepend_bos)[0]
+        t = torch.tensor([ids], dtype=torch.long)
+    else:
+        t = torch.as_tensor(story, dtype=torch.long)
+        t = t.unsqueeze(0) if t.ndim == 1 else t
+    return t.to(bridge.cfg.device)
+
+
+def token_index(bridge: Any, token: int | str) -> int:
+    """A token id from an id or a string that is exactly one token (e.g. " Lily")."""
+    if isinstance(token, int):
+        return token
+    ids = bridge.tokenizer(token, add_special_tokens=False)["input_ids"]
+    if len(ids) != 1:
+        pieces = [bridge.tokenizer.decode([i]) for i in ids]
+        raise DataError(f"{token!r} is {len(ids)} tokens {pieces}, not one; pass a single token or its id")
+    return int(ids[0])
