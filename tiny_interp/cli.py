@@ -24,6 +24,7 @@ COMMANDS = [
     "metrics",
     "atlas",
     "heads",
+    "report",
 ]
 
 
