@@ -244,13 +244,14 @@ def test_training_dynamics_over_run_checkpoints(tmp_path, bpe_tokenizer, story_t
         torch.manual_seed(i)
         meta = {"step": step, "tokens_seen": step * 1000, "metrics": {"train_loss": 6.0 - i}}
         save_model(run / "checkpoints" / f"step-{step:08d}", TinyLM(cfg), bpe_tokenizer, meta)
-    (run / "metrics.jsonl").write_text(json.dumps({"step": 5, "loss": 6.2}) + "\n")
+    log = [{"step": 5, "tokens_seen": 5000, "loss": 6.2, "lr": 1e-3}, {"step": 10, "tokens_seen": 10000, "loss": 6.0}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log) + '{"step": 15, "lo')
     dirs = list_checkpoints(run)
     assert [d.name for d in dirs] == ["step-00000005", "step-00000020", "step-00000100"]
     stories = story_texts[:12]
     df = training_dynamics(run, stories, neurons=[(0, 3), (1, 7)], n_stories=12, progress=False)
     assert list(df.columns) == ["checkpoint", "step", "tokens_seen", "kind", "layer", "unit", "metric", "value"]
-    loss = df[df.metric == "loss"].set_index("step")["value"]
+    loss = df[(df.kind == "eval") & (df.metric == "loss")].set_index("step")["value"]
     assert list(loss.index) == [5, 20, 100]
     # the loss is the mean next-token cross-entropy over the stories, as the bridge computes it
     bridge = tiny_interp.load(dirs[0])
@@ -269,6 +270,8 @@ def test_training_dynamics_over_run_checkpoints(tmp_path, bpe_tokenizer, story_t
     assert set(zip(neurons.layer, neurons.unit)) == {(0, 3), (1, 7)}
     assert set(neurons.metric) == {"mean", "max", "frac_active"}
     assert df[(df.kind == "train") & (df.step == 20)]["value"].item() == 6.0
+    logged = df[df.kind == "log"]
+    assert sorted(zip(logged.step, logged.metric, logged.value)) == [(5, "loss", 6.2), (5, "lr", 1e-3), (10, "loss", 6.0)]
     # a plain list of model directories works too (no heads: faster)
     df2 = training_dynamics([dirs[1]], stories, heads=False, n_stories=12, progress=False)
     assert set(df2.kind) == {"train", "eval"} and df2[df2.metric == "loss"]["step"].item() == 20
@@ -293,3 +296,49 @@ def test_cli_atlas_and_heads(make_model_dir, story_files, tmp_path, capsys):
     cfg = get_preset("tiny-llama")
     assert csv.read_text().count("\n") == 1 + cfg.n_layers * cfg.n_heads
     assert "dominant_offset" in capsys.readouterr().out
+
+
+def test_taxonomy_scores_and_labels_on_constructed_patterns():
+    """The scorer itself, on hand-made attention patterns: a sink, an induction, a duplicate-token and a
+    name-attending head."""
+    from tiny_interp.interp.heads import TaxonomyConfig, _Accumulator, scores_table
+
+    g = torch.Generator().manual_seed(0)
+    T, name = 64, 7
+    ids = torch.randint(1, 5, (2, T), generator=g)
+    ids[torch.rand((2, T), generator=g) < 0.15] = name
+    ids[:, 0] = 0
+    valid = torch.ones_like(ids, dtype=torch.bool)
+    causal = torch.tril(torch.ones(T, T))
+
+    def rows_to(mask):  # normalise each query's row over a key mask, falling back to itself
+        mask = mask * causal
+        mask = torch.where(mask.sum(-1, keepdim=True) > 0, mask, torch.eye(T))
+        return mask / mask.sum(-1, keepdim=True)
+
+    story_p = torch.zeros(2, 4, T, T)
+    for b in range(2):
+        earlier = torch.tril(torch.ones(T, T), -1)
+        story_p[b, 0] = rows_to(torch.zeros(T, T).index_fill_(1, torch.tensor([0]), 1.0))
+        story_p[b, 1] = rows_to(torch.ones(T, T))
+        story_p[b, 2] = rows_to((ids[b][:, None] == ids[b][None, :]).float() * earlier)
+        story_p[b, 3] = rows_to((ids[b] == name).float()[None, :].expand(T, T) * earlier)
+    half = 10
+    ind_p = rows_to(torch.ones(T, T))[: 2 * half + 1, : 2 * half + 1].clone().expand(3, 4, -1, -1).clone()
+    ind_p = ind_p / ind_p.sum(-1, keepdim=True)
+    for q in range(half + 1, 2 * half + 1):
+        ind_p[:, 1, q] = 0
+        ind_p[:, 1, q, q - half + 1] = 1
+    acc = _Accumulator(1, 4, max_offset=10, class_names=["names", "objects", "pronouns", "determiners"])
+    classes = {"names": torch.tensor([name]), "objects": torch.tensor([99]), "pronouns": torch.tensor([98]),
+               "determiners": torch.tensor([97])}
+    acc.add_stories([story_p], ids, valid, classes)
+    acc.add_induction([ind_p])
+    table = scores_table(acc.result(), TaxonomyConfig())
+    assert list(table["label"]) == ["sink", "induction", "duplicate-token", "semantic:names"]
+    assert table.loc[0, "sink"] == pytest.approx(1.0)
+    assert table.loc[1, "induction"] == pytest.approx(1.0)
+    assert table.loc[2, "duplicate_token"] == pytest.approx(1.0)
+    assert table.loc[3, "sem_names"] == pytest.approx(1.0) and table.loc[3, "lift_names"] > 3
+    assert table.loc[1, "entropy"] > 0.9 and table.loc[0, "entropy"] < 0.05
+    assert np.isnan(table.loc[0, "sem_objects"])  # no object tokens: no score rather than a fake zero

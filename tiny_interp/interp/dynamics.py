@@ -63,9 +63,11 @@ def training_dynamics(
     progress: bool = True,
     **overrides: Any,
 ) -> Any:
-    """The tidy table: columns checkpoint, step, tokens_seen, kind ('train' | 'eval' | 'head' | 'neuron'), layer,
-    unit (head or neuron index; -1 when not applicable), metric, value.
+    """The tidy table: columns checkpoint, step, tokens_seen, kind ('log' | 'train' | 'eval' | 'head' | 'neuron'),
+    layer, unit (head or neuron index; -1 when not applicable), metric, value.
 
+    ``log`` rows are every numeric field of the run's ``metrics.jsonl`` (the trainer's log, more frequent than
+    checkpoints; checkpoint is empty on them).
     ``train`` rows are the trainer's own metrics from each checkpoint's ``tiny_interp.json``; ``eval`` rows the
     loss (nats/token) on ``stories``; ``head`` rows every head-taxonomy score; ``neuron`` rows the mean, max and
     firing fraction of each chosen (layer, neuron) on ``stories``.
@@ -78,9 +80,40 @@ def training_dynamics(
     texts = read_stories(stories, limit=cfg.n_stories)
     chosen = [(int(l), int(n)) for l, n in neurons]
     records: list[dict[str, Any]] = []
+    if isinstance(run, (str, os.PathLike)):
+        records += metrics_log_rows(Path(run) / "metrics.jsonl")
     for d in tqdm(dirs, desc="checkpoints", disable=not progress):
         records += checkpoint_rows(d, texts, chosen, cfg)
     return pd.DataFrame.from_records(records, columns=["checkpoint", "step", "tokens_seen", "kind", "layer", "unit", "metric", "value"])
+
+
+def metrics_log_rows(file: Path) -> list[dict[str, Any]]:
+    """Rows for every numeric field of a metrics.jsonl log; a torn last line (a run killed mid-write) is skipped."""
+    import json
+
+    from ..errors import DataError
+
+    if not file.exists():
+        return []
+    lines = file.read_text(encoding="utf-8").splitlines()
+    rows = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as e:
+            if i == len(lines) - 1:
+                break
+            raise DataError(f"{file} line {i + 1} is not JSON ({e}); fix or remove that line") from e
+        step = entry.get("step")
+        tokens = entry.get("tokens_seen", entry.get("tokens"))
+        for name, value in entry.items():
+            if name in ("step", "tokens_seen", "tokens") or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            rows.append({"checkpoint": None, "step": step, "tokens_seen": tokens, "kind": "log", "layer": -1,
+                         "unit": -1, "metric": name, "value": float(value)})
+    return rows
 
 
 def checkpoint_rows(model_dir: Path, texts: list[str], neurons: list[tuple[int, int]], cfg: DynamicsConfig) -> list[dict[str, Any]]:

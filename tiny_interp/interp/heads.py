@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,7 +82,7 @@ def measure_head_scores(bridge: Any, texts: list[str], cfg: TaxonomyConfig) -> d
             acc.add_stories(patterns, ids, valid, class_ids)
         ids = induction_tokens(bridge, cfg)
         for start in range(0, len(ids), cfg.batch_size):
-            acc.add_induction(_patterns(bridge, ids[start : start + cfg.batch_size]), cfg.induction_len)
+            acc.add_induction(_patterns(bridge, ids[start : start + cfg.batch_size]))
     return acc.result()
 
 
@@ -158,7 +158,8 @@ class _Accumulator:
             for i, c in enumerate(names):
                 self.sem[c][l] += per_class[:, i]
 
-    def add_induction(self, patterns: list[Tensor], half: int) -> None:
+    def add_induction(self, patterns: list[Tensor]) -> None:
+        """Rows are [BOS] r r: the token at q in the second copy should attend to q - half + 1."""
         T = patterns[0].shape[-1]
         half = (T - 1) // 2
         q = torch.arange(half + 1, T)

@@ -19,7 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -136,10 +136,10 @@ class _State:
         cfg = self.cfg
         self.count += flat.shape[0]
         self.sum += flat_t.sum(1).double()
-        self.sumsq += flat_t.pow(2).sum(1).double()
+        self.sumsq += torch.linalg.vector_norm(flat_t, dim=1).double().pow(2)
         lo, hi = torch.aminmax(flat_t, dim=1)
         self.max, self.min = torch.maximum(self.max, hi), torch.minimum(self.min, lo)
-        self.n_active += (flat_t > cfg.active_threshold).sum(1)
+        self.n_active += (flat_t > cfg.active_threshold).view(torch.uint8).sum(1, dtype=torch.int64)
         if self.hist_lo is None:
             # bin edges fixed from the first batch, widened so later batches rarely overflow (overflow has its bins)
             span = (hi - lo).clamp(min=1e-6)
@@ -147,41 +147,46 @@ class _State:
         # the histogram samples every hist_stride-th token: its shape, not its total, is what it is for
         sample = flat_t[:, :: cfg.hist_stride]
         nb = cfg.n_bins
-        width = (self.hist_hi - self.hist_lo)[:, None] / nb
-        b = ((sample - self.hist_lo[:, None]) / width).floor_().clamp_(-1, nb).long() + 1
-        b += (torch.arange(self.N) * (nb + 2))[:, None]
+        inv_width = (nb / (self.hist_hi - self.hist_lo))[:, None]
+        # bin + neuron offset in float (exact below 2^24) so only one integer conversion is needed
+        offset = (torch.arange(self.N, dtype=torch.float32) * (nb + 2) + 1)[:, None]
+        b = ((sample - self.hist_lo[:, None]) * inv_width).floor_().clamp_(-1, nb).add_(offset).long()
         self.hist += torch.bincount(b.flatten(), minlength=self.N * (nb + 2)).view(self.N, nb + 2)
         self.token_sum.index_add_(0, tok, flat)
         self.token_count += torch.bincount(tok, minlength=self.V)
 
     def _topk(self, flat_t: Tensor, tok: Tensor, lengths: Tensor, story_ids: Tensor) -> None:
         N, n = flat_t.shape
-        k = min(self.cfg.top_k, n)
-        val, idx = flat_t.topk(k, dim=1)  # [N, k] indices into the batch's tokens
+        K = self.cfg.top_k
+        val, idx = flat_t.topk(min(K, n), dim=1)  # [N, k] indices into the batch's tokens
+        k_old = self.top_val.shape[1]
+        keep_val, keep = torch.cat([self.top_val, val], 1).topk(min(K, k_old + val.shape[1]), dim=1)
+        # only entries that enter the running top-k need their story, position and window looked up;
+        # after the first batches that is a small fraction
+        neuron, slot = (keep >= k_old).nonzero(as_tuple=True)
+        ti = idx[neuron, keep[neuron, slot] - k_old]
         starts = torch.cumsum(lengths, 0) - lengths
-        row = torch.searchsorted(starts, idx, right=True) - 1
+        row = torch.searchsorted(starts, ti, right=True) - 1
         row_start, row_len = starts[row], lengths[row]
-        pos = idx - row_start
-        offsets = torch.arange(-self.cfg.window, self.cfg.window + 1)
-        wp = pos[..., None] + offsets  # [N, k, w] positions in the story
-        ok = (wp >= 0) & (wp < row_len[..., None])
-        widx = (row_start[..., None] + wp.clamp(min=0)).clamp(max=n - 1)
-        neuron = torch.arange(N)[:, None, None]
-        w_act = flat_t[neuron, widx].masked_fill(~ok, float("nan")).half()
+        pos = ti - row_start
+        wp = pos[:, None] + torch.arange(-self.cfg.window, self.cfg.window + 1)  # [m, w] positions in the story
+        ok = (wp >= 0) & (wp < row_len[:, None])
+        widx = (row_start[:, None] + wp.clamp(min=0)).clamp(max=n - 1)
+        w_act = flat_t[neuron[:, None], widx].masked_fill(~ok, float("nan")).half()
         w_tok = tok[widx].masked_fill(~ok, -1).int()
-        # merge with the running top-k
-        all_val = torch.cat([self.top_val, val], 1)
-        keep_val, keep = all_val.topk(min(self.cfg.top_k, all_val.shape[1]), dim=1)
 
-        def gather(old: Tensor, new: Tensor) -> Tensor:
-            both = torch.cat([old, new], 1)
-            index = keep.view(*keep.shape, *([1] * (both.ndim - 2))).expand(-1, -1, *both.shape[2:])
-            return both.gather(1, index)
+        def merged(old: Tensor, new: Tensor) -> Tensor:
+            out = torch.empty((N, keep.shape[1], *old.shape[2:]), dtype=old.dtype)
+            if k_old:
+                index = keep.clamp(max=k_old - 1)
+                out.copy_(old.gather(1, index.view(*index.shape, *([1] * (old.ndim - 2))).expand(-1, -1, *old.shape[2:])))
+            out[neuron, slot] = new
+            return out
 
-        self.top_story = gather(self.top_story, story_ids[row].int())
-        self.top_pos = gather(self.top_pos, pos.int())
-        self.win_act = gather(self.win_act, w_act)
-        self.win_tok = gather(self.win_tok, w_tok)
+        self.top_story = merged(self.top_story, story_ids[row].int())
+        self.top_pos = merged(self.top_pos, pos.int())
+        self.win_act = merged(self.win_act, w_act)
+        self.win_tok = merged(self.win_tok, w_tok)
         self.top_val = keep_val
 
     # ---- persistence ----
@@ -279,6 +284,10 @@ def build_atlas(
                     state.save(state_file, {"identity": identity})
                 if stopping:
                     return None
+    except KeyboardInterrupt:
+        if 0 < state.batches_done < len(plan):
+            state.save(state_file, {"identity": identity})  # Ctrl-C: the next call resumes from here
+        raise
     finally:
         bar.close()
     meta = {

@@ -1,0 +1,182 @@
+"""NeuronExplorer: a neuron's top atlas examples as coloured-token snippets, its activation histogram, the tokens
+it likes, and the neurons most selective for any token (click a token in a snippet, or type one)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+
+from ..errors import CheckpointError
+from ..interp.neurons import Atlas, build_atlas, open_atlas
+from ..interp.neurons import STAT_COLUMNS
+from .base import Explorer, ViewWidget, set_text, status_line
+from .render import quantise
+
+
+def token_neurons(atlas: Atlas, token_ids: np.ndarray, n: int = 6) -> dict[int, list[list]]:
+    """For each token id seen in the atlas corpus: the n neurons whose mean activation on it stands furthest above
+    their overall mean, as [layer, neuron, z] (one vectorised pass over the token rows)."""
+    ids = np.unique(token_ids[token_ids >= 0]).astype(np.int64)
+    counts = np.asarray(atlas.a["token_count"])[ids]
+    ids = ids[counts > 0]
+    if not len(ids):
+        return {}
+    stats = np.asarray(atlas.a["neuron_stats"], dtype=np.float32)
+    means = np.asarray(atlas.a["token_mean"][ids], dtype=np.float32)  # [ids, N]
+    z = (means - stats[:, 0]) / np.maximum(stats[:, 1], 1e-6)
+    n = min(n, z.shape[1])
+    top = np.argpartition(-z, n - 1, axis=1)[:, :n]
+    out = {}
+    for row, tid in enumerate(ids):
+        order = top[row][np.argsort(-z[row, top[row]])]
+        out[int(tid)] = [[int(f // atlas.d_mlp), int(f % atlas.d_mlp), round(float(z[row, f]), 2)] for f in order]
+    return out
+
+
+def neuron_data(atlas: Atlas, layer: int, neuron: int, n_examples: int = 16, focus: str | None = None) -> dict[str, Any]:
+    """Everything the neuron view draws, from the memory-mapped atlas."""
+    f = atlas._flat(layer, neuron)
+    k = min(n_examples, atlas.a["top_values"].shape[1])
+    vals = np.asarray(atlas.a["top_values"][f, :k], dtype=np.float32)
+    toks = np.asarray(atlas.a["top_window_tokens"][f, :k])
+    acts = np.asarray(atlas.a["top_window_acts"][f, :k], dtype=np.float32)
+    W = int(atlas.meta["config"]["window"])
+    amax = float(max(np.nanmax(acts), 1e-6)) if acts.size and np.isfinite(acts).any() else 1.0
+    tok = atlas.tokenizer
+    used = np.unique(toks[toks >= 0])
+    strings = dict(zip(used.tolist(), tok.batch_decode([[int(i)] for i in used]))) if len(used) else {}
+    examples = []
+    for j in range(k):
+        if not np.isfinite(vals[j]):
+            continue
+        ok = toks[j] >= 0
+        examples.append({"act": float(vals[j]), "centre": int(ok[:W].sum()),
+                         "tokens": [strings[int(t)] for t in toks[j][ok]],
+                         "acts": quantise(acts[j][ok], amax).tolist()})
+    edges, counts = atlas.histogram(layer, neuron)
+    stats = np.asarray(atlas.a["neuron_stats"][f], dtype=np.float64)
+    top_tokens = atlas.top_tokens(layer, neuron, n=10)
+    by_id = token_neurons(atlas, toks)
+    by_token = {strings[i]: v for i, v in by_id.items() if i in strings}
+    if focus:
+        ids = tok(focus, add_special_tokens=False)["input_ids"]
+        if len(ids) == 1:
+            by_token[focus] = token_neurons(atlas, np.array(ids)).get(int(ids[0]), [])
+    return {
+        "kind": "neuron", "layer": layer, "neuron": neuron, "n_layers": atlas.n_layers, "d_mlp": atlas.d_mlp,
+        "stats": {c: float(stats[i]) for i, c in enumerate(STAT_COLUMNS)}, "amax": amax, "examples": examples,
+        "hist": {"lo": float(edges[0]), "hi": float(edges[-1]), "counts": [int(c) for c in counts]},
+        "top_tokens": [[str(t), round(float(m), 4)] for t, m in zip(top_tokens["token"], top_tokens["mean_activation"])],
+        "token_neurons": by_token, "focus": focus,
+    }
+
+
+def strongest_neuron(atlas: Atlas, layer: int) -> int:
+    s = np.asarray(atlas.a["neuron_stats"][layer * atlas.d_mlp : (layer + 1) * atlas.d_mlp, 2])
+    return int(np.nanargmax(s))
+
+
+def _model_dir(model: Any) -> Path:
+    if isinstance(model, (str, os.PathLike)):
+        from ..loading import resolve_model_dir
+
+        return resolve_model_dir(model)
+    path = getattr(model, "model_path", None)
+    if path is None:
+        raise TypeError("NeuronExplorer needs a model directory or a bridge from tiny_interp.load")
+    return Path(path)
+
+
+class NeuronExplorer(Explorer):
+    """``NeuronExplorer(model)``: layer/neuron pickers, top-k atlas examples, histogram, neurons for a token.
+
+    ``atlas``: an ``Atlas`` or its directory; by default ``<model_dir>/atlas``. When there is none, the explorer
+    offers to build it from ``stories`` (a TinyStories .txt file or a list of stories).
+    """
+
+    def __init__(self, model: Any, atlas: Any = None, layer: int = 0, neuron: int | None = None,
+                 stories: Any = None, n_examples: int = 16):
+        self.model_dir = _model_dir(model)
+        self.n_examples = n_examples
+        self.atlas = self._open(atlas)
+        self.status = status_line()
+        self.view = ViewWidget()
+        self.layer_pick = w.BoundedIntText(value=layer, min=0, max=0, description="layer", layout=w.Layout(width="150px"))
+        self.neuron_pick = w.BoundedIntText(value=0, min=0, max=0, description="neuron", layout=w.Layout(width="170px"))
+        self.token_box = w.Text(placeholder='a token, e.g. " Lily"', description="token", layout=w.Layout(width="260px"))
+        self.stories_box = w.Text(value=str(stories) if isinstance(stories, (str, os.PathLike)) else "",
+                                  placeholder="stories .txt for the atlas", description="stories", layout=w.Layout(width="420px"))
+        self.build_button = w.Button(description="Build atlas", button_style="warning")
+        self._stories = stories
+        self.build_button.on_click(lambda _: self.build())
+        self.layer_pick.observe(lambda _: self._push(), names="value")
+        self.neuron_pick.observe(lambda _: self._push(), names="value")
+        self.token_box.observe(lambda _: self._push(), names="value")
+        self.view.observe(self._from_view, names="selection")
+        super().__init__()
+        self._layout(layer, neuron)
+
+    def _open(self, atlas: Any) -> Atlas | None:
+        if isinstance(atlas, Atlas):
+            return atlas
+        try:
+            return open_atlas(atlas if atlas is not None else self.model_dir / "atlas")
+        except CheckpointError:
+            if atlas is not None:
+                raise
+            return None
+
+    def _layout(self, layer: int, neuron: int | None) -> None:
+        if self.atlas is None:
+            set_text(self.status, f"no neuron atlas in {self.model_dir / 'atlas'}: give a stories file and build one "
+                                  "(a few minutes on CPU for ~2k stories)")
+            self.children = [w.HBox([self.stories_box, self.build_button]), self.status]
+            return
+        a = self.atlas
+        self.layer_pick.max, self.neuron_pick.max = a.n_layers - 1, a.d_mlp - 1
+        with self.hold_trait_notifications():
+            self.layer_pick.value = min(layer, a.n_layers - 1)
+            self.neuron_pick.value = strongest_neuron(a, self.layer_pick.value) if neuron is None else neuron
+        self.children = [w.HBox([self.layer_pick, self.neuron_pick, self.token_box]), self.status, self.view]
+        self._push()
+
+    def build(self, n_stories: int | None = 2000) -> None:
+        """Build the atlas beside the model from the stories box (or ``stories``) and show it."""
+        source = self.stories_box.value.strip() or self._stories
+        if not source:
+            set_text(self.status, "give a TinyStories .txt file (e.g. ../shared/data/tinystories/valid.txt) to build from")
+            return
+        set_text(self.status, "building the neuron atlas...")
+        self.atlas = build_atlas(self.model_dir, source, n_stories=n_stories)
+        set_text(self.status, "")
+        self._layout(self.layer_pick.value, None)
+
+    def data(self) -> dict[str, Any]:
+        if self.atlas is None:
+            raise CheckpointError(f"no neuron atlas for {self.model_dir}; call .build() or build_atlas(model, stories)")
+        focus = self.token_box.value or None
+        return neuron_data(self.atlas, self.layer_pick.value, self.neuron_pick.value, self.n_examples, focus)
+
+    def _push(self) -> None:
+        if self.atlas is not None:
+            self.view.show(self.data())
+
+    def static_data(self) -> dict[str, Any]:
+        if self.atlas is None:
+            return {"kind": "neuron", "layer": 0, "neuron": 0, "n_layers": 0, "d_mlp": 0, "stats": {}, "amax": 1,
+                    "examples": [], "hist": None, "top_tokens": [], "token_neurons": {},
+                    "note": f"no neuron atlas for this model yet (build_atlas)"}
+        return self.data()
+
+    def select(self, layer: int, neuron: int) -> None:
+        with self.hold_trait_notifications():
+            self.layer_pick.value, self.neuron_pick.value = int(layer), int(neuron)
+
+    def _from_view(self, change: dict[str, Any]) -> None:
+        sel = change["new"]
+        if "neuron" in sel:
+            self.select(sel["layer"], sel["neuron"])

@@ -1,0 +1,148 @@
+"""StoryInspector: generate or paste a story, click a token, see why the model predicted what it did there:
+the logit lens, the top head/MLP direct attributions and the top neurons at that position.
+
+One forward pass serves every position: the lens, the attributions (final norm frozen at its actual scale, as in
+``interp.lens``) and the neurons are computed for all positions at once, so clicking needs no kernel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from ..interp.common import as_bridge
+from ..interp.lens import final_norm, unembed_weights
+from .base import DEFAULT_STORY, Explorer, ViewWidget, set_text, status_line, story_ids, token_strings
+
+
+def _hooks(name: str) -> bool:
+    return (name in ("hook_embed", "hook_pos_embed", "ln_final.hook_in", "blocks.0.hook_resid_pre")
+            or name.endswith(("hook_resid_post", "attn.hook_z", "hook_mlp_out", "mlp.hook_post")))
+
+
+def story_data(model: Any, story: str, lens_k: int = 3, n_attr: int = 8, n_neurons: int = 8,
+               max_tokens: int | None = None) -> dict[str, Any]:
+    """The inspector's data for every position of the story."""
+    bridge = as_bridge(model)
+    ids, note = story_ids(bridge, story, max_tokens)
+    L, H = bridge.cfg.n_layers, bridge.cfg.n_heads
+    with torch.no_grad():
+        logits, cache = bridge.run_with_cache(ids, names_filter=_hooks)
+    get = lambda name: cache[name][0].float().cpu()  # noqa: E731
+    norm, (W_U, b_U) = final_norm(bridge), unembed_weights(bridge)
+    probs = logits[0].float().cpu().softmax(-1)  # [T, V]
+    T = probs.shape[0]
+    pred_p, pred = probs.max(-1)
+    nxt = ids[0, 1:].cpu()
+    next_p = probs[torch.arange(T - 1), nxt]
+    # logit lens: every stage's residual through the final norm (its own scale) and the unembedding
+    resid = torch.stack([get("blocks.0.hook_resid_pre")] + [get(f"blocks.{l}.hook_resid_post") for l in range(L)])
+    lens_logits = norm(resid) @ W_U.T + (b_U if b_U is not None else 0)
+    lens_p, lens_i = lens_logits.softmax(-1).topk(lens_k, dim=-1)  # [stages, T, k]
+    # direct attribution to each position's predicted token
+    final = get("ln_final.hook_in")
+    scale = norm.scale(final)  # [T, 1]
+    direction = W_U[pred]  # [T, d]
+    names, parts = _components(bridge, get, L, H)
+    share = torch.stack([(norm.apply_frozen(p, scale) * direction).sum(-1) for p in parts], 1)  # [T, components]
+    attr_v, attr_i = share.abs().topk(min(n_attr, share.shape[1]), dim=-1)
+    attr_signed = share.gather(1, attr_i)
+    # neurons: the strongest activations at each position, all layers together
+    acts = torch.cat([get(f"blocks.{l}.mlp.hook_post") for l in range(L)], -1)  # [T, L * d_mlp]
+    d_mlp = acts.shape[1] // L
+    neu_v, neu_i = acts.topk(min(n_neurons, acts.shape[1]), dim=-1)
+    id_list = ids[0].tolist()
+    used = sorted(set(pred.tolist()) | set(lens_i.flatten().tolist()) | set(id_list))
+    where = {t: i for i, t in enumerate(used)}
+    strings = token_strings(bridge.tokenizer, used)
+    positions = []
+    for p in range(T):
+        positions.append({
+            "pred": where[int(pred[p])], "pred_p": round(float(pred_p[p]), 4),
+            "next": where[id_list[p + 1]] if p + 1 < T else None,
+            "next_p": round(float(next_p[p]), 5) if p + 1 < T else None,
+            "lens": [[[where[int(lens_i[s, p, j])], round(float(lens_p[s, p, j]), 3)] for j in range(lens_k)]
+                     for s in range(L + 1)],
+            "attr": [[names[int(attr_i[p, j])], round(float(attr_signed[p, j]), 3)] for j in range(attr_i.shape[1])],
+            "neurons": [[int(f) // d_mlp, int(f) % d_mlp, round(float(v), 3)] for v, f in zip(neu_v[p], neu_i[p])],
+        })
+    return {"kind": "story", "tokens": token_strings(bridge.tokenizer, id_list), "strings": strings,
+            "stages": ["embed"] + [f"layer {l}" for l in range(L)], "positions": positions, "note": note,
+            "position": T - 1}
+
+
+def _components(bridge: Any, get: Any, L: int, H: int) -> tuple[list[str], list[Float[Tensor, "seq d"]]]:
+    """Every direct path into the final residual: embeddings, each head, attention biases, each MLP."""
+    names, parts = ["embed"], [get("hook_embed")]
+    try:
+        parts.append(get("hook_pos_embed"))
+        names.append("pos_embed")
+    except KeyError:
+        pass
+    for l in range(L):
+        out = bridge.blocks[l].attn.o.original_component
+        W_O = out.weight.detach().float().view(out.weight.shape[0], H, -1)  # [d_model, heads, d_head]
+        per_head = torch.einsum("thk,dhk->htd", get(f"blocks.{l}.attn.hook_z"), W_O)
+        for h in range(H):
+            names.append(f"L{l}H{h}")
+            parts.append(per_head[h])
+        if getattr(out, "bias", None) is not None:
+            names.append(f"L{l} attn bias")
+            parts.append(out.bias.detach().float().expand_as(per_head[0]))
+        names.append(f"L{l} MLP")
+        parts.append(get(f"blocks.{l}.hook_mlp_out"))
+    return names, parts
+
+
+class StoryInspector(Explorer):
+    """``StoryInspector(model)``: paste or generate a story, click any token."""
+
+    def __init__(self, model: Any, story: str | None = None, max_tokens: int | None = None):
+        self.bridge = as_bridge(model)
+        self.max_tokens = max_tokens
+        self._net = None
+        self.text = w.Textarea(value=story if story is not None else DEFAULT_STORY, rows=4,
+                               layout=w.Layout(width="100%"), description="story")
+        self.inspect_button = w.Button(description="Inspect", button_style="primary")
+        self.generate_button = w.Button(description="Generate from prompt")
+        self.temperature = w.FloatSlider(value=0.8, min=0.0, max=1.5, step=0.05, description="temperature")
+        self.status = status_line()
+        self.view = ViewWidget()
+        self.selected: dict[str, Any] = {}
+        self.inspect_button.on_click(lambda _: self.set_story(self.text.value))
+        self.generate_button.on_click(lambda _: self.generate())
+        self.view.observe(lambda ch: setattr(self, "selected", dict(ch["new"])), names="selection")
+        super().__init__(children=[self.text, w.HBox([self.inspect_button, self.generate_button, self.temperature]),
+                                   self.status, self.view])
+        self.set_story(self.text.value)
+
+    def set_story(self, story: str) -> None:
+        if not story.strip():
+            set_text(self.status, "the story is empty: type a story or a prompt and press Generate")
+            return
+        self.story = story
+        self._data = story_data(self.bridge, story, max_tokens=self.max_tokens)
+        set_text(self.status, self._data["note"])
+        self.view.show(self._data)
+
+    def generate(self, max_new_tokens: int = 200, seed: int | None = None) -> str:
+        """Continue the text box as a prompt with the model, then inspect the whole story."""
+        from ..model.checkpoint import load_tinylm
+        from ..model.generate import generate_text
+        from ..model.sampling import SamplingConfig
+
+        if self._net is None:
+            self._net = load_tinylm(self.bridge.model_path)
+        prompt = self.text.value
+        cfg = SamplingConfig(max_new_tokens=max_new_tokens, temperature=self.temperature.value, seed=seed)
+        story = prompt + generate_text(self._net, self.bridge.tokenizer, prompt, cfg)[0]
+        self.text.value = story
+        self.set_story(story)
+        return story
+
+    def static_data(self) -> dict[str, Any]:
+        return self._data
