@@ -24,8 +24,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-# the element the attention view draws (the plotly heatmaps until the widget view exists)
-ATTENTION_VIEW = ".js-plotly-plot .heatmaplayer, .tiny-attention-explorer"
+# the element the attention view draws (AttentionExplorer: the selected head, large)
+ATTENTION_VIEW = ".ti-root .ti-big"
 
 pytestmark = [
     pytest.mark.browser,
@@ -53,12 +53,16 @@ def test_report_opens_offline_with_views(browser, nb_run, tmp_path):
     out = tmp_path / "quickstart.html"
     assert main(["report", str(NOTEBOOKS / "00_quickstart.ipynb"), "--param", f"MODEL={nb_run}",
                  "--param", "MAX_NEW_TOKENS=20", "--out", str(out)]) == 0
+    html = out.read_text()
+    assert html.count("plotly.js v") == 1  # the notebook renderer and the view each brought a copy; one is kept
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
     requests, errors = [], []
     page.on("request", lambda r: requests.append(r.url))
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(out.as_uri(), wait_until="load", timeout=60_000)
     page.wait_for_selector(ATTENTION_VIEW, timeout=60_000)
+    page.wait_for_selector(".js-plotly-plot .heatmaplayer", timeout=60_000)  # the taxonomy map, via plotly.js
+    assert page.locator(".ti-root .ti-tok").count() > 5
     assert page.locator("#toc a").count() >= 2 and "Run" in page.locator("#run-metadata").inner_text()
     assert str(nb_run) in page.locator("#run-metadata").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
@@ -113,13 +117,12 @@ def test_lab_runs_quickstart_in_browser(browser, nb_run, tmp_path):
         page.wait_for_selector(".jp-StatusBar-Widget >> text=Idle", timeout=120_000)  # kernel connected
         run_all_until_started(page)
         try:
-            page.wait_for_selector(f".jp-NotebookPanel {ATTENTION_VIEW.split(',')[0]}, .jp-NotebookPanel .tiny-attention-explorer",
-                                   timeout=180_000)
+            page.wait_for_selector(f".jp-NotebookPanel {ATTENTION_VIEW}", timeout=180_000)
         except Exception:
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "lab-quickstart-failed.png"), full_page=True)
             raise
-        page.locator(".jp-NotebookPanel .jp-OutputArea-output").last.scroll_into_view_if_needed()
+        page.locator(f".jp-NotebookPanel {ATTENTION_VIEW}").first.scroll_into_view_if_needed()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "lab-quickstart.png"))
         assert "Once upon a time" in page.locator(".jp-NotebookPanel").inner_text()

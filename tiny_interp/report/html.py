@@ -37,6 +37,28 @@ def _is_plotlyjs_bundle(text: str) -> bool:
     return "window.PlotlyConfig" in text and len(text) > 100_000
 
 
+def drop_plotlyjs_scripts(fragment: str) -> str:
+    """``fragment`` without inline <script> elements that carry the plotly.js library (views embed their own copy
+    with the first figure of a kernel; the report carries exactly one, in <head>)."""
+    out, pos = [], 0
+    while True:
+        start = fragment.find("<script", pos)
+        if start < 0:
+            break
+        open_end = fragment.find(">", start)
+        close = fragment.find("</script>", open_end)
+        if open_end < 0 or close < 0:
+            break
+        body = fragment[open_end + 1 : close]
+        if len(body) > 100_000 and "plotly.js v" in body[:500]:
+            out.append(fragment[pos:start])
+        else:
+            out.append(fragment[pos : close + len("</script>")])
+        pos = close + len("</script>")
+    out.append(fragment[pos:])
+    return "".join(out)
+
+
 def static_outputs(nb: Any) -> Any:
     """A copy of ``nb`` whose outputs render without a kernel or a CDN: plotly figures as inline divs drawn by the
     one embedded plotly.js, widget views by their static HTML, run notes as plain text."""
@@ -50,8 +72,11 @@ def static_outputs(nb: Any) -> Any:
             if data is None:
                 kept.append(out)
                 continue
-            if "text/html" in data and _is_plotlyjs_bundle(str(data["text/html"])):
+            if "text/html" in data and _is_plotlyjs_bundle(str(data["text/html"])) and PLOTLY_MIME not in data \
+                    and "Plotly.newPlot" not in str(data["text/html"]):
                 continue
+            if "text/html" in data and "plotly.js v" in str(data["text/html"]):
+                data["text/html"] = drop_plotlyjs_scripts(str(data["text/html"]))
             if PLOTLY_MIME in data:
                 fig = data.pop(PLOTLY_MIME)
                 data["text/html"] = pio.to_html(fig, include_plotlyjs=False, full_html=False, include_mathjax=False,
