@@ -96,10 +96,11 @@ def time_plain(model: nn.Module, batches: list[torch.Tensor], hf: bool) -> float
     return (len(batches) - 3) * batches[0][:, :-1].numel() / (time.perf_counter() - t)
 
 
-def time_ours(preset: str, steps: int, batch: int, seq: int, tokens: np.ndarray) -> float:
+def time_ours(preset: str, steps: int, batch: int, seq: int, tokens: np.ndarray, device: str = "cpu",
+              compile: bool = False) -> float:
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig(preset=preset, max_steps=steps, batch_size=batch, seq_len=seq, warmup_steps=3,
-                          eval_every=10, save_every=10_000, device="cpu")
+                          eval_every=10, save_every=10_000, device=device, compile=compile)
         data = TrainData(tokens, None, Tok())
         train(cfg, data, out, progress=False)
         rows = read_metrics(out)
@@ -126,6 +127,31 @@ def run(preset: str, steps: int, batch: int, seq: int, rounds: int) -> dict[str,
     return {k: statistics.median(v) for k, v in results.items()}
 
 
+# dense bf16 tensor-core peaks (no sparsity), by device-name fragment
+PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0, "4090": 165.0}
+
+
+def flops_per_token(preset: str, seq: int) -> float:
+    """Training FLOPs per token: 6 x matmul parameters (unembedding included) + causal attention scores."""
+    cfg = get_preset(preset).replace(vocab_size=VOCAB)
+    matmul_params = cfg.n_params(include_embeddings=False) - cfg.positions * cfg.d_model + cfg.vocab_size * cfg.d_model
+    return 6 * matmul_params + 6 * cfg.n_layers * cfg.d_model * seq  # QK^T and AV, forward + backward, causal half
+
+
+def gpu_report(presets: list[str], steps: int, batch: int, seq: int, peak_tflops: float | None) -> None:
+    name = torch.cuda.get_device_name()
+    peak = peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+    print(f"GPU: {name}; bf16 autocast, TF32; batch {batch} x {seq}; peak {peak} TFLOP/s")
+    for preset in presets:
+        tokens = np.random.default_rng(0).integers(0, VOCAB, size=batch * (seq + 1) * (steps + 5) * 2, dtype=np.uint16)
+        eager = time_ours(preset, steps, batch, seq, tokens, device="cuda")
+        compiled = time_ours(preset, steps, batch, seq, tokens, device="cuda", compile=True)
+        mfu = compiled * flops_per_token(preset, seq) / (peak * 1e12) if peak else float("nan")
+        print(f"{preset:>7} bf16 {eager:>12.0f} tok/s   bf16+compile {compiled:>12.0f} tok/s   MFU {mfu:.1%}")
+        print(json.dumps({"preset": preset, "device": name, "bf16_tokens_per_s": round(eager),
+                          "bf16_compile_tokens_per_s": round(compiled), "mfu": round(mfu, 4)}))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--presets", default="1M,8M")
@@ -133,7 +159,14 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--gpu-presets", default="8M,33M", help="presets for the GPU section (when CUDA is present)")
+    p.add_argument("--gpu-batch", type=int, default=64)
+    p.add_argument("--gpu-seq", type=int, default=512)
+    p.add_argument("--gpu-steps", type=int, default=60)
+    p.add_argument("--peak-tflops", type=float, default=None, help="override the GPU's bf16 peak for MFU")
     args = p.parse_args()
+    if torch.cuda.is_available():
+        gpu_report(args.gpu_presets.split(","), args.gpu_steps, args.gpu_batch, args.gpu_seq, args.peak_tflops)
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; batch {args.batch} x {args.seq} tokens, vocab {VOCAB}")
     print(f"{'preset':>7} {'ours tok/s':>11} {'reference':>10} {'hf gptneo':>10} {'vs ref':>7} {'vs hf':>6}")

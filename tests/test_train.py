@@ -181,3 +181,21 @@ def test_unknown_preset_and_cuda_without_gpu_fail_clearly(tmp_path, story_files,
     if not torch.cuda.is_available():
         assert main(small_run_args(train, valid, tmp_path / "y", tmp_path / "c", steps=1, device="cuda")) == 2
         assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_story_longer_than_the_context_trains_and_generates(tmp_path, capsys):
+    """One story of ~3,000 tokens against a 64-token context: windows cut it, generation trims long prompts."""
+    from storygen import stories, write_txt
+    from tiny_interp.cli import main
+
+    long_story = " ".join(stories(60, seed=3)).replace("\n", " ")
+    train, valid = tmp_path / "train.txt", tmp_path / "valid.txt"
+    write_txt(train, [long_story])
+    write_txt(valid, [long_story[: len(long_story) // 3]])
+    out = tmp_path / "run"
+    assert main(small_run_args(train, valid, out, tmp_path / "cache", steps=4, set="n_ctx=64")) == 0
+    capsys.readouterr()
+    assert main(["generate", str(out), "--prompt", long_story[:2000], "--max-new-tokens", "5", "--temperature", "0"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(long_story[:2000])
+    assert "cut to the last 63" in captured.err
