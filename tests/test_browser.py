@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from nb_fixtures import NOTEBOOKS, nb_run  # noqa: F401
+from nb_fixtures import NOTEBOOKS
 from tiny_interp.cli import main
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import nbformat
-import pytest
 
 from llm_stub import StubServer, last_text
 from tiny_interp.llm.records import latest_records
-from nb_fixtures import NOTEBOOKS, TRAIN_STEPS, nb_run, run_nb, text_of, train_params  # noqa: F401
+from nb_fixtures import NOTEBOOKS, TRAIN_STEPS, run_nb, text_of, train_params
 from tiny_interp.report import declared_parameters
 
 
@@ -37,9 +35,6 @@ def test_01_train_resumes(nb_run, story_files, tmp_path):
     assert {"event": "resume", "step": TRAIN_STEPS} in [json.loads(l) for l in lines]
     assert json.loads(lines[-1])["step"] == TRAIN_STEPS + 8
     assert "--resume" in text_of(nb)
-    # and at MAX_STEPS already, it says so instead of failing
-    nb = run_nb("01_train", tmp_path, **train_params(story_files, nb_run, TRAIN_STEPS + 8))
-    assert "already trained" in text_of(nb)
 
 
 def test_00_quickstart(nb_run, tmp_path):
@@ -65,7 +60,8 @@ def test_06_neurons(nb_run, story_files, tmp_path):
 def test_07_training_dynamics(nb_run, story_files, tmp_path):
     nb = run_nb("07_training_dynamics", tmp_path, RUN=str(nb_run), STORIES=str(story_files[1]), N_STORIES=4,
                 NEURONS=[[0, 1]])
-    assert "3 checkpoints" in text_of(nb)
+    n = len(list((nb_run / "checkpoints").glob("step-*")))
+    assert n >= 3 and f"{n} checkpoints" in text_of(nb)
 
 
 def story_answer(body: dict, n: int):

@@ -8,7 +8,6 @@ import re
 import nbformat
 import pytest
 
-from nb_fixtures import NOTEBOOKS, nb_run  # noqa: F401
 from tiny_interp.cli import main
 from tiny_interp.errors import ConfigError
 from tiny_interp.report import declared_parameters, inject_parameters, parse_params, remote_references
@@ -104,3 +103,33 @@ def test_report_command_small_notebook(tmp_path, capfd):
     assert out.read_bytes() == before and (tmp_path / "bad.out.ipynb").exists()
     assert main(["report", str(bad), "--param", "TYPO=1", "--out", str(out)]) == 2
     assert "unknown parameter(s) TYPO" in capfd.readouterr().err
+
+
+def test_llm_dry_run_helpers(monkeypatch):
+    from tiny_interp.llm.synth import SynthConfig, synth_items
+    from tiny_interp.workbench.llm import endpoint_mode, items_table
+
+    items = synth_items(SynthConfig(n=6, seed=1, feature_prob=1.0))
+    t = items_table(items, 3)
+    assert list(t["id"]) == [it.id for it in items[:3]] and all(len(w.split(", ")) == 3 for w in t["words"])
+    assert t["prompt"][0] == items[0].messages[-1]["content"]
+    assert endpoint_mode(None, True) == "dry-run"
+    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(ConfigError, match="DRY_RUN is False but there is no endpoint"):
+        endpoint_mode(None, False)
+    assert endpoint_mode("http://127.0.0.1:9/v1", False) == "live"
+
+
+def test_paper_word_classes(bpe_tokenizer):
+    from tiny_interp.workbench.paper import paper_word_classes
+
+    classes = paper_word_classes(bpe_tokenizer)
+    assert set(classes) == {"names", "actions", "adjectives"}
+    decoded = {name: {bpe_tokenizer.decode([i]).strip().lower() for i in ids} for name, ids in classes.items()}
+    from tiny_interp.interp.lexicon import NAMES
+    from tiny_interp.llm.words import ADJECTIVES, VERBS
+
+    assert decoded["names"] <= NAMES  # a 512-token vocabulary may hold no whole name
+    assert decoded["actions"] and decoded["actions"] <= {w.lower() for w in VERBS}
+    assert decoded["adjectives"] and decoded["adjectives"] <= {w.lower() for w in ADJECTIVES}
