@@ -31,6 +31,7 @@ from .common import encode, pad_rows, read_stories
 from .lexicon import class_token_ids
 
 FORMAT_VERSION = 1
+STATE_FORMAT = 2  # layout of a stopped build's state.npz; a resume refuses other layouts
 STAT_COLUMNS = ("mean", "std", "max", "min", "frac_active")
 
 
@@ -45,12 +46,15 @@ class AtlasConfig:
     active_threshold: float = 0.0  # a neuron "fires" on a token when its activation exceeds this
     checkpoint_every: int = 50
     device: str = "cpu"
+    # torch intra-op threads for the build (0: leave torch's setting). On a CPU shared with other jobs 1 thread
+    # beats 2: OpenMP workers waiting at barriers for a descheduled sibling cost more than they add.
+    threads: int = 0
 
     def identity(self) -> dict[str, Any]:
         """The settings a resumed build must share with the stopped one (the device may change)."""
         d = dataclasses.asdict(self)
-        d.pop("device")
-        d.pop("checkpoint_every")
+        for name in ("device", "checkpoint_every", "threads"):
+            d.pop(name)
         return d
 
 
@@ -83,6 +87,32 @@ def neuron_activations(model: Any, ids: Tensor, valid: Tensor | None = None) -> 
     return torch.cat(captured, dim=-1).float()
 
 
+def layer_activations(model: Any, ids: Tensor) -> Iterable[tuple[int, Tensor]]:
+    """(layer, [batch, seq, d_mlp]) of our TinyLM, one layer at a time, as ``model.forward`` computes them (no
+    hooks, no logits). The atlas consumes each layer before the next is computed, so the batch's activations
+    never exist for all layers at once: a [tokens, n_layers * d_mlp] concatenation cost more than the forward."""
+    B, T = ids.shape
+    positions = model._positions(B, T, 0, None, ids.device)
+    x = model.tok_embed(ids)
+    if model.pos_embed is not None:
+        x = x + model.pos_embed(positions)
+    rope = model.rotary.tables(positions) if model.rotary is not None else None
+    masks = {kind: model._mask(kind, B, T, 0, None, ids.device) for kind in set(model.cfg.layer_kinds())}
+    last = len(model.blocks) - 1
+    for i, block in enumerate(model.blocks):
+        x = x + block.attn(block.norm1(x), masks[block.attn.kind], rope, None)
+        mlp = block.mlp
+        h = mlp.up(block.norm2(x))
+        if mlp.gated:
+            gate, up = h.chunk(2, dim=-1)
+            h = torch.nn.functional.silu(gate) * up
+        else:
+            h = torch.nn.functional.gelu(h, approximate="tanh")
+        yield i, h
+        if i < last:
+            x = x + mlp.down(h)
+
+
 def corpus_fingerprint(stories: list[str]) -> str:
     h = hashlib.sha256()
     for s in stories:
@@ -102,16 +132,21 @@ def batch_plan(rows: list[list[int]], batch_size: int) -> list[list[int]]:
 
 
 class _State:
-    """Everything the build accumulates; plain numpy/torch arrays so it checkpoints as one .npz."""
+    """Everything the build accumulates; plain torch arrays so it checkpoints as one .npz.
 
-    def __init__(self, N: int, V: int, cfg: AtlasConfig):
-        self.cfg, self.N, self.V = cfg, N, V
-        w = 2 * cfg.window + 1
-        self.top_val = torch.full((N, 0), float("-inf"))
-        self.top_story = torch.zeros((N, 0), dtype=torch.int32)
-        self.top_pos = torch.zeros((N, 0), dtype=torch.int32)
-        self.win_act = torch.zeros((N, 0, w), dtype=torch.float16)
-        self.win_tok = torch.zeros((N, 0, w), dtype=torch.int32)
+    Neurons are flat (layer * d_mlp + neuron); the build feeds one layer's [tokens, d_mlp] block at a time.
+    The running top-k always has K slots per neuron (-inf until filled); the atlas keeps the filled ones.
+    """
+
+    def __init__(self, L: int, d_mlp: int, V: int, cfg: AtlasConfig):
+        self.cfg, self.L, self.d, self.V = cfg, L, d_mlp, V
+        N, K, w = L * d_mlp, cfg.top_k, 2 * cfg.window + 1
+        self.N = N
+        self.top_val = torch.full((N, K), float("-inf"))
+        self.top_story = torch.full((N, K), -1, dtype=torch.int32)
+        self.top_pos = torch.full((N, K), -1, dtype=torch.int32)
+        self.win_act = torch.full((N, K, w), float("nan"), dtype=torch.float16)
+        self.win_tok = torch.full((N, K, w), -1, dtype=torch.int32)
         self.count = 0
         self.sum = torch.zeros(N, dtype=torch.float64)
         self.sumsq = torch.zeros(N, dtype=torch.float64)
@@ -121,73 +156,102 @@ class _State:
         self.hist_lo: Tensor | None = None
         self.hist_hi: Tensor | None = None
         self.hist = torch.zeros((N, cfg.n_bins + 2), dtype=torch.int64)
-        self.token_sum = torch.zeros((V, N), dtype=torch.float32)
+        self.token_sum = torch.zeros((L, V, d_mlp), dtype=torch.float32)  # per layer: index_add_ on contiguous rows
         self.token_count = torch.zeros(V, dtype=torch.int64)
         self.batches_done = 0
+        self._hist_offset = (torch.arange(d_mlp, dtype=torch.float32) * (cfg.n_bins + 2) + 1)[None, :]
 
     # ---- accumulation ----
-    def add(self, flat: Tensor, tok: Tensor, lengths: Tensor, story_ids: Tensor) -> None:
-        """``flat``: [n_tokens, N] activations of the batch's real tokens, story after story (``lengths`` each)."""
-        flat_t = flat.T.contiguous()  # neuron-major: reductions and top-k run along contiguous memory
-        self._stats(flat, flat_t, tok)
-        self._topk(flat_t, tok, lengths, story_ids)
-
-    def _stats(self, flat: Tensor, flat_t: Tensor, tok: Tensor) -> None:
-        cfg = self.cfg
-        self.count += flat.shape[0]
-        self.sum += flat_t.sum(1).double()
-        self.sumsq += torch.linalg.vector_norm(flat_t, dim=1).double().pow(2)
-        lo, hi = torch.aminmax(flat_t, dim=1)
-        self.max, self.min = torch.maximum(self.max, hi), torch.minimum(self.min, lo)
-        self.n_active += (flat_t > cfg.active_threshold).view(torch.uint8).sum(1, dtype=torch.int64)
-        if self.hist_lo is None:
-            # bin edges fixed from the first batch, widened so later batches rarely overflow (overflow has its bins)
-            span = (hi - lo).clamp(min=1e-6)
-            self.hist_lo, self.hist_hi = lo - 0.25 * span, hi + 0.5 * span
-        # the histogram samples every hist_stride-th token: its shape, not its total, is what it is for
-        sample = flat_t[:, :: cfg.hist_stride]
-        nb = cfg.n_bins
-        inv_width = (nb / (self.hist_hi - self.hist_lo))[:, None]
-        # bin + neuron offset in float (exact below 2^24) so only one integer conversion is needed
-        offset = (torch.arange(self.N, dtype=torch.float32) * (nb + 2) + 1)[:, None]
-        b = ((sample - self.hist_lo[:, None]) * inv_width).floor_().clamp_(-1, nb).add_(offset).long()
-        self.hist += torch.bincount(b.flatten(), minlength=self.N * (nb + 2)).view(self.N, nb + 2)
-        self.token_sum.index_add_(0, tok, flat)
+    def add_tokens(self, tok: Tensor) -> None:
+        """Once per batch, before its layers: the tokens the layers' rows stand for."""
+        self.count += tok.shape[0]
         self.token_count += torch.bincount(tok, minlength=self.V)
 
-    def _topk(self, flat_t: Tensor, tok: Tensor, lengths: Tensor, story_ids: Tensor) -> None:
-        N, n = flat_t.shape
+    def add_layer(self, layer: int, acts: Tensor, tok: Tensor, starts: Tensor, lengths: Tensor, story_ids: Tensor,
+                  first_batch: bool) -> None:
+        """``acts``: [n_tokens, d_mlp] of one layer for the batch's real tokens, story after story (``lengths``
+        each, starting at ``starts``)."""
+        sl = slice(layer * self.d, (layer + 1) * self.d)
+        self._stats(sl, acts, tok, first_batch)
+        self._topk(sl, acts, tok, starts, lengths, story_ids)
+
+    def _stats(self, sl: slice, acts: Tensor, tok: Tensor, first_batch: bool) -> None:
+        cfg = self.cfg
+        # column reductions of a row-major block: amax/amin/sum(0) vectorise across the row, while aminmax(dim=0)
+        # and vector_norm(dim=0) run ~10x slower (measured); int32 counts halve the comparison-sum's cost
+        self.sum[sl] += acts.sum(0).double()
+        self.sumsq[sl] += acts.square().sum(0).double()
+        lo, hi = acts.amin(0), acts.amax(0)
+        self.max[sl], self.min[sl] = torch.maximum(self.max[sl], hi), torch.minimum(self.min[sl], lo)
+        self.n_active[sl] += (acts > cfg.active_threshold).sum(0, dtype=torch.int32)
+        if first_batch:
+            if self.hist_lo is None:
+                self.hist_lo, self.hist_hi = torch.zeros(self.N), torch.zeros(self.N)
+            # bin edges fixed from the first batch, widened so later batches rarely overflow (overflow has its bins)
+            span = (hi - lo).clamp(min=1e-6)
+            self.hist_lo[sl], self.hist_hi[sl] = lo - 0.25 * span, hi + 0.5 * span
+        # the histogram samples every hist_stride-th token: its shape, not its total, is what it is for
+        sample = acts[:: cfg.hist_stride]
+        nb = cfg.n_bins
+        lo_l, hi_l = self.hist_lo[sl], self.hist_hi[sl]
+        # bin + neuron offset in float (exact below 2^24) so only one integer conversion is needed
+        b = ((sample - lo_l) * (nb / (hi_l - lo_l))).floor_().clamp_(-1, nb).add_(self._hist_offset).long()
+        self.hist[sl] += torch.bincount(b.flatten(), minlength=self.d * (nb + 2)).view(self.d, nb + 2)
+        self.token_sum[sl.start // self.d].index_add_(0, tok, acts)
+
+    def _topk(self, sl: slice, acts: Tensor, tok: Tensor, starts: Tensor, lengths: Tensor, story_ids: Tensor) -> None:
+        n, d = acts.shape
         K = self.cfg.top_k
-        val, idx = flat_t.topk(min(K, n), dim=1)  # [N, k] indices into the batch's tokens
-        k_old = self.top_val.shape[1]
-        keep_val, keep = torch.cat([self.top_val, val], 1).topk(min(K, k_old + val.shape[1]), dim=1)
-        # only entries that enter the running top-k need their story, position and window looked up;
-        # after the first batches that is a small fraction
-        neuron, slot = (keep >= k_old).nonzero(as_tuple=True)
-        ti = idx[neuron, keep[neuron, slot] - k_old]
-        starts = torch.cumsum(lengths, 0) - lengths
+        old_val = self.top_val[sl]  # [d, K], descending
+        kth = old_val[:, K - 1]
+        # only activations above a neuron's current k-th value can enter its top-k; after the first batches
+        # that is a tiny fraction of the batch, so the candidates come from one comparison, not a sort
+        if bool(torch.isneginf(kth).any()):  # still filling: the batch's own top-k is the smaller candidate set
+            k = min(K, n)
+            val, t = acts.topk(k, dim=0)  # [k, d]
+            j = torch.arange(d).expand(k, d)
+            enters = val > kth
+            c_val, c_tok, c_neu = val[enters], t[enters], j[enters]
+        else:
+            c_tok, c_neu = (acts > kth).nonzero(as_tuple=True)
+            if len(c_tok) == 0:
+                return
+            c_val = acts[c_tok, c_neu]
+        # merge: old entries and candidates sorted by (neuron, value descending); each neuron keeps its first K
+        all_val = torch.cat([old_val.reshape(-1), c_val])
+        all_neu = torch.cat([torch.arange(d).repeat_interleave(K), c_neu])
+        order = torch.argsort(all_val, descending=True, stable=True)
+        order = order[torch.argsort(all_neu[order], stable=True)]
+        per_neuron = torch.bincount(all_neu, minlength=d)
+        rank = torch.arange(len(order)) - (per_neuron.cumsum(0) - per_neuron)[all_neu[order]]
+        src = order[rank < K]  # d * K: every neuron has K old slots, so it keeps exactly K
+        is_new = src >= d * K
+        ci = src[is_new] - d * K
+        ti, nj = c_tok[ci], c_neu[ci]
         row = torch.searchsorted(starts, ti, right=True) - 1
         row_start, row_len = starts[row], lengths[row]
         pos = ti - row_start
         wp = pos[:, None] + torch.arange(-self.cfg.window, self.cfg.window + 1)  # [m, w] positions in the story
         ok = (wp >= 0) & (wp < row_len[:, None])
         widx = (row_start[:, None] + wp.clamp(min=0)).clamp(max=n - 1)
-        w_act = flat_t[neuron[:, None], widx].masked_fill(~ok, float("nan")).half()
-        w_tok = tok[widx].masked_fill(~ok, -1).int()
+        new_rows = {
+            "top_story": story_ids[row].int(),
+            "top_pos": pos.int(),
+            "win_act": acts[widx, nj[:, None]].masked_fill(~ok, float("nan")).half(),
+            "win_tok": tok[widx].masked_fill(~ok, -1).int(),
+        }
+        old_src = src.clamp(max=d * K - 1)
+        for name, new in new_rows.items():
+            arr = getattr(self, name)
+            block = arr[sl]
+            out = block.reshape(d * K, *block.shape[2:])[old_src]
+            out[is_new] = new
+            arr[sl] = out.view(block.shape)
+        self.top_val[sl] = all_val[src].view(d, K)
 
-        def merged(old: Tensor, new: Tensor) -> Tensor:
-            out = torch.empty((N, keep.shape[1], *old.shape[2:]), dtype=old.dtype)
-            if k_old:
-                index = keep.clamp(max=k_old - 1)
-                out.copy_(old.gather(1, index.view(*index.shape, *([1] * (old.ndim - 2))).expand(-1, -1, *old.shape[2:])))
-            out[neuron, slot] = new
-            return out
-
-        self.top_story = merged(self.top_story, story_ids[row].int())
-        self.top_pos = merged(self.top_pos, pos.int())
-        self.win_act = merged(self.win_act, w_act)
-        self.win_tok = merged(self.win_tok, w_tok)
-        self.top_val = keep_val
+    def filled(self) -> int:
+        """Top-k slots holding real entries (fewer than top_k only when the corpus has fewer tokens)."""
+        return min(self.cfg.top_k, self.count)
 
     # ---- persistence ----
     _TENSORS = ("top_val", "top_story", "top_pos", "win_act", "win_tok", "sum", "sumsq", "max", "min", "n_active",
@@ -204,13 +268,16 @@ class _State:
         write_bytes_atomic(file, buf.getvalue())
 
     @classmethod
-    def load(cls, file: Path, N: int, V: int, cfg: AtlasConfig) -> tuple["_State", dict[str, Any]]:
+    def load(cls, file: Path, L: int, d_mlp: int, V: int, cfg: AtlasConfig) -> tuple["_State", dict[str, Any]]:
         try:
             with np.load(file) as z:
                 progress = json.loads(bytes(z["progress"]).decode())
-                state = cls(N, V, cfg)
+                state = cls(L, d_mlp, V, cfg)
                 for name in cls._TENSORS:
-                    setattr(state, name, torch.from_numpy(z[name].copy()))
+                    saved = torch.from_numpy(z[name].copy())
+                    if saved.shape != getattr(state, name).shape:
+                        raise ValueError(f"{name} has shape {tuple(saved.shape)}, expected {tuple(getattr(state, name).shape)}")
+                    setattr(state, name, saved)
                 if "hist_lo" in z:
                     state.hist_lo, state.hist_hi = torch.from_numpy(z["hist_lo"].copy()), torch.from_numpy(z["hist_hi"].copy())
         except (OSError, ValueError, KeyError) as e:
@@ -253,29 +320,39 @@ def build_atlas(
     plan = batch_plan(rows, cfg.batch_size)
     L, d_mlp, V = net.cfg.n_layers, net.cfg.d_mlp, net.cfg.vocab_size
     identity = {"config": cfg.identity(), "corpus": corpus_fingerprint(texts), "n_stories": len(texts),
-                "model": str(Path(model_dir).resolve())}
+                "model": str(Path(model_dir).resolve()), "state_format": STATE_FORMAT}
     if fresh and partial.exists():
         shutil.rmtree(partial)
     if state_file.exists():
-        state, saved = _State.load(state_file, L * d_mlp, V, cfg)
+        state, saved = _State.load(state_file, L, d_mlp, V, cfg)
         if saved.get("identity") != identity:
             raise ConfigError(
                 f"{state_file} belongs to a build with other settings or stories ({saved.get('identity')}); "
                 "build with fresh=True (CLI: --fresh) to start over"
             )
     else:
-        state = _State(L * d_mlp, V, cfg)
+        state = _State(L, d_mlp, V, cfg)
     total_tokens = sum(len(r) for r in rows)
     started = time.perf_counter()
     bar = _progress_bar(progress, total_tokens, state.count)
+    threads_before = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     try:
         with torch.inference_mode():
             for b in range(state.batches_done, len(plan)):
                 idx = plan[b]
                 ids, valid = pad_rows([rows[i] for i in idx], pad_id=tokenizer.eos_token_id or 0)
-                flat = neuron_activations(net, ids.to(cfg.device), valid.to(cfg.device)).cpu()
                 lengths = valid.sum(1)
-                state.add(flat, ids[valid], lengths, torch.tensor(idx, dtype=torch.long))
+                starts = torch.cumsum(lengths, 0) - lengths
+                tok = ids[valid]
+                real = None if bool(valid.all()) else valid.flatten().nonzero().squeeze(1).to(cfg.device)
+                story_ids = torch.tensor(idx, dtype=torch.long)
+                state.add_tokens(tok)
+                for layer, h in layer_activations(net, ids.to(cfg.device)):
+                    acts = h.reshape(-1, h.shape[-1])
+                    acts = (acts if real is None else acts.index_select(0, real)).float().cpu()
+                    state.add_layer(layer, acts, tok, starts, lengths, story_ids, first_batch=b == 0)
                 state.batches_done = b + 1
                 bar.update(int(lengths.sum()))
                 done = state.batches_done == len(plan)
@@ -290,6 +367,7 @@ def build_atlas(
         raise
     finally:
         bar.close()
+        torch.set_num_threads(threads_before)
     meta = {
         "format_version": FORMAT_VERSION, "config": dataclasses.asdict(cfg), "identity": identity,
         "model_dir": str(Path(model_dir).resolve()), "family": net.cfg.family, "n_layers": L, "d_mlp": d_mlp,
@@ -325,16 +403,18 @@ def _write_atlas(out: Path, s: _State, meta: dict[str, Any]) -> None:
     std = (s.sumsq / n - mean.pow(2)).clamp(min=0).sqrt()
     stats = torch.stack([mean, std, s.max.double(), s.min.double(), s.n_active.double() / n], 1).float()
     counts = s.token_count.clamp(min=1).float()[:, None]
+    k = s.filled()
+    token_sum = s.token_sum.permute(1, 0, 2).reshape(s.V, s.N)  # [V, layer * d_mlp]
     files = {
-        "top_values.npy": s.top_val.numpy().astype(np.float32),
-        "top_story.npy": s.top_story.numpy(),
-        "top_position.npy": s.top_pos.numpy(),
-        "top_window_acts.npy": s.win_act.numpy(),
-        "top_window_tokens.npy": s.win_tok.numpy(),
+        "top_values.npy": s.top_val[:, :k].numpy().astype(np.float32),
+        "top_story.npy": s.top_story[:, :k].numpy(),
+        "top_position.npy": s.top_pos[:, :k].numpy(),
+        "top_window_acts.npy": s.win_act[:, :k].numpy(),
+        "top_window_tokens.npy": s.win_tok[:, :k].numpy(),
         "neuron_stats.npy": stats.numpy(),
         "hist_counts.npy": s.hist.numpy().astype(np.int64),
         "hist_range.npy": torch.stack([s.hist_lo, s.hist_hi], 1).numpy().astype(np.float32),
-        "token_mean.npy": (s.token_sum / counts).numpy().astype(np.float16),
+        "token_mean.npy": (token_sum / counts).numpy().astype(np.float16),
         "token_count.npy": s.token_count.numpy(),
     }
     with atomic_directory(out) as tmp:
