@@ -89,3 +89,6 @@ def make_model_dir(tmp_path_factory, bpe_tokenizer):
         return made[key]
 
     return make
+
+# notebook tests: one session model trained through notebooks/01_train, shared by the notebook, report and browser tests
+from nb_fixtures import nb_run  # noqa: E402,F401

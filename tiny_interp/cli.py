@@ -26,6 +26,7 @@ COMMANDS = [
     "heads",
     "import_llama2c",
     "eval_bpb",
+    "report",
 ]
 
 

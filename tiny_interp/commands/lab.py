@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default=None, help="model directory or hub id to open (default: the shipped default)")
     p.add_argument("--train-steps", type=int, default=600, help="steps for the fallback model when none is shipped")
+    p.add_argument("--notebooks", default=None,
+                   help="folder holding 00_quickstart.ipynb to open (default: the repository's notebooks/)")
     p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="arguments passed on to jupyter lab")
     p.set_defaults(run=run)
 
@@ -48,12 +50,24 @@ def ensure_default_model(train_steps: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..defaults import MODEL_ENV, REPO_ROOT
+    from pathlib import Path
 
-    model = args.model or ensure_default_model(args.train_steps)
-    env = {**os.environ, MODEL_ENV: model, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+    from ..defaults import MODEL_ENV, REPO_ROOT
+    from ..errors import TinyInterpError
+    from ..report.execute import kernel_env
+
+    notebooks = Path(args.notebooks).resolve() if args.notebooks else REPO_ROOT / "notebooks"
+    notebook = notebooks / "00_quickstart.ipynb"
+    if not notebook.exists():
+        raise TinyInterpError(f"no 00_quickstart.ipynb in {notebooks}")
+    model = str(Path(args.model).resolve()) if args.model and Path(args.model).exists() else args.model
+    model = model or ensure_default_model(args.train_steps)
+    # kernel_env: offline unless told otherwise, and PYTHONPATH absolute (kernels start in the notebook's folder)
+    env = {**kernel_env(), MODEL_ENV: model}
     extra = [a for a in args.jupyter_args if a != "--"]
-    notebook = REPO_ROOT / "notebooks" / "00_quickstart.ipynb"
-    cmd = [sys.executable, "-m", "jupyterlab", str(notebook), f"--ServerApp.root_dir={REPO_ROOT}", *extra]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
+        extra.append("--allow-root")  # containers often run as root; jupyter refuses that without the flag
+    cmd = [sys.executable, "-m", "jupyterlab", str(notebook), f"--ServerApp.root_dir={notebooks.parent}",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *extra]
     print(f"opening JupyterLab with {MODEL_ENV}={model}", file=sys.stderr)
     return subprocess.call(cmd, env=env)

@@ -1,0 +1,105 @@
+"""Every notebook in notebooks/ runs top to bottom with small parameters (a one-layer tiny model trained by the
+01_train notebook itself, the conftest stories, a loopback OpenAI stub for the LLM notebooks) and fails on any error.
+
+The notebooks are also checked to be committed without outputs and to carry a tagged parameters cell."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import nbformat
+
+from llm_stub import StubServer, last_text
+from tiny_interp.llm.records import latest_records
+from nb_fixtures import NOTEBOOKS, TRAIN_STEPS, run_nb, text_of, train_params
+from tiny_interp.report import declared_parameters
+
+
+def test_notebooks_are_clean_and_parameterised():
+    names = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+    assert names == ["00_quickstart", "01_train", "02_synthesize_dataset", "03_generate_completions", "04_grade",
+                     "05_attention_heads", "06_neurons", "07_training_dynamics"]
+    for name in names:
+        nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        nbformat.validate(nb)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert "parameters" in code[0].metadata.get("tags", []), f"{name}: first code cell is not tagged parameters"
+        assert declared_parameters(nb), name
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{name} has outputs"
+
+
+def test_01_train_resumes(nb_run, story_files, tmp_path):
+    nb = run_nb("01_train", tmp_path, **train_params(story_files, nb_run, TRAIN_STEPS + 8))
+    lines = (nb_run / "metrics.jsonl").read_text().splitlines()
+    assert {"event": "resume", "step": TRAIN_STEPS} in [json.loads(l) for l in lines]
+    assert json.loads(lines[-1])["step"] == TRAIN_STEPS + 8
+    assert "--resume" in text_of(nb)
+
+
+def test_00_quickstart(nb_run, tmp_path):
+    nb = run_nb("00_quickstart", tmp_path, MODEL=str(nb_run), MAX_NEW_TOKENS=16)
+    assert "Once upon a time" in text_of(nb)
+
+
+def test_05_attention_heads(nb_run, story_files, tmp_path):
+    nb = run_nb("05_attention_heads", tmp_path, MODEL=str(nb_run), STORIES=str(story_files[1]), N_STORIES=16,
+                MAX_LEN=48)
+    text = text_of(nb)
+    assert "1 layer(s) x 4 heads" in text and re.search(r"distance|semantic|other", text)
+
+
+def test_06_neurons(nb_run, story_files, tmp_path):
+    atlas = tmp_path / "atlas"
+    nb = run_nb("06_neurons", tmp_path, MODEL=str(nb_run), STORIES=str(story_files[1]), N_STORIES=24,
+                ATLAS=str(atlas))
+    assert any(atlas.iterdir())
+    assert "atlas of 128 neurons" in text_of(nb)
+
+
+def test_07_training_dynamics(nb_run, story_files, tmp_path):
+    nb = run_nb("07_training_dynamics", tmp_path, RUN=str(nb_run), STORIES=str(story_files[1]), N_STORIES=4,
+                NEURONS=[[0, 1]])
+    n = len(list((nb_run / "checkpoints").glob("step-*")))
+    assert n >= 3 and f"{n} checkpoints" in text_of(nb)
+
+
+def story_answer(body: dict, n: int):
+    w = re.findall(r'the (?:verb|noun|adjective) "(\w+)"', last_text(body))
+    return ("ok", f"Once upon a time a cat liked to {w[0]}. It found a {w[2]} {w[1]}.\n\nThe cat was happy.")
+
+
+def grade_answer(body: dict, n: int):
+    return ("ok", json.dumps({"assessment": "fine", "grammar": 6, "creativity": 5, "consistency": 7, "plot": 4,
+                              "age_group": "B"}))
+
+
+def test_02_synthesize_dry_run_then_loopback(tmp_path):
+    out = tmp_path / "stories.jsonl"
+    nb = run_nb("02_synthesize_dataset", tmp_path, N=4, OUT=str(out))  # defaults: dry run, no network
+    assert "dry run: 4 requests prepared" in text_of(nb) and not out.exists()
+    with StubServer(story_answer) as server:
+        nb = run_nb("02_synthesize_dataset", tmp_path, N=4, OUT=str(out), DRY_RUN=False, BASE_URL=server.base_url,
+                    LLM_MODEL="stub")
+        assert len(server.requests) == 4
+    recs = latest_records(out)
+    assert len(recs) == 4 and all(r["status"] == "done" and r["result"]["missing_words"] == [] for r in recs.values())
+    assert "4 finished stories" in text_of(nb)
+
+
+def test_03_completions_then_04_grade(nb_run, tmp_path):
+    comp = tmp_path / "comp.jsonl"
+    nb = run_nb("03_generate_completions", tmp_path, MODEL=str(nb_run), N=2, MAX_NEW_TOKENS=12, MAX_PROMPTS=6,
+                KINDS=["story", "knowledge"], OUT=str(comp))
+    recs = latest_records(comp)
+    assert len(recs) == 12 and "▶" in text_of(nb)
+    grades = tmp_path / "grades.jsonl"
+    nb = run_nb("04_grade", tmp_path, COMPLETIONS=str(comp), OUT=str(grades))  # dry run: prompts only
+    assert "***" in text_of(nb) and not grades.exists()
+    n_story = sum(r["kind"] == "story" for r in recs.values())
+    with StubServer(grade_answer) as server:
+        nb = run_nb("04_grade", tmp_path, COMPLETIONS=str(comp), OUT=str(grades), DRY_RUN=False,
+                    BASE_URL=server.base_url, LLM_MODEL="stub")
+        assert len(server.requests) == n_story
+    assert sum(r["status"] == "done" for r in latest_records(grades).values()) == n_story
+    assert "6.00" in text_of(nb)  # the grammar mean in the table

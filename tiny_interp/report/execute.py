@@ -1,0 +1,75 @@
+"""Run a notebook top to bottom in a fresh kernel (nbclient), with parameters injected."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import TinyInterpError
+from .params import inject_parameters
+
+
+class NotebookError(TinyInterpError):
+    """A cell raised: the message names the cell and the error; the partly executed notebook is kept."""
+
+    def __init__(self, message: str, notebook: Any):
+        super().__init__(message)
+        self.notebook = notebook
+
+
+def read_notebook(path: str | os.PathLike) -> Any:
+    import nbformat
+
+    path = Path(path)
+    if not path.is_file():
+        raise TinyInterpError(f"no notebook at {path}")
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as e:  # nbformat raises several kinds for broken JSON / schema
+        raise TinyInterpError(f"{path} is not a readable Jupyter notebook ({e})") from None
+
+
+def kernel_env() -> dict[str, str]:
+    """The kernel's environment: ours, offline by default, and with relative PYTHONPATH entries made absolute
+    (the kernel may start in another directory, where ``PYTHONPATH=.`` would no longer find this package)."""
+    env = dict(os.environ)
+    parts = [str(Path(p).resolve()) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    package_root = str(Path(__file__).resolve().parents[2])
+    if package_root not in parts:
+        parts.append(package_root)
+    env["PYTHONPATH"] = os.pathsep.join(parts)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return env
+
+
+def execute_notebook(nb: Any, params: dict[str, Any] | None = None, cwd: str | os.PathLike | None = None,
+                     cell_timeout: float = 1800, kernel_name: str = "python3", strict: bool = True
+                     ) -> tuple[Any, float]:
+    """Execute a copy of ``nb`` with ``params`` injected; returns (executed notebook, seconds).
+
+    Raises ``NotebookError`` (holding the partly executed notebook) when a cell fails."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    nb = inject_parameters(nb, params or {}, strict=strict)
+    cwd = str(Path(cwd or os.getcwd()).resolve())
+    client = NotebookClient(nb, timeout=cell_timeout, kernel_name=kernel_name, allow_errors=False,
+                            resources={"metadata": {"path": cwd}}, record_timing=True)
+    t0 = time.monotonic()
+    try:
+        client.execute(env=kernel_env())
+    except CellExecutionError as e:
+        raise NotebookError(f"a notebook cell failed:\n{_short(e)}", nb) from None
+    except CellTimeoutError:
+        raise NotebookError(f"a notebook cell ran longer than {cell_timeout:.0f} s (raise --cell-timeout)", nb) from None
+    except DeadKernelError as e:
+        raise NotebookError(f"the kernel died while running the notebook ({e}); out of memory?", nb) from None
+    return nb, time.monotonic() - t0
+
+
+def _short(e: Exception, limit: int = 4000) -> str:
+    text = str(e)
+    return text if len(text) <= limit else "...\n" + text[-limit:]

@@ -1,0 +1,63 @@
+"""The TinyStories paper's section 5 readings, as tables: distance-based vs semantic attention heads, and neurons
+that fire on names, actions (verbs) and adjectives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SEMANTIC_CLASSES = ("names", "objects")
+
+
+def head_kinds(table: Any) -> Any:
+    """Head-taxonomy rows with two scores and a kind: ``distance`` (most mass at one fixed offset: previous token,
+    current token, ...) vs ``semantic`` (attention concentrated on names/objects far above their share), the
+    paper's two families in its one-layer model; anything else is ``other``."""
+    t = table.copy()
+    lifts = [c for c in (f"lift_{k}" for k in SEMANTIC_CLASSES) if c in t.columns]
+    t["distance_score"] = t["offset_share"]
+    t["semantic_lift"] = t[lifts].max(axis=1) if lifts else float("nan")
+    label = t["label"].astype(str)
+    t["kind"] = "other"
+    t.loc[label.str.startswith(("previous-token", "current-token", "offset-")), "kind"] = "distance"
+    t.loc[label.str.startswith("semantic:"), "kind"] = "semantic"
+    return t
+
+
+def head_kind_figure(kinds: Any, title: str = "distance vs semantic heads") -> Any:
+    import plotly.express as px
+
+    df = kinds.assign(head_name=[f"L{l}H{h}" for l, h in zip(kinds["layer"], kinds["head"])])
+    fig = px.scatter(df, x="distance_score", y="semantic_lift", color="kind", symbol="kind", text="head_name",
+                     hover_data=["label", "dominant_offset", "entropy"], title=title, height=420)
+    fig.update_traces(textposition="top center")
+    fig.update_layout(xaxis_title="mass at the dominant fixed offset", yaxis_title="best lift on names/objects")
+    return fig
+
+
+def paper_word_classes(tokenizer: Any) -> dict[str, frozenset[int]]:
+    """Token ids of the paper's neuron classes: character names (our lexicon), actions (the synthesis verb list)
+    and adjectives (the synthesis adjective list); whole-word tokens only."""
+    from ..interp.lexicon import NAMES, class_token_ids
+    from ..llm.words import ADJECTIVES, VERBS
+
+    return class_token_ids(tokenizer, {"names": NAMES, "actions": frozenset(w.lower() for w in VERBS),
+                                       "adjectives": frozenset(w.lower() for w in ADJECTIVES)})
+
+
+def class_neurons(atlas: Any, n: int = 5) -> Any:
+    """The ``n`` most selective neurons per paper class, with their top tokens, one table."""
+    import pandas as pd
+
+    frames = []
+    for name, ids in paper_word_classes(atlas.tokenizer).items():
+        try:
+            top = atlas.selective_for_tokens(ids, n)
+        except ValueError:
+            continue  # no token of the class occurs in the atlas corpus
+        top.insert(0, "class", name)
+        top["top_tokens"] = [", ".join(atlas.top_tokens(int(l), int(u), n=6)["token"].str.strip())
+                             for l, u in zip(top["layer"], top["neuron"])]
+        frames.append(top)
+    if not frames:
+        return pd.DataFrame(columns=["class", "layer", "neuron", "selectivity", "top_tokens"])
+    return pd.concat(frames, ignore_index=True)
