@@ -27,6 +27,7 @@ COMMANDS = [
     "import_llama2c",
     "eval_bpb",
     "report",
+    "ship",
 ]
 
 

@@ -1,0 +1,186 @@
+"""Model cards: a README.md beside a shipped model with its config, data, training, measured bits per byte (next
+to every other shipped model and the paper's models), samples, head taxonomy and the command that reproduces it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_json_atomic, write_text_atomic
+from ..model.checkpoint import META_FILE, load_tinylm, load_tokenizer, model_config_of, read_meta
+from .command import train_command
+from .svg import line_chart
+
+SAMPLE_PROMPTS = (
+    "Once upon a time",
+    "Lily and Tom went to the park. They saw",
+    "The little dog was sad because",
+    "One day, a girl named Sue found a shiny",
+    "Ben wanted to build a big tower, but",
+)
+
+# The paper's validation losses (GPT-Neo tokenizer, nats/token) converted with the 4.04 bytes per GPT-Neo token
+# measured on this valid.txt: bpb = loss / ln 2 / 4.04 (../shared/README.md).
+PAPER_BPB = (
+    ("TinyStories-1M (paper)", 0.74),
+    ("TinyStories-8M (paper)", 0.49),
+    ("TinyStories-33M (paper)", 0.43),
+)
+# karpathy's stories260K: the shared README's reference (stories joined, 256-token chunks) and our eval-bpb protocol
+STORIES260K_BPB = (("stories260K (llama2.c), reference protocol", 0.965), ("stories260K (llama2.c), eval-bpb", 0.916))
+
+
+@dataclass(frozen=True)
+class CardConfig:
+    name: str
+    summary: str = ""
+    valid_data: str | None = None
+    test_data: str | None = None
+    temperature: float = 0.8
+    max_new_tokens: int = 160
+    seed: int = 0
+    taxonomy_stories: int = 64
+    what_worked: str = ""
+
+
+def evaluate(model_dir: Path, cfg: CardConfig) -> dict[str, Any]:
+    """Bits per byte on the validation and test files (all stories), stored in tiny_interp.json."""
+    from ..data.stories import iter_stories
+    from ..eval.bpb import bits_per_byte
+
+    meta = read_meta(model_dir)
+    evaluation = dict(meta.get("evaluation", {}))
+    model, tok = load_tinylm(model_dir), load_tokenizer(model_dir)
+    for split, path in (("valid", cfg.valid_data), ("test", cfg.test_data)):
+        if path:
+            result = bits_per_byte(model, tok, iter_stories(path), batch_size=32, progress=True)
+            evaluation[f"{split}_bpb"] = round(result.bpb, 4)
+            evaluation[f"{split}_stories"] = result.n_stories
+            evaluation[f"{split}_file"] = os.path.basename(path)
+    meta["evaluation"] = evaluation
+    write_json_atomic(model_dir / META_FILE, meta)
+    return evaluation
+
+
+def samples(model_dir: Path, cfg: CardConfig) -> list[str]:
+    from ..model.generate import generate_text
+    from ..model.sampling import SamplingConfig
+
+    model, tok = load_tinylm(model_dir), load_tokenizer(model_dir)
+    sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed)
+    return [p + t for p, t in zip(SAMPLE_PROMPTS, generate_text(model, tok, list(SAMPLE_PROMPTS), sampling))]
+
+
+def taxonomy_summary(model_dir: Path, cfg: CardConfig) -> str:
+    from ..interp.heads import head_taxonomy
+
+    if not cfg.valid_data:
+        return "_no stories given for the head taxonomy_"
+    table = head_taxonomy(str(model_dir), cfg.valid_data, n_stories=cfg.taxonomy_stories)
+    counts = table["label"].value_counts()
+    lines = ["| label | heads |", "|---|---|"] + [f"| {label} | {n} |" for label, n in counts.items()]
+    best = table.sort_values("offset_share", ascending=False).head(4)
+    lines += ["", "Most positional heads: " + ", ".join(
+        f"L{r.layer}H{r.head} ({r.label}, {r.offset_share:.0%} at offset {r.dominant_offset})" for r in best.itertuples())]
+    return "\n".join(lines)
+
+
+def loss_curve(model_dir: Path) -> str | None:
+    from ..train import read_metrics
+
+    rows = read_metrics(model_dir)
+    if not rows:
+        return None
+    series = {"train loss": [(r["tokens"], r["loss"]) for r in rows]}
+    val = [(r["tokens"], r["val_loss"]) for r in rows if r.get("val_loss") is not None]
+    if val:
+        series["validation loss"] = val
+    write_text_atomic(model_dir / "loss.svg", line_chart(series, "loss (nats/token)", "tokens seen", "loss"))
+    return "loss.svg"
+
+
+def shipped_figures(root: Path) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for meta_file in sorted(root.glob(f"*/{META_FILE}")):
+        evaluation = json.loads(meta_file.read_text()).get("evaluation")
+        if evaluation:
+            out.append((meta_file.parent.name, evaluation))
+    return out
+
+
+def bpb_table(root: Path) -> str:
+    lines = ["| model | valid.txt bpb | test.txt bpb |", "|---|---|---|"]
+    for name, ev in shipped_figures(root):
+        lines.append(f"| {name} (shipped) | {ev.get('valid_bpb', '–')} | {ev.get('test_bpb', '–')} |")
+    for name, bpb in PAPER_BPB:
+        lines.append(f"| {name}, val loss converted | {bpb} | – |")
+    for name, bpb in STORIES260K_BPB:
+        lines.append(f"| {name}, first 600 stories | {bpb} | – |")
+    return "\n".join(lines)
+
+
+def ship_command(cfg: CardConfig, with_checkpoints: bool) -> str:
+    import shlex
+
+    args = ["tiny-interp", "ship", f"runs/{cfg.name}", "--name", cfg.name]
+    for flag, value in (("--valid-data", cfg.valid_data), ("--test-data", cfg.test_data)):
+        if value:
+            args += [flag, value]
+    return shlex.join(args + (["--with-checkpoints"] if with_checkpoints else []))
+
+
+def write_card(model_dir: str | os.PathLike, cfg: CardConfig, evaluate_now: bool = True) -> Path:
+    model_dir = Path(model_dir)
+    if evaluate_now:
+        evaluate(model_dir, cfg)
+    meta = read_meta(model_dir)
+    model_cfg = model_config_of(model_dir)
+    train_config = json.loads((model_dir / "train_config.json").read_text()) if (model_dir / "train_config.json").exists() else None
+    n_params = model_cfg.n_params()
+    hours = meta.get("train_seconds", 0) / 3600
+    curve = loss_curve(model_dir)
+    lines = [
+        f"# {cfg.name}", "", cfg.summary, "",
+        "## Model", "",
+        f"| family | d_model | layers | heads | kv heads | d_mlp | context | vocab | parameters |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {model_cfg.family} | {model_cfg.d_model} | {model_cfg.n_layers} | {model_cfg.n_heads} | {model_cfg.kv_heads} "
+        f"| {model_cfg.d_mlp} | {model_cfg.n_ctx} | {model_cfg.vocab_size} | {n_params:,} |", "",
+        f"Weights: `model.safetensors` in {meta.get('weights_dtype', 'float32')}; Hugging Face "
+        f"`{'GPTNeoForCausalLM' if model_cfg.family == 'gpt-neo' else 'LlamaForCausalLM'}`; open with "
+        f"`tiny_interp.load(\"trained_models/{cfg.name}\")`.", "",
+        "## Data and training", "",
+    ]
+    if train_config:
+        td = train_config.get("train_data", {})
+        lines += [
+            f"- Training data: `{td.get('source')}` ({td.get('n_stories', 0):,} stories, {td.get('n_tokens', 0):,} tokens with the "
+            f"shared {td.get('vocab_size')}-token BPE), validated on `{train_config.get('val_data', {}).get('source')}`.",
+        ]
+    lines += [
+        f"- Tokens seen: {meta.get('tokens_seen', 0):,} ({meta.get('epochs', 0):.2f} epochs) in {meta.get('step', 0):,} steps.",
+        f"- Training time: {hours:.2f} h on {meta.get('hardware', 'unknown hardware')}.",
+    ]
+    if cfg.what_worked:
+        lines += ["", cfg.what_worked]
+    if curve:
+        lines += ["", f"![loss curve]({curve})"]
+    lines += ["", "## Bits per byte", "",
+              "Measured with `tiny-interp eval-bpb` (every byte of every story, end of story included; see the main "
+              "README). Paper figures: the paper's validation losses converted with 4.04 bytes per GPT-Neo token.", "",
+              bpb_table(model_dir.parent), "",
+              "## Samples", "", f"Temperature {cfg.temperature}, seed {cfg.seed}, fixed prompts (bold).", ""]
+    for prompt, text in zip(SAMPLE_PROMPTS, samples(model_dir, cfg)):
+        lines += [f"> **{prompt}**{text[len(prompt):].replace(chr(10), ' ')}", ""]
+    lines += ["## Head taxonomy", "", f"On the first {cfg.taxonomy_stories} stories of the validation file "
+              "(`tiny_interp.interp.head_taxonomy`).", "", taxonomy_summary(model_dir, cfg), ""]
+    if train_config:
+        lines += ["## Reproduce", "", "```bash", train_command(train_config, f"runs/{cfg.name}"),
+                  ship_command(cfg, with_checkpoints=(model_dir / "checkpoints").is_dir()),
+                  "```", "", "On a GPU add `--device cuda` (bf16 autocast); on a CPU it runs as is.", ""]
+    lines += ["## Card settings", "", "```json", json.dumps(asdict(cfg), indent=2), "```", ""]
+    write_text_atomic(model_dir / "README.md", "\n".join(lines))
+    return model_dir / "README.md"

@@ -1,0 +1,43 @@
+"""Export a training run as a compact shipped model directory (half-precision weights, same files otherwise)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from ..atomic import atomic_directory
+from ..model.checkpoint import load_tinylm, load_tokenizer, read_meta, write_model_files
+
+RUN_FILES = ("metrics.jsonl", "train_config.json")
+
+
+def export_model(
+    run_dir: str | os.PathLike, out: str | os.PathLike, dtype: torch.dtype = torch.float16,
+    with_checkpoints: bool = False,
+) -> Path:
+    """Copy ``run_dir``'s final model (and optionally its ``checkpoints/step-*``) to ``out`` in ``dtype``.
+
+    The training log and config travel along so the card can draw the loss curve and print the command.
+    """
+    run_dir = Path(run_dir)
+    with atomic_directory(out) as tmp:
+        _export_one(run_dir, tmp, dtype)
+        for name in RUN_FILES:
+            if (run_dir / name).exists():
+                shutil.copy2(run_dir / name, tmp / name)
+        if with_checkpoints and (run_dir / "checkpoints").is_dir():
+            for step_dir in sorted((run_dir / "checkpoints").glob("step-*")):
+                target = tmp / "checkpoints" / step_dir.name
+                target.mkdir(parents=True)
+                _export_one(step_dir, target, dtype)
+    return Path(out)
+
+
+def _export_one(src: Path, dst: Path, dtype: torch.dtype) -> None:
+    # each snapshot keeps its own tokenizer files so it opens on its own, like any model directory
+    meta = {k: v for k, v in read_meta(src).items() if k != "model_config"}
+    meta["weights_dtype"] = str(dtype).removeprefix("torch.")
+    write_model_files(dst, load_tinylm(src), load_tokenizer(src), meta, dtype=dtype)

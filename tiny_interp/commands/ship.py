@@ -1,0 +1,43 @@
+"""tiny-interp ship: export a training run into trained_models/ with half-precision weights and a model card."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ship",
+        help="export a run as a shipped model with a model card",
+        description="Copy a run's final model (float16 weights, tokenizer, metrics.jsonl, train_config.json, and with "
+        "--with-checkpoints its log-spaced snapshots) to trained_models/NAME, measure bits per byte on the given "
+        "validation and test files, and write README.md (the model card) and loss.svg there.",
+    )
+    p.add_argument("run_dir", metavar="RUN", help="a training run directory (tiny-interp train --out)")
+    p.add_argument("--name", required=True, help="shipped model name, e.g. ts-1L")
+    p.add_argument("--root", default="trained_models", help="where shipped models live")
+    p.add_argument("--valid-data", default=None, help="validation stories for bits per byte and the head taxonomy")
+    p.add_argument("--test-data", default=None, help="held-out test stories for the headline bits per byte")
+    p.add_argument("--summary", default="", help="one paragraph describing the model")
+    p.add_argument("--what-worked", default="", help="notes on what worked in training (markdown)")
+    p.add_argument("--with-checkpoints", action="store_true", help="also ship checkpoints/step-* (training dynamics)")
+    p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
+    p.add_argument("--card-only", action="store_true", help="rewrite the card of an already shipped model")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from ..cards import CardConfig, export_model, write_card
+
+    out = Path(args.root) / args.name
+    if not args.card_only:
+        export_model(args.run_dir, out, dtype=getattr(torch, args.dtype), with_checkpoints=args.with_checkpoints)
+    cfg = CardConfig(name=args.name, summary=args.summary, valid_data=args.valid_data, test_data=args.test_data,
+                     what_worked=args.what_worked)
+    card = write_card(out, cfg, evaluate_now=bool(args.valid_data or args.test_data))
+    print(f"shipped {out} (card: {card})")
+    return 0
