@@ -11,6 +11,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .norm import make_dropout
 from .kv_cache import KVCache
 from .rotary import apply_rotary
 
@@ -26,7 +27,7 @@ class Attention(nn.Module):
         self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=self.is_neo)
         self.scale = 1.0 if self.is_neo else None
         self.attn_dropout = cfg.dropout
-        self.resid_dropout = nn.Dropout(cfg.dropout)
+        self.resid_dropout = make_dropout(cfg.dropout)
 
     def forward(
         self,

@@ -10,6 +10,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .norm import make_dropout
 
 
 class MLP(nn.Module):
@@ -20,7 +21,7 @@ class MLP(nn.Module):
         # llama's gate and up projections are fused into one matmul: [gate; up]
         self.up = nn.Linear(cfg.d_model, cfg.d_mlp * (2 if self.gated else 1), bias=bias)
         self.down = nn.Linear(cfg.d_mlp, cfg.d_model, bias=bias)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = make_dropout(cfg.dropout)
 
     def forward(self, x: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
         h = self.up(x)

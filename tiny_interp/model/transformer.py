@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from .block import Block
 from .config import ModelConfig
 from .kv_cache import KVCache
-from .norm import make_norm
+from .norm import make_dropout, make_norm
 from .rotary import Rotary
 
 
@@ -22,7 +22,7 @@ class TinyLM(nn.Module):
         self.tok_embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos_embed = nn.Embedding(cfg.positions, cfg.d_model) if cfg.family == "gpt-neo" else None
         self.rotary = Rotary(cfg.d_head, cfg.n_ctx, cfg.rope_theta) if cfg.family == "llama" else None
-        self.embed_dropout = nn.Dropout(cfg.dropout)
+        self.embed_dropout = make_dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
         self.norm_f = make_norm(cfg)
         self.unembed = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
@@ -69,9 +69,10 @@ class TinyLM(nn.Module):
 
     def _positions(
         self, B: int, T: int, start: int, key_valid: Tensor | None, device: torch.device
-    ) -> Int[Tensor, "batch seq"]:
+    ) -> Int[Tensor, "batch_or_1 seq"]:
         if key_valid is None:
-            return torch.arange(start, start + T, device=device).expand(B, T)
+            # one row broadcast over the batch: the position embedding's backward then sums T rows, not B*T
+            return torch.arange(start, start + T, device=device).unsqueeze(0)
         # left padding shifts each row's positions so its first real token sits at position 0
         real_before = key_valid.long().cumsum(-1) - 1
         return real_before[:, start : start + T].clamp(min=0)
