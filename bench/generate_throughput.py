@@ -6,11 +6,11 @@ latency at batch 1. llama2.c's C program does about 11,000 tokens/s single-strea
 machine; the goal is a batched throughput of at least 5x that. The last line is ``tokens_per_s=<best>``.
 
 Variants, timed interleaved (so machine load hits them alike): ``eager`` (the eager decode step, one thread for
-small tensors), ``eager-Nt`` (the eager step on all threads), ``compiled-Nt`` (the torch.compile'd step on N
-threads; its compilation is timed separately, before the runs).
+small tensors), ``compiled`` (the torch.compile'd step, same thread rule; its compilation is timed separately,
+before the runs), and ``eager-Nt``/``compiled-Nt`` (every op on N threads).
 
     PYTHONPATH=. python bench/generate_throughput.py [--model DIR] [--batch-sizes 1,16,64,256] [--repeats 3]
-        [--variants eager,eager-2t,compiled-1t,compiled-2t]
+        [--variants eager,compiled,eager-2t,compiled-2t]
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,16,64,256")
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3, help="best of N runs per batch size")
-    parser.add_argument("--variants", default="eager,eager-2t,compiled-1t,compiled-2t")
+    parser.add_argument("--variants", default="eager,compiled")
     args = parser.parse_args()
 
     from tiny_interp.model.checkpoint import load_tinylm

@@ -3,12 +3,13 @@
 The eager ``Decoder`` runs attention over the cache as 1,024 tiny batched matmuls per layer at batch 256 (2x8 @
 8xL problems for stories260K), where per-problem overhead, not arithmetic, is the cost. Written as broadcast
 multiplies and sums, inductor's C++ backend turns the rotary embedding, cache write, q.K, softmax and p.V of a
-layer into one vectorised loop nest, and its OpenMP loops split across cores with few synchronisation points (two
-threads help here, unlike the eager ops; see bench/RESULTS.md). The attended length is a dynamic dimension, so
+layer into one vectorised loop nest. The attended length is a dynamic dimension, so
 one compilation serves every step; padding is an additive bias per row. Weight matmuls stay on oneDNN/MKL.
 
-Compilation costs tens of CPU-seconds the first time (inductor's on-disk cache makes later processes faster), so
-``generate_ids`` only uses this path for large jobs or when asked; ``TINY_INTERP_COMPILE=0`` turns it off.
+Measured on the project's shared 2-core CPU (bench/RESULTS.md): 1.3-1.5x faster at batch 1-64, but 15% slower
+than the eager step at batch 256-512 (the KV cache no longer fits in L2 and the fused loops re-read it), and
+compilation costs 20-60 CPU-seconds the first time (inductor's on-disk cache makes later processes faster). So it
+is opt-in: ``generate_ids(..., compile=True)`` or ``TINY_INTERP_COMPILE=1``; ``TINY_INTERP_COMPILE=0`` vetoes.
 """
 
 from __future__ import annotations
@@ -26,17 +27,16 @@ from .decode import Decoder
 from .kv_cache import KVCache
 from .transformer import TinyLM
 
-AUTO_MIN_TOKENS = 1 << 20  # batch * new tokens above which compiling pays for itself on a cold inductor cache
 _COMPILED: "weakref.WeakKeyDictionary[TinyLM, Callable]" = weakref.WeakKeyDictionary()
 
 
 def compile_wanted(model: TinyLM, batch: int, new_tokens: int, requested: bool | None) -> bool:
-    """Whether generation should use the compiled step: asked for, or a big enough job (env can veto)."""
+    """Whether generation should use the compiled step: asked for by argument or environment (env can veto)."""
     if os.environ.get("TINY_INTERP_COMPILE", "").strip() == "0" or not supported(model):
         return False
     if requested is not None:
         return requested
-    return os.environ.get("TINY_INTERP_COMPILE", "").strip() == "1" or batch * new_tokens >= AUTO_MIN_TOKENS
+    return os.environ.get("TINY_INTERP_COMPILE", "").strip() == "1"
 
 
 def supported(model: TinyLM) -> bool:

@@ -22,7 +22,7 @@ def generate_ids(
     """New token ids for each prompt (prompts are left-padded into one batch).
 
     ``compile``: use the ``torch.compile``d decode step (llama family on CPU; see ``compiled_decode``); None
-    decides by job size, and ``TINY_INTERP_COMPILE=0`` in the environment always turns it off.
+    follows ``TINY_INTERP_COMPILE=1``, and ``TINY_INTERP_COMPILE=0`` in the environment always turns it off.
 
     Generation stops at ``max_new_tokens``, at the model's context, or (with ``stop_at_eos``) when every row has
     produced the end-of-text token; a row's ids end at (and include) its first end-of-text token.
@@ -64,8 +64,8 @@ def generate_ids(
     else:
         def step_fn(tok: torch.Tensor) -> torch.Tensor:
             return model(tok[:, None], cache=cache, key_valid=key_valid)[:, -1]
-    # the compiled step's fused loops scale across cores; the eager step's tiny ops run best on one thread
-    with threads_for(B * max(cfg.d_mlp, cfg.d_model) if not compiled else 1 << 62, device):
+    # two threads measured slower for both steps on the shared CPU (bench/RESULTS.md): one thread for small ops
+    with threads_for(B * max(cfg.d_mlp, cfg.d_model), device):
         for step in range(budget):
             tok = next_tokens(logits, sampling, generator)
             if sampling.stop_at_eos:
