@@ -83,3 +83,33 @@ def test_top_k_never_samples_outside_the_top_k():
         top3 = logits_seen[step].topk(3, dim=-1).indices
         chosen = torch.tensor([row[step] for row in out])
         assert (top3 == chosen[:, None]).any(-1).all()
+
+
+def test_compiled_decoder_equals_forward_and_greedy_matches():
+    from tiny_interp.model.compiled_decode import CompiledDecoder, compile_wanted
+
+    torch.manual_seed(0)
+    model = TinyLM(CASES["llama-gqa"]).eval()
+    assert not compile_wanted(model, 3, 20, None)  # small jobs are not worth a compilation
+    assert not compile_wanted(TinyLM(CASES["gpt-neo-local"]).eval(), 3, 20, True)  # llama family only
+    prompts, steps = PROMPTS, 12
+    longest, B = max(map(len, prompts)), len(prompts)
+    ids = torch.zeros((B, longest), dtype=torch.long)
+    valid = torch.zeros((B, longest + steps), dtype=torch.bool)
+    for r, p in enumerate(prompts):
+        ids[r, longest - len(p):] = torch.tensor(p)
+        valid[r, longest - len(p):] = True
+    caches = [KVCache(model.cfg, B, longest + steps, model.device, torch.float32) for _ in range(2)]
+    with torch.inference_mode():
+        for c in caches:
+            model(ids, cache=c, key_valid=valid)
+        fast = CompiledDecoder(model, caches[1], valid)
+        tok = torch.tensor([p[-1] for p in prompts])
+        for _ in range(steps - 1):
+            ref = model(tok[:, None], cache=caches[0], key_valid=valid)[:, -1]
+            torch.testing.assert_close(fast.step(tok), ref, atol=1e-5, rtol=1e-5)
+            tok = ref.argmax(-1)
+    greedy = SamplingConfig(max_new_tokens=steps, temperature=0.0, stop_at_eos=False)
+    assert generate_ids(model, prompts, greedy, compile=True) == generate_ids(model, prompts, greedy, compile=False)
+    seeded = SamplingConfig(max_new_tokens=steps, temperature=1.0, seed=5, stop_at_eos=False)
+    assert generate_ids(model, prompts, seeded, compile=True) == generate_ids(model, prompts, seeded, compile=True)

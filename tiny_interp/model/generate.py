@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import torch
 
+from .compiled_decode import CompiledDecoder, compile_wanted
 from .decode import Decoder
 from .kv_cache import KVCache
 from .sampling import SamplingConfig, next_tokens
@@ -15,8 +16,13 @@ from .transformer import TinyLM
 
 
 @torch.inference_mode()
-def generate_ids(model: TinyLM, prompts: Sequence[Sequence[int]], sampling: SamplingConfig) -> list[list[int]]:
+def generate_ids(
+    model: TinyLM, prompts: Sequence[Sequence[int]], sampling: SamplingConfig, compile: bool | None = None
+) -> list[list[int]]:
     """New token ids for each prompt (prompts are left-padded into one batch).
+
+    ``compile``: use the ``torch.compile``d decode step (llama family on CPU; see ``compiled_decode``); None
+    follows ``TINY_INTERP_COMPILE=1``, and ``TINY_INTERP_COMPILE=0`` in the environment always turns it off.
 
     Generation stops at ``max_new_tokens``, at the model's context, or (with ``stop_at_eos``) when every row has
     produced the end-of-text token; a row's ids end at (and include) its first end-of-text token.
@@ -50,11 +56,15 @@ def generate_ids(model: TinyLM, prompts: Sequence[Sequence[int]], sampling: Samp
     steps = 0
     with threads_for(B * longest * cfg.d_model, device):
         logits = model(ids, cache=cache, key_valid=key_valid)[:, -1]
-    if Decoder.usable(model):
+    compiled = compile_wanted(model, B, budget, compile)
+    if compiled:
+        step_fn = CompiledDecoder(model, cache, key_valid).step
+    elif Decoder.usable(model):
         step_fn = Decoder(model, cache, key_valid).step
     else:
         def step_fn(tok: torch.Tensor) -> torch.Tensor:
             return model(tok[:, None], cache=cache, key_valid=key_valid)[:, -1]
+    # two threads measured slower for both steps on the shared CPU (bench/RESULTS.md): one thread for small ops
     with threads_for(B * max(cfg.d_mlp, cfg.d_model), device):
         for step in range(budget):
             tok = next_tokens(logits, sampling, generator)
