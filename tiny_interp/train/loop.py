@@ -83,7 +83,18 @@ def make_optimizer(model: TinyLM, cfg: TrainConfig, device_type: str) -> torch.o
 def hardware_description(device: str) -> str:
     if device.startswith("cuda"):
         return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"CPU {cpu_name()}, {threads} thread{'s' if threads != 1 else ''}"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _check_resumable(out: Path, cfg: TrainConfig, model_cfg: ModelConfig, data: TrainData) -> None:
