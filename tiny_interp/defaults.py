@@ -25,3 +25,11 @@ def default_model_dir() -> Path | None:
     if (FALLBACK_MODEL / "model.safetensors").exists():
         return FALLBACK_MODEL
     return None
+
+
+def default_dynamics_run() -> Path:
+    """A run with log-spaced snapshots: the shipped ts-1M-neo, else what notebooks/01_train writes by default."""
+    shipped = SHIPPED_MODELS / "ts-1M-neo"
+    if (shipped / "checkpoints").is_dir():
+        return shipped
+    return REPO_ROOT / "runs" / "nb-1M"
