@@ -82,11 +82,35 @@ def test_eval_bpb_cli_last_line(make_model_dir, story_files, capsys):
     assert float(last.removeprefix("bpb=")) == pytest.approx(expected, abs=1e-6)
 
 
+def test_stream_protocol_matches_naive_chunk_scoring(make_model_dir, story_files, capsys):
+    """--protocol stream scores the joined stream chunk by chunk, each token from its chunk's earlier tokens."""
+    from tiny_interp.cli import main
+    from tiny_interp.commands.eval_bpb import read_stories
+    from tiny_interp.model.checkpoint import load_tinylm, load_tokenizer
+
+    path = make_model_dir("tiny")
+    model, tok = load_tinylm(path), load_tokenizer(path)
+    _, valid = story_files
+    stories = list(read_stories(str(valid), "validation"))[:12]
+    stream = [t for s in stories for t in (0, *tok.encode(s))] + [0]
+    nats = 0.0
+    with torch.no_grad():
+        for i in range(0, len(stream) - 1, 32):
+            c = torch.tensor([stream[i:i + 33]])
+            nats += F.cross_entropy(model(c[:, :-1])[0], c[0, 1:], reduction="sum").item()
+    expected = nats / math.log(2) / sum(len(s.encode()) for s in stories)
+    assert main(["eval-bpb", str(path), "--data", str(valid), "--max-stories", "12", "--protocol", "stream",
+                 "--chunk", "32"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert float(last.removeprefix("bpb=")) == pytest.approx(expected, rel=1e-5)
+
+
 @pytest.mark.skipif(not (LLAMA2C / "stories260K.bin").exists() or not (TINYSTORIES / "valid.txt").exists(),
                     reason="llama2.c reference files not found")
 def test_stories260k_reproduces_the_reference_figure(tmp_path):
     """The reference 0.965 bpb comes from llama2.c-style scoring: stories joined as BOS s1 BOS s2 ... and cut
     into 256-token chunks. Reproducing it checks the conversion; full-context scoring must then do better."""
+    from tiny_interp.eval.bpb import stream_bits_per_byte
     from tiny_interp.llama2c import import_llama2c
     from tiny_interp.model.checkpoint import load_tinylm, load_tokenizer
 
@@ -94,22 +118,9 @@ def test_stories260k_reproduces_the_reference_figure(tmp_path):
     model, tok = load_tinylm(out), load_tokenizer(out)
     stories = read_shared_stories("valid.txt", 600)
     n_bytes = sum(len(s.encode("utf-8")) for s in stories)
-    stream = [t for s in tok(stories, add_special_tokens=False)["input_ids"] for t in (1, *s)] + [1]
-    chunks = [stream[i:i + 257] for i in range(0, len(stream) - 1, 256)]
-    nats = 0.0
-    from tiny_interp.model.threads import threads_for
-
-    with torch.inference_mode(), threads_for(1, "cpu"):
-        for i in range(0, len(chunks), 64):
-            batch = [c for c in chunks[i:i + 64] if len(c) == 257]
-            x = torch.tensor(batch)
-            nats += F.cross_entropy(model(x[:, :-1]).flatten(0, 1), x[:, 1:].flatten(), reduction="sum").item()
-            for c in chunks[i:i + 64]:
-                if len(c) != 257:
-                    x = torch.tensor([c])
-                    nats += F.cross_entropy(model(x[:, :-1])[0], x[0, 1:], reduction="sum").item()
-    chunked_bpb = nats / math.log(2) / n_bytes
+    stream = stream_bits_per_byte(model, tok, stories, chunk=256, batch_size=64)
+    chunked_bpb = stream.bpb
     assert chunked_bpb == pytest.approx(0.965, abs=0.005)
     ours = bits_per_byte(model, tok, stories, batch_size=64)
-    assert ours.n_bytes == n_bytes and ours.n_tokens == len(stream) - 1
+    assert ours.n_bytes == stream.n_bytes == n_bytes and ours.n_tokens == stream.n_tokens
     assert 0.85 * chunked_bpb < ours.bpb < chunked_bpb

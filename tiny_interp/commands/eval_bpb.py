@@ -7,8 +7,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterator
 
-EOT_LINE = "<|endoftext|>"
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -26,56 +24,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16)")
     p.add_argument("--stride", type=int, default=None, help="sliding-window step for long stories (default: half the context)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--protocol", choices=["stories", "stream"], default="stories",
+                   help="stories (default): each story from its own BOS, as documented above; stream: llama2.c-style, "
+                   "the stories joined into one stream cut into --chunk-token chunks (less context, higher figures)")
+    p.add_argument("--chunk", type=int, default=256, help="chunk length for --protocol stream (default 256)")
     p.set_defaults(run=run)
 
 
-def _read_txt_stories(path: Path) -> Iterator[str]:
-    """Stories of a TinyStories .txt (each followed by a line <|endoftext|>); blank ones dropped."""
-    from ..errors import DataError
-
-    if not path.is_file():
-        raise DataError(f"{path} does not exist; pass a TinyStories .txt file")
-    buf: list[str] = []
-    found = False
-    try:
-        with open(path, encoding="utf-8-sig", newline=None) as fh:
-            for line in fh:
-                if line.strip() == EOT_LINE:
-                    text = "".join(buf).strip()
-                    buf = []
-                    if text:
-                        found = True
-                        yield text
-                else:
-                    buf.append(line)
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not valid UTF-8 ({e}); re-save it as UTF-8") from e
-    text = "".join(buf).strip()
-    if text:
-        found = True
-        yield text
-    if not found:
-        raise DataError(f"{path} holds no stories")
-
-
 def read_stories(source: str, split: str) -> Iterator[str]:
-    try:
-        from ..data.stories import iter_stories
-    except ImportError:  # until the data module lands: the TinyStories .txt format only
-        from ..errors import DataError
+    from ..data.stories import iter_stories
 
-        path = Path(source)
-        if path.suffix != ".txt":
-            raise DataError(f"{source}: only TinyStories .txt files can be read by this build") from None
-        return _read_txt_stories(path)
-    if Path(source).exists():
-        return iter_stories(source)
-    return iter_stories(source, split=split)
+    return iter_stories(source) if Path(source).exists() else iter_stories(source, split=split)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..eval.bpb import bits_per_byte
+    from ..eval.bpb import bits_per_byte, stream_bits_per_byte
     from ..loading import resolve_model_dir
     from ..model.checkpoint import load_tinylm, load_tokenizer
 
@@ -87,8 +51,11 @@ def run(args: argparse.Namespace) -> int:
     stories = read_stories(args.data, args.split)
     if args.max_stories is not None:
         stories = islice(stories, args.max_stories)
-    result = bits_per_byte(model, tokenizer, stories, batch_size=args.batch_size, stride=args.stride, progress=True)
-    print(f"model: {path}")
+    if args.protocol == "stream":
+        result = stream_bits_per_byte(model, tokenizer, stories, chunk=args.chunk, batch_size=args.batch_size)
+    else:
+        result = bits_per_byte(model, tokenizer, stories, batch_size=args.batch_size, stride=args.stride, progress=True)
+    print(f"model: {path} (protocol: {args.protocol})")
     print(f"stories={result.n_stories} bytes={result.n_bytes} tokens={result.n_tokens} "
           f"bytes_per_token={result.bytes_per_token:.4f} nats_per_token={result.nats_per_token:.4f}")
     print(f"bpb={result.bpb:.6f}")
