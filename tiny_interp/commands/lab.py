@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         extra.append("--allow-root")  # containers often run as root; jupyter refuses that without the flag
     cmd = [sys.executable, "-m", "jupyterlab", str(notebook), f"--ServerApp.root_dir={notebooks.parent}",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *extra]
+           # offline workbench: no update checks and no announcements feed (nor the prompt asking about it)
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None", *extra]
     print(f"opening JupyterLab with {MODEL_ENV}={model}", file=sys.stderr)
     return subprocess.call(cmd, env=env)
