@@ -18,23 +18,30 @@ CASES = {
 PROMPTS = [[5, 6, 7, 8, 9, 10, 11], [3], [40, 41, 42]]  # unequal lengths: left padding
 
 
-@pytest.mark.parametrize("name", CASES)
-@pytest.mark.parametrize("prompts", [PROMPTS, [[1, 2, 3]] * 2])
-def test_decoder_steps_equal_forward(name, prompts):
-    torch.manual_seed(0)
-    model = TinyLM(CASES[name]).eval()
-    longest = max(map(len, prompts))
-    B, steps = len(prompts), 20
+def prefilled(model, prompts, steps, padded_mask):
+    """Left-padded prompts run through two identical caches (reference and fast path); ``padded_mask`` forces
+    the key-validity mask even when every prompt has the same length."""
+    longest, B = max(map(len, prompts)), len(prompts)
     ids = torch.zeros((B, longest), dtype=torch.long)
     valid = torch.zeros((B, longest + steps), dtype=torch.bool)
     for r, p in enumerate(prompts):
         ids[r, longest - len(p):] = torch.tensor(p)
         valid[r, longest - len(p):] = True
-    key_valid = valid if len(set(map(len, prompts))) > 1 else None
+    key_valid = valid if padded_mask or len(set(map(len, prompts))) > 1 else None
     caches = [KVCache(model.cfg, B, longest + steps, model.device, torch.float32) for _ in range(2)]
+    for c in caches:
+        model(ids, cache=c, key_valid=key_valid)
+    return caches, key_valid
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("prompts", [PROMPTS, [[1, 2, 3]] * 2])
+def test_decoder_steps_equal_forward(name, prompts):
+    torch.manual_seed(0)
+    model = TinyLM(CASES[name]).eval()
+    steps = 20
     with torch.inference_mode():
-        for c in caches:
-            model(ids, cache=c, key_valid=key_valid)
+        caches, key_valid = prefilled(model, prompts, steps, padded_mask=False)
         decoder = Decoder(model, caches[1], key_valid)
         tok = torch.tensor([p[-1] for p in prompts])
         for _ in range(steps - 1):
@@ -93,16 +100,8 @@ def test_compiled_decoder_equals_forward_and_greedy_matches():
     assert not compile_wanted(model, 3, 20, None)  # small jobs are not worth a compilation
     assert not compile_wanted(TinyLM(CASES["gpt-neo-local"]).eval(), 3, 20, True)  # llama family only
     prompts, steps = PROMPTS, 12
-    longest, B = max(map(len, prompts)), len(prompts)
-    ids = torch.zeros((B, longest), dtype=torch.long)
-    valid = torch.zeros((B, longest + steps), dtype=torch.bool)
-    for r, p in enumerate(prompts):
-        ids[r, longest - len(p):] = torch.tensor(p)
-        valid[r, longest - len(p):] = True
-    caches = [KVCache(model.cfg, B, longest + steps, model.device, torch.float32) for _ in range(2)]
     with torch.inference_mode():
-        for c in caches:
-            model(ids, cache=c, key_valid=valid)
+        caches, valid = prefilled(model, prompts, steps, padded_mask=True)
         fast = CompiledDecoder(model, caches[1], valid)
         tok = torch.tensor([p[-1] for p in prompts])
         for _ in range(steps - 1):
