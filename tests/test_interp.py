@@ -299,8 +299,8 @@ def test_cli_atlas_and_heads(make_model_dir, story_files, tmp_path, capsys):
 
 
 def test_taxonomy_scores_and_labels_on_constructed_patterns():
-    """The scorer itself, on hand-made attention patterns: a sink, an induction, a duplicate-token and a
-    name-attending head."""
+    """The scorer itself, on hand-made attention patterns: a sink, an induction, a duplicate-token, a
+    name-attending head and a distance-based head (mass decaying with distance, no single dominant offset)."""
     from tiny_interp.interp.heads import TaxonomyConfig, _Accumulator, scores_table
 
     g = torch.Generator().manual_seed(0)
@@ -316,26 +316,31 @@ def test_taxonomy_scores_and_labels_on_constructed_patterns():
         mask = torch.where(mask.sum(-1, keepdim=True) > 0, mask, torch.eye(T))
         return mask / mask.sum(-1, keepdim=True)
 
-    story_p = torch.zeros(2, 4, T, T)
+    story_p = torch.zeros(2, 5, T, T)
+    distance = torch.arange(T)[:, None] - torch.arange(T)[None, :]
+    decaying = torch.where(distance >= 0, 0.7 ** distance.clamp(min=0).float(), torch.zeros(()))
     for b in range(2):
         earlier = torch.tril(torch.ones(T, T), -1)
         story_p[b, 0] = rows_to(torch.zeros(T, T).index_fill_(1, torch.tensor([0]), 1.0))
         story_p[b, 1] = rows_to(torch.ones(T, T))
         story_p[b, 2] = rows_to((ids[b][:, None] == ids[b][None, :]).float() * earlier)
         story_p[b, 3] = rows_to((ids[b] == name).float()[None, :].expand(T, T) * earlier)
+        story_p[b, 4] = rows_to(decaying)
     half = 10
-    ind_p = rows_to(torch.ones(T, T))[: 2 * half + 1, : 2 * half + 1].clone().expand(3, 4, -1, -1).clone()
+    ind_p = rows_to(torch.ones(T, T))[: 2 * half + 1, : 2 * half + 1].clone().expand(3, 5, -1, -1).clone()
     ind_p = ind_p / ind_p.sum(-1, keepdim=True)
     for q in range(half + 1, 2 * half + 1):
         ind_p[:, 1, q] = 0
         ind_p[:, 1, q, q - half + 1] = 1
-    acc = _Accumulator(1, 4, max_offset=10, class_names=["names", "objects", "pronouns", "determiners"])
+    acc = _Accumulator(1, 5, max_offset=10, class_names=["names", "objects", "pronouns", "determiners"])
     classes = {"names": torch.tensor([name]), "objects": torch.tensor([99]), "pronouns": torch.tensor([98]),
                "determiners": torch.tensor([97])}
     acc.add_stories([story_p], ids, valid, classes)
     acc.add_induction([ind_p])
     table = scores_table(acc.result(), TaxonomyConfig())
-    assert list(table["label"]) == ["sink", "induction", "duplicate-token", "semantic:names"]
+    assert list(table["label"]) == ["sink", "induction", "duplicate-token", "semantic:names", "distance"]
+    assert table.loc[4, "offset_share"] < 0.5 < table.loc[4, "local_mass"]  # no single offset would catch it
+    assert table.loc[4, "local_lift"] > 2 and table.loc[1, "local_lift"] == pytest.approx(1.0)
     assert table.loc[0, "sink"] == pytest.approx(1.0)
     assert table.loc[1, "induction"] == pytest.approx(1.0)
     assert table.loc[2, "duplicate_token"] == pytest.approx(1.0)

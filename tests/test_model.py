@@ -131,3 +131,20 @@ def test_save_is_atomic_replacement(tmp_path, bpe_tokenizer):
     assert torch.equal(reloaded.tok_embed.weight, second.tok_embed.weight)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temp dirs left behind
     assert load_tokenizer(out).eos_token == "<|endoftext|>"
+
+
+def test_attention_dropout_follows_dropout_unless_set(tmp_path):
+    from tiny_interp.model.hf_format import to_hf_config
+
+    base = get_preset("tiny-llama").replace(dropout=0.1)
+    assert base.attn_dropout == 0.1
+    cpu_friendly = base.replace(attention_dropout=0.0)
+    assert cpu_friendly.attn_dropout == 0.0 and ModelConfig.from_dict(json.loads(cpu_friendly.to_json())) == cpu_friendly
+    assert to_hf_config(cpu_friendly).attention_dropout == 0.0
+    with pytest.raises(ConfigError, match="attention_dropout"):
+        base.replace(attention_dropout=1.5)
+    # in training mode attention dropout alone makes two forward passes differ; set to 0 they agree
+    ids = torch.randint(0, base.vocab_size, (2, 16))
+    for attention_dropout, same in ((0.5, False), (0.0, True)):
+        model = TinyLM(base.replace(dropout=0.0, attention_dropout=attention_dropout)).train()
+        assert torch.equal(model(ids), model(ids)) is same

@@ -71,11 +71,13 @@ def test_workbench_helpers():
     assert [t.name for t in fig.data] == ["train loss", "val loss", "val bits/byte"] and "step 2" in fig.layout.title.text
     import pandas as pd
 
-    table = pd.DataFrame({"layer": [0, 0, 0], "head": [0, 1, 2], "offset_share": [0.9, 0.1, 0.2],
-                          "lift_names": [1.0, 4.0, 1.2], "lift_objects": [0.5, 1.0, 3.0],
-                          "label": ["previous-token", "semantic:names", "diffuse"]})
+    table = pd.DataFrame({"layer": [0, 0, 0, 0], "head": [0, 1, 2, 3], "offset_share": [0.9, 0.1, 0.2, 0.3],
+                          "local_mass": [0.95, 0.2, 0.3, 0.8],
+                          "lift_names": [1.0, 4.0, 1.2, 0.5], "lift_objects": [0.5, 1.0, 3.0, 0.5],
+                          "label": ["previous-token", "semantic:names", "diffuse", "distance"]})
     kinds = head_kinds(table)
-    assert list(kinds["kind"]) == ["distance", "semantic", "other"] and list(kinds["semantic_lift"]) == [1.0, 4.0, 3.0]
+    assert list(kinds["kind"]) == ["distance", "semantic", "other", "distance"]
+    assert list(kinds["semantic_lift"]) == [1.0, 4.0, 3.0, 0.5] and list(kinds["distance_score"]) == [0.95, 0.2, 0.3, 0.8]
 
 
 def test_report_command_small_notebook(tmp_path, capfd):

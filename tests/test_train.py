@@ -183,6 +183,23 @@ def test_unknown_preset_and_cuda_without_gpu_fail_clearly(tmp_path, story_files,
         assert "no CUDA GPU" in capsys.readouterr().err
 
 
+def test_bf16_autocast_on_cpu_trains_and_is_recorded(tmp_path, story_files):
+    """--precision bf16 runs the CPU forward under bf16 autocast (master weights stay float32) and still learns."""
+    from tiny_interp.cli import main
+
+    train, valid = story_files
+    out = tmp_path / "run"
+    assert main(small_run_args(train, valid, out, tmp_path / "cache", steps=20, precision="bf16", lr="3e-3")) == 0
+    saved = json.loads((out / "train_config.json").read_text())
+    assert saved["train"]["precision"] == "bf16"
+    assert all(t.dtype == torch.float32 for t in weights(out).values())
+    rows = [r for r in json.loads("[" + ",".join((out / "metrics.jsonl").read_text().splitlines()) + "]")
+            if r.get("val_loss") is not None]
+    assert rows[-1]["val_loss"] < rows[0]["val_loss"]
+    with pytest.raises(Exception, match="precision"):
+        TrainConfig(precision="fp8")
+
+
 def test_story_longer_than_the_context_trains_and_generates(tmp_path, capsys):
     """One story of ~3,000 tokens against a 64-token context: windows cut it, generation trims long prompts."""
     from storygen import stories, write_txt

@@ -75,16 +75,25 @@ def samples(model_dir: Path, cfg: CardConfig) -> list[str]:
 
 
 def taxonomy_summary(model_dir: Path, cfg: CardConfig) -> str:
-    from ..interp.heads import head_taxonomy
+    from ..interp.heads import TaxonomyConfig, head_taxonomy
 
     if not cfg.valid_data:
         return "_no stories given for the head taxonomy_"
     table = head_taxonomy(str(model_dir), cfg.valid_data, n_stories=cfg.taxonomy_stories)
     counts = table["label"].value_counts()
     lines = ["| label | heads |", "|---|---|"] + [f"| {label} | {n} |" for label, n in counts.items()]
-    best = table.sort_values("offset_share", ascending=False).head(4)
+    window = TaxonomyConfig().distance_window + 1
+    best = table.sort_values("local_mass", ascending=False).head(4)
     lines += ["", "Most positional heads: " + ", ".join(
-        f"L{r.layer}H{r.head} ({r.label}, {r.offset_share:.0%} at offset {r.dominant_offset})" for r in best.itertuples())]
+        f"L{r.layer}H{r.head} ({r.label}, {r.local_mass:.0%} on the last {window} tokens, "
+        f"{r.offset_share:.0%} at offset {r.dominant_offset})" for r in best.itertuples())]
+    lifts = [c for c in table.columns if c.startswith("lift_")]
+    if lifts:
+        semantic = table.assign(best_lift=table[lifts].max(axis=1), best_class=table[lifts].fillna(-1.0).idxmax(axis=1))
+        semantic = semantic.sort_values("best_lift", ascending=False).head(4)
+        lines += ["", "Most semantic heads: " + ", ".join(
+            f"L{r.layer}H{r.head} ({r.label}, {r.best_lift:.1f}x uniform attention on "
+            f"{r.best_class.removeprefix('lift_')})" for r in semantic.itertuples())]
     return "\n".join(lines)
 
 

@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-every", type=int, default=_D.save_every, help="steps between checkpoints")
     p.add_argument("--keep-checkpoints", type=int, default=_D.keep_checkpoints, help="log-spaced snapshots to keep in checkpoints/ (0 = none)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on GPUs)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=_D.precision,
+                   help="bf16 autocast: auto = on CUDA only; bf16 also on CPU (about 2x faster on CPUs with AMX)")
     p.add_argument("--seed", type=int, default=_D.seed)
     p.add_argument("--set", dest="model_set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a model config field, e.g. --set n_ctx=256 --set d_mlp=512 (repeatable)")
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         grad_accum=args.grad_accum, lr=args.lr, min_lr_ratio=args.min_lr_ratio, weight_decay=args.weight_decay,
         warmup_steps=args.warmup_steps, schedule=args.schedule, grad_clip=args.grad_clip, dropout=args.dropout,
         eval_every=args.eval_every, eval_batches=args.eval_batches, save_every=args.save_every,
-        keep_checkpoints=args.keep_checkpoints, device=args.device, compile=args.compile, seed=args.seed,
+        keep_checkpoints=args.keep_checkpoints, device=args.device, compile=args.compile, precision=args.precision, seed=args.seed,
     )
     prepared = prepare_data(
         args.data, args.val_data, tokenizer=args.tokenizer, vocab_size=args.vocab_size,

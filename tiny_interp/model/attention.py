@@ -26,7 +26,7 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(cfg.d_model, (self.n_heads + 2 * self.kv_heads) * self.d_head, bias=False)
         self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=self.is_neo)
         self.scale = 1.0 if self.is_neo else None
-        self.attn_dropout = cfg.dropout
+        self.attn_dropout = cfg.attn_dropout
         self.resid_dropout = make_dropout(cfg.dropout)
 
     def forward(

@@ -39,6 +39,9 @@ class ModelConfig:
     rope_theta: float = 10000.0
     tie_embeddings: bool = True
     dropout: float = 0.0
+    # dropout on attention probabilities; None follows `dropout`. On CPU a nonzero value sends SDPA to its
+    # slow materialising path (about 6x slower per layer), so long CPU runs set it to 0 and keep residual dropout.
+    attention_dropout: float | None = None
     bos_token_id: int = 0
     eos_token_id: int = 0
 
@@ -68,6 +71,12 @@ class ModelConfig:
             raise ConfigError(f"max_position_embeddings={self.positions} is smaller than n_ctx={self.n_ctx}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.attn_dropout < 1.0:
+            raise ConfigError(f"attention_dropout must be in [0, 1), got {self.attention_dropout}")
+
+    @property
+    def attn_dropout(self) -> float:
+        return self.dropout if self.attention_dropout is None else self.attention_dropout
 
     @property
     def d_head(self) -> int:

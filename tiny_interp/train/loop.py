@@ -212,7 +212,8 @@ def _train(
 
         ddp_model = DistributedDataParallel(model, device_ids=[dist_info.local_rank] if device_type == "cuda" else None)
     fwd = torch.compile(ddp_model) if cfg.compile else ddp_model
-    autocast = partial(torch.autocast, "cuda", dtype=torch.bfloat16) if device_type == "cuda" else nullcontext
+    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device_type == "cuda")
+    autocast = partial(torch.autocast, device_type, dtype=torch.bfloat16) if use_bf16 else nullcontext
 
     sampler = WindowSampler(data.train_tokens, seq_len, cfg.seed)
     tokens_per_step = cfg.batch_size * seq_len * cfg.grad_accum * dist_info.world_size

@@ -9,16 +9,17 @@ SEMANTIC_CLASSES = ("names", "objects")
 
 
 def head_kinds(table: Any) -> Any:
-    """Head-taxonomy rows with two scores and a kind: ``distance`` (most mass at one fixed offset: previous token,
-    current token, ...) vs ``semantic`` (attention concentrated on names/objects far above their share), the
-    paper's two families in its one-layer model; anything else is ``other``."""
+    """Head-taxonomy rows with two scores and a kind: ``distance`` (attention set by relative position: one fixed
+    offset, or most mass on the last few tokens, decaying with distance) vs ``semantic`` (attention concentrated on
+    a word class far above its share), the paper's two families in its one-layer model; anything else is
+    ``other``. ``distance_score`` is the mass on the nearest keys (offsets 0..distance_window)."""
     t = table.copy()
     lifts = [c for c in (f"lift_{k}" for k in SEMANTIC_CLASSES) if c in t.columns]
-    t["distance_score"] = t["offset_share"]
+    t["distance_score"] = t[["offset_share", "local_mass"]].max(axis=1) if "local_mass" in t else t["offset_share"]
     t["semantic_lift"] = t[lifts].max(axis=1) if lifts else float("nan")
     label = t["label"].astype(str)
     t["kind"] = "other"
-    t.loc[label.str.startswith(("previous-token", "current-token", "offset-")), "kind"] = "distance"
+    t.loc[label.str.startswith(("previous-token", "current-token", "offset-", "distance")), "kind"] = "distance"
     t.loc[label.str.startswith("semantic:"), "kind"] = "semantic"
     return t
 
@@ -30,7 +31,7 @@ def head_kind_figure(kinds: Any, title: str = "distance vs semantic heads") -> A
     fig = px.scatter(df, x="distance_score", y="semantic_lift", color="kind", symbol="kind", text="head_name",
                      hover_data=["label", "dominant_offset", "entropy"], title=title, height=420)
     fig.update_traces(textposition="top center")
-    fig.update_layout(xaxis_title="mass at the dominant fixed offset", yaxis_title="best lift on names/objects")
+    fig.update_layout(xaxis_title="mass on the nearest keys", yaxis_title="best lift on names/objects")
     return fig
 
 
