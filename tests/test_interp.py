@@ -175,6 +175,13 @@ def test_atlas_matches_the_bridge_hooks(tmp_path, bpe_tokenizer, story_texts, pr
     np.testing.assert_allclose(stats["max"], allacts.max(0), rtol=1e-5)
     edges, counts = atlas.histogram(1, 2)
     assert len(edges) == atlas.meta["config"]["n_bins"] + 1 and counts.sum() > 0
+    # per-token means: exact up to the int8 step of each neuron (half of max |mean| / 127)
+    ids = np.concatenate([np.asarray(r) for r in rows])
+    seen = np.unique(ids)
+    exact = np.stack([allacts[ids == t].mean(0) for t in seen])
+    step = np.abs(exact).max(0) / 127
+    assert np.all(np.abs(atlas.token_means(rows=seen) - exact) <= step / 2 + 1e-4)
+    assert atlas.a["token_mean_q"].dtype == np.int8
 
 
 def test_atlas_resumes_and_answers_queries(tmp_path, bpe_tokenizer, story_texts):
@@ -197,7 +204,7 @@ def test_atlas_resumes_and_answers_queries(tmp_path, bpe_tokenizer, story_texts)
     full = build_atlas(path, stories, out=tmp_path / "full-atlas", **kw)
     for name in ("top_values", "top_story", "top_position", "hist_counts", "token_count"):
         np.testing.assert_array_equal(resumed.a[name], full.a[name])
-    np.testing.assert_allclose(resumed.a["token_mean"], full.a["token_mean"], rtol=1e-3)
+    np.testing.assert_allclose(resumed.token_means(), full.token_means(), rtol=1e-3)
     assert resumed.meta["tokens"] == full.meta["tokens"]
 
     atlas = Atlas.open(path)  # the model directory finds its atlas

@@ -415,13 +415,24 @@ def _write_atlas(out: Path, s: _State, meta: dict[str, Any]) -> None:
         "neuron_stats.npy": stats.numpy(),
         "hist_counts.npy": s.hist.numpy().astype(np.int64),
         "hist_range.npy": torch.stack([s.hist_lo, s.hist_hi], 1).numpy().astype(np.float32),
-        "token_mean.npy": (token_sum / counts).numpy().astype(np.float16),
+        **quantized_token_means((token_sum / counts).numpy()),
         "token_count.npy": s.token_count.numpy(),
     }
     with atomic_directory(out) as tmp:
         for name, arr in files.items():
             np.save(tmp / name, arr)
         (tmp / "atlas.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def quantized_token_means(means: np.ndarray) -> dict[str, np.ndarray]:
+    """The [vocab, neurons] mean-activation table as int8 with one float32 scale per neuron: the atlas's biggest
+    array at a quarter of float32 (a 1M-shape model: 2048 neurons x 4096 tokens = 8.4 MB instead of 16.8 MB in
+    float16). Rounding moves a mean by at most half a step, 1/254 of the neuron's largest token mean, far below
+    the gaps that token rankings and class z-scores read."""
+    scale = np.abs(means).max(0).astype(np.float32) / 127.0
+    scale[scale == 0] = 1.0
+    q = np.clip(np.rint(means / scale), -127, 127).astype(np.int8)
+    return {"token_mean_q.npy": q, "token_mean_scale.npy": scale}
 
 
 class Atlas:
@@ -465,6 +476,13 @@ class Atlas:
 
     def _decode(self, ids: Iterable[int]) -> list[str]:
         return [self.tokenizer.decode([int(i)]) for i in ids]
+
+    def token_means(self, rows: Any = slice(None), cols: Any = slice(None)) -> np.ndarray:
+        """Mean activation per (token, neuron) as float32: ``token_means()[t, layer * d_mlp + neuron]``."""
+        if "token_mean_q" in self.a:
+            scale = np.asarray(self.a["token_mean_scale"])[cols]
+            return np.asarray(self.a["token_mean_q"][rows], dtype=np.int8)[..., cols].astype(np.float32) * scale
+        return np.asarray(self.a["token_mean"][rows], dtype=np.float32)[..., cols]  # atlases built before int8
 
     # ---- queries ----
     def top_examples(self, layer: int, neuron: int, n: int | None = None) -> Any:
@@ -515,7 +533,7 @@ class Atlas:
         import pandas as pd
 
         f = self._flat(layer, neuron)
-        means = np.asarray(self.a["token_mean"][:, f], dtype=np.float32)
+        means = self.token_means(cols=f)
         counts = np.asarray(self.a["token_count"])
         means = np.where(counts >= min_count, means, -np.inf)
         top = np.argsort(-means)[:n]
@@ -531,7 +549,7 @@ class Atlas:
         counts = np.asarray(self.a["token_count"])[ids] if len(ids) else np.zeros(0)
         if counts.sum() == 0:
             raise ValueError("none of these tokens occurs in the atlas corpus")
-        means = np.asarray(self.a["token_mean"][ids], dtype=np.float64)  # [ids, N]
+        means = self.token_means(rows=ids).astype(np.float64)  # [ids, N]
         class_mean = (means * counts[:, None]).sum(0) / counts.sum()
         s = np.asarray(self.a["neuron_stats"], dtype=np.float64)
         z = (class_mean - s[:, 0]) / np.maximum(s[:, 1], 1e-6)
