@@ -220,6 +220,11 @@ def test_atlas_resumes_and_answers_queries(tmp_path, bpe_tokenizer, story_texts)
     with pytest.raises(IndexError):
         atlas.top_examples(9, 0)
 
+    # a model directory moved elsewhere (a clone, a copy) keeps a working atlas: tokens decode from its own files
+    moved = tmp_path / "moved"
+    path.rename(moved)
+    assert list(Atlas.open(moved).top_tokens(0, 0, n=3)["token"]) == list(tok["token"])
+
 
 # ---------------------------------------------------------------- imported models
 

@@ -471,7 +471,10 @@ class Atlas:
         if self._tokenizer is None:
             from ..model.checkpoint import load_tokenizer
 
-            self._tokenizer = load_tokenizer(self.meta["model_dir"])
+            # an atlas saved inside its model directory travels with it (clones, copies); the recorded absolute
+            # path is only the fallback for atlases written elsewhere
+            here = self.path.parent
+            self._tokenizer = load_tokenizer(here if (here / "tokenizer.json").exists() else self.meta["model_dir"])
         return self._tokenizer
 
     def _decode(self, ids: Iterable[int]) -> list[str]:
