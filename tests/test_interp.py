@@ -224,6 +224,14 @@ def test_atlas_resumes_and_answers_queries(tmp_path, bpe_tokenizer, story_texts)
     moved = tmp_path / "moved"
     path.rename(moved)
     assert list(Atlas.open(moved).top_tokens(0, 0, n=3)["token"]) == list(tok["token"])
+    # the same stories and settings again: the finished atlas is reused, not rebuilt; fresh=True rebuilds
+    built_at = (moved / "atlas" / "atlas.json").stat().st_mtime_ns
+    assert build_atlas(moved, stories, **kw).meta["build_seconds"] == resumed.meta["build_seconds"]
+    assert (moved / "atlas" / "atlas.json").stat().st_mtime_ns == built_at
+    assert build_atlas(moved, stories[:8], **kw).meta["stories"] == 8  # other stories: a new build
+    built_at = (moved / "atlas" / "atlas.json").stat().st_mtime_ns
+    build_atlas(moved, stories[:8], fresh=True, **kw)
+    assert (moved / "atlas" / "atlas.json").stat().st_mtime_ns != built_at
 
 
 # ---------------------------------------------------------------- imported models

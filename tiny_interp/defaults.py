@@ -27,6 +27,14 @@ def default_model_dir() -> Path | None:
     return None
 
 
+def default_neuron_model() -> Path | None:
+    """The paper read its neurons in the 1M model: the shipped ts-1M-neo (same shape), else the default model."""
+    shipped = SHIPPED_MODELS / "ts-1M-neo"
+    if not os.environ.get(MODEL_ENV) and (shipped / "model.safetensors").exists():
+        return shipped
+    return default_model_dir()
+
+
 def default_dynamics_run() -> Path:
     """A run with log-spaced snapshots: the shipped ts-1M-neo, else what notebooks/01_train writes by default."""
     shipped = SHIPPED_MODELS / "ts-1M-neo"

@@ -302,7 +302,8 @@ def build_atlas(
     stop_after_batches: int | None = None,
     **overrides: Any,
 ) -> "Atlas | None":
-    """Build (or resume) the atlas of a model directory (or a bridge from ``tiny_interp.load``).
+    """Build (or resume) the atlas of a model directory (or a bridge from ``tiny_interp.load``). A finished atlas
+    of the same stories and settings is opened instead of rebuilt unless ``fresh``.
 
     ``out`` defaults to ``<model_dir>/atlas``. ``stop_after_batches`` stops early after checkpointing (the next
     call resumes); it returns None then, else the opened ``Atlas``.
@@ -324,6 +325,8 @@ def build_atlas(
                 "model": str(Path(model_dir).resolve()), "state_format": STATE_FORMAT}
     if fresh and partial.exists():
         shutil.rmtree(partial)
+    if not fresh and _finished_atlas_matches(out, identity, model_dir):
+        return Atlas.open(out)  # already built from these stories with these settings
     if state_file.exists():
         state, saved = _State.load(state_file, L, d_mlp, V, cfg)
         if saved.get("identity") != identity:
@@ -378,6 +381,18 @@ def build_atlas(
     _write_atlas(out, state, meta)
     shutil.rmtree(partial, ignore_errors=True)
     return Atlas.open(out)
+
+
+def _finished_atlas_matches(out: Path, identity: dict[str, Any], model_dir: Path) -> bool:
+    """A finished atlas at ``out`` built with the same settings from the same stories, for this model: recorded
+    under this model's path, or saved inside this model's directory (a moved or cloned model keeps its atlas)."""
+    try:
+        saved = json.loads((out / "atlas.json").read_text())["identity"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    same_model = saved.get("model") == identity["model"] or out.resolve().parent == Path(model_dir).resolve()
+    strip = lambda d: {k: v for k, v in d.items() if k != "model"}  # noqa: E731
+    return same_model and strip(saved) == strip(identity)
 
 
 def _model_dir(model: Any) -> Path:
