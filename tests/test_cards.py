@@ -69,6 +69,35 @@ def test_card_command_reproduces_the_run(shipped, tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
+def test_card_only_keeps_settings_and_figures_and_reads_the_atlas(shipped):
+    """A rewrite after building an atlas: same summary and data, stored bits per byte reused, a Neurons section."""
+    from tiny_interp.interp import build_atlas
+
+    work, _, out = shipped
+    valid = json.loads((out / "card_config.json").read_text())["valid_data"]
+    ev_before = json.loads((out / "tiny_interp.json").read_text())["evaluation"]
+    build_atlas(out, valid, batch_size=8, max_len=64, top_k=4, progress=False)
+    assert main(["ship", "unused", "--name", "toy", "--root", str(out.parent), "--card-only"]) == 0
+    card = (out / "README.md").read_text()
+    assert "A toy." in card and f"| toy (shipped) | {ev_before['valid_bpb']} |" in card
+    assert json.loads((out / "tiny_interp.json").read_text())["evaluation"] == ev_before
+    neurons = card.split("## Neurons", 1)[1].split("##", 1)[0]
+    tokens = json.loads((out / "atlas" / "atlas.json").read_text())["tokens"]
+    assert f"({tokens:,} tokens of 40 validation stories" in neurons
+    # the toy 300-token BPE has no whole-word names/verbs/adjectives: the card says so instead of an empty table
+    assert "No word of these classes is a single token" in neurons
+
+
 def test_line_chart_escapes_labels():
     svg = line_chart({"<loss>": [(1, 2.0), (10, 1.0)]}, "a & b", "x", "y", log_x=True)
     assert "&lt;loss&gt;" in svg and "a &amp; b" in svg and "<polyline" in svg
+
+
+def test_shipped_1m_atlas_finds_the_papers_neuron_classes():
+    """The shipped ts-1M-neo (the paper's 1M shape) has name, action and adjective neurons, as in section 5."""
+    from conftest import REPO
+    from tiny_interp.cards.card import neuron_summary
+
+    summary = neuron_summary(REPO / "trained_models" / "ts-1M-neo")
+    for word_class in ("names", "actions", "adjectives"):
+        assert f"| {word_class} | L" in summary

@@ -46,8 +46,12 @@ class CardConfig:
     what_worked: str = ""
 
 
-def evaluate(model_dir: Path, cfg: CardConfig) -> dict[str, Any]:
-    """Bits per byte on the validation and test files (all stories), stored in tiny_interp.json."""
+CARD_CONFIG_FILE = "card_config.json"
+
+
+def evaluate(model_dir: Path, cfg: CardConfig, force: bool = True) -> dict[str, Any]:
+    """Bits per byte on the validation and test files (all stories), stored in tiny_interp.json. Without
+    ``force``, a split already measured on a file of the same name keeps its stored figure."""
     from ..data.stories import iter_stories
     from ..eval.bpb import bits_per_byte
 
@@ -55,7 +59,8 @@ def evaluate(model_dir: Path, cfg: CardConfig) -> dict[str, Any]:
     evaluation = dict(meta.get("evaluation", {}))
     model, tok = load_tinylm(model_dir), load_tokenizer(model_dir)
     for split, path in (("valid", cfg.valid_data), ("test", cfg.test_data)):
-        if path:
+        stored = evaluation.get(f"{split}_file") == (os.path.basename(path) if path else None)
+        if path and (force or not stored or f"{split}_bpb" not in evaluation):
             result = bits_per_byte(model, tok, iter_stories(path), batch_size=32, progress=True)
             evaluation[f"{split}_bpb"] = round(result.bpb, 4)
             evaluation[f"{split}_stories"] = result.n_stories
@@ -94,6 +99,29 @@ def taxonomy_summary(model_dir: Path, cfg: CardConfig) -> str:
         lines += ["", "Most semantic heads: " + ", ".join(
             f"L{r.layer}H{r.head} ({r.label}, {r.best_lift:.1f}x uniform attention on "
             f"{r.best_class.removeprefix('lift_')})" for r in semantic.itertuples())]
+    return "\n".join(lines)
+
+
+def neuron_summary(model_dir: Path, per_class: int = 2) -> str | None:
+    """The paper's neuron reading (names, actions, adjectives) from the atlas shipped beside the model, if any."""
+    from ..interp.neurons import Atlas
+    from ..workbench.paper import class_neurons
+
+    if not (model_dir / "atlas" / "atlas.json").exists():
+        return None
+    atlas = Atlas.open(model_dir)
+    table = class_neurons(atlas, per_class)
+    lines = [
+        f"From the atlas in `atlas/` ({atlas.meta['tokens']:,} tokens of {atlas.meta['stories']:,} validation stories; "
+        "`tiny_interp.interp.Atlas`): per word class of the paper's section 5, the neurons whose mean activation on "
+        "the class's tokens stands furthest above their overall mean (in standard deviations), with the tokens "
+        "that fire them most.", "",
+        "| class | neuron | selectivity | tokens it fires on most |", "|---|---|---|---|",
+    ]
+    if table.empty:
+        return lines[0] + "\n\nNo word of these classes is a single token of this model's vocabulary."
+    lines += [f"| {r['class']} | L{r['layer']}N{r['neuron']} | {r['selectivity']:.1f} | {r['top_tokens']} |"
+              for _, r in table.iterrows()]
     return "\n".join(lines)
 
 
@@ -141,10 +169,17 @@ def ship_command(cfg: CardConfig, with_checkpoints: bool) -> str:
     return shlex.join(args + (["--with-checkpoints"] if with_checkpoints else []))
 
 
-def write_card(model_dir: str | os.PathLike, cfg: CardConfig, evaluate_now: bool = True) -> Path:
+def read_card_config(model_dir: str | os.PathLike) -> dict[str, Any]:
+    """The settings the model's card was last written with ({} before the first card)."""
+    path = Path(model_dir) / CARD_CONFIG_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_card(model_dir: str | os.PathLike, cfg: CardConfig, evaluate_now: bool = True, force_eval: bool = True) -> Path:
     model_dir = Path(model_dir)
     if evaluate_now:
-        evaluate(model_dir, cfg)
+        evaluate(model_dir, cfg, force=force_eval)
+    write_json_atomic(model_dir / CARD_CONFIG_FILE, asdict(cfg))
     meta = read_meta(model_dir)
     model_cfg = model_config_of(model_dir)
     train_config = json.loads((model_dir / "train_config.json").read_text()) if (model_dir / "train_config.json").exists() else None
@@ -186,6 +221,9 @@ def write_card(model_dir: str | os.PathLike, cfg: CardConfig, evaluate_now: bool
         lines += [f"> **{prompt}**{text[len(prompt):].replace(chr(10), ' ')}", ""]
     lines += ["## Head taxonomy", "", f"On the first {cfg.taxonomy_stories} stories of the validation file "
               "(`tiny_interp.interp.head_taxonomy`).", "", taxonomy_summary(model_dir, cfg), ""]
+    neurons = neuron_summary(model_dir)
+    if neurons:
+        lines += ["## Neurons", "", neurons, ""]
     if train_config:
         lines += ["## Reproduce", "", "```bash", train_command(train_config, f"runs/{cfg.name}"),
                   ship_command(cfg, with_checkpoints=(model_dir / "checkpoints").is_dir()),

@@ -22,7 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--what-worked", default="", help="notes on what worked in training (markdown)")
     p.add_argument("--with-checkpoints", action="store_true", help="also ship checkpoints/step-* (training dynamics)")
     p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
-    p.add_argument("--card-only", action="store_true", help="rewrite the card of an already shipped model")
+    p.add_argument("--card-only", action="store_true",
+                   help="rewrite the card of an already shipped model (settings not given come from its card_config.json; "
+                        "bits per byte already measured on the same files are kept)")
+    p.add_argument("--re-evaluate", action="store_true", help="with --card-only: measure bits per byte again")
     p.set_defaults(run=run)
 
 
@@ -32,12 +35,17 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..cards import CardConfig, export_model, write_card
+    from ..cards.card import read_card_config
 
     out = Path(args.root) / args.name
     if not args.card_only:
         export_model(args.run_dir, out, dtype=getattr(torch, args.dtype), with_checkpoints=args.with_checkpoints)
-    cfg = CardConfig(name=args.name, summary=args.summary, valid_data=args.valid_data, test_data=args.test_data,
-                     what_worked=args.what_worked)
-    card = write_card(out, cfg, evaluate_now=bool(args.valid_data or args.test_data))
+    given = {"summary": args.summary, "valid_data": args.valid_data, "test_data": args.test_data,
+             "what_worked": args.what_worked}
+    previous = read_card_config(out) if args.card_only else {}
+    settings = {k: v or previous.get(k) or CardConfig.__dataclass_fields__[k].default for k, v in given.items()}
+    cfg = CardConfig(name=args.name, **settings)
+    card = write_card(out, cfg, evaluate_now=bool(cfg.valid_data or cfg.test_data),
+                      force_eval=not args.card_only or args.re_evaluate)
     print(f"shipped {out} (card: {card})")
     return 0
