@@ -4,7 +4,10 @@ Random 1M-preset weights (the rate does not depend on training) with a 4096-toke
 stories from ../shared/data/tinystories/valid.txt when present, else synthetic ones. Last line:
 ``atlas_tokens_per_s=<x> query_ms=<y>``.
 
-    PYTHONPATH=. python bench/interp_speed.py [--stories 600] [--batch-size 32]
+    PYTHONPATH=. python bench/interp_speed.py [--stories 600] [--batch-size 32] [--workers N]
+
+The build is measured in one process and with ``--workers`` processes (default: every cpu); the last line
+reports the faster.
 """
 
 from __future__ import annotations
@@ -69,7 +72,9 @@ def main() -> None:
     ap.add_argument("--stories", type=int, default=600, help="stories streamed through the atlas build")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--queries", type=int, default=50)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads for the build (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per build process (0: torch's default)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="worker processes of the parallel build, measured against one process (default: all cpus)")
     args = ap.parse_args()
 
     import numpy as np
@@ -95,15 +100,24 @@ def main() -> None:
                              progress=False)
         build_s, build_cpu = time.perf_counter() - t0, time.process_time() - c0
         tokens = atlas.meta["tokens"]
-        rate = tokens / build_s
+        one_rate = tokens / build_s
         # CPU seconds are steadier than wall time on a shared machine
-        print(f"atlas build: {tokens:,} tokens in {build_s:.1f} s = {rate:,.0f} tokens/s "
+        print(f"atlas build, 1 process: {tokens:,} tokens in {build_s:.1f} s = {one_rate:,.0f} tokens/s "
               f"({tokens / build_cpu:,.0f} tokens per CPU-second, {build_cpu / build_s:.2f} cores busy) "
               f"(size on disk {sum(f.stat().st_size for f in (path / 'atlas').iterdir()) / 1e6:.1f} MB)")
+        rate = one_rate
+        if args.workers > 1:
+            t0 = time.perf_counter()
+            build_atlas(path, texts[: args.stories], out=Path(tmp) / "atlas-parallel", batch_size=args.batch_size,
+                        threads=args.threads, workers=args.workers, progress=False)
+            par_rate = tokens / (time.perf_counter() - t0)
+            print(f"atlas build, {args.workers} worker processes: {par_rate:,.0f} tokens/s "
+                  f"= {par_rate / one_rate:.2f}x one process (spawn and merge included)")
+            rate = max(rate, par_rate)
 
         fwd_rate = bare_forward_rate(path, texts[: args.stories], args.batch_size, args.threads)
-        print(f"bare forward to the last MLP (same batches, no bookkeeping): {fwd_rate:,.0f} tokens/s; "
-              f"atlas / bare = {rate / fwd_rate:.2f}")
+        print(f"bare forward to the last MLP (same batches, no bookkeeping, 1 process): {fwd_rate:,.0f} tokens/s; "
+              f"atlas / bare = {one_rate / fwd_rate:.2f}")
 
         t0 = time.perf_counter()
         atlas = Atlas.open(path)

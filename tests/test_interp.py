@@ -236,6 +236,26 @@ def test_atlas_resumes_and_answers_queries(tmp_path, bpe_tokenizer, story_texts)
 
 # ---------------------------------------------------------------- imported models
 
+def test_parallel_atlas_build_equals_one_process(tmp_path, bpe_tokenizer, story_texts):
+    """workers=2 (spawned processes, shards merged in order) gives the one-process atlas, also when it picks up a
+    stopped one-process build."""
+    path = _strong_model(tmp_path, bpe_tokenizer, "tiny", gain=2.0)
+    stories = story_texts[:60]
+    kw = dict(batch_size=6, max_len=80, top_k=5, window=2, progress=False)
+    one = build_atlas(path, stories, out=tmp_path / "one", **kw)
+    assert build_atlas(path, stories, out=tmp_path / "two", stop_after_batches=2, **kw) is None
+    two = build_atlas(path, stories, out=tmp_path / "two", workers=2, **kw)
+    for atlas in (two, build_atlas(path, stories, out=tmp_path / "fresh2", workers=2, **kw)):
+        for name in ("top_values", "top_story", "top_position", "top_window_tokens", "hist_counts", "token_count",
+                     "token_mean_q"):
+            np.testing.assert_array_equal(atlas.a[name], one.a[name], err_msg=name)
+        np.testing.assert_allclose(atlas.a["neuron_stats"], one.a["neuron_stats"], rtol=1e-5, atol=1e-6)
+        assert atlas.meta["tokens"] == one.meta["tokens"]
+    assert not (tmp_path / ".two.partial").exists()
+    with pytest.raises(ConfigError, match="workers"):
+        build_atlas(path, stories, out=tmp_path / "x", workers=2, stop_after_batches=1, **kw)
+
+
 def test_imported_hf_llama_works(tmp_path, bpe_tokenizer, story_texts):
     """A plain Hugging Face directory (no tiny_interp.json), as an import leaves it."""
     from transformers import LlamaConfig, LlamaForCausalLM

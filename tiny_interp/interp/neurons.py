@@ -50,11 +50,14 @@ class AtlasConfig:
     # threads add little, and on a shared CPU they cost: 2 threads ran 3x slower per CPU-second than 1 on a
     # loaded 2-core machine (OpenMP workers waiting at barriers for a descheduled sibling).
     threads: int = 1
+    # worker processes (each with `threads` torch threads): batches are split into shards that workers build
+    # independently and the parent merges in order, so the atlas equals a one-process build (sums up to rounding)
+    workers: int = 1
 
     def identity(self) -> dict[str, Any]:
         """The settings a resumed build must share with the stopped one (the device may change)."""
         d = dataclasses.asdict(self)
-        for name in ("device", "checkpoint_every", "threads"):
+        for name in ("device", "checkpoint_every", "threads", "workers"):
             d.pop(name)
         return d
 
@@ -209,7 +212,10 @@ class _State:
         # that is a tiny fraction of the batch, so the candidates come from one comparison, not a sort
         if bool(torch.isneginf(kth).any()):  # still filling: the batch's own top-k is the smaller candidate set
             k = min(K, n)
-            val, t = acts.topk(k, dim=0)  # [k, d]
+            # a stable sort, not topk: equal activations (stories sharing an opening) then rank by token order,
+            # the same tie rule as the threshold path below and as merging shards, so every build order agrees
+            val, t = acts.sort(dim=0, descending=True, stable=True)
+            val, t = val[:k], t[:k]  # [k, d]
             j = torch.arange(d).expand(k, d)
             enters = val > kth
             c_val, c_tok, c_neu = val[enters], t[enters], j[enters]
@@ -249,6 +255,24 @@ class _State:
             out[is_new] = new
             arr[sl] = out.view(block.shape)
         self.top_val[sl] = all_val[src].view(d, K)
+
+    def merge(self, other: "_State") -> None:
+        """Fold in a state built from later batches (same model, settings and histogram edges). Top-k entries of
+        equal value keep this state's first, as a one-process build keeps the earlier batch's."""
+        K = self.cfg.top_k
+        vals = torch.cat([self.top_val, other.top_val], 1)  # [N, 2K]
+        pick = torch.argsort(vals, dim=1, descending=True, stable=True)[:, :K]
+        self.top_val = vals.gather(1, pick)
+        for name in ("top_story", "top_pos"):
+            setattr(self, name, torch.cat([getattr(self, name), getattr(other, name)], 1).gather(1, pick))
+        for name in ("win_act", "win_tok"):
+            both = torch.cat([getattr(self, name), getattr(other, name)], 1)
+            setattr(self, name, both.gather(1, pick[..., None].expand(-1, -1, both.shape[-1])))
+        for name in ("sum", "sumsq", "n_active", "hist", "token_sum", "token_count"):
+            getattr(self, name).add_(getattr(other, name))
+        self.max, self.min = torch.maximum(self.max, other.max), torch.minimum(self.min, other.min)
+        self.count += other.count
+        self.batches_done += other.batches_done
 
     def filled(self) -> int:
         """Top-k slots holding real entries (fewer than top_k only when the corpus has fewer tokens)."""
@@ -311,6 +335,10 @@ def build_atlas(
     from ..model.checkpoint import load_tinylm, load_tokenizer
 
     cfg = dataclasses.replace(config or AtlasConfig(), **overrides)
+    if cfg.workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {cfg.workers}")
+    if cfg.workers > 1 and stop_after_batches is not None:
+        raise ConfigError("stop_after_batches works with workers=1 only (parallel builds resume by finished shard)")
     model_dir = _model_dir(model)
     out = Path(out) if out is not None else default_atlas_dir(model_dir)
     partial = out.parent / f".{out.name}.partial"
@@ -342,23 +370,14 @@ def build_atlas(
     threads_before = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    pad_id = tokenizer.eos_token_id or 0
     try:
         with torch.inference_mode():
+            if cfg.workers > 1:
+                _build_in_workers(model_dir, net, rows, plan, state, state_file, identity, pad_id, bar)
             for b in range(state.batches_done, len(plan)):
-                idx = plan[b]
-                ids, valid = pad_rows([rows[i] for i in idx], pad_id=tokenizer.eos_token_id or 0)
-                lengths = valid.sum(1)
-                starts = torch.cumsum(lengths, 0) - lengths
-                tok = ids[valid]
-                real = None if bool(valid.all()) else valid.flatten().nonzero().squeeze(1).to(cfg.device)
-                story_ids = torch.tensor(idx, dtype=torch.long)
-                state.add_tokens(tok)
-                for layer, h in layer_activations(net, ids.to(cfg.device)):
-                    acts = h.reshape(-1, h.shape[-1])
-                    acts = (acts if real is None else acts.index_select(0, real)).float().cpu()
-                    state.add_layer(layer, acts, tok, starts, lengths, story_ids, first_batch=b == 0)
+                bar.update(_add_batch(net, state, rows, plan[b], story_ids=plan[b], pad_id=pad_id, first_batch=b == 0))
                 state.batches_done = b + 1
-                bar.update(int(lengths.sum()))
                 done = state.batches_done == len(plan)
                 stopping = stop_after_batches is not None and state.batches_done >= stop_after_batches and not done
                 if stopping or (not done and state.batches_done % cfg.checkpoint_every == 0):
@@ -381,6 +400,89 @@ def build_atlas(
     _write_atlas(out, state, meta)
     shutil.rmtree(partial, ignore_errors=True)
     return Atlas.open(out)
+
+
+def _add_batch(net: Any, state: _State, rows: list[list[int]], idx: list[int], story_ids: list[int], pad_id: int,
+               first_batch: bool) -> int:
+    """Run one batch of stories (``rows[i]`` for i in ``idx``, recorded as ``story_ids``) into the state; returns
+    its token count."""
+    cfg = state.cfg
+    ids, valid = pad_rows([rows[i] for i in idx], pad_id=pad_id)
+    lengths = valid.sum(1)
+    starts = torch.cumsum(lengths, 0) - lengths
+    tok = ids[valid]
+    real = None if bool(valid.all()) else valid.flatten().nonzero().squeeze(1).to(cfg.device)
+    story_tensor = torch.tensor(story_ids, dtype=torch.long)
+    state.add_tokens(tok)
+    for layer, h in layer_activations(net, ids.to(cfg.device)):
+        acts = h.reshape(-1, h.shape[-1])
+        acts = (acts if real is None else acts.index_select(0, real)).float().cpu()
+        state.add_layer(layer, acts, tok, starts, lengths, story_tensor, first_batch=first_batch)
+    return int(lengths.sum())
+
+
+def _build_in_workers(model_dir: Path, net: Any, rows: list[list[int]], plan: list[list[int]], state: _State,
+                      state_file: Path, identity: dict[str, Any], pad_id: int, bar: Any) -> None:
+    """Build batches ``state.batches_done ..`` in ``cfg.workers`` processes and merge them into ``state``.
+
+    Batch 0 runs here first (it fixes the histogram edges every shard must share). The rest is cut into
+    2 x workers contiguous shards; each finished shard is saved in the partial directory, so a stopped build
+    resumes with the shards still missing, and the parent merges shards in batch order.
+    """
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    cfg = state.cfg
+    if state.batches_done == 0:
+        bar.update(_add_batch(net, state, rows, plan[0], story_ids=plan[0], pad_id=pad_id, first_batch=True))
+        state.batches_done = 1
+        state.save(state_file, {"identity": identity})
+    first, total = state.batches_done, len(plan)
+    if first >= total:
+        return
+    n_shards = min(total - first, 2 * cfg.workers)
+    bounds = [first + (total - first) * i // n_shards for i in range(n_shards + 1)]
+    shards = [(bounds[i], bounds[i + 1], state_file.parent / f"shard-{bounds[i]:06d}-{bounds[i + 1]:06d}.npz")
+              for i in range(n_shards)]
+    todo = [sh for sh in shards if not sh[2].exists()]
+    bar.update(sum(len(rows[i]) for a, b, f in shards if f.exists() for batch in plan[a:b] for i in batch))
+    if todo:
+        L, d, V = state.L, state.d, state.V
+        edges = (state.hist_lo.numpy(), state.hist_hi.numpy())
+        with cf.ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=mp.get_context("spawn")) as pool:
+            futures = {
+                pool.submit(_shard_worker, str(model_dir), dataclasses.asdict(cfg), (L, d, V), edges,
+                            [(batch, [rows[i] for i in batch]) for batch in plan[a:b]], pad_id, str(f), identity): f
+                for a, b, f in todo
+            }
+            for fut in cf.as_completed(futures):
+                bar.update(fut.result())
+    for a, b, f in shards:
+        shard, _ = _State.load(f, state.L, state.d, state.V, cfg)
+        if shard.batches_done != b - a:
+            raise CheckpointError(f"{f} holds {shard.batches_done} batches, expected {b - a}; delete it and rebuild")
+        state.merge(shard)
+
+
+def _shard_worker(model_dir: str, cfg_dict: dict[str, Any], shape: tuple[int, int, int],
+                  edges: tuple[np.ndarray, np.ndarray], batches: list[tuple[list[int], list[list[int]]]], pad_id: int,
+                  file: str, identity: dict[str, Any]) -> int:
+    """One shard in a worker process: a fresh state with the shared histogram edges, saved to ``file``."""
+    from ..model.checkpoint import load_tinylm
+
+    cfg = AtlasConfig(**cfg_dict)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    net = load_tinylm(model_dir, device=cfg.device)
+    state = _State(*shape, cfg)
+    state.hist_lo, state.hist_hi = torch.from_numpy(edges[0].copy()), torch.from_numpy(edges[1].copy())
+    tokens = 0
+    with torch.inference_mode():
+        for story_ids, story_rows in batches:
+            tokens += _add_batch(net, state, story_rows, list(range(len(story_rows))), story_ids, pad_id, first_batch=False)
+            state.batches_done += 1
+    state.save(Path(file), {"identity": identity})
+    return tokens
 
 
 def _finished_atlas_matches(out: Path, identity: dict[str, Any], model_dir: Path) -> bool:
