@@ -8,9 +8,9 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "heads",
-        help="classify every attention head (previous-token, offset, induction, sink, semantic, ...)",
-        description="Score every head on stories (previous-token, dominant offset, induction, sink, "
-        "duplicate-token, attention on names/objects/pronouns/determiners, entropy) and label it.",
+        help="classify every attention head (previous-token, offset, distance, induction, sink, semantic, ...)",
+        description="Score every head on stories (previous-token, dominant offset, mass on the last few tokens, "
+        "induction, sink, duplicate-token, attention on names/objects/pronouns/determiners, entropy) and label it.",
     )
     p.add_argument("model", help="model directory or hub id")
     p.add_argument("--stories", required=True, help="TinyStories-format .txt file")
@@ -25,9 +25,11 @@ def run(args: argparse.Namespace) -> int:
     from ..loading import load
 
     table = head_taxonomy(load(args.model), args.stories, n_stories=args.n_stories)
-    cols = ["layer", "head", "label", "prev_token", "dominant_offset", "offset_share", "induction", "sink",
-            "duplicate_token", "entropy"]
-    print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    lifts = [c for c in table.columns if c.startswith("lift_")]
+    shown = table.assign(best_lift=table[lifts].max(axis=1)) if lifts else table
+    cols = ["layer", "head", "label", "prev_token", "dominant_offset", "offset_share", "local_mass", "induction",
+            "sink", "duplicate_token"] + (["best_lift"] if lifts else []) + ["entropy"]
+    print(shown[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.csv:
         write_text_atomic(args.csv, table.to_csv(index=False))
     return 0
