@@ -112,7 +112,7 @@ def main() -> None:
                         threads=args.threads, workers=args.workers, progress=False)
             par_rate = tokens / (time.perf_counter() - t0)
             print(f"atlas build, {args.workers} worker processes: {par_rate:,.0f} tokens/s "
-                  f"= {par_rate / one_rate:.2f}x one process (spawn and merge included)")
+                  f"= {par_rate / one_rate:.2f}x one process (process start and merge included)")
             rate = max(rate, par_rate)
 
         fwd_rate = bare_forward_rate(path, texts[: args.stories], args.batch_size, args.threads)

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -441,15 +442,19 @@ def _build_in_workers(model_dir: Path, net: Any, rows: list[list[int]], plan: li
     if first >= total:
         return
     n_shards = min(total - first, 2 * cfg.workers)
-    bounds = [first + (total - first) * i // n_shards for i in range(n_shards + 1)]
-    shards = [(bounds[i], bounds[i + 1], state_file.parent / f"shard-{bounds[i]:06d}-{bounds[i + 1]:06d}.npz")
-              for i in range(n_shards)]
+    # cut at equal token counts, not equal batch counts: batches are length-sorted, so token counts vary a lot
+    cost = np.cumsum([sum(len(rows[i]) for i in batch) for batch in plan[first:]])
+    cuts = np.searchsorted(cost, cost[-1] * np.arange(1, n_shards) / n_shards) + 1
+    bounds = sorted({first, total, *(first + int(c) for c in cuts if 0 < c < total - first)})
+    shards = [(a, b, state_file.parent / f"shard-{a:06d}-{b:06d}.npz") for a, b in zip(bounds, bounds[1:])]
     todo = [sh for sh in shards if not sh[2].exists()]
     bar.update(sum(len(rows[i]) for a, b, f in shards if f.exists() for batch in plan[a:b] for i in batch))
     if todo:
         L, d, V = state.L, state.d, state.V
         edges = (state.hist_lo.numpy(), state.hist_hi.numpy())
-        with cf.ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=mp.get_context("spawn")) as pool:
+        # fork on Linux: no re-import, and it works from any __main__ (scripts on stdin, notebooks); spawn elsewhere
+        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        with cf.ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=mp.get_context(method)) as pool:
             futures = {
                 pool.submit(_shard_worker, str(model_dir), dataclasses.asdict(cfg), (L, d, V), edges,
                             [(batch, [rows[i] for i in batch]) for batch in plan[a:b]], pad_id, str(f), identity): f
