@@ -84,3 +84,25 @@ def test_bad_sampling_values_are_rejected():
         SamplingConfig(temperature=-1)
     with pytest.raises(ConfigError):
         SamplingConfig(top_p=0)
+
+
+def test_small_ops_take_one_thread_unless_the_machine_has_free_cores(monkeypatch):
+    from tiny_interp.model import threads
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+
+    def used(n_elements: int, load: float) -> list[int]:
+        seen.clear()
+        monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, load, load))
+        with threads.threads_for(n_elements, "cpu"):
+            pass
+        return list(seen)
+
+    busy, idle = 3.0, 1.1  # another process on both cores / only this process running
+    assert used(64 * 172, busy) == [1, 2]  # batch-64 decode on a shared box: one thread, then restored
+    assert used(64 * 172, idle) == []      # ... on a free box: all threads
+    assert used(16 * 172, idle) == [1, 2]  # too small to split even when free
+    assert used(threads.SMALL_WORK, busy) == []  # big ops always get every thread
