@@ -26,7 +26,7 @@ def token_neurons(atlas: Atlas, token_ids: np.ndarray, n: int = 6) -> dict[int, 
     if not len(ids):
         return {}
     stats = np.asarray(atlas.a["neuron_stats"], dtype=np.float32)
-    means = np.asarray(atlas.a["token_mean"][ids], dtype=np.float32)  # [ids, N]
+    means = atlas.token_means(rows=ids)  # [ids, N]
     z = (means - stats[:, 0]) / np.maximum(stats[:, 1], 1e-6)
     n = min(n, z.shape[1])
     top = np.argpartition(-z, n - 1, axis=1)[:, :n]
