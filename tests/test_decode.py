@@ -34,6 +34,15 @@ def prefilled(model, prompts, steps, padded_mask):
     return caches, key_valid
 
 
+def assert_steps_match_forward(model, caches, key_valid, decoder, prompts, steps):
+    """Greedy decoding from the prompts' last tokens: every fast step's logits equal the cached forward's."""
+    tok = torch.tensor([p[-1] for p in prompts])
+    for _ in range(steps - 1):
+        ref = model(tok[:, None], cache=caches[0], key_valid=key_valid)[:, -1]
+        torch.testing.assert_close(decoder.step(tok), ref, atol=1e-5, rtol=1e-5)
+        tok = ref.argmax(-1)
+
+
 @pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("prompts", [PROMPTS, [[1, 2, 3]] * 2])
 def test_decoder_steps_equal_forward(name, prompts):
@@ -42,13 +51,7 @@ def test_decoder_steps_equal_forward(name, prompts):
     steps = 20
     with torch.inference_mode():
         caches, key_valid = prefilled(model, prompts, steps, padded_mask=False)
-        decoder = Decoder(model, caches[1], key_valid)
-        tok = torch.tensor([p[-1] for p in prompts])
-        for _ in range(steps - 1):
-            ref = model(tok[:, None], cache=caches[0], key_valid=key_valid)[:, -1]
-            fast = decoder.step(tok)
-            torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-5)
-            tok = ref.argmax(-1)
+        assert_steps_match_forward(model, caches, key_valid, Decoder(model, caches[1], key_valid), prompts, steps)
 
 
 def test_generation_with_hooks_uses_the_forward_and_agrees():
@@ -102,12 +105,7 @@ def test_compiled_decoder_equals_forward_and_greedy_matches():
     prompts, steps = PROMPTS, 12
     with torch.inference_mode():
         caches, valid = prefilled(model, prompts, steps, padded_mask=True)
-        fast = CompiledDecoder(model, caches[1], valid)
-        tok = torch.tensor([p[-1] for p in prompts])
-        for _ in range(steps - 1):
-            ref = model(tok[:, None], cache=caches[0], key_valid=valid)[:, -1]
-            torch.testing.assert_close(fast.step(tok), ref, atol=1e-5, rtol=1e-5)
-            tok = ref.argmax(-1)
+        assert_steps_match_forward(model, caches, valid, CompiledDecoder(model, caches[1], valid), prompts, steps)
     greedy = SamplingConfig(max_new_tokens=steps, temperature=0.0, stop_at_eos=False)
     assert generate_ids(model, prompts, greedy, compile=True) == generate_ids(model, prompts, greedy, compile=False)
     seeded = SamplingConfig(max_new_tokens=steps, temperature=1.0, seed=5, stop_at_eos=False)

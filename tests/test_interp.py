@@ -10,11 +10,11 @@ import torch
 
 import tiny_interp
 from interp_models import planted_gpt_neo, planted_llama
-from tiny_interp.errors import ConfigError, DataError
+from tiny_interp.errors import CheckpointError, ConfigError, DataError
 from tiny_interp.interp.common import encode
 from tiny_interp.interp.heads import head_taxonomy
 from tiny_interp.interp.lens import direct_logit_attribution, logit_lens
-from tiny_interp.interp.neurons import Atlas, build_atlas
+from tiny_interp.interp.neurons import Atlas, AtlasConfig, build_atlas
 from tiny_interp.interp.patching import activation_patching
 from tiny_interp.model import TinyLM, get_preset
 from tiny_interp.model.checkpoint import load_tinylm, save_model
@@ -254,6 +254,21 @@ def test_parallel_atlas_build_equals_one_process(tmp_path, bpe_tokenizer, story_
     assert not (tmp_path / ".two.partial").exists()
     with pytest.raises(ConfigError, match="workers"):
         build_atlas(path, stories, out=tmp_path / "x", workers=2, stop_after_batches=1, **kw)
+
+    # a finished shard left by a stopped parallel build is read, not rebuilt: a damaged one is reported as such
+    from tiny_interp.interp.neurons import _State, batch_plan, shard_bounds
+
+    assert build_atlas(path, stories, out=tmp_path / "three", stop_after_batches=1, **kw) is None
+    partial = tmp_path / ".three.partial"
+    rows = encode(tiny_interp.load(path).tokenizer, stories, 80)
+    a, b = shard_bounds(rows, batch_plan(rows, 6), 1, workers=2)[0]
+    cfg = get_preset("tiny")
+    damaged = _State(cfg.n_layers, cfg.d_mlp, len(bpe_tokenizer), AtlasConfig(top_k=5, window=2, batch_size=6, max_len=80))
+    damaged.batches_done = b - a + 1
+    saved = json.loads(bytes(np.load(partial / "state.npz")["progress"]).decode())
+    damaged.save(partial / f"shard-{a:06d}-{b:06d}.npz", {"identity": saved["identity"]})
+    with pytest.raises(CheckpointError, match=f"holds {b - a + 1} batches, expected {b - a}"):
+        build_atlas(path, stories, out=tmp_path / "three", workers=2, **kw)
 
 
 def test_imported_hf_llama_works(tmp_path, bpe_tokenizer, story_texts):

@@ -438,15 +438,10 @@ def _build_in_workers(model_dir: Path, net: Any, rows: list[list[int]], plan: li
         bar.update(_add_batch(net, state, rows, plan[0], story_ids=plan[0], pad_id=pad_id, first_batch=True))
         state.batches_done = 1
         state.save(state_file, {"identity": identity})
-    first, total = state.batches_done, len(plan)
-    if first >= total:
+    if state.batches_done >= len(plan):
         return
-    n_shards = min(total - first, 2 * cfg.workers)
-    # cut at equal token counts, not equal batch counts: batches are length-sorted, so token counts vary a lot
-    cost = np.cumsum([sum(len(rows[i]) for i in batch) for batch in plan[first:]])
-    cuts = np.searchsorted(cost, cost[-1] * np.arange(1, n_shards) / n_shards) + 1
-    bounds = sorted({first, total, *(first + int(c) for c in cuts if 0 < c < total - first)})
-    shards = [(a, b, state_file.parent / f"shard-{a:06d}-{b:06d}.npz") for a, b in zip(bounds, bounds[1:])]
+    shards = [(a, b, state_file.parent / f"shard-{a:06d}-{b:06d}.npz")
+              for a, b in shard_bounds(rows, plan, state.batches_done, cfg.workers)]
     todo = [sh for sh in shards if not sh[2].exists()]
     bar.update(sum(len(rows[i]) for a, b, f in shards if f.exists() for batch in plan[a:b] for i in batch))
     if todo:
@@ -467,6 +462,17 @@ def _build_in_workers(model_dir: Path, net: Any, rows: list[list[int]], plan: li
         if shard.batches_done != b - a:
             raise CheckpointError(f"{f} holds {shard.batches_done} batches, expected {b - a}; delete it and rebuild")
         state.merge(shard)
+
+
+def shard_bounds(rows: list[list[int]], plan: list[list[int]], first: int, workers: int) -> list[tuple[int, int]]:
+    """Batch ranges [a, b) covering batches ``first ..`` in 2 x workers shards of about equal token count (batches
+    are length-sorted, so equal batch counts would be unequal work)."""
+    total = len(plan)
+    n_shards = min(total - first, 2 * workers)
+    cost = np.cumsum([sum(len(rows[i]) for i in batch) for batch in plan[first:]])
+    cuts = np.searchsorted(cost, cost[-1] * np.arange(1, n_shards) / n_shards) + 1
+    bounds = sorted({first, total, *(first + int(c) for c in cuts if 0 < c < total - first)})
+    return list(zip(bounds, bounds[1:]))
 
 
 def _shard_worker(model_dir: str, cfg_dict: dict[str, Any], shape: tuple[int, int, int],
