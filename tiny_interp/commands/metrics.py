@@ -40,7 +40,8 @@ def _f(x: float) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..atomic import write_json_atomic
     from ..errors import ConfigError
-    from ..eval.inputs import read_story_groups, read_txt_stories
+    from ..data.stories import read_stories
+    from ..eval.inputs import read_story_groups
     from ..eval.ngrams import NGramIndex, Vocab
     from ..eval.story_metrics import story_metrics
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     groups = read_story_groups(args.stories, kinds, args.limit)
     index_k = index_rouge = None
     if args.train:
-        train = read_txt_stories(args.train, args.max_train)
+        train = read_stories(args.train, args.max_train)
         vocab = Vocab()
         print(f"indexing {len(train)} training stories ...", file=sys.stderr)
         index_k = NGramIndex(train, n=args.k, keep_mod=args.keep_mod, vocab=vocab)
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
         path = resolve_model_dir(args.model)
         res = bits_per_byte(load_tinylm(path, device=args.device), load_tokenizer(path),
-                            read_txt_stories(args.bpb_data, args.limit))
+                            read_stories(args.bpb_data, args.limit))
         report["bits_per_byte"] = dataclasses.asdict(res) if dataclasses.is_dataclass(res) else res
     if args.out:
         write_json_atomic(args.out, report)

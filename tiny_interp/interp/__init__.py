@@ -7,7 +7,7 @@ module (``load_tinylm``) and its activations equal the bridge's ``blocks.{l}.mlp
 from .dynamics import DynamicsConfig, list_checkpoints, training_dynamics
 from .heads import TaxonomyConfig, head_labels, head_taxonomy
 from .lens import direct_logit_attribution, logit_lens
-from .lexicon import WORD_CLASSES, class_token_ids
+from ..lexicon import WORD_CLASSES, class_token_ids
 from .neurons import Atlas, AtlasConfig, build_atlas, open_atlas
 from .patching import activation_patching
 

@@ -18,8 +18,10 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
+from ..data.stories import read_stories
 from ..errors import CheckpointError
-from .common import encode, pad_rows, read_stories
+from ..jsonl import iter_jsonl
+from .common import encode, pad_rows
 from .heads import TaxonomyConfig, head_taxonomy
 from .neurons import neuron_activations
 
@@ -89,23 +91,8 @@ def training_dynamics(
 
 def metrics_log_rows(file: Path) -> list[dict[str, Any]]:
     """Rows for every numeric field of a metrics.jsonl log; a torn last line (a run killed mid-write) is skipped."""
-    import json
-
-    from ..errors import DataError
-
-    if not file.exists():
-        return []
-    lines = file.read_text(encoding="utf-8").splitlines()
     rows = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as e:
-            if i == len(lines) - 1:
-                break
-            raise DataError(f"{file} line {i + 1} is not JSON ({e}); fix or remove that line") from e
+    for entry in iter_jsonl(file, strict=True):
         step = entry.get("step")
         tokens = entry.get("tokens_seen", entry.get("tokens"))
         for name, value in entry.items():

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .. import __version__
 from ..atomic import write_json_atomic
 from ..errors import ConfigError, TinyInterpError
+from ..jsonl import append_jsonl, iter_jsonl
 from ..model.checkpoint import write_model_files
 from ..model.config import ModelConfig
 from ..model.presets import get_preset
@@ -126,9 +127,7 @@ class MetricsLog:
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
-            fh.flush()
+        append_jsonl(self.path, record)
 
 
 def publish_model(out: Path, model: TinyLM, tokenizer: Any, meta: dict[str, Any], with_tokenizer: bool) -> None:
@@ -326,11 +325,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill mid-write
+    for rec in iter_jsonl(path):
         if "event" not in rec and "step" in rec:
             rows[rec["step"]] = rec
     return [rows[s] for s in sorted(rows)]
