@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -14,7 +13,7 @@ from torch import Tensor
 from ..data.stories import read_stories
 from ..errors import DataError
 
-__all__ = ["as_bridge", "bos_id", "context_length", "encode", "model_dir_of", "pad_rows", "read_stories", "to_ids",
+__all__ = ["as_bridge", "bos_id", "context_length", "encode", "pad_rows", "read_stories", "to_ids",
            "token_index"]
 
 
@@ -27,11 +26,6 @@ def as_bridge(model: Any) -> Any:
     if not hasattr(model, "run_with_cache"):
         raise TypeError(f"expected a TransformerBridge (from tiny_interp.load) or a model path, got {type(model).__name__}")
     return model
-
-
-def model_dir_of(bridge: Any) -> Path | None:
-    path = getattr(bridge, "model_path", None)
-    return Path(path) if path else None
 
 
 def bos_id(tokenizer: Any) -> int | None:
