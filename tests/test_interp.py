@@ -101,6 +101,27 @@ def test_logit_lens_last_layer_is_the_model_output(tmp_path, bpe_tokenizer, stor
     np.testing.assert_allclose(last["prob"], probs.topk(3).values.numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("preset", PRESETS)
+def test_lens_and_attribution_hold_at_every_position_at_once(tmp_path, bpe_tokenizer, story_texts, preset):
+    from tiny_interp.interp import lens
+
+    path = _strong_model(tmp_path, bpe_tokenizer, preset, seed=3)
+    bridge = tiny_interp.load(path)
+    ids = torch.tensor([encode(bridge.tokenizer, [story_texts[2]], 96)[0]])
+    with torch.no_grad():
+        ours = load_tinylm(path)(ids)[0]
+    logits, cache = lens.run_cache(bridge, ids)
+    torch.testing.assert_close(logits, ours, atol=1e-4, rtol=0)
+    targets = torch.randint(len(bpe_tokenizer), (ids.shape[1],), generator=torch.Generator().manual_seed(0))
+    attr = lens.attribution(bridge, cache, targets)
+    T = ids.shape[1]
+    torch.testing.assert_close(attr.shares.sum(1) + attr.constant, ours[torch.arange(T), targets], atol=1e-3, rtol=0)
+    top = lens.lens_top(bridge, cache, 4)
+    assert top.token_ids.shape == (get_preset(preset).n_layers + 1, T, 4)
+    assert torch.equal(top.token_ids[-1], ours.topk(4, dim=-1).indices)
+    torch.testing.assert_close(top.probs[-1], ours.softmax(-1).topk(4, dim=-1).values, atol=1e-5, rtol=0)
+
+
 # ---------------------------------------------------------------- patching
 
 @pytest.mark.parametrize("preset", PRESETS)
