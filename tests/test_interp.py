@@ -345,6 +345,14 @@ def test_training_dynamics_over_run_checkpoints(tmp_path, bpe_tokenizer, story_t
     neurons = df[df.kind == "neuron"]
     assert set(zip(neurons.layer, neurons.unit)) == {(0, 3), (1, 7)}
     assert set(neurons.metric) == {"mean", "max", "frac_active"}
+    # ... and they are the bridge's mlp.hook_post over every token of the stories
+    with torch.no_grad():
+        acts = torch.cat([bridge.run_with_cache(torch.tensor([r]), names_filter="blocks.1.mlp.hook_post")[1]
+                          ["blocks.1.mlp.hook_post"][0, :, 7] for r in rows])
+    got = neurons[(neurons.step == 5) & (neurons.layer == 1) & (neurons.unit == 7)].set_index("metric")["value"]
+    assert got["mean"] == pytest.approx(float(acts.mean()), rel=1e-4, abs=1e-6)
+    assert got["max"] == pytest.approx(float(acts.max()), rel=1e-4, abs=1e-6)
+    assert got["frac_active"] == pytest.approx(float((acts > 0).float().mean()))
     assert df[(df.kind == "train") & (df.step == 20)]["value"].item() == 6.0
     logged = df[df.kind == "log"]
     assert sorted(zip(logged.step, logged.metric, logged.value)) == [(5, "loss", 6.2), (5, "lr", 1e-3), (10, "loss", 6.0)]
