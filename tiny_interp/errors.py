@@ -15,3 +15,19 @@ class CheckpointError(TinyInterpError):
 
 class ConfigError(TinyInterpError):
     """A configuration value (preset name, shape, option) is invalid."""
+
+
+class OutputError(TinyInterpError):
+    """An output directory or file may not be written (it holds someone else's files, or a bad name)."""
+
+
+class LockedError(TinyInterpError):
+    """Another process is writing the same output."""
+
+
+class ResumeError(TinyInterpError):
+    """A run cannot be resumed (no complete training state) or would silently restart."""
+
+
+class TrainingDiverged(TinyInterpError):
+    """The loss became NaN or infinite; nothing of the diverged run was published."""
