@@ -7,7 +7,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import __version__
-from ..atomic import write_json_atomic
+from ..atomic import staged_into, write_json_atomic
 from ..errors import ConfigError, TinyInterpError, TrainingDiverged
 from ..locking import exclusive_lock
 from ..model.checkpoint import write_model_files
@@ -114,14 +113,9 @@ class MetricsLog:
 
 
 def publish_model(out: Path, model: TinyLM, tokenizer: Any, meta: dict[str, Any], with_tokenizer: bool) -> None:
-    """Write the model files into ``out`` file by file, each through a temp file + rename."""
-    staging = out / ".publish.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    write_model_files(staging, model, tokenizer if with_tokenizer else None, meta)
-    for f in sorted(staging.iterdir()):
-        os.replace(f, out / f.name)
-    staging.rmdir()
+    """Write the model files into ``out`` file by file, each through a rename (other files stay)."""
+    with staged_into(out) as staging:
+        write_model_files(staging, model, tokenizer if with_tokenizer else None, meta)
 
 
 def save_snapshot(folder: Path, model: TinyLM, tokenizer: Any, meta: dict[str, Any]) -> None:

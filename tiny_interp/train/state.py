@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ..atomic import write_json_atomic
+from ..atomic import keep_umask, write_json_atomic
 from ..errors import ResumeError
 
 STATE_DIR = "resume"
@@ -73,6 +73,8 @@ def save_state(
     save_file(weights, str(tmp / "weights.safetensors"))
     save_file(opt_tensors or {"_empty": torch.zeros(1)}, str(tmp / "optimizer.safetensors"))
     save_file(rng, str(tmp / "rng.safetensors"))
+    for name in ("weights.safetensors", "optimizer.safetensors", "rng.safetensors"):
+        keep_umask(tmp / name)
     write_json_atomic(tmp / "progress.json", {**progress, "optimizer_scalars": opt_scalars})
     write_json_atomic(tmp / MANIFEST, {"sha256": {f: _sha256(tmp / f) for f in STATE_FILES}})
     if final.exists():
