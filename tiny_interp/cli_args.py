@@ -49,6 +49,13 @@ nonneg_float = number(float, 0)
 probability = number(float, 0, 1, low_open=True)
 
 
+def device(text: str) -> str:
+    """An argparse ``type`` for ``--device``: auto, cpu, cuda or cuda:N (availability is checked when used)."""
+    if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not a device: use cpu, cuda, cuda:N or auto")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Usage errors as a single ``error:`` line (exit code 2), like every other bad input."""
 

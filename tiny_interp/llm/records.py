@@ -11,15 +11,23 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..errors import DataError
+
 
 def iter_records(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
     """Every complete JSON object line in ``path`` (none when the file does not exist)."""
     path = Path(path)
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; pass a JSONL file (one JSON record per line)")
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}: line {number} is not valid UTF-8 (byte {e.start}); pass the JSONL file "
+                                "tiny-interp wrote, or re-save it as UTF-8") from None
             if not line:
                 continue
             try:
