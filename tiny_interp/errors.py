@@ -1,5 +1,8 @@
 """User-facing errors: each says what was wrong, where, and what to do about it."""
 
+from contextlib import contextmanager
+from typing import Iterator
+
 
 class TinyInterpError(Exception):
     """An error the user can act on; the CLI prints its message without a traceback."""
@@ -31,3 +34,13 @@ class ResumeError(TinyInterpError):
 
 class TrainingDiverged(TinyInterpError):
     """The loss became NaN or infinite; nothing of the diverged run was published."""
+
+
+@contextmanager
+def utf8_input(path: object) -> Iterator[None]:
+    """Around code that reads the text file ``path`` the user named: bytes that are not UTF-8 end in one line
+    naming the file, not a traceback."""
+    try:
+        yield
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not valid UTF-8 text (byte {e.start}); re-save it as UTF-8") from None

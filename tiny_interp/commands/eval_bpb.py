@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Iterator
 
@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     model = load_tinylm(path, device=resolve_device(args.device))
     tokenizer = load_tokenizer(path)
     stories = read_stories(args.data, args.split)
+    first = next(stories, None)  # a file that cannot be read fails here, before the progress bar starts
+    stories = chain([first] if first is not None else [], stories)
     if args.max_stories is not None:
         stories = islice(stories, args.max_stories)
     if args.protocol == "stream":

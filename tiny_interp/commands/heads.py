@@ -26,7 +26,10 @@ def run(args: argparse.Namespace) -> int:
     from ..interp.heads import head_taxonomy
     from ..loading import load
 
-    table = head_taxonomy(load(args.model), args.stories, n_stories=args.n_stories)
+    from ..errors import utf8_input
+
+    with utf8_input(args.stories):
+        table = head_taxonomy(load(args.model), args.stories, n_stories=args.n_stories)
     lifts = [c for c in table.columns if c.startswith("lift_")]
     shown = table.assign(best_lift=table[lifts].max(axis=1)) if lifts else table
     cols = ["layer", "head", "label", "prev_token", "dominant_offset", "offset_share", "local_mass", "induction",

@@ -41,16 +41,19 @@ def _f(x: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import write_json_atomic
+    from ..errors import utf8_input
     from ..errors import ConfigError
     from ..eval.inputs import read_story_groups, read_txt_stories
     from ..eval.ngrams import NGramIndex, Vocab
     from ..eval.story_metrics import story_metrics
 
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-    groups = read_story_groups(args.stories, kinds, args.limit)
+    with utf8_input(args.stories):
+        groups = read_story_groups(args.stories, kinds, args.limit)
     index_k = index_rouge = None
     if args.train:
-        train = read_txt_stories(args.train, args.max_train)
+        with utf8_input(args.train):
+            train = read_txt_stories(args.train, args.max_train)
         vocab = Vocab()
         print(f"indexing {len(train)} training stories ...", file=sys.stderr)
         index_k = NGramIndex(train, n=args.k, keep_mod=args.keep_mod, vocab=vocab)

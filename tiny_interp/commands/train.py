@@ -38,6 +38,7 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
     from ..errors import ConfigError
     from ..model.config import ModelConfig
 
+    defaults = ModelConfig()
     known = set(ModelConfig.__dataclass_fields__)
     out: dict[str, object] = {}
     for item in items:
@@ -48,10 +49,23 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
         if key not in known:
             raise ConfigError(f"--set {key}: not a model config field; known: {', '.join(sorted(known))}")
         try:
-            out[key] = json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError:
-            out[key] = raw
+            value = raw
+        _check_type(key, value, getattr(defaults, key))
+        out[key] = value
     return out
+
+
+def _check_type(key: str, value: object, default: object) -> None:
+    from ..errors import ConfigError
+
+    numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+    wrong = (isinstance(default, bool) and not isinstance(value, bool)) or (
+        numeric and (isinstance(value, bool) or not isinstance(value, (int, float)))) or (
+        isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float))
+    if wrong:
+        raise ConfigError(f"--set {key}={value!r}: expected {type(default).__name__} like the default {default!r}")
 
 
 def run(args: argparse.Namespace) -> int:
