@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -238,6 +239,8 @@ def write_card(model_dir: str | os.PathLike, cfg: CardConfig, evaluate_now: bool
         lines += ["## Reproduce", "", "```bash", train_command(train_config, f"runs/{cfg.name}"),
                   ship_command(cfg, with_checkpoints=(model_dir / "checkpoints").is_dir()),
                   "```", "", "On a GPU add `--device cuda` (bf16 autocast); on a CPU it runs as is.", ""]
-    lines += ["## Card settings", "", "```json", json.dumps(asdict(cfg), indent=2), "```", ""]
+    settings = json.dumps(asdict(cfg), indent=2)
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", settings)), default=0))  # never closed early
+    lines += ["## Card settings", "", fence + "json", settings, fence, ""]
     write_text_atomic(model_dir / "README.md", "\n".join(lines))
     return model_dir / "README.md"
