@@ -38,6 +38,9 @@ PAPER_FIGURE4: dict[tuple[int, int], dict[str, float]] = {
     (1024, 1): {"grammar": 7.77, "creativity": 6.36, "consistency": 7.47},  # TinyStories-1Layer-21M
     (1024, 2): {"grammar": 8.22, "creativity": 6.68, "consistency": 8.52},  # TinyStories-2Layers-33M
 }
+PAPER_MODELS = {(64, 8): "TinyStories-1M", (128, 8): "TinyStories-3M", (256, 8): "TinyStories-8M",
+                (512, 8): "TinyStories-28M", (768, 4): "TinyStories-33M", (1024, 1): "TinyStories-1Layer-21M",
+                (1024, 2): "TinyStories-2Layers-33M"}
 PAPER_SOURCE = "Eldan & Li 2023 (arXiv 2305.07759v2), Figure 4: GPT-4 grades of the released models of the same shape"
 
 INSTRUCTIONS = (
@@ -270,6 +273,18 @@ def table_markdown(rows: list[dict[str, Any]]) -> str:
     note = f"\n\nPaper columns: {PAPER_SOURCE}." if shown else \
         "\n\nPaper columns are empty: no model here has the shape of a released TinyStories model."
     return "\n".join(lines) + note + "\n"
+
+
+def paper_markdown(paper: dict[tuple[int, int], dict[str, float]] | None = None) -> str:
+    """The side table itself (the paper's Figure 4 unless another is given), as markdown with its source."""
+    paper = PAPER_FIGURE4 if paper is None else paper
+    lines = ["| model | d_model x layers | " + " | ".join(CATEGORIES) + " |", "|" + "---|" * (2 + len(CATEGORIES))]
+    for (d_model, n_layers), grades in paper.items():
+        name = PAPER_MODELS.get((d_model, n_layers), "-")
+        cells = ["-" if grades.get(c) is None else f"{grades[c]:.2f}" for c in CATEGORIES]
+        lines.append(f"| {name} | {d_model} x {n_layers} | " + " | ".join(cells) + " |")
+    source = PAPER_SOURCE if paper is PAPER_FIGURE4 else "the --paper-figures file given"
+    return "\n".join(lines) + f"\n\nSource: {source}.\n"
 
 
 def grade_figure(rows: list[dict[str, Any]]) -> Any:

@@ -73,7 +73,7 @@ def build_model_config(cfg: TrainConfig, tokenizer: Any, overrides: dict[str, An
     return model_cfg
 
 
-def make_optimizer(model: TinyLM, cfg: TrainConfig, device_type: str) -> torch.optim.AdamW:
+def make_optimizer(model: TinyLM, cfg: TrainConfig) -> torch.optim.AdamW:
     # matrices (and embeddings) decay; norms and biases do not
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -112,10 +112,10 @@ class MetricsLog:
             fh.flush()
 
 
-def publish_model(out: Path, model: TinyLM, tokenizer: Any, meta: dict[str, Any], with_tokenizer: bool) -> None:
+def publish_model(out: Path, model: TinyLM, tokenizer: Any, meta: dict[str, Any]) -> None:
     """Write the model files into ``out`` file by file, each through a rename (other files stay)."""
     with staged_into(out) as staging:
-        write_model_files(staging, model, tokenizer if with_tokenizer else None, meta)
+        write_model_files(staging, model, tokenizer, meta)
 
 
 def save_snapshot(folder: Path, model: TinyLM, tokenizer: Any, meta: dict[str, Any]) -> None:
@@ -188,7 +188,7 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         torch.manual_seed(cfg.seed)
         self.model = TinyLM(self.model_cfg).to(self.device)
-        self.optimizer = make_optimizer(self.model, cfg, self.device_type)
+        self.optimizer = make_optimizer(self.model, cfg)
         if resume:
             saved = load_state(out, self.model, self.optimizer)
             self.start_step, self.wall_before = saved["step"], saved.get("train_seconds", 0.0)
@@ -265,8 +265,7 @@ class Trainer:
                 save_snapshot(self.out / "checkpoints" / f"step-{done:08d}", self.model, self.data.tokenizer,
                               self.meta(done, metrics, seconds))
         if state and main:
-            publish_model(self.out, self.model, self.data.tokenizer, self.meta(done, self.last_metrics, seconds),
-                          with_tokenizer=True)
+            publish_model(self.out, self.model, self.data.tokenizer, self.meta(done, self.last_metrics, seconds))
             save_state(self.out, self.model, self.optimizer, {"step": done, "train_seconds": seconds})
         if dist.enabled and (state or snapshot):
             torch.distributed.barrier()
