@@ -20,6 +20,7 @@ from tiny_interp.cli import main
 from tiny_interp.errors import LockedError, OutputError
 from tiny_interp.locking import exclusive_lock
 from tiny_interp.ownership import claim_output_dir, kinds_in, owns
+from tiny_interp.train.run_dir import LOCK_FILE
 
 
 def run_args(stories: Path, out: Path, cache: Path, steps: int, *extra: str) -> list[str]:
@@ -159,11 +160,11 @@ def test_non_finite_loss_stops_before_anything_is_published(tmp_path, stories, c
 def test_a_second_writer_is_refused(tmp_path, stories, capsys):
     cache, run = tmp_path / "cache", tmp_path / "run"
     assert main(run_args(stories, run, cache, 5)) == 0
-    with exclusive_lock(run / ".train.lock", "test"):
+    with exclusive_lock(run / LOCK_FILE, "test"):
         assert main(run_args(stories, run, cache, 10, "--resume")) == 2
         assert "being written by another process" in capsys.readouterr().err
         with pytest.raises(LockedError):
-            with exclusive_lock(run / ".train.lock", "again"):
+            with exclusive_lock(run / LOCK_FILE, "again"):
                 pass
     assert main(run_args(stories, run, cache, 10, "--resume")) == 0  # released on exit
 

@@ -50,11 +50,7 @@ def claim_output_dir(
     (and replaces) only its own kind's files.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"{path} is a file, not a directory: pick another output directory")
-    if path.is_dir() and not owns(path, kind) and any(path.iterdir()) and not force:
-        if not (legacy is not None and legacy(path)):
-            raise OutputError(_refusal(path, kind))
+    check_output_dir(path, kind, force, legacy)
     path.mkdir(parents=True, exist_ok=True)
     if not owns(path, kind):
         write_json_atomic(marker_path(path, kind), {
@@ -62,6 +58,23 @@ def claim_output_dir(
             "claimed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
     return path
+
+
+def check_output_dir(
+    path: str | os.PathLike, kind: str, force: bool = False, legacy: Callable[[Path], bool] | None = None,
+) -> None:
+    """``claim_output_dir``'s refusals without writing anything (to refuse before taking a lock inside it)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path} is a file, not a directory: pick another output directory")
+    if path.is_dir() and not owns(path, kind) and _holds_files(path) and not force:
+        if not (legacy is not None and legacy(path)):
+            raise OutputError(_refusal(path, kind))
+
+
+def _holds_files(path: Path) -> bool:
+    # our own markers and lock files (``.tiny-interp-*``) do not make a folder someone else's
+    return any(not p.name.startswith(MARKER_PREFIX) for p in path.iterdir())
 
 
 def _refusal(path: Path, kind: str) -> str:

@@ -31,7 +31,7 @@ from .config import TrainConfig
 from .distributed import DistInfo, all_mean, all_sum, init_distributed, shutdown_distributed
 from .evaluate import bpb_from_loss, validation_loss_sum, validation_windows
 from .schedule import log_spaced_steps, lr_at
-from .run_dir import LOCK_FILE, check_resumable, prepare_run_dir
+from .run_dir import LOCK_FILE, check_resumable, check_run_dir, prepare_run_dir
 from .state import load_state, save_state
 
 
@@ -147,8 +147,10 @@ def train(
         trainer = Trainer(cfg, data, out, device, dist_info, model_overrides)
         if not dist_info.is_main:
             return trainer.fit(resume, progress)
-        prepare_run_dir(out, resume, force)
+        check_run_dir(out, resume, force)  # refuse before the lock file is made inside ``out``
+        out.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(out / LOCK_FILE, f"run directory {out}"):
+            prepare_run_dir(out, resume, force)
             return trainer.fit(resume, progress)
     finally:
         shutdown_distributed()

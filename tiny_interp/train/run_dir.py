@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ResumeError
 from ..model.config import ModelConfig
-from ..ownership import claim_output_dir, owns
+from ..ownership import check_output_dir, claim_output_dir, owns
 from .config import TrainConfig
 from .state import STATE_DIR, has_state, newest_valid_state, saved_step
 
 KIND = "train-run"
-LOCK_FILE = ".train.lock"
+LOCK_FILE = f".tiny-interp-{KIND}.lock"
 # everything a run writes besides the tokenizer files (which every publish rewrites)
 RUN_FILES = ("config.json", "model.safetensors", "tiny_interp.json", "metrics.jsonl", "train_config.json")
 RUN_DIRS = (STATE_DIR, f".{STATE_DIR}.old", "checkpoints", ".publish.tmp")
@@ -30,9 +31,8 @@ def is_earlier_run(path: Path) -> bool:
     return has_state(path) or ((path / "train_config.json").exists() and not (path / "card_config.json").exists())
 
 
-def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
-    """Claim ``out`` for this run, refusing what would lose work; with ``force`` (and no ``resume``) clear the
-    previous run's own files first."""
+def check_run_dir(out: Path, resume: bool, force: bool) -> bool:
+    """Refuse what would lose work, writing nothing; True when a fresh start must first clear an earlier run."""
     if resume and force:
         raise ConfigError("--resume continues a run and --force starts afresh: pass one of them")
     ours = out.is_dir() and (owns(out, KIND) or is_earlier_run(out))
@@ -41,13 +41,25 @@ def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
             raise ResumeError(f"cannot resume {out}: it holds no training run; drop --resume to start one there"
                               if out.is_dir() else f"cannot resume {out}: it does not exist; drop --resume")
         newest_valid_state(out)  # refuses, saying what is missing, before anything is written
-    elif ours:
-        if (has_state(out) or (out / "model.safetensors").exists()) and not force:
-            raise ResumeError(
-                f"{out} already holds a training run (step {saved_step(out)}); pass --resume to continue it, "
-                "--force to start afresh there (replaces the run's files), or pick another --out")
-        _clear_run(out)  # a fresh start: the earlier run's log and states would mislead a later --resume
+        return False
+    if ours and (has_state(out) or (out / "model.safetensors").exists()) and not force:
+        raise ResumeError(
+            f"{out} already holds a training run (step {saved_step(out)}); pass --resume to continue it, "
+            "--force to start afresh there (replaces the run's files), or pick another --out")
+    check_output_dir(out, KIND, force=force, legacy=is_earlier_run)
+    return ours
+
+
+def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
+    """Check again (under the run's lock), then claim ``out``; a fresh start clears the earlier run's own files
+    (its log and states would mislead a later ``--resume``)."""
+    if check_run_dir(out, resume, force):
+        _clear_run(out)
     claim_output_dir(out, KIND, force=force, legacy=is_earlier_run)
+    stale = [name for name in ("README.md", "card_config.json", "atlas") if (out / name).exists()]
+    if force and stale:
+        warnings.warn(f"{out}: {', '.join(stale)} describe the model that was there before this run; "
+                      "rewrite them (tiny-interp ship --card-only, tiny-interp atlas) once it is trained")
 
 
 def _clear_run(out: Path) -> None:
