@@ -49,6 +49,7 @@ def test_claim_creates_refuses_foreign_and_force_leaves_other_files(tmp_path):
     new = claim_output_dir(tmp_path / "new", "atlas")
     assert owns(new, "atlas") and kinds_in(new) == ["atlas"]
     assert claim_output_dir(new, "atlas") == new  # its own earlier output
+    (new / "atlas.json").write_text("{}")
     with pytest.raises(OutputError, match="holds atlas output, not card output"):
         claim_output_dir(new, "card")
     users = tmp_path / "users"

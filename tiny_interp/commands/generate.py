@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..loading import resolve_model_dir
     from ..model.checkpoint import load_tinylm, load_tokenizer
-    from ..model.generate import generate_text
+    from ..model.generate import encode_prompt, generate_text
     from ..model.sampling import SamplingConfig
 
     from ..train.loop import resolve_device
@@ -41,10 +41,12 @@ def run(args: argparse.Namespace) -> int:
     path = resolve_model_dir(args.model)
     model = load_tinylm(path, device=resolve_device(args.device))
     tokenizer = load_tokenizer(path)
-    room = model.cfg.n_ctx - len(tokenizer.encode(args.prompt)) - 1
+    n_ctx = model.cfg.n_ctx
+    # the generator keeps at most the last n_ctx - 1 prompt tokens and stops at the context
+    room = n_ctx - min(len(encode_prompt(tokenizer, args.prompt, model.cfg.bos_token_id)), n_ctx - 1)
     if args.max_new_tokens > room:
-        warnings.warn(f"--max-new-tokens {args.max_new_tokens}: the model's context is {model.cfg.n_ctx} tokens, "
-                      f"so at most {max(room, 0)} new tokens follow this prompt")
+        warnings.warn(f"--max-new-tokens {args.max_new_tokens}: the model's context is {n_ctx} tokens, "
+                      f"so at most {room} new tokens follow this prompt")
     sampling = SamplingConfig(
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
         top_p=args.top_p, seed=args.seed, stop_at_eos=not args.no_stop,
