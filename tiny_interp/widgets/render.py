@@ -55,15 +55,22 @@ def esm() -> str:
     return bundle_js() + """
 function draw(model, el) {
   var text = model.get("data");
-  var hooks = { onSelect: function (sel) { model.set("selection", Object.assign({}, sel, { _t: Date.now() })); model.save_changes(); } };
+  // the view starts from the last selection (layer, head, pinned token, direction), so new data keeps the pin
+  var hooks = { live: true, initial: model.get("selection") || {}, onSelect: function (sel) {
+    model.set("selection", Object.assign({}, sel, { _from: "view", _t: Date.now() })); model.save_changes(); } };
   el.__tiView = text ? globalThis.tinyInterpViews.render(el, JSON.parse(text), hooks) : null;
 }
 export default {
   render({ model, el }) {
     draw(model, el);
     var redraw = function () { draw(model, el); };
+    var fromKernel = function () {
+      var s = model.get("selection") || {};
+      if (s._from === "kernel" && el.__tiView && el.__tiView.select) el.__tiView.select(s.layer, s.head);
+    };
     model.on("change:data", redraw);
-    return function () { model.off("change:data", redraw); };
+    model.on("change:selection", fromKernel);
+    return function () { model.off("change:data", redraw); model.off("change:selection", fromKernel); };
   }
 };
 """

@@ -1,4 +1,4 @@
-"""Attention patterns of one text through a bridge, as arrays and plotly heatmaps (for reports and quick looks)."""
+"""Attention patterns of one text through a bridge, as arrays and heatmaps (for reports and quick looks)."""
 
 from __future__ import annotations
 
@@ -22,16 +22,7 @@ def attention_patterns(bridge: Any, text: str, layer: int, max_tokens: int = 64)
 
 
 def pattern_figure(tokens: list[str], pattern: np.ndarray, heads: list[int], titles: list[str] | None = None) -> Any:
-    """Heatmaps of the chosen heads side by side: row = query token, column = key token."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    """The chosen heads' patterns side by side (row = query token, column = key token), drawn by the views' bundle."""
+    from ..widgets.figures import patterns_view
 
-    labels = [f"{i}:{t!r}"[:18] for i, t in enumerate(tokens)]
-    titles = titles or [f"head {h}" for h in heads]
-    fig = make_subplots(rows=1, cols=len(heads), subplot_titles=titles, horizontal_spacing=0.08)
-    for c, h in enumerate(heads, start=1):
-        fig.add_trace(go.Heatmap(z=pattern[h], x=labels, y=labels, colorscale="Blues", zmin=0, zmax=1,
-                                 showscale=c == len(heads)), row=1, col=c)
-        fig.update_yaxes(autorange="reversed", row=1, col=c)
-    fig.update_layout(height=520, width=max(560, 480 * len(heads)), margin={"t": 60})
-    return fig
+    return patterns_view(tokens, pattern, heads, titles)

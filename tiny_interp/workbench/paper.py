@@ -25,14 +25,12 @@ def head_kinds(table: Any) -> Any:
 
 
 def head_kind_figure(kinds: Any, title: str = "distance vs semantic heads") -> Any:
-    import plotly.express as px
+    """Every head on the paper's two axes, coloured by kind, drawn by the views' bundle (no plotly on the page)."""
+    from ..widgets.figures import scatter_view
 
-    df = kinds.assign(head_name=[f"L{l}H{h}" for l, h in zip(kinds["layer"], kinds["head"])])
-    fig = px.scatter(df, x="distance_score", y="semantic_lift", color="kind", symbol="kind", text="head_name",
-                     hover_data=["label", "dominant_offset", "entropy"], title=title, height=420)
-    fig.update_traces(textposition="top center")
-    fig.update_layout(xaxis_title="mass on the nearest keys", yaxis_title="best lift on names/objects")
-    return fig
+    points = [{"x": r.distance_score, "y": r.semantic_lift, "group": r.kind, "text": f"L{r.layer}H{r.head}",
+               "tip": f"{r.label} · offset {r.dominant_offset} · entropy {r.entropy:.2f}"} for r in kinds.itertuples()]
+    return scatter_view(points, "mass on the nearest keys", "best lift on names/objects", title)
 
 
 def paper_word_classes(tokenizer: Any) -> dict[str, frozenset[int]]:
