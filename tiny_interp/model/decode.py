@@ -5,8 +5,8 @@ call; a decode step needs none of that generality. ``Decoder.step`` computes the
 token per row: embeddings, norms, projections and MLPs are the model's modules (their hooks fire); only the
 attention over the cache is done here, as two small batched matmuls with a precomputed padding bias, which on a
 CPU is several times faster than ``scaled_dot_product_attention`` for one query against a few hundred keys.
-Models with hooks on whole blocks or attention modules, in training mode, or of another class use the
-ordinary forward instead (see ``Decoder.usable``).
+Models with functions on their hook points (steering, ablation), torch hooks on whole blocks or attention modules,
+in training mode, or of another class use the hooked forward instead (see ``Decoder.usable``).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Decoder:
     def usable(model: TinyLM) -> bool:
         from torch.nn.modules import module as nn_module
 
-        if type(model).forward is not TinyLM.forward or model.training:
+        if type(model).forward is not TinyLM.forward or model.training or model.hooks_active():
             return False
         if nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks:
             return False

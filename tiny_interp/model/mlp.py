@@ -1,6 +1,7 @@
 """The MLP: gelu_new (gpt-neo) or SwiGLU (llama).
 
-In both families the neurons are the input of ``down``: hook ``mlp.down`` (forward pre-hook) to read them.
+In both families the neurons are the input of ``down``, hook point ``mlp.hook_post``. As in TransformerLens,
+``mlp.hook_pre`` is the pre-activation (llama: the gate's), and llama's ``mlp.hook_pre_linear`` the up projection.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .hooks import HookPoint
 from .norm import make_dropout
 
 
@@ -22,12 +24,20 @@ class MLP(nn.Module):
         self.up = nn.Linear(cfg.d_model, cfg.d_mlp * (2 if self.gated else 1), bias=bias)
         self.down = nn.Linear(cfg.d_mlp, cfg.d_model, bias=bias)
         self.dropout = make_dropout(cfg.dropout)
+        self.hook_pre, self.hook_post = HookPoint("hook_pre"), HookPoint("hook_post")
+        self.hook_pre_linear = HookPoint("hook_pre_linear") if self.gated else None
+
+    def hook_points(self) -> dict[str, HookPoint]:
+        points = {"hook_pre": self.hook_pre, "hook_post": self.hook_post}
+        if self.hook_pre_linear is not None:
+            points["hook_pre_linear"] = self.hook_pre_linear
+        return points
 
     def forward(self, x: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
         h = self.up(x)
         if self.gated:
             gate, up = h.chunk(2, dim=-1)
-            h = F.silu(gate) * up
+            h = F.silu(self.hook_pre(gate)) * self.hook_pre_linear(up)
         else:
-            h = F.gelu(h, approximate="tanh")
-        return self.dropout(self.down(h))
+            h = F.gelu(self.hook_pre(h), approximate="tanh")
+        return self.dropout(self.down(self.hook_post(h)))

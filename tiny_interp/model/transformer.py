@@ -1,8 +1,14 @@
-"""TinyLM: the decoder-only story model of both families, in one small module."""
+"""TinyLM: the decoder-only story model of both families, in one small module.
+
+Its activations are reachable at TransformerLens-named hook points (see ``hooks``): ``run_with_cache`` reads
+them, ``run_with_hooks`` edits them. Analyses go through these two methods and nothing else.
+"""
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 import torch
 from jaxtyping import Bool, Float, Int
@@ -10,6 +16,7 @@ from torch import Tensor, nn
 
 from .block import Block
 from .config import ModelConfig
+from .hooks import HookFn, HookPoint, NamesFilter, attached, name_matcher
 from .kv_cache import KVCache
 from .norm import make_dropout, make_norm
 from .rotary import Rotary
@@ -28,11 +35,25 @@ class TinyLM(nn.Module):
         self.unembed = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.unembed.weight = self.tok_embed.weight
+        self.hook_embed, self.hook_pos_embed = HookPoint(), HookPoint()
+        self.ln_final_hook_normalized = HookPoint()
+        self.hook_dict = self._collect_hook_points()
         self.apply(self._init_weights)
         # GPT-2's scaled init of the projections that write into the residual stream
         for name, p in self.named_parameters():
             if name.endswith(("attn.out.weight", "mlp.down.weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
+
+    def _collect_hook_points(self) -> dict[str, HookPoint]:
+        points = {"hook_embed": self.hook_embed}
+        if self.pos_embed is not None:
+            points["hook_pos_embed"] = self.hook_pos_embed
+        for i, block in enumerate(self.blocks):
+            points.update({f"blocks.{i}.{name}": p for name, p in block.hook_points().items()})
+        points["ln_final.hook_normalized"] = self.ln_final_hook_normalized
+        for name, point in points.items():
+            point.name = name
+        return points
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -46,8 +67,9 @@ class TinyLM(nn.Module):
         input_ids: Int[Tensor, "batch seq"],
         cache: KVCache | None = None,
         key_valid: Bool[Tensor, "batch keys"] | None = None,
-    ) -> Float[Tensor, "batch seq vocab"]:
-        """Logits for every position.
+        stop_at_layer: int | None = None,
+    ) -> Float[Tensor, "batch seq vocab"] | Float[Tensor, "batch seq d_model"]:
+        """Logits for every position, or with ``stop_at_layer=L`` the residual stream entering block L.
 
         With a ``cache`` the tokens continue the cached ones; ``key_valid`` marks the real (non-padding) slots of
         the cache including the new tokens, for left-padded batches.
@@ -55,17 +77,59 @@ class TinyLM(nn.Module):
         B, T = input_ids.shape
         start = cache.length if cache is not None else 0
         positions = self._positions(B, T, start, key_valid, input_ids.device)
-        x = self.tok_embed(input_ids)
+        x = self.hook_embed(self.tok_embed(input_ids))
         if self.pos_embed is not None:
-            x = x + self.pos_embed(positions)
+            pos = self.pos_embed(positions)
+            x = x + (self.hook_pos_embed(pos.expand(B, T, -1)) if self.hook_pos_embed.active else pos)
         x = self.embed_dropout(x)
         rope = self.rotary.tables(positions) if self.rotary is not None else None
         masks = {kind: self._mask(kind, B, T, start, key_valid, input_ids.device) for kind in set(self.cfg.layer_kinds())}
-        for block in self.blocks:
+        for block in self.blocks[:stop_at_layer]:
             x = block(x, masks[block.attn.kind], rope, cache)
+        if stop_at_layer is not None:
+            return x
         if cache is not None:
             cache.advance(T)
-        return self.unembed(self.norm_f(x))
+        return self.unembed(self.ln_final_hook_normalized(self.norm_f(x)))
+
+    def run_with_hooks(
+        self,
+        input_ids: Int[Tensor, "batch seq"],
+        fwd_hooks: Sequence[tuple[str | Callable[[str], bool], HookFn]] = (),
+        stop_at_layer: int | None = None,
+        **kwargs,
+    ) -> Tensor:
+        """``forward`` with ``fn(activation, name)`` attached at the named points (a name or a predicate on
+        names); a function that returns a tensor replaces the activation."""
+        with self.hooks(fwd_hooks):
+            return self(input_ids, stop_at_layer=stop_at_layer, **kwargs)
+
+    def run_with_cache(
+        self,
+        input_ids: Int[Tensor, "batch seq"],
+        names: NamesFilter = None,
+        stop_at_layer: int | None = None,
+        **kwargs,
+    ) -> tuple[Float[Tensor, "batch seq vocab"] | None, dict[str, Tensor]]:
+        """Logits (None when stopped early) and the activations at the points ``names`` selects (None: all)."""
+        match = name_matcher(names)
+        store: dict[str, Tensor] = {}
+
+        def keep(x: Tensor, name: str) -> None:
+            store[name] = x.detach()
+
+        with self.hooks([(name, keep) for name in self.hook_dict if match(name)]):
+            out = self(input_ids, stop_at_layer=stop_at_layer, **kwargs)
+        return (None if stop_at_layer is not None else out), store
+
+    @contextmanager
+    def hooks(self, fwd_hooks: Sequence[tuple[str | Callable[[str], bool], HookFn]]) -> Iterator["TinyLM"]:
+        """Keep ``(name, fn)`` hooks attached for a block of calls (generation, several forwards)."""
+        with attached(self.hook_dict, fwd_hooks):
+            yield self
+
+    def hooks_active(self) -> bool:
+        return any(p.active for p in self.hook_dict.values())
 
     def _positions(
         self, B: int, T: int, start: int, key_valid: Tensor | None, device: torch.device

@@ -1,0 +1,185 @@
+"""Sparse dictionaries: sparse autoencoders and transcoders in SAELens' file layout.
+
+One module serves every architecture. Shapes and names follow SAELens: ``W_enc`` [d_in, d_sae], ``b_enc`` [d_sae],
+``W_dec`` [d_sae, d_out], ``b_dec`` [d_out], ``threshold`` [d_sae] for JumpReLU (and BatchTopK at inference, which
+is a JumpReLU with one shared threshold), and for transcoders an optional ``W_skip`` [d_in, d_out]. An SAE reads
+and writes the same hook point (d_out = d_in); a transcoder reads ``hook_name`` (the MLP's input,
+``blocks.{l}.ln2.hook_normalized``) and predicts ``hook_name_out`` (``blocks.{l}.hook_mlp_out``).
+
+A directory holds ``cfg.json`` + ``sae_weights.safetensors`` (SAELens) and our own JSON beside them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from ..errors import CheckpointError
+
+CFG_FILE = "cfg.json"
+WEIGHTS_FILE = "sae_weights.safetensors"
+ARCHITECTURES = ("standard", "topk", "batchtopk", "jumprelu", "transcoder")
+
+
+@dataclass(frozen=True)
+class SAEConfig:
+    """What a saved dictionary is; field names are SAELens' so its loader reads our ``cfg.json``."""
+
+    architecture: str
+    d_in: int
+    d_sae: int
+    hook_name: str
+    d_out: int | None = None  # transcoders: width of hook_name_out (None: d_in)
+    hook_name_out: str | None = None  # transcoders only
+    k: int | None = None  # topk / batchtopk
+    activation: str = "relu"  # transcoders: "relu", "topk" or "jumprelu"
+    apply_b_dec_to_input: bool = False
+    normalize_activations: str = "none"
+    dtype: str = "float32"
+    device: str = "cpu"
+    model_name: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture {self.architecture!r} is not one of {', '.join(ARCHITECTURES)}")
+        if self.d_in <= 0 or self.d_sae <= 0:
+            raise ValueError(f"d_in and d_sae must be positive (got {self.d_in}, {self.d_sae})")
+        if self.uses_k and not (self.k and 0 < self.k <= self.d_sae):
+            raise ValueError(f"{self.architecture} needs 0 < k <= d_sae (got k={self.k}, d_sae={self.d_sae})")
+        if self.is_transcoder and not self.hook_name_out:
+            raise ValueError("a transcoder needs hook_name_out (the activation it predicts)")
+
+    @property
+    def is_transcoder(self) -> bool:
+        return self.architecture == "transcoder"
+
+    @property
+    def uses_k(self) -> bool:
+        return self.architecture in ("topk", "batchtopk") or (self.is_transcoder and self.activation == "topk")
+
+    @property
+    def out_dim(self) -> int:
+        return self.d_out or self.d_in
+
+    @property
+    def out_hook(self) -> str:
+        return self.hook_name_out or self.hook_name
+
+    @property
+    def has_threshold(self) -> bool:
+        return self.architecture in ("jumprelu", "batchtopk") or (self.is_transcoder and self.activation == "jumprelu")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SAEConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        meta = d.get("metadata") or {}
+        values = {k: v for k, v in d.items() if k in known}
+        # SAELens 6 keeps hook_name and model_name inside metadata
+        for name in ("hook_name", "model_name"):
+            if name not in values and name in meta:
+                values[name] = meta[name]
+        return cls(**values)
+
+
+class SAE(nn.Module):
+    def __init__(self, cfg: SAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        d_in, d_sae, d_out = cfg.d_in, cfg.d_sae, cfg.out_dim
+        self.W_enc = nn.Parameter(torch.empty(d_in, d_sae))
+        self.b_enc = nn.Parameter(torch.zeros(d_sae))
+        self.W_dec = nn.Parameter(torch.empty(d_sae, d_out))
+        self.b_dec = nn.Parameter(torch.zeros(d_out))
+        self.threshold = nn.Parameter(torch.zeros(d_sae)) if cfg.has_threshold else None
+        self.W_skip = None
+        nn.init.kaiming_uniform_(self.W_dec)
+        with torch.no_grad():
+            self.W_dec /= self.W_dec.norm(dim=1, keepdim=True)
+            if d_in == d_out:
+                self.W_enc.copy_(self.W_dec.T)
+            else:
+                nn.init.kaiming_uniform_(self.W_enc)
+
+    def add_skip(self) -> None:
+        """Give a transcoder the linear skip term (x @ W_skip), zero-initialised."""
+        self.W_skip = nn.Parameter(torch.zeros(self.cfg.d_in, self.cfg.out_dim, device=self.W_enc.device))
+
+    def pre_acts(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_sae"]:
+        if self.cfg.apply_b_dec_to_input:
+            x = x - self.b_dec
+        return x @ self.W_enc + self.b_enc
+
+    def activate(self, pre: Float[Tensor, "... d_sae"]) -> Float[Tensor, "... d_sae"]:
+        """Latent activations from pre-activations, by architecture (BatchTopK as its inference JumpReLU)."""
+        if self.threshold is not None:
+            return pre * (pre > self.threshold)
+        if self.cfg.uses_k:
+            top = pre.topk(self.cfg.k, dim=-1)
+            return torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())
+        return pre.relu()
+
+    def encode(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_sae"]:
+        return self.activate(self.pre_acts(x))
+
+    def decode(
+        self, f: Float[Tensor, "... d_sae"], x: Float[Tensor, "... d_in"] | None = None
+    ) -> Float[Tensor, "... d_out"]:
+        """The reconstruction; a transcoder with a skip term also needs the input ``x``."""
+        out = f @ self.W_dec + self.b_dec
+        if self.W_skip is not None:
+            if x is None:
+                raise ValueError("this transcoder has a skip term: pass the input x to decode")
+            out = out + x @ self.W_skip
+        return out
+
+    def forward(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_out"]:
+        return self.decode(self.encode(x), x)
+
+    def save(self, directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+        """Write ``cfg.json`` and the weights atomically (our own JSON, e.g. metrics, lives beside them)."""
+        from safetensors.torch import save as save_bytes
+
+        from ..atomic import write_bytes_atomic, write_json_atomic
+
+        directory = Path(directory)
+        tensors = {name: p.detach().float().cpu().contiguous() for name, p in self.named_parameters()}
+        write_bytes_atomic(directory / WEIGHTS_FILE, save_bytes(tensors))
+        write_json_atomic(directory / CFG_FILE, {**self.cfg.to_dict(), **(extra or {})})
+        return directory
+
+
+def load_sae(directory: str | os.PathLike, device: str | torch.device = "cpu") -> SAE:
+    """A dictionary saved by us or by SAELens (``cfg.json`` + ``sae_weights.safetensors``)."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    for name in (CFG_FILE, WEIGHTS_FILE):
+        if not (directory / name).is_file():
+            raise CheckpointError(f"{directory} has no {name}: not a saved SAE or transcoder directory")
+    try:
+        raw = json.loads((directory / CFG_FILE).read_text(encoding="utf-8"))
+        cfg = SAEConfig.from_dict(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{directory / CFG_FILE} is not a valid SAE config ({e})") from e
+    state = load_file(str(directory / WEIGHTS_FILE))
+    sae = SAE(cfg)
+    if "W_skip" in state:
+        sae.add_skip()
+    if "threshold" in state and sae.threshold is None:
+        raise CheckpointError(f"{directory}: a threshold is saved but architecture {cfg.architecture!r} has none")
+    missing, unexpected = sae.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{directory / WEIGHTS_FILE} does not match cfg.json: missing {missing}, unexpected {unexpected}")
+    return sae.to(device).eval()
