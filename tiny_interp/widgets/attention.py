@@ -63,11 +63,11 @@ class StoryAttention:
 
 
 def layer_patterns(bridge: Any, ids: Tensor) -> list[Float[Tensor, "heads q k"]]:
-    """Every layer's attention pattern for one story (batch of one), read at the seam's hook_pattern."""
-    L = bridge.cfg.n_layers
-    with torch.no_grad():
-        _, cache = bridge.run_with_cache(ids, names_filter=lambda n: n.endswith("attn.hook_pattern"))
-    return [cache[f"blocks.{l}.attn.hook_pattern"][0].float().cpu() for l in range(L)]
+    """Every layer's attention pattern for one story (batch of one), through the seam's one pattern function."""
+    from ..interp.patterns import attention_patterns
+
+    found = attention_patterns(bridge, ids)
+    return [found[l][0] for l in sorted(found)]
 
 
 def sparsify(pattern: Float[Tensor, "heads q k"], top_k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -179,6 +179,16 @@ class AttentionExplorer(Explorer):
 
     def static_data(self) -> dict[str, Any]:
         return self.data()
+
+    def circuitsvis(self, layer: int | None = None) -> Any:
+        """This story's ``layer`` (default: the shown one) as CircuitsVis' attention_heads view (inline bundle,
+        ~1.3 MB, no network)."""
+        from .circuits import attention_heads_html
+
+        layer = self.layer if layer is None else layer
+        names = [f"L{layer}H{h}" + (f" {self.labels[(layer, h)]}" if (layer, h) in self.labels else "")
+                 for h in range(self.attention.n_heads)]
+        return attention_heads_html(self.attention.tokens, self.attention.pattern(layer).numpy(), names)
 
     # ---- events ----
     def select(self, layer: int, head: int) -> None:

@@ -60,3 +60,12 @@ def class_neurons(atlas: Any, n: int = 5) -> Any:
     if not frames:
         return pd.DataFrame(columns=["class", "layer", "neuron", "selectivity", "top_tokens"])
     return pd.concat(frames, ignore_index=True)
+
+
+def neuron_model() -> Any:
+    """The paper read its neurons in its 1M model: the shipped ts-1M-neo (same shape) wherever the notebook runs
+    (lab, report, terminal), else the workbench default model."""
+    from ..defaults import SHIPPED_MODELS, default_model_dir
+
+    shipped = SHIPPED_MODELS / "ts-1M-neo"
+    return shipped if (shipped / "model.safetensors").exists() else default_model_dir()

@@ -54,7 +54,7 @@
   }
   function css(c) { return "rgb(" + c[0] + "," + c[1] + "," + c[2] + ")"; }
   function legend(rgb, note) {
-    var box = h("div", "ti-legend"), bar = h("canvas"), W = 200;
+    var box = h("div", "ti-legend"), bar = h("canvas"), W = 240;
     bar.width = W; bar.height = 1;
     var ctx = bar.getContext("2d"), img = ctx.createImageData(W, 1);
     for (var x = 0; x < W; x++) {
@@ -65,7 +65,7 @@
     box.appendChild(h("span", "ti-muted", "attention weight"));
     var scale = h("div", "ti-scale");
     scale.appendChild(bar);
-    [0, 0.01, 0.1, 0.25, 0.5, 1].forEach(function (w) {
+    [0, 0.02, 0.1, 0.25, 0.5, 1].forEach(function (w) {
       var t = h("span", "ti-tick", String(w));
       t.style.left = (Math.sqrt(w) * W) + "px";
       scale.appendChild(t);
