@@ -119,7 +119,8 @@ class AttentionExplorer(Explorer):
             controls.insert(0, self.picker)
         self.table, self.tax_note = self._taxonomy(taxonomy, story)
         if self.table is not None:
-            self.remeasure_button = w.Button(description="Measure heads again", tooltip="fresh samples from the model")
+            self.remeasure_button = w.Button(description="Measure heads again", tooltip="fresh samples from the model",
+                                             layout=w.Layout(width="auto"))
             self.remeasure_button.on_click(lambda _: self.remeasure())
             controls.append(self.remeasure_button)
         self.show_button.on_click(lambda _: self.set_story(self.text.value))

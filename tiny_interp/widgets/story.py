@@ -108,7 +108,7 @@ class StoryInspector(Explorer):
         self.text = w.Textarea(value=story if story is not None else DEFAULT_STORY, rows=4,
                                layout=w.Layout(width="100%"), description="story")
         self.inspect_button = w.Button(description="Inspect", button_style="primary")
-        self.generate_button = w.Button(description="Generate from prompt")
+        self.generate_button = w.Button(description="Generate from prompt", layout=w.Layout(width="auto"))
         self.temperature = w.FloatSlider(value=0.8, min=0.0, max=1.5, step=0.05, description="temperature")
         self.status = status_line()
         self.view = ViewWidget()

@@ -28,8 +28,13 @@ def head_kind_figure(kinds: Any, title: str = "distance vs semantic heads") -> A
     """Every head on the paper's two axes, coloured by kind, drawn by the views' bundle (no plotly on the page)."""
     from ..widgets.figures import scatter_view
 
-    points = [{"x": r.distance_score, "y": r.semantic_lift, "group": r.kind, "text": f"L{r.layer}H{r.head}",
-               "tip": f"{r.label} · offset {r.dominant_offset} · entropy {r.entropy:.2f}"} for r in kinds.itertuples()]
+    import math
+
+    # a head whose text held no word of the classes has no lift: drawn at 0 and said so, never dropped
+    points = [{"x": r.distance_score, "y": 0.0 if math.isnan(r.semantic_lift) else r.semantic_lift, "group": r.kind,
+               "text": f"L{r.layer}H{r.head}", "tip": f"{r.label} · offset {r.dominant_offset} · entropy "
+               f"{r.entropy:.2f}" + (" · no semantic lift (no such words)" if math.isnan(r.semantic_lift) else "")}
+              for r in kinds.itertuples()]
     return scatter_view(points, "mass on the nearest keys", "best lift on names/objects", title)
 
 
