@@ -27,7 +27,7 @@ def setup(plotly: bool = False) -> None:
 def one_line_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
     """IPython's custom-exception hook: the message alone (our errors name the file or value and what to do).
     IPython leaves showing it to the hook; ``_showtraceback`` is the kernel's way to send it as the cell's error."""
-    stb = [f"\x1b[31merror:\x1b[0m {value}"]
+    stb = [f"error: {value}"]
     shell._showtraceback(etype, value, stb)
     return stb
 
