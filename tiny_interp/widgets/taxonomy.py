@@ -1,8 +1,8 @@
 """The head-taxonomy map's data: which text the heads are measured on, and the map as compact JSON for the view.
 
-Measured on one story, a head's label is noise (on ts-1L one story disagrees with 200 on 2 of 16 heads), so by
-default the map is measured on stories the model itself writes (seeded, so the map is reproducible) or on the
-explorer's ``stories``; "Measure heads again" draws fresh samples."""
+Measured on one story, a head's label is noise, so by default the map is measured on 48 stories the model itself
+writes (seeded, so the map is reproducible; on ts-1L three seeds gave the same 16 labels) or on the explorer's
+``stories``; "Measure heads again" draws fresh samples."""
 
 from __future__ import annotations
 
