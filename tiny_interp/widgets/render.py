@@ -87,14 +87,9 @@ class PageState:
 
     def __init__(self) -> None:
         self.bundle = False
-        self.plotly = False
 
     def take_bundle(self) -> bool:
         first, self.bundle = not self.bundle, True
-        return first
-
-    def take_plotly(self) -> bool:
-        first, self.plotly = not self.plotly, True
         return first
 
 
@@ -102,19 +97,18 @@ KERNEL = PageState()
 
 
 def reset_page() -> None:
-    """Embed the bundle (and plotly.js) again with the next view, e.g. after clearing the outputs that held it."""
-    KERNEL.bundle = KERNEL.plotly = False
+    """Embed the bundle again with the next view, e.g. after clearing the outputs that held it."""
+    KERNEL.bundle = False
 
 
-def view_html(data: dict[str, Any], page: PageState | None = None, before: str = "") -> str:
-    """One view as HTML: the bundle when the page lacks it, ``before`` (trusted HTML we made, e.g. a plotly
-    figure), a container, its data and a one-line boot script."""
+def view_html(data: dict[str, Any], page: PageState | None = None) -> str:
+    """One view as HTML: the bundle when the page lacks it, a container, its data and a one-line boot script."""
     page = KERNEL if page is None else page
     vid = "ti-" + uuid.uuid4().hex[:12]
     head = bundle_html() if page.take_bundle() else ""
     fallback = "tiny-interp view: its code is embedded with the first view on this page; run tiny_interp.widgets.reset_page() and display the view again if that output was cleared."
     return (
-        f"{head}{before}<div class=\"ti-view\" id=\"{vid}\"><span style=\"color:#8a5a00\">{fallback}</span></div>\n"
+        f"{head}<div class=\"ti-view\" id=\"{vid}\"><span style=\"color:#8a5a00\">{fallback}</span></div>\n"
         f"<script type=\"application/json\" id=\"{vid}-data\">{safe_json(data)}</script>\n"
         f"<script>(window.__tinyInterpQueue=window.__tinyInterpQueue||[]).push(\"{vid}\");</script>\n"
     )
