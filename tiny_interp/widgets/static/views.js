@@ -161,7 +161,7 @@
       if (key !== null) { colBox.style.left = (key * c) + "px"; colBox.style.width = Math.max(1, c) + "px"; extraX = show(xl[key], xl, key, "x"); }
       if (query !== null && key !== null) {
         tip.style.display = "block";
-        tip.textContent = "\u201c" + shown(tokens[query]) + "\u201d@" + query + " \u2192 \u201c" + shown(tokens[key]) + "\u201d@" + key + ": " + (key > query ? "masked" : fmt(weight, 3));
+        tip.textContent = "\u201c" + shown(tokens[query]) + "\u201d@" + query + " \u2192 \u201c" + shown(tokens[key]) + "\u201d@" + key + ": " + (key > query ? "masked" : weight === null ? "not among the drawn top keys" : fmt(weight, 3));
         tip.style.left = Math.min(D - 10, key * c + c + 6) + "px"; tip.style.top = (query * c + c + 4) + "px";
       } else tip.style.display = "none";
     }
@@ -310,8 +310,8 @@
       report(); focus();
     }
     function hover(x) { st.hover = x; focus(); }
-    function weight(q, key) {
-      var w = 0;
+    function weight(q, key) {  /* null: the key is not among the query's drawn top keys */
+      var w = null;
       row_(q).forEach(function (e) { if (e[0] === key) w = e[1]; });
       return w;
     }
