@@ -7,6 +7,7 @@ writes (seeded, so the map is reproducible; on ts-1L three seeds gave the same 1
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ..interp.common import model_dir_of
@@ -24,17 +25,21 @@ class TaxonomySource:
 
 
 def sampled_stories(bridge: Any, source: TaxonomySource, seed: int) -> list[str]:
-    """``source.n_stories`` stories the model writes from its beginning-of-story token (our module, KV cache)."""
+    """``source.n_stories`` stories the model writes from its beginning-of-story token (our module, KV cache);
+    remembered per model directory, settings and seed, so re-running a notebook cell does not sample again."""
+    path = model_dir_of(bridge)
+    return [] if path is None else list(_sample(str(path), source, seed))
+
+
+@lru_cache(maxsize=8)
+def _sample(path: str, source: TaxonomySource, seed: int) -> tuple[str, ...]:
     from ..model.checkpoint import load_tinylm, load_tokenizer
     from ..model.generate import generate_text
     from ..model.sampling import SamplingConfig
 
-    path = model_dir_of(bridge)
-    if path is None:
-        return []
     net, tok = load_tinylm(path), load_tokenizer(path)
     sampling = SamplingConfig(max_new_tokens=source.max_new_tokens, temperature=source.temperature, seed=seed)
-    return [s for s in generate_text(net, tok, [""] * source.n_stories, sampling) if s.strip()]
+    return tuple(s for s in generate_text(net, tok, [""] * source.n_stories, sampling) if s.strip())
 
 
 def measure(bridge: Any, stories: list[str], fallback: str, source: TaxonomySource, seed: int) -> tuple[Any, str]:
