@@ -33,7 +33,7 @@ VALID = ROOT.parent / "shared" / "data" / "tinystories" / "valid.txt"
 
 def corpus(n: int) -> list[str]:
     if VALID.exists():
-        from tiny_interp.interp.common import read_stories
+        from tiny_interp.data.stories import read_stories
 
         return read_stories(VALID, limit=n)
     from storygen import stories

@@ -97,6 +97,7 @@ def test_03_completions_then_04_grade(nb_run, tmp_path):
     grades = tmp_path / "grades.jsonl"
     nb = run_nb("04_grade", tmp_path, COMPLETIONS=str(comp), OUT=str(grades))  # dry run: prompts only
     assert "***" in text_of(nb) and not grades.exists()
+    assert "| TinyStories-1M | 64 x 8 | 6.14 | 4.68 | 4.45 | - |" in text_of(nb)  # the paper's Figure 4 side table
     n_story = sum(r["kind"] == "story" for r in recs.values())
     with StubServer(grade_answer) as server:
         nb = run_nb("04_grade", tmp_path, COMPLETIONS=str(comp), OUT=str(grades), DRY_RUN=False,

@@ -41,8 +41,7 @@ def head_kind_figure(kinds: Any, title: str = "distance vs semantic heads") -> A
 def paper_word_classes(tokenizer: Any) -> dict[str, frozenset[int]]:
     """Token ids of the paper's neuron classes: character names (our lexicon), actions (the synthesis verb list)
     and adjectives (the synthesis adjective list); whole-word tokens only."""
-    from ..interp.lexicon import NAMES, class_token_ids
-    from ..llm.words import ADJECTIVES, VERBS
+    from ..lexicon import ADJECTIVES, NAMES, VERBS, class_token_ids
 
     return class_token_ids(tokenizer, {"names": NAMES, "actions": frozenset(w.lower() for w in VERBS),
                                        "adjectives": frozenset(w.lower() for w in ADJECTIVES)})
