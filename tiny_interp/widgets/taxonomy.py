@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..interp.common import model_dir_of
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class TaxonomySource:
 def sampled_stories(bridge: Any, source: TaxonomySource, seed: int) -> list[str]:
     """``source.n_stories`` stories the model writes from its beginning-of-story token (our module, KV cache);
     remembered per model directory, settings and seed, so re-running a notebook cell does not sample again."""
-    path = model_dir_of(bridge)
+    path = getattr(bridge, "model_path", None)  # set by tiny_interp.load on every bridge it opens from a directory
     return [] if path is None else list(_sample(str(path), source, seed))
 
 
