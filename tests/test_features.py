@@ -156,3 +156,65 @@ def test_training_refuses_a_foreign_directory(make_model_dir, story_files, tmp_p
     code = cli_main(["sae", "train", str(make_model_dir("tiny")), "--data", str(story_files[0]), "--out", str(out)])
     assert code == 2 and "holds no dictionary run" in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "keep me" and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+@pytest.fixture(scope="module")
+def feature_run(make_model_dir, story_files, tmp_path_factory):
+    """Transcoders of every layer of a tiny model, and their feature atlas."""
+    from tiny_interp.features.feature_atlas import build_feature_atlas
+
+    model = make_model_dir("tiny")
+    run = tmp_path_factory.mktemp("features") / "saes"
+    _train(model, story_files[0], run, architecture="transcoder", latents=48)
+    atlas = build_feature_atlas(run, story_files[1], n_stories=30, progress=False, max_len=64, batch_size=8)
+    return model, run, atlas
+
+
+def test_feature_atlas_examples_logits_and_queries(feature_run):
+    model, run, atlas = feature_run
+    assert (run / "atlas" / "atlas.json").is_file() and atlas.meta["unit_kind"] == "feature"
+    assert (atlas.n_layers, atlas.d_mlp) == (2, 48)
+    fired = atlas.stats().query("frac_active > 0").iloc[0]
+    top = atlas.top_examples(int(fired.layer), int(fired.neuron), n=3)
+    assert len(top) == 3 and top.activation.is_monotonic_decreasing and "[[" in top.context[0]
+    logits = atlas.logit_effects(0, 5)
+    assert list(logits.sign) == ["+"] * 10 + ["-"] * 10
+    assert logits.effect[:10].min() >= logits.effect[10:].max()
+    # the stored effects are the decoder direction through the final norm's gain and the unembedding
+    from tiny_interp.features.feature_atlas import decoder_logit_effects
+
+    net = load_tinylm(model)
+    with torch.no_grad():
+        effects = decoder_logit_effects(net, atlas.dictionaries()[0].W_dec)[5]
+    assert logits.token_id[0] == int(effects.argmax()) and logits.effect[0] == pytest.approx(float(effects.max()), rel=1e-2)
+    near = atlas.nearest(1, 3, n=4)
+    assert len(near) == 4 and 3 not in set(near.feature) and near.cosine.is_monotonic_decreasing
+    tok = atlas.top_examples(int(fired.layer), int(fired.neuron), n=1).token[0]
+    found = atlas.features_for_token(int(atlas.tokenizer(tok, add_special_tokens=False)["input_ids"][0]), n=3)
+    assert {"dictionary", "feature", "selectivity"} <= set(found.columns)
+
+
+def test_feature_page_export_live_text_and_steering(feature_run, tmp_path):
+    import gzip
+
+    from tiny_interp.widgets.features import FeatureExplorer, export_features, steer
+
+    model, run, atlas = feature_run
+    chosen = [(b, f) for b in range(2) for f in range(10)]
+    page = export_features(tmp_path / "features.html", atlas, chosen)
+    html = page.read_text()
+    assert "tinyInterpFeatures" in html and html.count('type="application/json"') == 1
+    base = export_features(tmp_path / "one.html", atlas, chosen[:1]).read_bytes()
+    per_feature = (len(gzip.compress(page.read_bytes())) - len(gzip.compress(base))) / (len(chosen) - 1)
+    assert per_feature <= 5 * 1024, per_feature
+
+    ex = FeatureExplorer(run, block=1, feature=2, text="Once upon a time, Tom saw a big dog.")
+    d = ex.data()
+    assert d["kind"] == "feature" and "".join(d["live"]["tokens"][1:]) == "Once upon a time, Tom saw a big dog."
+    assert len(d["live"]["acts"]) == len(d["live"]["tokens"]) == len(d["live"]["top"])
+    saes = atlas.dictionaries()
+    result = steer(ex.net, ex.tokenizer, saes[1], 2, "Once upon a time", value=200.0, max_new_tokens=12)
+    assert result["steered"] != result["unsteered"]
+    again = steer(ex.net, ex.tokenizer, saes[1], 2, "Once upon a time", value=0.0, max_new_tokens=12)
+    assert again["steered"] == again["unsteered"]  # adding nothing changes nothing (same seed)
+    assert "tinyInterpFeatures" in ex.to_html()

@@ -96,10 +96,12 @@ def reproduce_command(record: dict[str, Any], out: str) -> str:
 def card_markdown(directory: Path, dirs: list[Path], result: dict[str, Any]) -> str:
     record = _json(dirs[0] / TRAIN_RECORD)
     cfg = record.get("config", {})
-    lines = [f"# Sparse dictionaries: {escape_markdown(directory.name)}", "",
+    model = escape_markdown(Path(str(record.get("model_dir", directory.parent))).name)
+    lines = [f"# Sparse dictionaries of {model}", "",
              f"{len(dirs)} {escape_markdown(str(cfg.get('architecture', '?')))} dictionaries of "
              f"{cfg.get('latents', '?')} latents (k = {cfg.get('k', '?')}), trained on {record.get('tokens', 0):,} "
-             f"tokens in {record.get('seconds', 0) / 60:.1f} min ({escape_markdown(str(record.get('hardware', '')))}).",
+             f"tokens in {record.get('seconds', 0) / 60:.1f} min ({escape_markdown(str(record.get('hardware', '')))}"
+             f"{'; 1-minute load average ' + format(record['load_avg'], '.1f') if 'load_avg' in record else ''}).",
              "", f"Held-out: {result['tokens']:,} tokens of {escape_markdown(result['data'])}; clean CE "
              f"{result['ce_clean']:.4f}.", "", "| spliced | CE zero-ablated | CE spliced | CE loss recovered | KL |",
              "|---|---|---|---|---|"]

@@ -276,6 +276,7 @@ class Trainer:
                 **self._run_record(), "hook_in": d.hook_in, "hook_out": d.hook_out, "steps": self.step_i,
                 "tokens": self.step_i * self.cfg.batch_tokens, "seconds": round(seconds, 1),
                 "tokens_per_s": round(self.tokens_per_s, 1), "hardware": hardware_description(self.cfg.device),
+                "load_avg": os.getloadavg()[0],
             })
             dirs.append(directory)
         (self.out / STATE_FILE).unlink(missing_ok=True)

@@ -12,8 +12,6 @@ import json
 import os
 import uuid
 import weakref
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -28,15 +26,10 @@ from ..features.feature_atlas import FeatureAtlas
 from ..features.sae import SAE
 from .base import Explorer, set_text, status_line
 from .neurons import neuron_data
-from .render import KERNEL, PageState, bundle_css, bundle_html, page_html, quantise, safe_json
+from .render import KERNEL, PageState, _static, bundle_css, bundle_html, bundle_js, esm, page_html, quantise, safe_json
 
 EXPLANATIONS_FILE = "explanations.json"  # {"<dictionary index>:<feature>": "text"} beside the atlas, if written
 _PAGES_WITH_BUNDLE: "weakref.WeakSet[PageState]" = weakref.WeakSet()
-
-
-@lru_cache(maxsize=None)
-def _static(name: str) -> str:
-    return resources.files("tiny_interp.widgets").joinpath("static", name).read_text(encoding="utf-8")
 
 
 def features_js() -> str:
@@ -44,21 +37,9 @@ def features_js() -> str:
 
 
 def features_esm() -> str:
-    return features_js() + """
-function draw(model, el) {
-  var text = model.get("data");
-  var hooks = { onSelect: function (sel) { model.set("selection", Object.assign({}, sel, { _t: Date.now() })); model.save_changes(); } };
-  if (text) globalThis.tinyInterpFeatures.render(el, JSON.parse(text), hooks);
-}
-export default {
-  render({ model, el }) {
-    draw(model, el);
-    var redraw = function () { draw(model, el); };
-    model.on("change:data", redraw);
-    return function () { model.off("change:data", redraw); };
-  }
-};
-"""
+    """The anywidget module: our bundle, then the shared views' widget glue pointed at our renderer."""
+    glue = esm()[len(bundle_js()):]
+    return features_js() + glue.replace("globalThis.tinyInterpViews.render", "globalThis.tinyInterpFeatures.render")
 
 
 class FeatureWidget(anywidget.AnyWidget):
