@@ -28,7 +28,7 @@ from .sae import SAE
 
 ATLAS_DIR = "atlas"
 N_LOGITS = 10
-FEATURE_DEFAULTS = AtlasConfig(top_k=12, window=6, token_top=16)
+FEATURE_DEFAULTS = AtlasConfig(top_k=12, window=6, token_top=16, top_min=0.0)
 
 
 def feature_units(net: Any, run_dir: str) -> Units:

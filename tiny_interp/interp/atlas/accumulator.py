@@ -89,6 +89,8 @@ class AtlasState:
         K = self.cfg.top_k
         old_val = self.top_val[sl]  # [d, K], descending
         kth = old_val[:, K - 1]
+        if self.cfg.top_min is not None:
+            kth = kth.clamp(min=self.cfg.top_min)
         # only activations above a neuron's current k-th value can enter its top-k; after the first batches
         # that is a tiny fraction of the batch, so the candidates come from one comparison, not a sort
         if bool(torch.isneginf(kth).any()):  # still filling: the batch's own top-k is the smaller candidate set

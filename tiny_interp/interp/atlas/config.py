@@ -10,7 +10,7 @@ from ...errors import ConfigError
 
 # fields added after atlases were shipped: left out of a build's identity at their defaults, so older atlases of
 # the same stories and settings are still recognised as finished
-_LATER_FIELDS = {"token_top": 0}
+_LATER_FIELDS = {"token_top": 0, "top_min": None}
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class AtlasConfig:
     # per-token means: 0 keeps the whole [vocab, units] table (int8); N > 0 keeps each unit's N tokens of highest
     # mean (for thousands of features the table would be tens of MB)
     token_top: int = 0
+    # only activations above this enter a unit's top examples (None: any). Sparse features are 0 on most tokens:
+    # with 0.0 their top-k holds only tokens where they fire, and the running top-k never falls back to a full sort
+    # for the many features that have not fired yet
+    top_min: float | None = None
 
     def __post_init__(self) -> None:
         positive = ("top_k", "batch_size", "max_len", "n_bins", "hist_stride", "checkpoint_every", "workers")

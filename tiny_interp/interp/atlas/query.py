@@ -95,6 +95,7 @@ class Atlas:
 
         f = self._flat(layer, neuron)
         vals = np.asarray(self.a["top_values"][f])
+        vals = vals[np.isfinite(vals)]  # a unit that fired on fewer tokens than top_k has empty slots
         k = len(vals) if n is None else min(n, len(vals))
         toks, acts = np.asarray(self.a["top_window_tokens"][f, :k]), np.asarray(self.a["top_window_acts"][f, :k])
         W = int(self.meta["config"]["window"])
