@@ -29,7 +29,7 @@ def test_out_must_be_new_empty_or_its_own_atlas(make_model_dir, story_files, tmp
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
     assert _atlas(model, stories, "--out", str(foreign)) == 2
-    assert "not an atlas" in capsys.readouterr().err
+    assert "holds files tiny-interp did not write" in capsys.readouterr().err
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
 
     here = tmp_path / "here"
@@ -40,6 +40,8 @@ def test_out_must_be_new_empty_or_its_own_atlas(make_model_dir, story_files, tmp
     (here / "mine.txt").write_text("keep")  # a file the user adds beside an atlas survives a forced rebuild
     assert _atlas(model, stories, "--out", ".", "--force") == 0
     assert (here / "mine.txt").read_text() == "keep" and not (here / ".build").exists()
+    assert _atlas(model, stories, "--out", str(foreign), "--force") == 0  # forced: writes beside the user's file
+    assert (foreign / "notes.txt").read_text() == "mine" and (foreign / "atlas.json").is_file()
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -20,8 +20,8 @@ Train sparse dictionaries on a model's activations, streamed from stories (no ac
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..cli_args import add_config_args
     from ..features.config import SAETrainConfig
-    from ..features.options import add_config_options
 
     p = sub.add_parser("sae", help="train, evaluate and map sparse autoencoders / transcoders",
                        description="Sparse dictionary features: `sae train`, `sae eval`, `sae atlas`.")
@@ -33,7 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="run directory to create (or resume)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--force", action="store_true", help="start over in --out, replacing the run's own files")
-    add_config_options(t, SAETrainConfig, aliases={"hooks": "--hook", "architecture": "--arch"})
+    add_config_args(t, SAETrainConfig, skip=("architecture",))
+    t.add_argument("--arch", "--architecture", dest="architecture", default="topk",
+                   choices=["standard", "topk", "batchtopk", "jumprelu", "transcoder"], help="dictionary kind")
+    t.add_argument("--hook", "--hooks", dest="hooks", type=_names, default=("blocks.0.hook_mlp_out",),
+                   help="hook points to train SAEs on, comma-separated (ignored by transcoders)")
+    t.add_argument("--layers", type=_layers, default=(), help="transcoders: layers, comma-separated (default: all)")
+    t.add_argument("--skip", action=argparse.BooleanOptionalAction, default=True,
+                   help="transcoders: learn a linear skip term x @ W_skip")
     t.set_defaults(run=run_train)
     e = verbs.add_parser("eval", help="held-out metrics: explained variance, L0, dead latents, CE loss recovered, KL",
                          description="Evaluate every dictionary under DIR on held-out stories and write eval.json "
@@ -54,12 +61,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(run=run_atlas)
 
 
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no hook point")
+    return names
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(n) for n in text.split(",") if n.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not comma-separated int layer numbers") from None
+
+
 def run_train(args: argparse.Namespace) -> int:
+    from ..cli_args import config_from_args
     from ..features.config import SAETrainConfig
-    from ..features.options import config_from_args
     from ..features.trainer import Trainer
 
-    cfg = config_from_args(SAETrainConfig, args)
+    cfg = config_from_args(SAETrainConfig, args, architecture=args.architecture, hooks=args.hooks,
+                           layers=args.layers, skip=args.skip)
     dirs = Trainer(args.model, args.data, args.out, cfg, resume=args.resume, force=args.force).run()
     for d in dirs:
         print(f"saved {d}")

@@ -75,22 +75,18 @@ def evaluate_run(directory: str | os.PathLike, data: str | os.PathLike, n_storie
 
 def reproduce_command(record: dict[str, Any], out: str) -> str:
     """The `tiny-interp sae train` command line that trains the recorded run again."""
+    from ..cli_args import config_argv
     from .config import SAETrainConfig
 
-    cfg = record["config"]
-    default = SAETrainConfig().to_dict()
-    parts = ["tiny-interp", "sae", "train", record.get("model_dir", "MODEL"), "--data", record.get("data", "DATA"),
-             "--out", out]
-    for name, value in cfg.items():
-        if name in ("device", "threads") or value == default.get(name) or (isinstance(value, list)
-                                                                           and tuple(value) == default.get(name)):
-            continue
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            parts.append(flag if value else "--no-" + name.replace("_", "-"))
-        else:
-            parts += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
-    return shlex.join(parts)
+    cfg = SAETrainConfig.from_dict(record["config"])
+    parts = ["tiny-interp", "sae", "train", str(record.get("model_dir", "MODEL")), "--data", str(record.get("data", "DATA")),
+             "--out", out, "--arch", cfg.architecture]
+    if cfg.is_transcoder:
+        parts += ["--layers", ",".join(map(str, cfg.layers))] if cfg.layers else []
+        parts += [] if cfg.skip else ["--no-skip"]
+    else:
+        parts += ["--hook", ",".join(cfg.hooks)]
+    return shlex.join(parts + config_argv(cfg, skip=("architecture", "device", "threads")))
 
 
 def card_markdown(directory: Path, dirs: list[Path], result: dict[str, Any]) -> str:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from ..cli_args import opt
 from ..errors import ConfigError
-from .sae import ARCHITECTURES, ArchitectureTraits
+from .kinds import ARCHITECTURES, ArchitectureTraits
 
 TRANSCODER_IN = "blocks.{layer}.ln2.hook_normalized"
 TRANSCODER_OUT = "blocks.{layer}.hook_mlp_out"
@@ -19,39 +20,40 @@ TRANSCODER_OUT = "blocks.{layer}.hook_mlp_out"
 class SAETrainConfig(ArchitectureTraits):
     """One run trains one dictionary per hook (SAEs) or per layer (transcoders), all from the same forward passes."""
 
-    architecture: str = field(default="topk", metadata={"help": f"one of {', '.join(ARCHITECTURES)}"})
-    hooks: tuple[str, ...] = field(default=("blocks.0.hook_mlp_out",), metadata={
-        "help": "hook points to train SAEs on, comma-separated (ignored by transcoders)"})
-    layers: tuple[int, ...] = field(default=(), metadata={
-        "help": "transcoders: layers, comma-separated (default: every layer)"})
-    activation: str = field(default="topk", metadata={"help": "transcoders: topk, relu or jumprelu"})
-    skip: bool = field(default=True, metadata={"help": "transcoders: learn a linear skip term x @ W_skip"})
-    latents: int = field(default=4096, metadata={"help": "dictionary size d_sae"})
-    k: int = field(default=16, metadata={"help": "active latents per token (topk, batchtopk)"})
-    l1_coeff: float = field(default=2.0, metadata={"help": "standard: L1 penalty weight"})
-    l0_coeff: float = field(default=0.002, metadata={"help": "jumprelu: L0 penalty weight"})
-    jump_bandwidth: float = field(default=0.05, metadata={"help": "jumprelu: straight-through kernel width"})
-    tokens: int = field(default=8_000_000, metadata={"help": "training tokens"})
-    batch_tokens: int = field(default=4096, metadata={"help": "tokens per optimizer step"})
-    lr: float = field(default=2e-3, metadata={"help": "peak Adam learning rate"})
-    warmup_steps: int = field(default=100, metadata={"help": "linear warmup steps"})
-    decay_frac: float = field(default=0.3, metadata={"help": "final fraction of steps decayed linearly to 0"})
-    aux_k: int = field(default=256, metadata={"help": "AuxK: dead latents that model the residual (0: off)"})
-    aux_coeff: float = field(default=1 / 32, metadata={"help": "AuxK loss weight"})
-    dead_tokens: int = field(default=1_000_000, metadata={"help": "a latent silent this many tokens counts as dead"})
-    buffer_stories: int = field(default=2048, metadata={"help": "stories per shuffled activation buffer"})
-    reuse: int = field(default=1, metadata={"help": "passes over each buffer (reshuffled each pass): fewer model "
-                                                 "forwards per training token"})
-    model_batch: int = field(default=32, metadata={"help": "stories per model forward pass"})
-    max_len: int = field(default=512, metadata={"help": "tokens per story at most"})
-    skip_stories: int = field(default=0, metadata={"help": "start this many stories into the data"})
-    seed: int = field(default=0, metadata={"help": "initialisation and shuffling seed"})
-    device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
-    precision: str = field(default="float32", metadata={"help": "float32 or bf16 (autocast; CUDA or bf16 CPUs)"})
-    threads: int = field(default=1, metadata={"help": "torch threads on CPU (0: leave torch's setting)"})
-    save_every: int = field(default=200, metadata={"help": "steps between resumable states"})
-    log_every: int = field(default=50, metadata={"help": "steps between metrics.jsonl lines"})
-    save_dtype: str = field(default="float32", metadata={"help": "float32 or float16 for the saved weights"})
+    architecture: Literal["standard", "topk", "batchtopk", "jumprelu", "transcoder"] = field(
+        default="topk", metadata=opt("dictionary kind (transcoder: MLP input -> MLP output of every --layers)"))
+    hooks: tuple[str, ...] = field(default=("blocks.0.hook_mlp_out",), metadata=opt(
+        "hook points to train SAEs on, comma-separated (ignored by transcoders)", flag=False))
+    layers: tuple[int, ...] = field(default=(), metadata=opt(
+        "transcoders: layers, comma-separated (default: every layer)", flag=False))
+    activation: Literal["topk", "relu", "jumprelu"] = field(default="topk", metadata=opt("transcoders' latents"))
+    skip: bool = field(default=True, metadata=opt("transcoders: learn a linear skip term x @ W_skip", flag=False))
+    latents: int = field(default=4096, metadata=opt("dictionary size d_sae", low=1))
+    k: int = field(default=16, metadata=opt("active latents per token (topk, batchtopk)", low=1))
+    l1_coeff: float = field(default=0.05, metadata=opt("standard: L1 penalty weight", low=0))
+    l0_coeff: float = field(default=0.002, metadata=opt("jumprelu: L0 penalty weight", low=0))
+    jump_bandwidth: float = field(default=0.05, metadata=opt("jumprelu: straight-through kernel width", low=0, low_open=True))
+    tokens: int = field(default=8_000_000, metadata=opt("training tokens", low=1))
+    batch_tokens: int = field(default=4096, metadata=opt("tokens per optimizer step", low=1))
+    lr: float = field(default=2e-3, metadata=opt("peak Adam learning rate", low=0, low_open=True))
+    warmup_steps: int = field(default=100, metadata=opt("linear warmup steps", low=0))
+    decay_frac: float = field(default=0.3, metadata=opt("final fraction of steps decayed linearly to 0", low=0, high=1))
+    aux_k: int = field(default=256, metadata=opt("AuxK: dead latents that model the residual (0: off)", low=0))
+    aux_coeff: float = field(default=1 / 32, metadata=opt("AuxK loss weight", low=0))
+    dead_tokens: int = field(default=1_000_000, metadata=opt("a latent silent this many tokens counts as dead", low=1))
+    buffer_stories: int = field(default=2048, metadata=opt("stories per shuffled activation buffer", low=1))
+    reuse: int = field(default=1, metadata=opt("passes over each buffer (reshuffled each pass): fewer model forwards "
+                                               "per training token", low=1))
+    model_batch: int = field(default=32, metadata=opt("stories per model forward pass", low=1))
+    max_len: int = field(default=512, metadata=opt("tokens per story at most", low=1))
+    skip_stories: int = field(default=0, metadata=opt("start this many stories into the data", low=0))
+    seed: int = field(default=0, metadata=opt("initialisation and shuffling seed"))
+    device: str = field(default="cpu", metadata=opt("cpu or cuda"))
+    precision: Literal["float32", "bf16"] = field(default="float32", metadata=opt("bf16: autocast (CUDA, bf16 CPUs)"))
+    threads: int = field(default=1, metadata=opt("torch threads on CPU (0: leave torch's setting)", low=0))
+    save_every: int = field(default=200, metadata=opt("steps between resumable states", low=1))
+    log_every: int = field(default=50, metadata=opt("steps between metrics.jsonl lines", low=1))
+    save_dtype: Literal["float32", "float16"] = field(default="float32", metadata=opt("dtype of the saved weights"))
 
     def __post_init__(self) -> None:
         positive = ("reuse", "latents", "tokens", "batch_tokens", "dead_tokens", "buffer_stories", "model_batch",

@@ -23,28 +23,10 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
+from .kinds import ARCHITECTURES, ArchitectureTraits
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
-ARCHITECTURES = ("standard", "topk", "batchtopk", "jumprelu", "transcoder")
-
-
-class ArchitectureTraits:
-    """What an ``architecture`` / ``activation`` pair implies (shared by the saved and the training configs)."""
-
-    architecture: str
-    activation: str
-
-    @property
-    def is_transcoder(self) -> bool:
-        return self.architecture == "transcoder"
-
-    @property
-    def uses_k(self) -> bool:
-        """Latents chosen as the k largest (TopK, BatchTopK, transcoders with a TopK activation)."""
-        return self.architecture in ("topk", "batchtopk") or (self.is_transcoder and self.activation == "topk")
-
-
 @dataclass(frozen=True)
 class SAEConfig(ArchitectureTraits):
     """What a saved dictionary is; field names are SAELens' so its loader reads our ``cfg.json``."""

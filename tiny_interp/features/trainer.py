@@ -27,6 +27,7 @@ from .objective import StepOutput, dense_loss, topk_loss
 from .sae import SAE, SAEConfig
 
 RUN_KIND = "tiny-interp-sae-run"
+OUTPUT_KIND = "sae-run"
 MARKER = "train_config.json"
 STATE_FILE = "resume.safetensors"
 METRICS_FILE = "metrics.jsonl"
@@ -120,15 +121,13 @@ class Trainer:
         return self
 
     def _check_out(self) -> None:
-        out, marker, state = self.out, self.out / MARKER, self.out / STATE_FILE
-        if out.exists() and not out.is_dir():
-            raise ConfigError(f"--out {out} is a file; pass a directory")
-        ours = marker.is_file() and _read_json(marker).get("kind") == RUN_KIND
-        if out.is_dir() and any(out.iterdir()) and not ours:
-            raise ConfigError(f"{out} is not empty and holds no dictionary run of ours; pass a new or empty --out")
+        from ..ownership import check_output_dir
+
+        out, state = self.out, self.out / STATE_FILE
+        check_output_dir(out, OUTPUT_KIND, force=self.force, legacy=_is_earlier_run)
         if self.resume and not state.is_file():
             raise ConfigError(f"nothing to resume in {out} (no {STATE_FILE}); run without --resume to start fresh")
-        if ours and not self.resume and not self.force:
+        if (state.is_file() or any(out.glob("*/cfg.json"))) and not self.resume and not self.force:
             raise ConfigError(f"{out} already holds a dictionary run; pass --resume to continue it or --force to "
                               "replace it")
 
@@ -236,7 +235,9 @@ class Trainer:
 
     # ---- state ----
     def _start(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
+        from ..ownership import claim_output_dir
+
+        claim_output_dir(self.out, OUTPUT_KIND, force=self.force, legacy=_is_earlier_run)
         self._last_logged = _last_logged_step(self.out / METRICS_FILE) if self.resume else 0
         if self.resume:
             self._load_state()
@@ -281,6 +282,12 @@ class Trainer:
             dirs.append(directory)
         (self.out / STATE_FILE).unlink(missing_ok=True)
         return dirs
+
+
+def _is_earlier_run(out: Path) -> bool:
+    """A run directory written before ownership markers (its train_config.json says it is ours)."""
+    marker = out / MARKER
+    return marker.is_file() and _read_json(marker).get("kind") == RUN_KIND
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -17,14 +17,16 @@ from typing import Any, Iterable
 import torch
 
 from ...errors import ConfigError, DataError
+from ...ownership import claim_output_dir
 from ..common import encode, pad_rows, read_stories
 from .accumulator import AtlasState
 from .config import AtlasConfig
-from .fileformat import BUILD_DIR, FORMAT_VERSION, META_FILE, STAT_COLUMNS, atlas_arrays, check_out_dir, write_atlas
+from .fileformat import BUILD_DIR, FORMAT_VERSION, META_FILE, STAT_COLUMNS, atlas_arrays, is_earlier_atlas, write_atlas
 from .query import Atlas
 from .units import Units, neuron_units
 from .workers import build_in_workers
 
+OUTPUT_KIND = "atlas"
 STATE_FORMAT = 2  # layout of a stopped build's state.npz; a resume refuses other layouts
 
 
@@ -97,8 +99,8 @@ def build_atlas(
     """Build (or resume) the atlas of a model directory (or a bridge from ``tiny_interp.load``). A finished atlas
     of the same stories and settings is opened instead of rebuilt unless ``fresh``.
 
-    ``out`` defaults to ``<model_dir>/atlas``; it must be new, empty or an earlier atlas (other files there are
-    never touched). ``stop_after_batches`` stops early after checkpointing (the next call resumes); it returns
+    ``out`` defaults to ``<model_dir>/atlas``; it must be new, empty or an earlier atlas (``fresh`` also writes into
+    another directory; other files there are never touched). ``stop_after_batches`` stops early after checkpointing (the next call resumes); it returns
     None then, else the opened ``Atlas``. ``units_factory`` / ``units_args`` pick other units than the MLP neurons
     (see ``BuildJob``); ``extra(job, texts)`` may return more arrays and meta for the atlas.
     """
@@ -109,7 +111,7 @@ def build_atlas(
         raise ConfigError("stop_after_batches works with workers=1 only (parallel builds resume by finished shard)")
     model_dir = _model_dir(model)
     out = (Path(out) if out is not None else default_atlas_dir(model_dir)).resolve()
-    check_out_dir(out)
+    claim_output_dir(out, OUTPUT_KIND, force=fresh, legacy=is_earlier_atlas)
     build_dir = out / BUILD_DIR
     state_file = build_dir / "state.npz"
     tokenizer = load_tokenizer(model_dir)

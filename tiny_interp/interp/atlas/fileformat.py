@@ -1,5 +1,5 @@
 """The atlas on disk: .npy arrays plus ``atlas.json`` (written last: its presence marks a finished atlas and names
-the files that are the atlas's own), and which output directories a build may write into."""
+the files that are the atlas's own)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from ...atomic import write_bytes_atomic, write_text_atomic
-from ...errors import ConfigError
 from .accumulator import AtlasState
 
 FORMAT_VERSION = 1
@@ -34,17 +33,12 @@ def own_files(out: Path) -> set[str]:
     return _KNOWN_FILES | set(listed)
 
 
-def check_out_dir(out: Path) -> None:
-    """A build writes only into a new or empty directory or one holding its own atlas (files of its own only)."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; pass a directory for the atlas")
-    if not out.is_dir():
-        return
-    mine = own_files(out)
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in mine)
-    if foreign and not (out / META_FILE).is_file():
-        raise ConfigError(f"{out} holds files that are not an atlas ({', '.join(foreign[:3])}"
-                          f"{', ...' if len(foreign) > 3 else ''}); pass a new or empty directory for --out")
+def is_earlier_atlas(out: Path) -> bool:
+    """An atlas written before ownership markers (its ``atlas.json`` names the format)."""
+    try:
+        return "format_version" in json.loads((out / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def compact_tokens(tokens: np.ndarray, vocab_size: int) -> np.ndarray:
