@@ -30,6 +30,7 @@ COMMANDS = [
     "eval_bpb",
     "report",
     "ship",
+    "sae",
 ]
 
 
