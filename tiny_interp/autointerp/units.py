@@ -1,0 +1,212 @@
+"""Units (MLP neurons or SAE features) as explainers and scorers see them: the same evidence and the same
+held-out activations, whatever the unit is.
+
+A ``UnitSet`` pairs an atlas (the explanation side: top and quantile examples, top tokens, logit effects) with a
+way to compute the units' activations on any tokens through the activation seam (the scoring side). Neurons read
+``blocks.{l}.mlp.hook_post``; features encode ``cache[sae.cfg.hook_name]`` with the SAE. Explainers and scorers only
+ever see ``Unit``, ``Evidence`` and ``UnitSet.activations``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One neuron (``layer``, ``index``) or one feature (``index``; ``layer`` 0 in its atlas)."""
+
+    kind: str  # "neuron" | "feature"
+    layer: int
+    index: int
+
+    @property
+    def key(self) -> str:
+        return f"L{self.layer}/N{self.index}" if self.kind == "neuron" else f"F{self.index}"
+
+
+@dataclass(frozen=True)
+class Example:
+    """A window of tokens with the unit's activation on each; ``centre`` is the token the atlas ranked."""
+
+    tokens: tuple[str, ...]
+    acts: tuple[float, ...]
+    centre: int
+
+    @property
+    def peak(self) -> float:
+        return max(self.acts) if self.acts else 0.0
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything an explainer may read about a unit (all from the atlas corpus, never from held-out stories)."""
+
+    unit: Unit
+    top: tuple[Example, ...]
+    quantiles: tuple[tuple[str, tuple[Example, ...]], ...] = ()  # (label, examples), strongest first
+    top_tokens: tuple[tuple[str, float], ...] = ()  # (token, mean activation)
+    top_token_ids: tuple[int, ...] = ()
+    logits_up: tuple[tuple[str, float], ...] = ()  # features: tokens the decoder direction promotes
+    logits_down: tuple[tuple[str, float], ...] = ()
+    scale: float = 0.0  # the unit's largest atlas activation: held-out thresholds are shares of it
+
+    def texts(self) -> list[str]:
+        """Every snippet text shown to an explainer (for the held-out overlap checks)."""
+        exs = list(self.top) + [e for _, group in self.quantiles for e in group]
+        return ["".join(e.tokens) for e in exs]
+
+
+def examples_from_frame(df: Any) -> tuple[Example, ...]:
+    """Atlas example rows (``tokens``, ``acts`` and the ranked token at the window's centre) as ``Example``s."""
+    out = []
+    for tokens, acts, context in zip(df["tokens"], df["acts"], df["context"]):
+        before = context.split("[[", 1)[0]
+        centre, text = 0, ""
+        while centre < len(tokens) and text != before:
+            text += tokens[centre]
+            centre += 1
+        out.append(Example(tuple(tokens), tuple(float(a) for a in acts), min(centre, len(tokens) - 1)))
+    return tuple(out)
+
+
+class UnitSet:
+    """Base: ``kind``, ``name``, ``atlas``, ``tokenizer``, ``units()``, ``evidence(unit)``, ``activations(ids, units)``."""
+
+    kind = "unit"
+
+    def __init__(self, model_dir: str | os.PathLike, atlas: Any, name: str):
+        from ..model.checkpoint import load_tinylm
+
+        self.model_dir = Path(model_dir)
+        self.atlas = atlas
+        self.name = name
+        self.model = load_tinylm(self.model_dir, device="cpu").eval()
+        self.tokenizer = atlas.tokenizer
+
+    @property
+    def atlas_dir(self) -> Path:
+        return Path(self.atlas.path)
+
+    @property
+    def model_ctx(self) -> int:
+        return int(self.model.cfg.n_ctx)
+
+    def units(self) -> list[Unit]:
+        raise NotImplementedError
+
+    def unit(self, key: str) -> Unit:
+        found = {u.key: u for u in self.units()}.get(key)
+        if found is None:
+            raise ConfigError(f"{key!r} is not a {self.kind} of {self.name}")
+        return found
+
+    def activations(self, ids: Int[Tensor, "batch seq"], units: Sequence[Unit]) -> Float[Tensor, "batch seq unit"]:
+        raise NotImplementedError
+
+    def evidence(self, unit: Unit, n_top: int = 10, n_tokens: int = 10, n_logits: int = 8) -> Evidence:
+        a = self.atlas
+        top = a.top_examples(unit.layer, unit.index, n_top)
+        toks = a.top_tokens(unit.layer, unit.index, n=n_tokens)
+        examples = examples_from_frame(top) if len(top) else ()
+        up, down = self.logit_effects(unit, n_logits)
+        return Evidence(
+            unit=unit, top=examples, quantiles=self.quantile_examples(unit),
+            top_tokens=tuple((str(t), float(m)) for t, m in zip(toks["token"], toks["mean_activation"])),
+            top_token_ids=tuple(int(i) for i in toks["token_id"]), logits_up=up, logits_down=down,
+            scale=float(top["activation"].max()) if len(top) else 0.0,
+        )
+
+    def quantile_examples(self, unit: Unit) -> tuple[tuple[str, tuple[Example, ...]], ...]:
+        """Examples from lower activation quantiles, where the atlas keeps them (feature atlases do)."""
+        query = getattr(self.atlas, "quantile_examples", None)
+        if query is None:
+            return ()
+        df = query(unit.layer, unit.index)
+        if df is None or not len(df):
+            return ()
+        groups = []
+        for label, part in df.groupby("quantile", sort=False):
+            groups.append((str(label), examples_from_frame(part)))
+        return tuple(groups)
+
+    def logit_effects(self, unit: Unit, n: int) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
+        return (), ()
+
+
+class NeuronSet(UnitSet):
+    """The MLP neurons of a model, explained from its neuron atlas (``<model_dir>/atlas`` by default)."""
+
+    kind = "neuron"
+
+    def __init__(self, model_dir: str | os.PathLike, atlas: Any = None):
+        from ..interp import open_atlas
+
+        if atlas is None or isinstance(atlas, (str, os.PathLike)):
+            atlas = open_atlas(atlas if atlas is not None else Path(model_dir) / "atlas")
+        super().__init__(model_dir, atlas, "neurons")
+
+    def units(self) -> list[Unit]:
+        return [Unit("neuron", l, n) for l in range(self.atlas.n_layers) for n in range(self.atlas.d_mlp)]
+
+    def activations(self, ids: Int[Tensor, "batch seq"], units: Sequence[Unit]) -> Float[Tensor, "batch seq unit"]:
+        from ..interp.seam import run_with_cache
+
+        layers = sorted({u.layer for u in units})
+        names = [f"blocks.{l}.mlp.hook_post" for l in layers]
+        _, cache = run_with_cache(self.model, ids, names=names, stop_at_layer=layers[-1] + 1)
+        cols = [cache[f"blocks.{u.layer}.mlp.hook_post"][..., u.index] for u in units]
+        return torch.stack(cols, dim=-1).float()
+
+
+class FeatureSet(UnitSet):
+    """The latents of an SAE (or transcoder) on a model, explained from the SAE's feature atlas."""
+
+    kind = "feature"
+
+    def __init__(self, model_dir: str | os.PathLike, sae_dir: str | os.PathLike, atlas: Any):
+        from ..features.sae import load_sae
+
+        self.sae_dir = Path(sae_dir)
+        self.sae = load_sae(self.sae_dir)
+        super().__init__(model_dir, atlas, f"features:{self.sae_dir.name}")
+
+    def units(self) -> list[Unit]:
+        return [Unit("feature", 0, f) for f in range(self.sae.cfg.d_sae)]
+
+    def activations(self, ids: Int[Tensor, "batch seq"], units: Sequence[Unit]) -> Float[Tensor, "batch seq unit"]:
+        from ..interp.seam import run_with_cache
+
+        hook = self.sae.cfg.hook_name
+        layer = int(hook.split(".")[1]) if hook.startswith("blocks.") else None
+        _, cache = run_with_cache(self.model, ids, names=[hook], stop_at_layer=None if layer is None else layer + 1)
+        idx = torch.tensor([u.index for u in units], dtype=torch.long)
+        return self.sae.encode(cache[hook].float())[..., idx]
+
+    def logit_effects(self, unit: Unit, n: int) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
+        query = getattr(self.atlas, "logit_effects", None)
+        if query is None or n <= 0:
+            return (), ()
+        df = query(unit.index, n)
+        up = tuple((str(t), float(v)) for t, v in zip(df["top_tokens"], df["top_values"]))
+        down = tuple((str(t), float(v)) for t, v in zip(df["bottom_tokens"], df["bottom_values"]))
+        return up, down
+
+
+def sample_units(units: Sequence[Unit], n: int | None, seed: int) -> list[Unit]:
+    """``n`` units drawn without replacement by a seeded generator (all, in order, when ``n`` is None or larger);
+    the same seed and a larger n extend the earlier draw, so a rerun with more units keeps the first ones."""
+    if n is None or n >= len(units):
+        return list(units)
+    order = np.random.default_rng(seed).permutation(len(units))
+    return [units[i] for i in order[:n]]
