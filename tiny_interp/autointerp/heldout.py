@@ -26,7 +26,9 @@ class HeldoutConfig:
     window: int = 24  # tokens per snippet
     batch_size: int = 16
     active_frac: float = 0.25  # a window is activating when its peak >= this share of the unit's atlas maximum
-    quiet_frac: float = 0.05  # ... and non-activating when its peak <= this share (and <= 0 for a dead unit)
+    quiet_frac: float = 0.05  # ... and non-activating when its peak <= this share,
+    quiet_percentile: float = 20.0  # or (dense units that fire a little everywhere) is among the lowest this % of
+    # windows; never above half the activating threshold
     n_quantiles: int = 4  # activating windows are drawn from this many activation quantiles ...
     per_quantile: int = 3  # ... this many from each
     n_hard: int = 6  # non-activating windows that contain one of the unit's top tokens
@@ -39,7 +41,8 @@ class HeldoutConfig:
                   "batch_size": self.batch_size >= 1, "n_quantiles": self.n_quantiles >= 1,
                   "per_quantile": self.per_quantile >= 1, "n_hard": self.n_hard >= 0, "n_random": self.n_random >= 0,
                   "min_activating": self.min_activating >= 1, "skip": self.skip is None or self.skip >= 0,
-                  "active_frac": 0 < self.active_frac <= 1, "quiet_frac": 0 <= self.quiet_frac < self.active_frac}
+                  "active_frac": 0 < self.active_frac <= 1, "quiet_frac": 0 <= self.quiet_frac < self.active_frac,
+                  "quiet_percentile": 0 <= self.quiet_percentile <= 100}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ConfigError(f"held-out setting {bad[0]}={getattr(self, bad[0])} is out of range "
@@ -162,8 +165,13 @@ def unit_rng(unit: Unit, seed: int, purpose: str) -> np.random.Generator:
 
 
 def _thresholds(ev: Evidence, col_peaks: np.ndarray, cfg: HeldoutConfig) -> tuple[float, float]:
+    """(activating, non-activating) peak thresholds of a unit."""
     scale = ev.scale if ev.scale > 0 else float(col_peaks.max(initial=0.0))
-    return cfg.active_frac * scale, max(cfg.quiet_frac * scale, 0.0) if scale > 0 else 0.0
+    if scale <= 0:
+        return 0.0, 0.0
+    hi = cfg.active_frac * scale
+    low_share = float(np.percentile(col_peaks, cfg.quiet_percentile)) if len(col_peaks) else 0.0
+    return hi, min(max(cfg.quiet_frac * scale, low_share), hi / 2)
 
 
 def _activating(peaks: np.ndarray, hi: float, cfg: HeldoutConfig, rng: np.random.Generator

@@ -40,8 +40,8 @@ def _wins(pos: np.ndarray, neg: np.ndarray) -> Float[np.ndarray, "p n"]:
 
 
 def graded(scores: Sequence[float]) -> bool:
-    """Whether the answers rank snippets (more than two distinct values), so an AUROC means something."""
-    return len(set(float(s) for s in scores)) > 2
+    """Whether the answers are probabilities rather than plain yes/no (0/1), so an AUROC means something."""
+    return any(float(s) not in (0.0, 1.0) for s in scores)
 
 
 def unit_scores(labels: Sequence[int], scores: Sequence[float], n_bootstrap: int = 1000, seed: int = 0

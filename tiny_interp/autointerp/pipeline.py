@@ -83,7 +83,7 @@ def run_autointerp(unit_set: UnitSet, stories: Sequence[str], units: Sequence[Un
     held, first = heldout_stories(stories, unit_set.atlas.meta, cfg.heldout)
     settings = {"unit_set": unit_set.name, "prompt_version": PROMPT_VERSION, "stories": stories_label,
                 "first_heldout_story": first, "config": _config_identity(cfg)}
-    paths.claim(settings)
+    paths.claim(settings, resumable=cfg.needs_llm)
     evidence = {u.key: unit_set.evidence(u, cfg.n_top, cfg.n_tokens, cfg.n_logits) for u in units}
     call = _Caller(runner, api_key, progress)
     explanations, explain_failures = _explain(evidence, cfg, call, paths)

@@ -31,11 +31,16 @@ class AnswerError(ValueError):
     pass
 
 
+def one_line(text: str) -> str:
+    """A snippet on one prompt line: newlines shown as ↵ (numbered lists stay one item per line)."""
+    return text.replace("\r", "").replace("\n", "↵")
+
+
 def mark_example(ex: Example, frac: float) -> str:
     """The example's text with every token at or above ``frac`` of its peak marked <<like this>>."""
     peak = ex.peak
     cut = frac * peak if peak > 0 else float("inf")
-    return "".join(f"<<{t}>>" if a >= cut else t for t, a in zip(ex.tokens, ex.acts))
+    return one_line("".join(f"<<{t}>>" if a >= cut else t for t, a in zip(ex.tokens, ex.acts)))
 
 
 def _token_list(pairs: Sequence[tuple[str, float]]) -> str:
@@ -80,8 +85,12 @@ def parse_explanation(text: str) -> str:
     return phrase
 
 
+def numbered(snippets: Sequence[Snippet]) -> str:
+    return "\n".join(f"{i + 1}. {one_line(s.text())}" for i, s in enumerate(snippets))
+
+
 def detection_prompt(explanation: str, snippets: Sequence[Snippet]) -> str:
-    body = "\n".join(f"{i + 1}. {s.text()}" for i, s in enumerate(snippets))
+    body = numbered(snippets)
     return (f"Explanation of the unit: {explanation}\n\nFor each numbered text below, give the probability (0 to 1) "
             "that the unit fires strongly somewhere in it, judging only from the explanation.\n\n"
             f"{body}\n\nAnswer with JSON only: {{\"answers\": [p1, ..., p{len(snippets)}]}}, one number per text, "
@@ -89,7 +98,7 @@ def detection_prompt(explanation: str, snippets: Sequence[Snippet]) -> str:
 
 
 def fuzzing_prompt(explanation: str, snippets: Sequence[Snippet]) -> str:
-    body = "\n".join(f"{i + 1}. {s.text()}" for i, s in enumerate(snippets))
+    body = numbered(snippets)
     return (f"Explanation of the unit: {explanation}\n\nIn each numbered text below one token is marked <<like "
             "this>>. For each text, give the probability (0 to 1) that the marked token is one on which the unit "
             f"fires strongly, judging only from the explanation.\n\n{body}\n\nAnswer with JSON only: "

@@ -42,10 +42,11 @@ class RunPaths:
     def log(self, step: str) -> Path:
         return self.folder / f"{step}.jsonl"
 
-    def claim(self, settings: dict[str, Any]) -> None:
-        """Record the run's settings, or refuse when this name already holds a run with other settings."""
+    def claim(self, settings: dict[str, Any], resumable: bool = True) -> None:
+        """Record the run's settings, or refuse when this name already holds a resumable run (LLM logs) with other
+        settings. An offline run keeps no logs and is recomputed whole, so it just replaces its own record."""
         file = self.folder / "settings.json"
-        if file.exists():
+        if file.exists() and resumable:
             saved = json.loads(file.read_text(encoding="utf-8"))
             if saved != json.loads(json.dumps(settings)):
                 diff = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))

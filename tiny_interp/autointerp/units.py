@@ -210,3 +210,30 @@ def sample_units(units: Sequence[Unit], n: int | None, seed: int) -> list[Unit]:
         return list(units)
     order = np.random.default_rng(seed).permutation(len(units))
     return [units[i] for i in order[:n]]
+
+
+def sae_directory(model_dir: str | os.PathLike, name_or_path: str) -> Path:
+    """An SAE directory: a path, or a name under ``<model>/saes/``."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    under = Path(model_dir) / "saes" / name_or_path
+    if under.is_dir():
+        return under
+    have = sorted(p.name for p in (Path(model_dir) / "saes").glob("*") if p.is_dir())
+    raise ConfigError(f"no SAE {name_or_path!r}: not a directory, nor under {Path(model_dir) / 'saes'}"
+                      + (f" (there: {', '.join(have)})" if have else ""))
+
+
+def open_unit_set(model_dir: str | os.PathLike, spec: str, atlas: str | os.PathLike | None = None) -> UnitSet:
+    """``"neurons"`` or ``"features:SAE"`` (a path or a name under ``<model>/saes/``) as a unit set; the atlas
+    defaults to ``<model>/atlas`` for neurons and ``<sae>/atlas`` for features."""
+    if spec == "neurons":
+        return NeuronSet(model_dir, atlas)
+    if spec.startswith("features:") and spec[len("features:"):]:
+        from ..interp import open_atlas
+
+        sae_dir = sae_directory(model_dir, spec[len("features:"):])
+        return FeatureSet(model_dir, sae_dir, open_atlas(atlas if atlas is not None else sae_dir / "atlas"))
+    raise ConfigError(f"--units takes 'neurons' or 'features:SAE' (an SAE directory or a name under "
+                      f"<model>/saes/), got {spec!r}")
