@@ -105,7 +105,9 @@ def test_heldout_windows_come_from_stories_the_atlas_never_read(model):
     u = units[0]
     acts = us.model.run_with_cache(ids, names=[f"blocks.{u.layer}.mlp.hook_post"])[1][
         f"blocks.{u.layer}.mlp.hook_post"][0, 1:7, u.index]
-    assert hs.peak[0, 0] == pytest.approx(float(acts.max()), abs=1e-5)
+    row = int(np.flatnonzero(hs.story_index == first)[0])  # the first window of the first held-out story
+    assert hs.peak[row, 0] == pytest.approx(float(acts.max()), abs=1e-5)
+    assert hs.low[row, 0] == pytest.approx(float(acts.min()), abs=1e-5) and hs.at_peak[row, 0] == int(acts.argmax())
     atlas_text = "\n".join(stories[:N_ATLAS])
     for u in units:
         ev = us.evidence(u)
@@ -226,10 +228,11 @@ def test_llm_pipeline_scores_scripted_answers_and_resumes_exactly_once(model, tm
     assert asked == Counter({(True, False): 1, (False, False): 2, (False, True): 1})
     r = json.loads(res_file.read_text())
     assert all(e["detection"]["balanced_accuracy"] is not None for e in r["units"].values())
-    for step in ("explain", "detection", "fuzzing"):
-        done = Counter(x["id"] for x in iter_records(path / "autointerp" / "stub-llm__stub-llm" / f"{step}.jsonl")
-                       if x["status"] == "done")
-        assert done == Counter(keys)  # every unit explained and scored exactly once across the reruns
+    logs = path / "autointerp" / "stub-llm__stub-llm"
+    done = Counter(x["id"] for step in ("explain", "score") for x in iter_records(logs / f"{step}.jsonl")
+                   if x["status"] == "done")
+    # every unit explained and scored exactly once across the reruns
+    assert done == Counter(keys + [f"{s}:{k}" for s in ("detection", "fuzzing") for k in keys])
     assert "sk-autointerp-test-key" not in "".join(p.read_text() for p in (path / "autointerp").rglob("*")
                                                    if p.is_file())
     # other settings under the same run name are refused, not mixed in

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from functools import lru_cache
 from typing import Sequence
 
 from ..interp.lexicon import WORD_CLASSES, normalize_token, word_class_of
@@ -18,6 +19,7 @@ from .heldout import Snippet
 from .units import Evidence
 
 BASELINE_MODEL = "baseline"
+_normalized = lru_cache(maxsize=1 << 16)(normalize_token)  # scoring normalises the same few thousand pieces
 
 
 def baseline_explanation(ev: Evidence, n_tokens: int = 5) -> str:
@@ -50,7 +52,7 @@ def explained_terms(explanation: str) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def _matches(piece: str, tokens: frozenset[str], classes: frozenset[str]) -> bool:
-    w = normalize_token(piece)
+    w = _normalized(piece)
     return bool(w) and (w in tokens or any(w in WORD_CLASSES[c] for c in classes))
 
 

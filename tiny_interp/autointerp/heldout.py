@@ -86,6 +86,16 @@ class HeldoutScan:
 
     def __post_init__(self) -> None:
         self._cols = {u.key: i for i, u in enumerate(self.units)}
+        flat = self.tokens.ravel()
+        self._order = np.argsort(flat, kind="stable")  # an inverted index: token id -> windows holding it
+        self._sorted = flat[self._order]
+
+    def rows_with(self, token_ids: Sequence[int]) -> np.ndarray:
+        """Windows that contain any of these tokens."""
+        width = self.tokens.shape[1]
+        hits = [self._order[np.searchsorted(self._sorted, t):np.searchsorted(self._sorted, t, side="right")]
+                for t in token_ids]
+        return np.unique(np.concatenate(hits) // width) if hits else np.zeros(0, dtype=np.int64)
 
     def window_tokens(self, row: int) -> tuple[str, ...]:
         ids = self.tokens[row]
@@ -119,9 +129,10 @@ def scan(unit_set: UnitSet, units: Sequence[Unit], stories: Sequence[str], first
 
     tok = unit_set.tokenizer
     rows = encode(tok, list(stories), unit_set.model_ctx)
+    by_length = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # batches of similar length: little padding
     parts: list[tuple[np.ndarray, ...]] = []
     with torch.inference_mode():
-        for b in _batches(len(rows), cfg.batch_size, progress):
+        for b in _batches(by_length, cfg.batch_size, progress):
             ids, valid = pad_rows([rows[i] for i in b], pad_id=tok.eos_token_id or 0)
             acts = unit_set.activations(ids, units)
             parts.append(_windows(acts, valid, ids, np.asarray(b) + first_index, cfg.window))
@@ -130,12 +141,12 @@ def scan(unit_set: UnitSet, units: Sequence[Unit], stories: Sequence[str], first
     return HeldoutScan(list(units), cat[0], pieces, cat[1], cat[2], cat[3], cat[4], cat[5], list(stories))
 
 
-def _batches(n: int, size: int, progress: bool) -> Any:
+def _batches(order: list[int], size: int, progress: bool) -> Any:
     from tqdm.auto import tqdm
 
-    starts = range(0, n, size)
+    starts = range(0, len(order), size)
     bar = tqdm(starts, desc="held-out activations", unit="batch", disable=not progress)
-    return ([*range(s, min(s + size, n))] for s in bar)
+    return (order[s:s + size] for s in bar)
 
 
 def _windows(acts: torch.Tensor, valid: torch.Tensor, ids: torch.Tensor, story_ids: np.ndarray, w: int
@@ -197,9 +208,8 @@ def detection_set(ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig) -> tuple[li
     if len(pos) < cfg.min_activating:
         return [], f"only {len(pos)} activating held-out windows (need {cfg.min_activating})"
     quiet = peaks <= lo
-    has_top = np.isin(hs.tokens, np.asarray(ev.top_token_ids, dtype=np.int32)).any(1) if ev.top_token_ids else \
-        np.zeros(len(peaks), dtype=bool)
-    hard_rows = np.flatnonzero(quiet & has_top)
+    with_top = hs.rows_with(ev.top_token_ids)
+    hard_rows = with_top[quiet[with_top]]
     hard = rng.choice(hard_rows, size=min(cfg.n_hard, len(hard_rows)), replace=False)
     rest = np.setdiff1d(np.flatnonzero(quiet), hard)
     n_rand = min(cfg.n_random + cfg.n_hard - len(hard), len(rest))

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -20,7 +21,7 @@ from ..errors import ConfigError
 from ..llm.records import latest_records
 from ..llm.runner import Completion, ItemFailure, LLMItem, RunnerConfig
 from .baseline import BASELINE_MODEL, baseline_explanation, rule_detection, rule_fuzzing
-from .heldout import HeldoutConfig, HeldoutScan, Snippet, detection_set, fuzzing_set, heldout_stories, scan
+from .heldout import HeldoutConfig, Snippet, detection_set, fuzzing_set, heldout_stories, scan
 from .metrics import set_summary, unit_scores
 from .prompts import (EXPLAIN_SYSTEM, PROMPT_VERSION, SCORE_SYSTEM, AnswerError, detection_prompt, explain_prompt,
                       fuzzing_prompt, parse_explanation, parse_probabilities)
@@ -84,12 +85,15 @@ def run_autointerp(unit_set: UnitSet, stories: Sequence[str], units: Sequence[Un
     settings = {"unit_set": unit_set.name, "prompt_version": PROMPT_VERSION, "stories": stories_label,
                 "first_heldout_story": first, "config": _config_identity(cfg)}
     paths.claim(settings, resumable=cfg.needs_llm)
-    evidence = {u.key: unit_set.evidence(u, cfg.n_top, cfg.n_tokens, cfg.n_logits) for u in units}
+    evidence = unit_set.evidence_many(units, cfg.n_top, cfg.n_tokens, cfg.n_logits)
     call = _Caller(runner, api_key, progress)
-    explanations, explain_failures = _explain(evidence, cfg, call, paths)
-    held_scan = _LazyScan(unit_set, held, first, cfg.heldout, progress)
-    held_scan.units = [evidence[k].unit for k in explanations]
-    scores = {s: _score(s, evidence, explanations, held_scan, cfg, call, paths) for s in SCORERS}
+    done = _done_scores(paths, cfg)
+    pending = [u for u in units if any(score_id(s, u.key) not in done for s in SCORERS)]
+    with ThreadPoolExecutor(1) as pool:
+        # the held-out forward passes run while the explanation requests are in flight
+        held_scan = pool.submit(scan, unit_set, pending, held, first, cfg.heldout, progress) if pending else None
+        explanations, explain_failures = _explain(evidence, cfg, call, paths)
+        scores = _score(evidence, explanations, held_scan, done, cfg, call, paths)
     result = _assemble(unit_set, units, cfg, runner, explanations, explain_failures, scores, settings)
     write_result(paths.result, result)
     return result
@@ -121,8 +125,6 @@ def _run_coroutine(coro: Any) -> Any:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(1) as pool:  # a notebook's loop is running in this thread: use a fresh one
         return pool.submit(asyncio.run, coro).result()
 
@@ -158,22 +160,6 @@ def _split_records(log: Path, wanted: Any, value: Callable[[dict], Any]) -> tupl
     return done, failed
 
 
-class _LazyScan:
-    """The held-out table for every explained unit, computed on first use (a rerun with every score done never
-    runs the model)."""
-
-    def __init__(self, unit_set: UnitSet, stories: list[str], first: int, cfg: HeldoutConfig, progress: bool):
-        self.args = (unit_set, stories, first, cfg, progress)
-        self.units: list[Unit] = []
-        self.scan: HeldoutScan | None = None
-
-    def get(self) -> HeldoutScan:
-        if self.scan is None:
-            unit_set, stories, first, cfg, progress = self.args
-            self.scan = scan(unit_set, self.units, stories, first, cfg, progress)
-        return self.scan
-
-
 def _probabilities_handler(item: LLMItem, c: Completion) -> dict[str, Any]:
     try:
         return {"scores": parse_probabilities(c.text, len(item.meta["labels"]))}
@@ -181,32 +167,43 @@ def _probabilities_handler(item: LLMItem, c: Completion) -> dict[str, Any]:
         raise ItemFailure("truncated" if c.finish_reason == "length" else "parse_error", str(e), raw=c.text) from None
 
 
-def _score(scorer: str, evidence: dict[str, Evidence], explanations: dict[str, str], held: _LazyScan,
-           cfg: AutointerpConfig, call: _Caller, paths: RunPaths) -> dict[str, dict[str, Any]]:
-    """Per explained unit: {"labels", "kinds", "scores"} | {"failure": ...} | {"skipped": reason}."""
-    make_set, prompt, rules = SCORERS[scorer]
-    log = paths.log(scorer)
-    done = {k: r for k, r in latest_records(log).items() if r.get("status") == "done"} if cfg.scorer == "llm" else {}
-    out: dict[str, dict[str, Any]] = {k: _answered(done[k]) for k in explanations if k in done}
-    todo = [k for k in explanations if k not in done]
-    hs = held.get() if todo else None
+def score_id(scorer: str, key: str) -> str:
+    return f"{scorer}:{key}"
+
+
+def _done_scores(paths: RunPaths, cfg: AutointerpConfig) -> dict[str, dict[str, Any]]:
+    if cfg.scorer != "llm":
+        return {}  # rules are recomputed, never logged
+    return {k: r for k, r in latest_records(paths.log("score")).items() if r.get("status") == "done"}
+
+
+def _score(evidence: dict[str, Evidence], explanations: dict[str, str], held_scan: Future | None,
+           done: dict[str, dict[str, Any]], cfg: AutointerpConfig, call: _Caller, paths: RunPaths
+           ) -> dict[str, dict[str, dict[str, Any]]]:
+    """scorer -> unit key -> {"labels", "kinds", "scores"} | {"failure": ...} | {"skipped": reason}; both
+    scorers' LLM requests go out as one batch."""
+    out: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in SCORERS}
     items = []
-    for k in todo:
-        snippets, problem = make_set(evidence[k], hs, cfg.heldout)
-        if problem:
-            out[k] = {"skipped": problem}
-        elif cfg.scorer == "rules":
-            out[k] = {**_labels(snippets), "scores": rules(explanations[k], snippets)}
-        else:
-            items.append(LLMItem(id=k, messages=[{"role": "system", "content": SCORE_SYSTEM},
-                                                 {"role": "user", "content": prompt(explanations[k], snippets)}],
-                                 meta={"unit": k, **_labels(snippets)}))
+    for k, explanation in explanations.items():
+        for s, (make_set, prompt, rules) in SCORERS.items():
+            if score_id(s, k) in done:
+                out[s][k] = _answered(done[score_id(s, k)])
+                continue
+            snippets, problem = make_set(evidence[k], held_scan.result(), cfg.heldout)
+            if problem:
+                out[s][k] = {"skipped": problem}
+            elif cfg.scorer == "rules":
+                out[s][k] = {**_labels(snippets), "scores": rules(explanation, snippets)}
+            else:
+                items.append(LLMItem(id=score_id(s, k), meta={"unit": k, "scorer": s, **_labels(snippets)},
+                                     messages=[{"role": "system", "content": SCORE_SYSTEM},
+                                               {"role": "user", "content": prompt(explanation, snippets)}]))
     if items:
-        call(scorer, items, log, _probabilities_handler, cfg.score_max_tokens)
-        recs = latest_records(log)
+        call("score", items, paths.log("score"), _probabilities_handler, cfg.score_max_tokens)
+        recs = latest_records(paths.log("score"))
         for it in items:
             r = recs[it.id]
-            out[it.id] = _answered(r) if r.get("status") == "done" else {
+            out[it.meta["scorer"]][it.meta["unit"]] = _answered(r) if r.get("status") == "done" else {
                 "failure": {"cause": r.get("cause"), "error": r.get("error"), "raw": r.get("raw")}}
     return out
 

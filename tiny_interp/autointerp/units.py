@@ -80,6 +80,20 @@ def examples_from_frame(df: Any) -> tuple[Example, ...]:
     return tuple(out)
 
 
+def examples_from_arrays(tokens: np.ndarray, acts: np.ndarray, window: int, pieces: Sequence[str]
+                         ) -> tuple[Example, ...]:
+    """Atlas windows ([k, 2W+1] token ids, -1 outside the story, and activations) as ``Example``s, decoded through
+    a vocabulary table: the atlas's own per-example decode costs ~30 ms a unit, too slow for every SAE feature."""
+    out = []
+    for t, a in zip(tokens, acts):
+        ok = t >= 0
+        if not ok.any():
+            continue
+        out.append(Example(tuple(pieces[int(i)] for i in t[ok]), tuple(float(x) for x in a[ok]),
+                           int(ok[:window].sum())))
+    return tuple(out)
+
+
 class UnitSet:
     """Base: ``kind``, ``name``, ``atlas``, ``tokenizer``, ``units()``, ``evidence(unit)``, ``activations(ids, units)``."""
 
@@ -93,6 +107,7 @@ class UnitSet:
         self.name = name
         self.model = load_tinylm(self.model_dir, device="cpu").eval()
         self.tokenizer = atlas.tokenizer
+        self._pieces: list[str] | None = None
 
     @property
     def atlas_dir(self) -> Path:
@@ -114,18 +129,40 @@ class UnitSet:
     def activations(self, ids: Int[Tensor, "batch seq"], units: Sequence[Unit]) -> Float[Tensor, "batch seq unit"]:
         raise NotImplementedError
 
+    @property
+    def pieces(self) -> list[str]:
+        """Every vocabulary token decoded on its own (once per unit set)."""
+        if self._pieces is None:
+            self._pieces = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
+        return self._pieces
+
     def evidence(self, unit: Unit, n_top: int = 10, n_tokens: int = 10, n_logits: int = 8) -> Evidence:
+        return self.evidence_many([unit], n_top, n_tokens, n_logits)[unit.key]
+
+    def evidence_many(self, units: Sequence[Unit], n_top: int = 10, n_tokens: int = 10, n_logits: int = 8,
+                      min_count: int = 10) -> dict[str, Evidence]:
+        """Evidence per unit key; top tokens (highest mean activation among tokens seen ``min_count`` times) come
+        from one read of the atlas's token-mean table for all the units."""
         a = self.atlas
-        top = a.top_examples(unit.layer, unit.index, n_top)
-        toks = a.top_tokens(unit.layer, unit.index, n=n_tokens)
-        examples = examples_from_frame(top) if len(top) else ()
-        up, down = self.logit_effects(unit, n_logits)
-        return Evidence(
-            unit=unit, top=examples, quantiles=self.quantile_examples(unit),
-            top_tokens=tuple((str(t), float(m)) for t, m in zip(toks["token"], toks["mean_activation"])),
-            top_token_ids=tuple(int(i) for i in toks["token_id"]), logits_up=up, logits_down=down,
-            scale=float(top["activation"].max()) if len(top) else 0.0,
-        )
+        flat = np.asarray([u.layer * a.d_mlp + u.index for u in units], dtype=np.int64)
+        counts = np.asarray(a.a["token_count"])
+        means = np.where((counts >= min_count)[:, None], a.token_means(cols=flat), -np.inf)  # [vocab, units]
+        order = np.argsort(-means, axis=0, kind="stable")[:n_tokens]
+        window = int(a.meta["config"]["window"])
+        out = {}
+        for j, (u, f) in enumerate(zip(units, flat)):
+            vals = np.asarray(a.a["top_values"][f, :n_top], dtype=np.float32)
+            keep = np.isfinite(vals)
+            ids = [int(i) for i in order[:, j] if np.isfinite(means[i, j])]
+            up, down = self.logit_effects(u, n_logits)
+            out[u.key] = Evidence(
+                unit=u, quantiles=self.quantile_examples(u), logits_up=up, logits_down=down,
+                top=examples_from_arrays(np.asarray(a.a["top_window_tokens"][f, :n_top])[keep],
+                                         np.asarray(a.a["top_window_acts"][f, :n_top])[keep], window, self.pieces),
+                top_tokens=tuple((self.pieces[i], float(means[i, j])) for i in ids), top_token_ids=tuple(ids),
+                scale=float(vals[keep].max()) if keep.any() else 0.0,
+            )
+        return out
 
     def quantile_examples(self, unit: Unit) -> tuple[tuple[str, tuple[Example, ...]], ...]:
         """Examples from lower activation quantiles, where the atlas keeps them (feature atlases do)."""
