@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import re
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -90,10 +90,10 @@ def run_autointerp(unit_set: UnitSet, stories: Sequence[str], units: Sequence[Un
     done = _done_scores(paths, cfg)
     pending = [u for u in units if any(score_id(s, u.key) not in done for s in SCORERS)]
     with ThreadPoolExecutor(1) as pool:
-        # the held-out forward passes run while the explanation requests are in flight
-        held_scan = pool.submit(scan, unit_set, pending, held, first, cfg.heldout, progress) if pending else None
+        # the held-out passes and snippet draws run while the explanation requests are in flight
+        sets = pool.submit(_scoring_sets, unit_set, pending, evidence, done, held, first, cfg.heldout, progress)
         explanations, explain_failures = _explain(evidence, cfg, call, paths)
-        scores = _score(evidence, explanations, held_scan, done, cfg, call, paths)
+        scores = _score(explanations, sets.result(), done, cfg, call, paths)
     result = _assemble(unit_set, units, cfg, runner, explanations, explain_failures, scores, settings)
     write_result(paths.result, result)
     return result
@@ -177,7 +177,18 @@ def _done_scores(paths: RunPaths, cfg: AutointerpConfig) -> dict[str, dict[str, 
     return {k: r for k, r in latest_records(paths.log("score")).items() if r.get("status") == "done"}
 
 
-def _score(evidence: dict[str, Evidence], explanations: dict[str, str], held_scan: Future | None,
+def _scoring_sets(unit_set: UnitSet, pending: list[Unit], evidence: dict[str, Evidence],
+                  done: dict[str, dict[str, Any]], stories: list[str], first: int, cfg: HeldoutConfig,
+                  progress: bool) -> dict[str, tuple[list[Snippet], str | None]]:
+    """score id -> (snippets, problem) for every pending unit and scorer (none when all are done)."""
+    if not pending:
+        return {}
+    hs = scan(unit_set, pending, stories, first, cfg, progress)
+    return {score_id(s, u.key): make_set(evidence[u.key], hs, cfg) for u in pending
+            for s, (make_set, _, _) in SCORERS.items() if score_id(s, u.key) not in done}
+
+
+def _score(explanations: dict[str, str], sets: dict[str, tuple[list[Snippet], str | None]],
            done: dict[str, dict[str, Any]], cfg: AutointerpConfig, call: _Caller, paths: RunPaths
            ) -> dict[str, dict[str, dict[str, Any]]]:
     """scorer -> unit key -> {"labels", "kinds", "scores"} | {"failure": ...} | {"skipped": reason}; both
@@ -185,17 +196,18 @@ def _score(evidence: dict[str, Evidence], explanations: dict[str, str], held_sca
     out: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in SCORERS}
     items = []
     for k, explanation in explanations.items():
-        for s, (make_set, prompt, rules) in SCORERS.items():
-            if score_id(s, k) in done:
-                out[s][k] = _answered(done[score_id(s, k)])
+        for s, (_, prompt, rules) in SCORERS.items():
+            sid = score_id(s, k)
+            if sid in done:
+                out[s][k] = _answered(done[sid])
                 continue
-            snippets, problem = make_set(evidence[k], held_scan.result(), cfg.heldout)
+            snippets, problem = sets[sid]
             if problem:
                 out[s][k] = {"skipped": problem}
             elif cfg.scorer == "rules":
                 out[s][k] = {**_labels(snippets), "scores": rules(explanation, snippets)}
             else:
-                items.append(LLMItem(id=score_id(s, k), meta={"unit": k, "scorer": s, **_labels(snippets)},
+                items.append(LLMItem(id=sid, meta={"unit": k, "scorer": s, **_labels(snippets)},
                                      messages=[{"role": "system", "content": SCORE_SYSTEM},
                                                {"role": "user", "content": prompt(explanation, snippets)}]))
     if items:
