@@ -239,3 +239,52 @@ def test_llm_pipeline_scores_scripted_answers_and_resumes_exactly_once(model, tm
     with StubServer(Oracle(prompts, truth, flip, bad_detect, bad_explain, faults=False)) as server:
         assert main(args[:-1] + ["--window", "8", "--no-progress", "--base-url", server.base_url]) == 2
         assert not server.requests
+
+
+# ---------------------------------------------------------------- the search box, in a real browser
+
+CHROMIUM = __import__("pathlib").Path("/usr/bin/chromium")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed at /usr/bin/chromium")
+def test_search_box_finds_units_by_explanation_in_chromium(model, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from tiny_interp.autointerp.view import ExplanationTable
+    from tiny_interp.widgets import save_html
+
+    path, _, stories = model
+    us = NeuronSet(path)
+    cfg = AutointerpConfig(explainer="baseline", scorer="rules", heldout=HELD, n_bootstrap=50)
+    r = run_autointerp(us, stories, sample_units(us.units(), 6, 2), cfg, name="view-base", progress=False)
+    # a second run whose explanations an LLM wrote (one hostile): the table shows both runs
+    keys = list(r["units"])
+    hostile = {**r, "explainer": {"kind": "llm", "model": "some-llm"}, "date": "2030-01-01T00:00:00Z",
+               "units": {k: {**u, "explanation": "deep sadness <img src=x onerror=alert(1)>" if k == keys[0]
+                             else "animals in the garden"} for k, u in r["units"].items()}}
+    (path / "autointerp" / "some-llm.json").write_text(json.dumps(hostile))
+    assert [h["unit"] for h in search(us.atlas_dir, "Sadness")] == [keys[0]]
+    page_file = save_html(tmp_path / "ai.html", ExplanationTable(us.atlas_dir))
+    dialogs, requests = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.on("request", lambda q: requests.append(q.url))
+            page.goto(page_file.as_uri())
+            rows = page.locator("tr.ti-ai-row")
+            n_all = rows.count()
+            assert n_all >= 12  # 6 baseline + 6 LLM explanations (the other runs of this model's atlas too)
+            page.fill("input.ti-ai-search", "sadness")
+            visible = [rows.nth(i) for i in range(n_all) if rows.nth(i).is_visible()]
+            assert len(visible) == 1 and keys[0] in visible[0].inner_text()
+            assert "<img src=x onerror=alert(1)>" in visible[0].inner_text()  # shown as text, never markup
+            page.fill("input.ti-ai-search", "animals garden")
+            assert sum(rows.nth(i).is_visible() for i in range(n_all)) == 5
+            assert "5 of" in page.locator(".ti-ai-count").inner_text()
+        finally:
+            browser.close()
+    assert not dialogs and all(u.startswith("file://") for u in requests)
