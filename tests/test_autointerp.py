@@ -288,3 +288,30 @@ def test_search_box_finds_units_by_explanation_in_chromium(model, tmp_path):
         finally:
             browser.close()
     assert not dialogs and all(u.startswith("file://") for u in requests)
+
+
+# ---------------------------------------------------------------- features
+
+def test_feature_activations_are_the_sae_encoding_of_the_hook(model, tmp_path):
+    from tiny_interp.autointerp.units import FeatureSet, open_unit_set
+    from tiny_interp.features.sae import SAE, SAEConfig
+
+    path, _, stories = model
+    torch.manual_seed(0)
+    hooks = ["blocks.0.hook_resid_post", "blocks.1.mlp.hook_post"]
+    run = tmp_path / "run"
+    for i, hook in enumerate(hooks):
+        d_in = 32 if "resid" in hook else 128
+        SAE(SAEConfig(architecture="topk", d_in=d_in, d_sae=24, hook_name=hook, k=4)).save(run / f"sae{i}")
+    with pytest.raises(ConfigError, match="no feature atlas"):
+        open_unit_set(path, f"features:{run}")
+    fs = FeatureSet(path, run, NeuronSet(path).atlas)  # the activation side does not read the atlas
+    assert len(fs.units()) == 48 and fs.units()[30].key == "D1/F6"
+    units = [fs.units()[i] for i in (3, 30, 47, 0)]
+    ids = torch.tensor([fs.tokenizer(stories[70])["input_ids"][:40]])
+    got = fs.activations(ids, units)
+    _, cache = fs.model.run_with_cache(ids, names=hooks)
+    for j, u in enumerate(units):
+        want = fs.saes[u.layer].encode(cache[hooks[u.layer]])[..., u.index]
+        assert torch.allclose(got[..., j], want, atol=1e-6)
+    assert (got != 0).float().mean() < 0.5  # top-k latents are sparse

@@ -76,7 +76,7 @@ def load_results(atlas_dir: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def explanations_for(atlas_dir: str | os.PathLike) -> dict[str, list[dict[str, Any]]]:
-    """Unit key (``L0/N12``, ``F7``) -> one small record per run that explained it: explainer, scorer,
+    """Unit key (``L0/N12``, ``D0/F7``) -> one small record per run that explained it: explainer, scorer,
     explanation and the headline scores. What the Neuron/Feature explorers show."""
     out: dict[str, list[dict[str, Any]]] = {}
     for r in load_results(atlas_dir):

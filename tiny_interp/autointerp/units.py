@@ -24,7 +24,7 @@ from ..errors import ConfigError
 
 @dataclass(frozen=True)
 class Unit:
-    """One neuron (``layer``, ``index``) or one feature (``index``; ``layer`` 0 in its atlas)."""
+    """One neuron (``layer``, ``index``) or one feature (``layer`` = its dictionary in the run, ``index``)."""
 
     kind: str  # "neuron" | "feature"
     layer: int
@@ -32,7 +32,7 @@ class Unit:
 
     @property
     def key(self) -> str:
-        return f"L{self.layer}/N{self.index}" if self.kind == "neuron" else f"F{self.index}"
+        return f"L{self.layer}/N{self.index}" if self.kind == "neuron" else f"D{self.layer}/F{self.index}"
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,8 @@ class NeuronSet(UnitSet):
 
 
 class FeatureSet(UnitSet):
-    """The latents of an SAE (or transcoder) on a model, explained from the SAE's feature atlas."""
+    """The latents of the dictionaries (SAEs or transcoders) of a run directory, or of one dictionary directory,
+    explained from their feature atlas (``<run dir>/atlas``). A unit is (dictionary, feature)."""
 
     kind = "feature"
 
@@ -215,29 +216,42 @@ class FeatureSet(UnitSet):
         from ..features.sae import load_sae
 
         self.sae_dir = Path(sae_dir)
-        self.sae = load_sae(self.sae_dir)
+        self.saes = [load_sae(d) for d in dictionary_dirs(self.sae_dir)]
         super().__init__(model_dir, atlas, f"features:{self.sae_dir.name}")
 
     def units(self) -> list[Unit]:
-        return [Unit("feature", 0, f) for f in range(self.sae.cfg.d_sae)]
+        return [Unit("feature", b, f) for b, sae in enumerate(self.saes) for f in range(sae.cfg.d_sae)]
 
     def activations(self, ids: Int[Tensor, "batch seq"], units: Sequence[Unit]) -> Float[Tensor, "batch seq unit"]:
         from ..interp.seam import run_with_cache
 
-        hook = self.sae.cfg.hook_name
-        layer = int(hook.split(".")[1]) if hook.startswith("blocks.") else None
-        _, cache = run_with_cache(self.model, ids, names=[hook], stop_at_layer=None if layer is None else layer + 1)
-        idx = torch.tensor([u.index for u in units], dtype=torch.long)
-        return self.sae.encode(cache[hook].float())[..., idx]
+        blocks = sorted({u.layer for u in units})
+        hooks = sorted({self.saes[b].cfg.hook_name for b in blocks})
+        layers = [int(h.split(".")[1]) for h in hooks if h.startswith("blocks.")]
+        stop = max(layers) + 1 if len(layers) == len(hooks) else None
+        _, cache = run_with_cache(self.model, ids, names=hooks, stop_at_layer=stop)
+        latents = {b: self.saes[b].encode(cache[self.saes[b].cfg.hook_name].float()) for b in blocks}
+        return torch.stack([latents[u.layer][..., u.index] for u in units], dim=-1)
 
     def logit_effects(self, unit: Unit, n: int) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
+        """Top +/- tokens of the feature's direct logit effect, from the feature atlas."""
         query = getattr(self.atlas, "logit_effects", None)
         if query is None or n <= 0:
             return (), ()
-        df = query(unit.index, n)
-        up = tuple((str(t), float(v)) for t, v in zip(df["top_tokens"], df["top_values"]))
-        down = tuple((str(t), float(v)) for t, v in zip(df["bottom_tokens"], df["bottom_values"]))
-        return up, down
+        df = query(unit.layer, unit.index)
+        pick = lambda sign: tuple((str(t), float(v)) for t, v in  # noqa: E731
+                                  zip(df["token"][df["sign"] == sign][:n], df["effect"][df["sign"] == sign][:n]))
+        return pick("+"), pick("-")
+
+
+def dictionary_dirs(directory: Path) -> list[Path]:
+    """One dictionary directory (``cfg.json`` inside), or the dictionaries of a run directory, in name order."""
+    if (directory / "cfg.json").is_file():
+        return [directory]
+    found = sorted(p for p in directory.iterdir() if (p / "cfg.json").is_file()) if directory.is_dir() else []
+    if not found:
+        raise ConfigError(f"{directory} holds no SAE or transcoder (no cfg.json in it or its subfolders)")
+    return found
 
 
 def sample_units(units: Sequence[Unit], n: int | None, seed: int) -> list[Unit]:
@@ -271,6 +285,9 @@ def open_unit_set(model_dir: str | os.PathLike, spec: str, atlas: str | os.PathL
         from ..interp import open_atlas
 
         sae_dir = sae_directory(model_dir, spec[len("features:"):])
-        return FeatureSet(model_dir, sae_dir, open_atlas(atlas if atlas is not None else sae_dir / "atlas"))
+        atlas_dir = Path(atlas) if atlas is not None else sae_dir / "atlas"
+        if not (atlas_dir / "atlas.json").is_file():
+            raise ConfigError(f"no feature atlas at {atlas_dir}: build the SAE's feature atlas first (or pass --atlas)")
+        return FeatureSet(model_dir, sae_dir, open_atlas(atlas_dir))
     raise ConfigError(f"--units takes 'neurons' or 'features:SAE' (an SAE directory or a name under "
                       f"<model>/saes/), got {spec!r}")
