@@ -315,3 +315,35 @@ def test_feature_activations_are_the_sae_encoding_of_the_hook(model, tmp_path):
         want = fs.saes[u.layer].encode(cache[hooks[u.layer]])[..., u.index]
         assert torch.allclose(got[..., j], want, atol=1e-6)
     assert (got != 0).float().mean() < 0.5  # top-k latents are sparse
+
+
+# ---------------------------------------------------------------- notebook 09
+
+@pytest.mark.slow
+def test_notebook_09_runs_offline_and_against_an_endpoint(model, tmp_path):
+    from nb_fixtures import run_nb, text_of
+
+    path, story_file, _ = model
+    work = tmp_path / "m"
+    shutil.copytree(path, work, ignore=shutil.ignore_patterns("autointerp"))
+    params = dict(MODEL=str(work), N=5, STORIES=str(story_file), HELDOUT_STORIES=80, WINDOW=6)
+    nb = run_nb("09_autointerp", tmp_path, **params)
+    text = text_of(nb)
+    assert "baseline" in text and "detection" in text and "scoring neurons only" in text
+    assert json.loads((work / "autointerp" / "baseline__rules.json").read_text())["n_units"] == 5
+    assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+
+    def answer(body, n):
+        text = last_text(body)
+        if not text.startswith("Explanation of the unit"):
+            return ("ok", "Explanation: small words")
+        return ("ok", json.dumps({"answers": [0.8] * len(re.findall(r"^\d+\. ", text, re.M))}))
+
+    with StubServer(answer) as server:
+        nb = run_nb("09_autointerp", tmp_path, **params, BASE_URL=server.base_url, LLM_MODEL="nb-llm")
+        n_requests = len(server.requests)
+    result = json.loads((work / "autointerp" / "nb-llm__nb-llm.json").read_text())
+    # each unit explained once, and each scoring set (some units have none for fuzzing) asked once
+    assert n_requests == 5 + sum(s["scored"] for s in result["summary"].values())
+    assert {u["explanation"] for u in result["units"].values()} == {"small words"}
+    assert "small words" in text_of(nb)
