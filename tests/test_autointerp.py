@@ -347,3 +347,22 @@ def test_notebook_09_runs_offline_and_against_an_endpoint(model, tmp_path):
     assert n_requests == 5 + sum(s["scored"] for s in result["summary"].values())
     assert {u["explanation"] for u in result["units"].values()} == {"small words"}
     assert "small words" in text_of(nb)
+
+
+def test_cli_refuses_bad_options_in_one_line(model, capsys):
+    path, story_file, _ = model
+    base = ["autointerp", str(path), "--stories", str(story_file), "--no-progress"]
+    cases = [(["--n", "-1", "--model", "baseline"], "--n must be >= 0"),
+             (["--window", "2", "--model", "baseline"], "window=2 is out of range"),
+             (["--active-frac", "1.5", "--model", "baseline"], "active_frac=1.5"),
+             (["--units", "heads", "--model", "baseline"], "--units takes 'neurons' or 'features:SAE'"),
+             (["--units", "features:nope", "--model", "baseline"], "no SAE 'nope'"),
+             (["--model", "baseline", "--scorer", "llm"], "runs offline"),
+             (["--model", "baseline", "--name", "../x"], "run name '../x'"),
+             (["--model", "baseline", "--skip", "3"], "skip=3 would score on the atlas's own stories")]
+    for extra, message in cases:
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and message in err and "\n" not in err, (extra, err)
+    assert main(["autointerp", str(path), "--stories", str(path / "nope.txt"), "--model", "baseline"]) == 2
+    assert "nope.txt does not exist" in capsys.readouterr().err

@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..autointerp.baseline import BASELINE_MODEL
     from ..autointerp.heldout import HeldoutConfig
     from ..autointerp.pipeline import AutointerpConfig, run_autointerp
@@ -67,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     unit_set = open_unit_set(args.model_dir, args.units, args.atlas)
     stories = read_stories(args.stories)
     units = sample_units(unit_set.units(), args.n or None, args.seed)
-    result = run_autointerp(unit_set, stories, units, cfg, runner, name=args.name, stories_label=args.stories,
+    result = run_autointerp(unit_set, stories, units, cfg, runner, name=args.name,
+                            stories_label=str(Path(args.stories).resolve()),
                             progress=not args.no_progress)
     print("\n".join(summary_lines(result)), file=sys.stderr)
     return 1 if any(result["summary"][s]["failed"] for s in result["summary"]) or result["explain_failed"] else 0
