@@ -12,6 +12,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,15 @@ def load_results(atlas_dir: str | os.PathLike) -> list[dict[str, Any]]:
 
 def explanations_for(atlas_dir: str | os.PathLike) -> dict[str, list[dict[str, Any]]]:
     """Unit key (``L0/N12``, ``D0/F7``) -> one small record per run that explained it: explainer, scorer,
-    explanation and the headline scores. What the Neuron/Feature explorers show."""
+    explanation and the headline scores. What the Neuron/Feature explorers show. Read again only when a result
+    file changed (explorers ask on every unit they show)."""
+    base = autointerp_dir(atlas_dir)
+    stamp = tuple((f.name, f.stat().st_mtime_ns) for f in sorted(base.glob("*.json"))) if base.is_dir() else ()
+    return _explanations(str(atlas_dir), stamp)
+
+
+@lru_cache(maxsize=16)
+def _explanations(atlas_dir: str, stamp: tuple) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for r in load_results(atlas_dir):
         for key, u in r["units"].items():
