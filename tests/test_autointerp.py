@@ -292,29 +292,53 @@ def test_search_box_finds_units_by_explanation_in_chromium(model, tmp_path):
 
 # ---------------------------------------------------------------- features
 
-def test_feature_activations_are_the_sae_encoding_of_the_hook(model, tmp_path):
-    from tiny_interp.autointerp.units import FeatureSet, open_unit_set
+@pytest.fixture(scope="module")
+def feature_model(model, tmp_path_factory, story_texts):
+    """A copy of the tiny model with a run of two random top-k SAEs (two hooks) and their feature atlas, built by
+    the features' own machinery from the same 60 atlas stories."""
+    from tiny_interp.features.feature_atlas import build_feature_atlas
     from tiny_interp.features.sae import SAE, SAEConfig
 
-    path, _, stories = model
+    path, story_file, stories = model
+    work = tmp_path_factory.mktemp("features") / "m"
+    shutil.copytree(path, work, ignore=shutil.ignore_patterns("autointerp"))
     torch.manual_seed(0)
-    hooks = ["blocks.0.hook_resid_post", "blocks.1.mlp.hook_post"]
-    run = tmp_path / "run"
-    for i, hook in enumerate(hooks):
-        d_in = 32 if "resid" in hook else 128
-        SAE(SAEConfig(architecture="topk", d_in=d_in, d_sae=24, hook_name=hook, k=4)).save(run / f"sae{i}")
+    run = work / "saes" / "rand"
+    for i, hook in enumerate(["blocks.0.hook_resid_post", "blocks.1.hook_resid_mid"]):
+        SAE(SAEConfig(architecture="topk", d_in=32, d_sae=24, hook_name=hook, k=4)).save(run / f"sae{i}")
+    build_feature_atlas(run, story_texts[:N_ATLAS], batch_size=16, max_len=96, progress=False)
+    return work, story_file, stories
+
+
+def test_features_explained_and_scored_like_neurons(feature_model, tmp_path):
+    from tiny_interp.autointerp.units import FeatureSet, open_unit_set
+
+    path, _, stories = feature_model
     with pytest.raises(ConfigError, match="no feature atlas"):
-        open_unit_set(path, f"features:{run}")
-    fs = FeatureSet(path, run, NeuronSet(path).atlas)  # the activation side does not read the atlas
-    assert len(fs.units()) == 48 and fs.units()[30].key == "D1/F6"
+        open_unit_set(path, f"features:{tmp_path}", atlas=tmp_path)
+    fs = open_unit_set(path, "features:rand")
+    assert isinstance(fs, FeatureSet) and len(fs.units()) == 48 and fs.units()[30].key == "D1/F6"
     units = [fs.units()[i] for i in (3, 30, 47, 0)]
-    ids = torch.tensor([fs.tokenizer(stories[70])["input_ids"][:40]])
+    held, first = heldout_stories(stories, fs.atlas.meta, HELD)
+    assert first == N_ATLAS  # the feature atlas read the same 60 stories: scoring starts after them
+    ids = torch.tensor([[fs.tokenizer.eos_token_id] + fs.tokenizer(held[0])["input_ids"][:40]])
     got = fs.activations(ids, units)
+    hooks = [s.cfg.hook_name for s in fs.saes]
     _, cache = fs.model.run_with_cache(ids, names=hooks)
-    for j, u in enumerate(units):
-        want = fs.saes[u.layer].encode(cache[hooks[u.layer]])[..., u.index]
-        assert torch.allclose(got[..., j], want, atol=1e-6)
+    for j, u in enumerate(units):  # the seam's hook, encoded by that dictionary
+        assert torch.allclose(got[..., j], fs.saes[u.layer].encode(cache[hooks[u.layer]])[..., u.index], atol=1e-6)
     assert (got != 0).float().mean() < 0.5  # top-k latents are sparse
+    ev = fs.evidence(units[0])
+    prompt = explain_prompt(ev)
+    assert "sparse-autoencoder feature" in prompt and "promotes" in prompt and "suppresses" in prompt
+    assert len(ev.logits_up) == 8 and ev.logits_up[0][1] >= ev.logits_up[-1][1]
+    cfg = AutointerpConfig(explainer="baseline", scorer="rules", heldout=HELD, n_bootstrap=50)
+    r = run_autointerp(fs, stories, sample_units(fs.units(), 10, 0), cfg, progress=False)
+    assert r["kind"] == "feature" and r["unit_set"] == "features:rand" and r["n_units"] == 10
+    assert (path / "saes" / "rand" / "autointerp" / "baseline__rules.json").exists()  # beside the feature atlas
+    scored = [u for u in r["units"].values() if u["detection"] and "balanced_accuracy" in u["detection"]]
+    assert scored and all(0 <= u["detection"]["balanced_accuracy"] <= 1 for u in scored)
+    assert all("skipped" in u["detection"] for u in r["units"].values() if u not in scored)
 
 
 # ---------------------------------------------------------------- notebook 09

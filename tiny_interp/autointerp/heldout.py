@@ -105,7 +105,7 @@ class HeldoutScan:
 def heldout_stories(stories: Sequence[str], atlas_meta: dict[str, Any], cfg: HeldoutConfig) -> tuple[list[str], int]:
     """The scoring stories and the index of the first. When the file starts with the atlas's own corpus (same
     fingerprint), its first ``atlas_meta["stories"]`` stories are passed over; another file is read from the start."""
-    from ..interp.neurons import corpus_fingerprint
+    from ..interp.atlas import corpus_fingerprint
 
     n_atlas = int(atlas_meta.get("stories", 0))
     corpus = (atlas_meta.get("identity") or {}).get("corpus")

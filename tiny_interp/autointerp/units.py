@@ -213,10 +213,10 @@ class FeatureSet(UnitSet):
     kind = "feature"
 
     def __init__(self, model_dir: str | os.PathLike, sae_dir: str | os.PathLike, atlas: Any):
-        from ..features.sae import load_sae
+        from ..features.card import load_dictionaries
 
         self.sae_dir = Path(sae_dir)
-        self.saes = [load_sae(d) for d in dictionary_dirs(self.sae_dir)]
+        self.saes = load_dictionaries(self.sae_dir)
         super().__init__(model_dir, atlas, f"features:{self.sae_dir.name}")
 
     def units(self) -> list[Unit]:
@@ -242,16 +242,6 @@ class FeatureSet(UnitSet):
         pick = lambda sign: tuple((str(t), float(v)) for t, v in  # noqa: E731
                                   zip(df["token"][df["sign"] == sign][:n], df["effect"][df["sign"] == sign][:n]))
         return pick("+"), pick("-")
-
-
-def dictionary_dirs(directory: Path) -> list[Path]:
-    """One dictionary directory (``cfg.json`` inside), or the dictionaries of a run directory, in name order."""
-    if (directory / "cfg.json").is_file():
-        return [directory]
-    found = sorted(p for p in directory.iterdir() if (p / "cfg.json").is_file()) if directory.is_dir() else []
-    if not found:
-        raise ConfigError(f"{directory} holds no SAE or transcoder (no cfg.json in it or its subfolders)")
-    return found
 
 
 def sample_units(units: Sequence[Unit], n: int | None, seed: int) -> list[Unit]:
@@ -282,12 +272,12 @@ def open_unit_set(model_dir: str | os.PathLike, spec: str, atlas: str | os.PathL
     if spec == "neurons":
         return NeuronSet(model_dir, atlas)
     if spec.startswith("features:") and spec[len("features:"):]:
-        from ..interp import open_atlas
+        from ..features.feature_atlas import FeatureAtlas
 
         sae_dir = sae_directory(model_dir, spec[len("features:"):])
         atlas_dir = Path(atlas) if atlas is not None else sae_dir / "atlas"
         if not (atlas_dir / "atlas.json").is_file():
             raise ConfigError(f"no feature atlas at {atlas_dir}: build the SAE's feature atlas first (or pass --atlas)")
-        return FeatureSet(model_dir, sae_dir, open_atlas(atlas_dir))
+        return FeatureSet(model_dir, sae_dir, FeatureAtlas.open(atlas_dir))
     raise ConfigError(f"--units takes 'neurons' or 'features:SAE' (an SAE directory or a name under "
                       f"<model>/saes/), got {spec!r}")
