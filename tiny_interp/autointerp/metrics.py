@@ -76,3 +76,12 @@ def set_summary(values: Sequence[float], n_bootstrap: int = 1000, seed: int = 0)
     means = v[rng.integers(0, len(v), (n_bootstrap, len(v)))].mean(1) if n_bootstrap > 0 else v[None]
     return {"n": int(len(v)), "mean": float(v.mean()),
             "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]}
+
+
+def said_fires_by_kind(kinds: Sequence[str], scores: Sequence[float]) -> dict[str, float]:
+    """Share of snippets of each kind (q1..qN, hard, random; peak, decoy) that the scorer said fire (>= 0.5): where
+    an explanation stops working (weak quantiles) or over-reaches (hard negatives)."""
+    out: dict[str, list[float]] = {}
+    for k, s in zip(kinds, scores):
+        out.setdefault(k, []).append(float(s >= 0.5))
+    return {k: sum(v) / len(v) for k, v in sorted(out.items())}

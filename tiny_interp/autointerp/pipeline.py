@@ -22,7 +22,7 @@ from ..llm.records import latest_records
 from ..llm.runner import Completion, ItemFailure, LLMItem, RunnerConfig
 from .baseline import BASELINE_MODEL, baseline_explanation, rule_detection, rule_fuzzing
 from .heldout import HeldoutConfig, Snippet, detection_set, fuzzing_set, heldout_stories, scan
-from .metrics import set_summary, unit_scores
+from .metrics import said_fires_by_kind, set_summary, unit_scores
 from .prompts import (EXPLAIN_SYSTEM, PROMPT_VERSION, SCORE_SYSTEM, AnswerError, detection_prompt, explain_prompt,
                       fuzzing_prompt, parse_explanation, parse_probabilities)
 from .store import RunPaths, write_result
@@ -266,6 +266,7 @@ def _metrics(answer: dict[str, Any] | None, n_bootstrap: int) -> dict[str, Any] 
     if "scores" not in answer:
         return answer
     m = unit_scores(answer["labels"], answer["scores"], n_bootstrap)
+    m["said_fires"] = said_fires_by_kind(answer["kinds"], answer["scores"])
     return _rounded(m)
 
 
