@@ -336,7 +336,9 @@ def test_features_explained_and_scored_like_neurons(feature_model, tmp_path):
     assert len(ev.logits_up) == 8 and ev.logits_up[0][1] >= ev.logits_up[-1][1]
     cfg = AutointerpConfig(explainer="baseline", scorer="rules", heldout=HELD, n_bootstrap=50)
     r = run_autointerp(fs, stories, sample_units(fs.units(), 10, 0), cfg, progress=False)
-    assert r["kind"] == "feature" and r["unit_set"] == "features:rand" and r["n_units"] == 10
+    assert r["kind"] == "feature" and r["n_units"] == 10
+    assert r["unit_set"] == "features:rand:blocks.0.hook_resid_post+blocks.1.hook_resid_mid"
+    assert open_unit_set(path, "features:rand/sae1").sae_dir == path / "saes" / "rand"  # a dictionary of the run
     assert (path / "saes" / "rand" / "autointerp" / "baseline__rules.json").exists()  # beside the feature atlas
     scored = [u for u in r["units"].values() if u["detection"] and "balanced_accuracy" in u["detection"]]
     assert scored and all(0 <= u["detection"]["balanced_accuracy"] <= 1 for u in scored)

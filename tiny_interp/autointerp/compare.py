@@ -13,10 +13,11 @@ from .units import open_unit_set, sample_units
 
 
 def shipped_sae(model_dir: str | os.PathLike) -> Path | None:
-    """The first SAE under ``<model>/saes/`` that has a feature atlas, or None."""
+    """The SAE run with a feature atlas shipped with a model: ``<model>/saes`` itself, else the first run inside
+    it; None when there is none."""
     base = Path(model_dir) / "saes"
-    found = sorted(p for p in base.glob("*") if (p / "atlas" / "atlas.json").exists()) if base.is_dir() else []
-    return found[0] if found else None
+    runs = [base] + sorted(p for p in base.glob("*") if p.is_dir()) if base.is_dir() else []
+    return next((p for p in runs if (p / "atlas" / "atlas.json").exists()), None)
 
 
 def tidy(result: dict[str, Any]) -> list[dict[str, Any]]:

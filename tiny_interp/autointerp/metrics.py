@@ -21,21 +21,22 @@ def _split(labels: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, 
     return s[y == 1], s[y == 0]
 
 
-def _rates(pos: Float[np.ndarray, "... p"], neg: Float[np.ndarray, "... n"]) -> dict[str, np.ndarray]:
-    """Balanced accuracy and F1 of the 0.5-thresholded scores (leading axes are bootstrap replicates)."""
-    tp = (pos >= 0.5).sum(-1).astype(np.float64)
-    fn = pos.shape[-1] - tp
-    fp = (neg >= 0.5).sum(-1).astype(np.float64)
-    tn = neg.shape[-1] - fp
-    bal = 0.5 * (tp / pos.shape[-1] + tn / neg.shape[-1])
-    denom = 2 * tp + fp + fn
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(denom), where=denom > 0)
+def _rates(tp: np.ndarray, fp: np.ndarray, P: int, N: int) -> dict[str, np.ndarray]:
+    """Balanced accuracy and F1 from true / false positive counts (any shape) among P positives and N negatives."""
+    bal = 0.5 * (tp / P + (N - fp) / N)
+    denom = 2 * tp + fp + (P - tp)
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(denom, dtype=np.float64), where=denom > 0)
     return {"balanced_accuracy": bal, "f1": f1}
 
 
-def _wins(pos: np.ndarray, neg: np.ndarray) -> Float[np.ndarray, "p n"]:
-    """1 where a positive outscores a negative, 0.5 on ties (the Mann-Whitney form of AUROC)."""
-    d = pos[:, None] - neg[None, :]
+def _draw_counts(rng: np.random.Generator, n: int, size: int) -> Int[np.ndarray, "b n"]:
+    """How often each of n items is drawn in each of ``size`` resamples with replacement."""
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=size)
+
+
+def _wins(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """1 where a positive outscores a negative, 0.5 on ties (the Mann-Whitney form of AUROC); broadcasts."""
+    d = pos - neg
     return (d > 0) + 0.5 * (d == 0)
 
 
@@ -48,22 +49,55 @@ def unit_scores(labels: Sequence[int], scores: Sequence[float], n_bootstrap: int
                 ) -> dict[str, Any]:
     """Metrics and 95% bootstrap intervals (positives and negatives resampled separately, so every replicate
     has both classes). AUROC is None when the answers are plain yes/no."""
-    pos, neg = _split(labels, scores)
-    if not len(pos) or not len(neg):
-        raise ValueError(f"need both classes, got {len(pos)} positive and {len(neg)} negative labels")
-    out: dict[str, Any] = {k: float(v) for k, v in _rates(pos, neg).items()}
-    has_auc = graded(scores)
-    wins = _wins(pos, neg)
-    out["auroc"] = float(wins.mean()) if has_auc else None
-    out["n_pos"], out["n_neg"] = int(len(pos)), int(len(neg))
-    if n_bootstrap > 0:
-        rng = np.random.default_rng(seed)
-        ip: Int[np.ndarray, "b p"] = rng.integers(0, len(pos), (n_bootstrap, len(pos)))
-        ineg: Int[np.ndarray, "b n"] = rng.integers(0, len(neg), (n_bootstrap, len(neg)))
-        reps = _rates(pos[ip], neg[ineg])
-        if has_auc:
-            reps["auroc"] = wins[ip[:, :, None], ineg[:, None, :]].mean(axis=(1, 2))
-        out["ci95"] = {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in reps.items()}
+    return unit_scores_many([(labels, scores)], n_bootstrap, seed)[0]
+
+
+def _bootstrap_cis(rng: np.random.Generator, hit_p: Float[np.ndarray, "g p"], hit_n: Float[np.ndarray, "g n"],
+                   wins: Float[np.ndarray, "a p n"], n_bootstrap: int) -> tuple[dict[str, list], Any]:
+    """95% intervals of balanced accuracy and F1 for every unit of a group, and of AUROC for the graded ones."""
+    if n_bootstrap <= 0:
+        return {}, iter(())
+    P, N = hit_p.shape[1], hit_n.shape[1]
+    cp, cn = _draw_counts(rng, P, n_bootstrap), _draw_counts(rng, N, n_bootstrap)  # [B, P], [B, N]
+    reps = _rates(cp @ hit_p.T, cn @ hit_n.T, P, N)  # [B, units]: one matrix product per group
+    cis = {k: np.percentile(v, [2.5, 97.5], axis=0).T.tolist() for k, v in reps.items()}
+    if not len(wins):
+        return cis, iter(())
+    # AUROC of a replicate: the mean of the pairwise wins, weighted by how often each pair was drawn
+    auc = np.einsum("bp,gpn,bn->gb", cp, wins, cn) / (P * N)
+    return cis, iter(np.percentile(auc, [2.5, 97.5], axis=1).T.tolist())
+
+
+def unit_scores_many(answers: Sequence[tuple[Sequence[int], Sequence[float]]], n_bootstrap: int = 1000,
+                     seed: int = 0) -> list[dict[str, Any]]:
+    """``unit_scores`` of many units at once: units with as many positives and negatives share one set of
+    bootstrap draws and are computed as one array (thousands of units in a second, not a minute)."""
+    split = [_split(y, s) for y, s in answers]
+    for pos, neg in split:
+        if not len(pos) or not len(neg):
+            raise ValueError(f"need both classes, got {len(pos)} positive and {len(neg)} negative labels")
+    out: list[dict[str, Any]] = [{} for _ in answers]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (pos, neg) in enumerate(split):
+        groups.setdefault((len(pos), len(neg)), []).append(i)
+    rng = np.random.default_rng(seed)
+    for (P, N), members in sorted(groups.items()):
+        pos = np.stack([split[i][0] for i in members])  # [units, P]
+        neg = np.stack([split[i][1] for i in members])
+        hit_p, hit_n = (pos >= 0.5).astype(np.float64), (neg >= 0.5).astype(np.float64)  # answers thresholded
+        point = _rates(hit_p.sum(1), hit_n.sum(1), P, N)
+        wins = _wins(pos[:, :, None], neg[:, None, :])  # [units, P, N]
+        has_auc = [graded(answers[i][1]) for i in members]
+        cis, auc_ci = _bootstrap_cis(rng, hit_p, hit_n, wins[has_auc], n_bootstrap)
+        for j, i in enumerate(members):
+            res: dict[str, Any] = {k: float(v[j]) for k, v in point.items()}
+            res["auroc"] = float(wins[j].mean()) if has_auc[j] else None
+            res["n_pos"], res["n_neg"] = P, N
+            if n_bootstrap > 0:
+                res["ci95"] = {k: v[j] for k, v in cis.items()}
+                if has_auc[j]:
+                    res["ci95"]["auroc"] = next(auc_ci)
+            out[i] = res
     return out
 
 

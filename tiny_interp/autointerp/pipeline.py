@@ -22,12 +22,13 @@ from ..llm.records import latest_records
 from ..llm.runner import Completion, ItemFailure, LLMItem, RunnerConfig
 from .baseline import BASELINE_MODEL, baseline_explanation, rule_detection, rule_fuzzing
 from .heldout import HeldoutConfig, Snippet, detection_set, fuzzing_set, heldout_stories, scan
-from .metrics import said_fires_by_kind, set_summary, unit_scores
+from .metrics import said_fires_by_kind, set_summary, unit_scores_many
 from .prompts import (EXPLAIN_SYSTEM, PROMPT_VERSION, SCORE_SYSTEM, AnswerError, detection_prompt, explain_prompt,
                       fuzzing_prompt, parse_explanation, parse_probabilities)
 from .store import RunPaths, write_result
 from .units import Evidence, Unit, UnitSet
 
+TEMPERATURE = 0.0  # explanations and scores are asked greedily: a rerun of a failed item asks the same way
 SCORERS: dict[str, tuple[Callable, Callable, Callable]] = {
     # name: (snippet set, LLM prompt, rule answers)
     "detection": (detection_set, detection_prompt, rule_detection),
@@ -115,7 +116,7 @@ class _Caller:
     def __call__(self, step: str, items: list[LLMItem], out: Path, handle: Callable, max_tokens: int) -> None:
         from ..llm.runner import run_items_async
 
-        cfg = dataclasses.replace(self.runner, max_tokens=max_tokens, temperature=0.0)
+        cfg = dataclasses.replace(self.runner, max_tokens=max_tokens, temperature=TEMPERATURE)
         coro = run_items_async(items, out, cfg, handle, api_key=self.api_key, progress=self.progress, desc=step)
         self.summaries[step] = _run_coroutine(coro)
 
@@ -232,6 +233,7 @@ def _answered(record: dict[str, Any]) -> dict[str, Any]:
 def _assemble(unit_set: UnitSet, units: Sequence[Unit], cfg: AutointerpConfig, runner: RunnerConfig | None,
               explanations: dict[str, str], explain_failures: dict[str, Any], scores: dict[str, dict[str, Any]],
               settings: dict[str, Any]) -> dict[str, Any]:
+    metrics = _metrics(scores, cfg.n_bootstrap)
     per_unit = {}
     for u in units:
         entry: dict[str, Any] = {"kind": u.kind, "layer": u.layer, "index": u.index,
@@ -239,7 +241,7 @@ def _assemble(unit_set: UnitSet, units: Sequence[Unit], cfg: AutointerpConfig, r
         if u.key in explain_failures:
             entry["explain_failure"] = explain_failures[u.key]
         for s in SCORERS:
-            entry[s] = _metrics(scores[s].get(u.key), cfg.n_bootstrap)
+            entry[s] = metrics[s].get(u.key)  # None: not explained, so not scored
         per_unit[u.key] = entry
     summary = {s: {m: set_summary([e[s].get(m) for e in per_unit.values() if e[s]], cfg.n_bootstrap)
                    for m in ("balanced_accuracy", "f1", "auroc")} |
@@ -254,20 +256,20 @@ def _assemble(unit_set: UnitSet, units: Sequence[Unit], cfg: AutointerpConfig, r
         "kind": unit_set.kind, "model_dir": str(unit_set.model_dir), "atlas": str(unit_set.atlas_dir),
         "explainer": {"kind": cfg.explainer, "model": llm["model"] if cfg.explainer == "llm" else BASELINE_MODEL},
         "scorer": {"kind": cfg.scorer, "model": llm["model"] if cfg.scorer == "llm" else "rules"},
-        "endpoint": {k: llm[k] for k in ("base_url", "temperature")} if llm else None,
+        "endpoint": {"base_url": llm["base_url"], "temperature": TEMPERATURE} if llm else None,
         "settings": settings, "n_units": len(per_unit), "summary": summary, "units": per_unit,
         "explain_failed": len(explain_failures),
     }
 
 
-def _metrics(answer: dict[str, Any] | None, n_bootstrap: int) -> dict[str, Any] | None:
-    if answer is None:
-        return None  # not explained, so not scored
-    if "scores" not in answer:
-        return answer
-    m = unit_scores(answer["labels"], answer["scores"], n_bootstrap)
-    m["said_fires"] = said_fires_by_kind(answer["kinds"], answer["scores"])
-    return _rounded(m)
+def _metrics(scores: dict[str, dict[str, Any]], n_bootstrap: int) -> dict[str, dict[str, Any]]:
+    """scorer -> unit -> metrics (answered units, all at once) or the skip / failure record."""
+    out: dict[str, dict[str, Any]] = {s: {k: a for k, a in scores[s].items() if "scores" not in a} for s in SCORERS}
+    answered = [(s, k, a) for s in SCORERS for k, a in scores[s].items() if "scores" in a]
+    many = unit_scores_many([(a["labels"], a["scores"]) for _, _, a in answered], n_bootstrap)
+    for (s, k, a), m in zip(answered, many):
+        out[s][k] = _rounded({**m, "said_fires": said_fires_by_kind(a["kinds"], a["scores"])})
+    return out
 
 
 def _rounded(x: Any) -> Any:

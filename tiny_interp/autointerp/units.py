@@ -217,7 +217,8 @@ class FeatureSet(UnitSet):
 
         self.sae_dir = Path(sae_dir)
         self.saes = load_dictionaries(self.sae_dir)
-        super().__init__(model_dir, atlas, f"features:{self.sae_dir.name}")
+        names = [s.cfg.hook_name for s in self.saes]
+        super().__init__(model_dir, atlas, f"features:{self.sae_dir.name}:{'+'.join(names)}")
 
     def units(self) -> list[Unit]:
         return [Unit("feature", b, f) for b, sae in enumerate(self.saes) for f in range(sae.cfg.d_sae)]
@@ -254,16 +255,19 @@ def sample_units(units: Sequence[Unit], n: int | None, seed: int) -> list[Unit]:
 
 
 def sae_directory(model_dir: str | os.PathLike, name_or_path: str) -> Path:
-    """An SAE directory: a path, or a name under ``<model>/saes/``."""
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        return path
-    under = Path(model_dir) / "saes" / name_or_path
-    if under.is_dir():
-        return under
-    have = sorted(p.name for p in (Path(model_dir) / "saes").glob("*") if p.is_dir())
-    raise ConfigError(f"no SAE {name_or_path!r}: not a directory, nor under {Path(model_dir) / 'saes'}"
-                      + (f" (there: {', '.join(have)})" if have else ""))
+    """The run directory of an SAE: a path, a name under ``<model>/saes/`` or under ``<model>/``; a dictionary
+    inside a run whose feature atlas sits in the run directory stands for that run (the atlas numbers its
+    dictionaries)."""
+    model_dir = Path(model_dir)
+    found = next((p for p in (Path(name_or_path).expanduser(), model_dir / "saes" / name_or_path,
+                              model_dir / name_or_path) if p.is_dir()), None)
+    if found is None:
+        have = sorted(p.name for p in (model_dir / "saes").glob("*") if p.is_dir())
+        raise ConfigError(f"no SAE {name_or_path!r}: not a directory, nor under {model_dir / 'saes'}"
+                          + (f" (there: {', '.join(have)})" if have else ""))
+    if (found / "cfg.json").is_file() and not (found / "atlas").is_dir() and (found.parent / "atlas").is_dir():
+        return found.parent
+    return found
 
 
 def open_unit_set(model_dir: str | os.PathLike, spec: str, atlas: str | os.PathLike | None = None) -> UnitSet:
