@@ -165,7 +165,7 @@ class Oracle:
             return (kind, 0.05) if kind == "429" else ("500", None)
         text = last_text(body)
         if body["messages"][0]["content"] == EXPLAIN_SYSTEM:
-            key = self.prompts[text]
+            key = self.prompts[text.split("\n\n")[1]]  # known by its top examples
             if ("explain", key) in self.bad:
                 self.bad.discard(("explain", key))
                 return ("ok", "I am not sure.\nMaybe names?")
@@ -192,7 +192,7 @@ def test_llm_pipeline_scores_scripted_answers_and_resumes_exactly_once(model, tm
     evidence = {u.key: us.evidence(u) for u in units}
     sets = {k: detection_set(ev, hs, HELD)[0] for k, ev in evidence.items()}
     truth = {k: {one_line(s.text()): s.label for s in snips} for k, snips in sets.items()}
-    prompts = {explain_prompt(ev): k for k, ev in evidence.items()}
+    prompts = {explain_prompt(ev).split("\n\n")[1]: k for k, ev in evidence.items()}
     keys = list(evidence)
     flip, bad_detect, bad_explain = keys[0], keys[1], keys[2]
     args = ["autointerp", str(path), "--stories", str(story_file), "--n", "5", "--heldout-stories", "80",
@@ -201,6 +201,14 @@ def test_llm_pipeline_scores_scripted_answers_and_resumes_exactly_once(model, tm
     with StubServer(Oracle(prompts, truth, flip, bad_detect, bad_explain, faults=True)) as server:
         assert main(args + ["--base-url", server.base_url]) == 1  # failures: exit 1, rerun to retry
         assert server.behaviours()[:2] == ["500", "429"]
+        explain_texts = [last_text(q["body"]) for q in server.requests
+                         if q["body"]["messages"][0]["content"] == EXPLAIN_SYSTEM]
+    # the prompts' quantile examples come from the stories after the scoring ones, never from those
+    prompt_slice = "\n".join(stories[N_ATLAS + 80:N_ATLAS + 80 + 150])
+    quantile_lines = [l[l.index(") ") + 2:] for t in explain_texts for l in t.split("\n\n")[2].splitlines()[1:]]
+    assert quantile_lines and "quantile 1 of 4" in explain_texts[0]
+    for line in quantile_lines:
+        assert line.replace("<<", "").replace(">>", "").replace("↵", "\n").strip() in prompt_slice
     res_file = path / "autointerp" / "stub-llm__stub-llm.json"
     r = json.loads(res_file.read_text())
     u = r["units"]
@@ -343,6 +351,11 @@ def test_features_explained_and_scored_like_neurons(feature_model, tmp_path):
     scored = [u for u in r["units"].values() if u["detection"] and "balanced_accuracy" in u["detection"]]
     assert scored and all(0 <= u["detection"]["balanced_accuracy"] <= 1 for u in scored)
     assert all("skipped" in u["detection"] for u in r["units"].values() if u not in scored)
+    # the FeatureExplorer shows them: it reads <atlas>/explanations.json
+    from tiny_interp.widgets.features import explanation
+
+    first = next(iter(r["units"].values()))
+    assert explanation(fs.atlas, first["layer"], first["index"]) == first["explanation"]
 
 
 # ---------------------------------------------------------------- notebook 09

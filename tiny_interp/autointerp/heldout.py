@@ -8,6 +8,7 @@ peaks and the window's quietest token; the scorers draw their snippets from that
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from .units import Evidence, Unit, UnitSet
+from .units import Evidence, Example, Unit, UnitSet
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class HeldoutConfig:
     n_hard: int = 6  # non-activating windows that contain one of the unit's top tokens
     n_random: int = 6  # other non-activating windows (more when hard negatives are short)
     min_activating: int = 2  # fewer activating held-out windows: the unit is not scored (recorded, never a zero)
+    prompt_stories: int = 150  # stories after the scoring ones: the explanation prompt's quantile examples (0: none)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -41,6 +43,7 @@ class HeldoutConfig:
                   "batch_size": self.batch_size >= 1, "n_quantiles": self.n_quantiles >= 1,
                   "per_quantile": self.per_quantile >= 1, "n_hard": self.n_hard >= 0, "n_random": self.n_random >= 0,
                   "min_activating": self.min_activating >= 1, "skip": self.skip is None or self.skip >= 0,
+                  "prompt_stories": self.prompt_stories >= 0,
                   "active_frac": 0 < self.active_frac <= 1, "quiet_frac": 0 <= self.quiet_frac < self.active_frac,
                   "quiet_percentile": 0 <= self.quiet_percentile <= 100}
         bad = [k for k, ok in checks.items() if not ok]
@@ -120,6 +123,30 @@ def heldout_stories(stories: Sequence[str], atlas_meta: dict[str, Any], cfg: Hel
         raise ConfigError(f"no held-out stories: the file has {len(stories)} stories and the first {skip} are "
                           "passed over (the atlas read them); pass another story file, e.g. the train split")
     return chosen, skip
+
+
+def prompt_stories(stories: Sequence[str], first: int, cfg: HeldoutConfig) -> tuple[list[str], int]:
+    """The stories right after the scoring ones, for the explanation prompt's quantile examples (never scored)."""
+    start = first + cfg.n_stories
+    return list(stories[start: start + cfg.prompt_stories]), start
+
+
+def quantile_examples(ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig, per_quantile: int = 2
+                      ) -> tuple[tuple[str, tuple[Example, ...]], ...]:
+    """Examples from each activation quantile of the unit's activating windows in ``hs`` (the prompt slice), the
+    peak token carrying the window's peak activation; strongest quantile first."""
+    col = hs.column(ev.unit)
+    peaks = hs.peak[:, col]
+    hi, _ = _thresholds(ev, peaks, cfg)
+    drawn = _activating(peaks, hi, dataclasses.replace(cfg, per_quantile=per_quantile),
+                        unit_rng(ev.unit, cfg.seed, "prompt"))
+    groups: dict[str, list[Example]] = {}
+    for r, q in drawn:
+        toks = hs.window_tokens(r)
+        acts = [0.0] * len(toks)
+        acts[int(hs.at_peak[r, col])] = float(peaks[r])
+        groups.setdefault(q, []).append(Example(toks, tuple(acts), int(hs.at_peak[r, col])))
+    return tuple((f"quantile {q[1:]} of {cfg.n_quantiles}", tuple(exs)) for q, exs in groups.items())
 
 
 def scan(unit_set: UnitSet, units: Sequence[Unit], stories: Sequence[str], first_index: int,

@@ -21,11 +21,12 @@ from ..errors import ConfigError
 from ..llm.records import latest_records
 from ..llm.runner import Completion, ItemFailure, LLMItem, RunnerConfig
 from .baseline import BASELINE_MODEL, baseline_explanation, rule_detection, rule_fuzzing
-from .heldout import HeldoutConfig, Snippet, detection_set, fuzzing_set, heldout_stories, scan
+from .heldout import (HeldoutConfig, Snippet, detection_set, fuzzing_set, heldout_stories, prompt_stories,
+                      quantile_examples, scan)
 from .metrics import said_fires_by_kind, set_summary, unit_scores_many
 from .prompts import (EXPLAIN_SYSTEM, PROMPT_VERSION, SCORE_SYSTEM, AnswerError, detection_prompt, explain_prompt,
                       fuzzing_prompt, parse_explanation, parse_probabilities)
-from .store import RunPaths, write_result
+from .store import RunPaths, export_for_feature_explorer, write_result
 from .units import Evidence, Unit, UnitSet
 
 TEMPERATURE = 0.0  # explanations and scores are asked greedily: a rerun of a failed item asks the same way
@@ -87,6 +88,8 @@ def run_autointerp(unit_set: UnitSet, stories: Sequence[str], units: Sequence[Un
                 "first_heldout_story": first, "config": _config_identity(cfg)}
     paths.claim(settings, resumable=cfg.needs_llm)
     evidence = unit_set.evidence_many(units, cfg.n_top, cfg.n_tokens, cfg.n_logits)
+    if cfg.explainer == "llm":
+        evidence = _with_prompt_quantiles(unit_set, evidence, stories, first, cfg.heldout, progress)
     call = _Caller(runner, api_key, progress)
     done = _done_scores(paths, cfg)
     pending = [u for u in units if any(score_id(s, u.key) not in done for s in SCORERS)]
@@ -97,7 +100,21 @@ def run_autointerp(unit_set: UnitSet, stories: Sequence[str], units: Sequence[Un
         scores = _score(explanations, sets.result(), done, cfg, call, paths)
     result = _assemble(unit_set, units, cfg, runner, explanations, explain_failures, scores, settings)
     write_result(paths.result, result)
+    if unit_set.kind == "feature":
+        export_for_feature_explorer(unit_set.atlas_dir)
     return result
+
+
+def _with_prompt_quantiles(unit_set: UnitSet, evidence: dict[str, Evidence], stories: Sequence[str], first: int,
+                           cfg: HeldoutConfig, progress: bool) -> dict[str, Evidence]:
+    """Evidence with quantile examples from the stories after the scoring ones, where the atlas keeps none."""
+    todo = [ev.unit for ev in evidence.values() if not ev.quantiles]
+    texts, start = prompt_stories(stories, first, cfg)
+    if not todo or not texts:
+        return evidence
+    hs = scan(unit_set, todo, texts, start, cfg, progress)
+    return {k: ev if ev.quantiles else dataclasses.replace(ev, quantiles=quantile_examples(ev, hs, cfg))
+            for k, ev in evidence.items()}
 
 
 def _config_identity(cfg: AutointerpConfig) -> dict[str, Any]:

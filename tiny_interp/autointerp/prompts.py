@@ -54,7 +54,7 @@ def explain_prompt(ev: Evidence, mark_frac: float = 0.5) -> str:
              "marked <<like this>>; the number is its peak activation.", "", "Top activating examples:"]
     lines += [f"{i + 1}. ({ex.peak:.2f}) {mark_example(ex, mark_frac)}" for i, ex in enumerate(ev.top)]
     for label, group in ev.quantiles:
-        lines += ["", f"Examples from the {label} activation range:"]
+        lines += ["", f"Examples from {label} of its activating texts (1 = strongest; peak token marked):"]
         lines += [f"- ({ex.peak:.2f}) {mark_example(ex, mark_frac)}" for ex in group]
     if ev.top_tokens:
         lines += ["", "Tokens with the highest mean activation: " + _token_list(ev.top_tokens)]

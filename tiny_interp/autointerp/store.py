@@ -115,3 +115,19 @@ def search(atlas_dir: str | os.PathLike, query: str) -> list[dict[str, Any]]:
             if words and all(w in text for w in words):
                 hits.append({"unit": key, **rec})
     return sorted(hits, key=lambda h: -(h["detection"] if h["detection"] is not None else -1))
+
+
+EXPLORER_FILE = "explanations.json"  # what FeatureExplorer reads inside a feature atlas: {"block:feature": text}
+
+
+def export_for_feature_explorer(atlas_dir: str | os.PathLike) -> Path:
+    """Write ``<atlas>/explanations.json`` for the FeatureExplorer: per feature, the explanation whose run scored
+    best on detection (the file is ours: rewritten whole from the stored results each time)."""
+    best: dict[str, str] = {}
+    for key, recs in explanations_for(atlas_dir).items():
+        block, feature = re.fullmatch(r"D(\d+)/F(\d+)", key).groups()
+        top = max(recs, key=lambda r: -1.0 if r["detection"] is None else r["detection"])
+        best[f"{int(block)}:{int(feature)}"] = top["explanation"]
+    path = Path(atlas_dir) / EXPLORER_FILE
+    write_json_atomic(path, best)
+    return path
