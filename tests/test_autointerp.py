@@ -361,18 +361,20 @@ def test_features_explained_and_scored_like_neurons(feature_model, tmp_path):
 # ---------------------------------------------------------------- notebook 09
 
 @pytest.mark.slow
-def test_notebook_09_runs_offline_and_against_an_endpoint(model, tmp_path):
+def test_notebook_09_runs_offline_and_against_an_endpoint(feature_model, tmp_path):
     from nb_fixtures import run_nb, text_of
 
-    path, story_file, _ = model
+    path, story_file, _ = feature_model
     work = tmp_path / "m"
     shutil.copytree(path, work, ignore=shutil.ignore_patterns("autointerp"))
     params = dict(MODEL=str(work), N=5, STORIES=str(story_file), HELDOUT_STORIES=80, WINDOW=6)
     nb = run_nb("09_autointerp", tmp_path, **params)
     text = text_of(nb)
-    assert "baseline" in text and "detection" in text and "scoring neurons only" in text
+    assert "baseline" in text and "detection" in text and "features:rand" in text  # both sets, side by side
     assert json.loads((work / "autointerp" / "baseline__rules.json").read_text())["n_units"] == 5
+    assert json.loads((work / "saes" / "rand" / "autointerp" / "baseline__rules.json").read_text())["n_units"] == 5
     assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    assert text.count('class="ti-ai"') == 2  # the searchable tables of both sets
 
     def answer(body, n):
         text = last_text(body)
@@ -383,9 +385,11 @@ def test_notebook_09_runs_offline_and_against_an_endpoint(model, tmp_path):
     with StubServer(answer) as server:
         nb = run_nb("09_autointerp", tmp_path, **params, BASE_URL=server.base_url, LLM_MODEL="nb-llm")
         n_requests = len(server.requests)
-    result = json.loads((work / "autointerp" / "nb-llm__nb-llm.json").read_text())
-    # each unit explained once, and each scoring set (some units have none for fuzzing) asked once
-    assert n_requests == 5 + sum(s["scored"] for s in result["summary"].values())
+    results = [json.loads(f.read_text()) for f in (work / "autointerp" / "nb-llm__nb-llm.json",
+                                                   work / "saes" / "rand" / "autointerp" / "nb-llm__nb-llm.json")]
+    # each unit explained once, and each scoring set (some units have none) asked once
+    assert n_requests == sum(5 + sum(s["scored"] for s in r["summary"].values()) for r in results)
+    result = results[0]
     assert {u["explanation"] for u in result["units"].values()} == {"small words"}
     assert "small words" in text_of(nb)
 

@@ -13,11 +13,26 @@ from .units import open_unit_set, sample_units
 
 
 def shipped_sae(model_dir: str | os.PathLike) -> Path | None:
-    """The SAE run with a feature atlas shipped with a model: ``<model>/saes`` itself, else the first run inside
-    it; None when there is none."""
+    """The SAE run shipped with a model: ``<model>/saes`` when it holds dictionaries itself, else the first run
+    inside it (one with a feature atlas first); None when there is none."""
     base = Path(model_dir) / "saes"
-    runs = [base] + sorted(p for p in base.glob("*") if p.is_dir()) if base.is_dir() else []
-    return next((p for p in runs if (p / "atlas" / "atlas.json").exists()), None)
+    if not base.is_dir():
+        return None
+    if any((p / "cfg.json").is_file() for p in base.iterdir()):
+        return base
+    runs = sorted((p for p in base.iterdir() if any((q / "cfg.json").is_file() for q in p.glob("*"))),
+                  key=lambda p: (not (p / "atlas" / "atlas.json").exists(), p.name))
+    return runs[0] if runs else None
+
+
+def ensure_feature_atlas(run_dir: str | os.PathLike, stories: Any, n_stories: int | None) -> Path:
+    """The run's feature atlas, built by the features' own machinery when there is none yet (minutes on a CPU)."""
+    from ..features.feature_atlas import build_feature_atlas
+
+    atlas = Path(run_dir) / "atlas"
+    if not (atlas / "atlas.json").is_file():
+        build_feature_atlas(run_dir, stories, n_stories=n_stories, progress=False)
+    return atlas
 
 
 def tidy(result: dict[str, Any]) -> list[dict[str, Any]]:
