@@ -168,7 +168,8 @@ def main() -> None:
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} at end")
     print(f"llm_units={llm.get('units', 0)} llm_wall_s={llm.get('wall_s', 0):.1f} "
-          f"overhead_s={llm.get('overhead_s', 0):.1f} baseline_units={base['units']} baseline_wall_s={base['wall_s']:.1f}")
+          f"overhead_s={llm.get('overhead_s', 0):.1f} baseline_units={base['units']} "
+          f"baseline_wall_s={base['wall_s']:.1f}")
 
 
 if __name__ == "__main__":

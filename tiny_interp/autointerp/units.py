@@ -95,7 +95,8 @@ def examples_from_arrays(tokens: np.ndarray, acts: np.ndarray, window: int, piec
 
 
 class UnitSet:
-    """Base: ``kind``, ``name``, ``atlas``, ``tokenizer``, ``units()``, ``evidence(unit)``, ``activations(ids, units)``."""
+    """Base: ``kind``, ``name``, ``atlas``, ``tokenizer``, ``units()``, ``evidence(unit)``,
+    ``activations(ids, units)``."""
 
     kind = "unit"
 
@@ -141,8 +142,8 @@ class UnitSet:
 
     def evidence_many(self, units: Sequence[Unit], n_top: int = 10, n_tokens: int = 10, n_logits: int = 8,
                       min_count: int = 10) -> dict[str, Evidence]:
-        """Evidence per unit key; top tokens (highest mean activation among tokens seen ``min_count`` times) come
-        from one read of the atlas's token-mean table for all the units."""
+        """Evidence per unit key; top tokens (highest positive mean activation among tokens seen ``min_count``
+        times) come from one read of the atlas's token-mean table for all the units."""
         a = self.atlas
         flat = np.asarray([u.layer * a.d_mlp + u.index for u in units], dtype=np.int64)
         counts = np.asarray(a.a["token_count"])
@@ -153,7 +154,7 @@ class UnitSet:
         for j, (u, f) in enumerate(zip(units, flat)):
             vals = np.asarray(a.a["top_values"][f, :n_top], dtype=np.float32)
             keep = np.isfinite(vals)
-            ids = [int(i) for i in order[:, j] if np.isfinite(means[i, j])]
+            ids = [int(i) for i in order[:, j] if means[i, j] > 0]  # sparse atlases read 0 beyond their tops
             up, down = self.logit_effects(u, n_logits)
             out[u.key] = Evidence(
                 unit=u, quantiles=self.quantile_examples(u), logits_up=up, logits_down=down,
