@@ -87,7 +87,8 @@ def run_autointerp(unit_set: UnitSet, stories: Sequence[str], units: Sequence[Un
     settings = {"unit_set": unit_set.name, "prompt_version": PROMPT_VERSION, "stories": stories_label,
                 "first_heldout_story": first, "config": _config_identity(cfg)}
     paths.claim(settings, resumable=cfg.needs_llm)
-    evidence = unit_set.evidence_many(units, cfg.n_top, cfg.n_tokens, cfg.n_logits)
+    n_logits = cfg.n_logits if cfg.explainer == "llm" else 0  # only an LLM's prompt shows them
+    evidence = unit_set.evidence_many(units, cfg.n_top, cfg.n_tokens, n_logits)
     if cfg.explainer == "llm":
         evidence = _with_prompt_quantiles(unit_set, evidence, stories, first, cfg.heldout, progress)
     call = _Caller(runner, api_key, progress)

@@ -236,14 +236,15 @@ class FeatureSet(UnitSet):
         return torch.stack([latents[u.layer][..., u.index] for u in units], dim=-1)
 
     def logit_effects(self, unit: Unit, n: int) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]]:
-        """Top +/- tokens of the feature's direct logit effect, from the feature atlas."""
-        query = getattr(self.atlas, "logit_effects", None)
-        if query is None or n <= 0:
+        """Top +/- tokens of the feature's direct logit effect, read from the feature atlas's arrays through the
+        vocabulary table (its DataFrame query costs ~20 ms a feature: minutes for a whole SAE)."""
+        a = self.atlas.a
+        if n <= 0 or "logit_pos_ids" not in a:
             return (), ()
-        df = query(unit.layer, unit.index)
-        pick = lambda sign: tuple((str(t), float(v)) for t, v in  # noqa: E731
-                                  zip(df["token"][df["sign"] == sign][:n], df["effect"][df["sign"] == sign][:n]))
-        return pick("+"), pick("-")
+        f = unit.layer * self.atlas.d_mlp + unit.index
+        return tuple(tuple((self.pieces[int(i)], float(v)) for i, v in zip(a[f"logit_{sign}_ids"][f, :n],
+                                                                            a[f"logit_{sign}_values"][f, :n]))
+                     for sign in ("pos", "neg"))
 
 
 def sample_units(units: Sequence[Unit], n: int | None, seed: int) -> list[Unit]:
