@@ -412,3 +412,31 @@ def test_cli_refuses_bad_options_in_one_line(model, capsys):
         assert err.startswith("error: ") and message in err and "\n" not in err, (extra, err)
     assert main(["autointerp", str(path), "--stories", str(path / "nope.txt"), "--model", "baseline"]) == 2
     assert "nope.txt does not exist" in capsys.readouterr().err
+
+
+def test_baseline_explanations_scored_by_an_llm(model):
+    """The floor, judged by the same LLM scorer as an LLM's explanations: nothing asked to explain."""
+    from tiny_interp.llm.runner import RunnerConfig
+
+    path, _, stories = model
+    us = NeuronSet(path)
+    units = sample_units(us.units(), 3, 4)
+
+    def answer(body, n):
+        return ("ok", json.dumps({"answers": [1] * len(re.findall(r"^\d+\. ", last_text(body), re.M))}))
+
+    cfg = AutointerpConfig(explainer="baseline", scorer="llm", heldout=HELD, n_bootstrap=50)
+    with StubServer(answer) as server:
+        runner = RunnerConfig(model="judge", base_url=server.base_url, fsync=False)
+        r = run_autointerp(us, stories, units, cfg, runner, api_key="k", progress=False)
+        prompts = [last_text(q["body"]) for q in server.requests]
+    assert r["explainer"]["model"] == "baseline" and r["scorer"]["model"] == "judge"
+    assert (path / "autointerp" / "baseline__judge.json").exists()
+    assert all(p.startswith("Explanation of the unit: tokens ") for p in prompts)  # only scoring requests
+    for u in units:
+        e = r["units"][u.key]
+        assert e["explanation"] == baseline_explanation(us.evidence(u))
+        for s in ("detection", "fuzzing"):  # "everything fires": recall 1, specificity 0
+            if "balanced_accuracy" in e[s]:
+                negative = "random" if s == "detection" else "decoy"
+                assert e[s]["balanced_accuracy"] == 0.5 and e[s]["said_fires"][negative] == 1
