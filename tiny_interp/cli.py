@@ -31,6 +31,7 @@ COMMANDS = [
     "report",
     "ship",
     "sae",
+    "autointerp",
 ]
 
 
