@@ -46,6 +46,10 @@ def tidy(result: dict[str, Any]) -> list[dict[str, Any]]:
             row[s] = m.get("balanced_accuracy")
             row[f"{s}_auroc"] = m.get("auroc")
             row[f"{s}_note"] = m.get("skipped") or (m.get("failure") or {}).get("cause")
+        if "simulation" in u:
+            sim = u["simulation"] or {}
+            row["simulation"] = sim.get("correlation")
+            row["simulation_note"] = sim.get("unavailable") or sim.get("skipped") or sim.get("note")
         rows.append(row)
     return rows
 
