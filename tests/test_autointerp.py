@@ -539,6 +539,13 @@ def test_simulation_scores_the_correlation_of_scripted_logprobs_and_is_unavailab
     with StubServer(plain) as server:
         runner = RunnerConfig(model="plain", base_url=server.base_url, fsync=False)
         r = run_autointerp(us, stories, units, cfg2, runner, api_key="k", progress=False)
+        bodies = [q["body"] for q in server.requests]
+    # only simulations ask for logprobs, and asking for them is part of what a request is
+    assert sorted("logprobs" in b for b in bodies) == [False] * 3 + [True] * 3
+    from tiny_interp.llm.runner import LLMItem, request_hash
+
+    item = LLMItem(id="x", messages=[{"role": "user", "content": "hi"}])
+    assert request_hash(item, runner) != request_hash(dataclasses_replace(item, top_logprobs=20), runner)
     for u in units:
         assert set(r["units"][u.key]["simulation"]) == {"unavailable"}
         assert "balanced_accuracy" in r["units"][u.key]["detection"]
