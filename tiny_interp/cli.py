@@ -28,6 +28,7 @@ COMMANDS = [
     "eval_bpb",
     "report",
     "ship",
+    "graph",
 ]
 
 
