@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -234,28 +232,35 @@ def test_loader_finds_layers_by_hook_name(tmp_path, make_model_dir):
         assert a.cfg.hook_name == b.cfg.hook_name and torch.equal(a.W_dec, b.W_dec)
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "tiny_interp.cli", "graph", *map(str, args)], capture_output=True,
-                          text=True, timeout=300)
+def _cli(capsys, *args) -> tuple[int, str]:
+    from tiny_interp.cli import main
+
+    capsys.readouterr()
+    rc = main(["graph", *map(str, args)])
+    return rc, capsys.readouterr().err
 
 
-def test_cli_writes_the_page_and_json_and_refuses_bad_inputs(tmp_path, make_model_dir):
+def test_cli_writes_the_page_and_json_and_refuses_bad_inputs(tmp_path, make_model_dir, capsys):
     path, model = _model(make_model_dir, "tiny")
     tcs = random_transcoders(model, True, "relu")
     _save(tcs, tmp_path / "tcs")
     out, js = tmp_path / "g.html", tmp_path / "g.json"
-    r = _cli(path, "--prompt", "Lily gave the ball to", "--transcoders", tmp_path / "tcs", "--out", out, "--json", js)
-    assert r.returncode == 0, r.stderr
+    rc, err = _cli(capsys, path, "--prompt", "Lily gave the ball to", "--transcoders", tmp_path / "tcs", "--out", out,
+                   "--json", js)
+    assert rc == 0, err
     html = out.read_text()
     assert 'data-tiny-interp="graph"' in html and len(html.encode()) < 2_000_000 and "http" not in html.lower().replace(
         "http://www.w3.org/2000/svg", "")
     data = json.loads(js.read_text())
     assert data["metadata"]["prompt"] == "Lily gave the ball to" and data["nodes"]
-    assert _cli(path, "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", out).returncode == 0  # own file
+    assert _cli(capsys, path, "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", out)[0] == 0  # own file
+    rc, err = _cli(capsys, path, "--prompt", "  ", "--transcoders", tmp_path / "tcs", "--out", tmp_path / "y.html")
+    assert rc == 2 and "prompt is empty" in err
     (tmp_path / "tcs" / "tc-1" / "cfg.json").unlink()  # layer 1 gone
-    bad = _cli(path, "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", tmp_path / "x.html")
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "layer(s) [1]" in bad.stderr
+    rc, err = _cli(capsys, path, "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", tmp_path / "x.html")
+    assert rc == 2 and err.count("\n") == 1 and "layer(s) [1]" in err
     foreign = tmp_path / "notes.html"
     foreign.write_text("my notes")
-    r = _cli(path, "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", foreign)
-    assert r.returncode == 2 and "not written by" in r.stderr and foreign.read_text() == "my notes"
+    rc, err = _cli(capsys, path, "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", foreign)
+    assert rc == 2 and "not written by" in err and foreign.read_text() == "my notes"
+

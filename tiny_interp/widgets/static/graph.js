@@ -5,7 +5,7 @@
   var g = typeof window !== "undefined" ? window : globalThis;
   if (g.tinyInterpGraph) return;
   var SVG = "http://www.w3.org/2000/svg";
-  var ROW = 64, PAD = 34, STEP = 14, MINCOL = 58;
+  var ROW = 64, PAD = 70, STEP = 14, MINCOL = 58;
 
   function h(tag, cls, text) {
     var e = document.createElement(tag);
@@ -211,7 +211,7 @@
       el.setAttribute("data-node", i);
       gEl.appendChild(el);
       if (n.kind === "logit") {
-        var lab = s("text", { x: x, y: y - 10, "text-anchor": "middle" }, "tg-out");
+        var lab = s("text", { x: x, y: y - 9, transform: "rotate(-50 " + x + " " + (y - 9) + ")" }, "tg-out");
         lab.textContent = shown(n.label) + " " + pct(n.act);
         gEl.appendChild(lab);
       }
