@@ -66,6 +66,27 @@ def target_input(rep: LocalReplacement, reads: dict, target) -> float:
     return float(final @ rep.model.unembed.weight.double()[target[1]])
 
 
+def linear_map(rep: LocalReplacement):
+    """Writes [layer + 1, pos, d] (embeddings first, then after each MLP) -> (MLP inputs, final norm output), every
+    bias off: the linear part of the local replacement model, whose vector-Jacobian product autograd computes."""
+    skips = [tc.W_skip.detach() if tc.W_skip is not None else None for tc in rep.transcoders]
+
+    def f(writes):
+        def mlp(l, x2):
+            return writes[l + 1] + x2 @ skips[l] if skips[l] is not None else writes[l + 1]
+
+        return rep.run(writes[0], mlp, with_bias=False)
+
+    return f
+
+
+def autograd_transpose(rep: LocalReplacement, reads, final):
+    """Weights on the write points by ``torch.func.vjp`` of the linear map, one cotangent batch at a time."""
+    L, T, d = rep.n_layers, rep.n_pos, rep.model.cfg.d_model
+    _, vjp = torch.func.vjp(linear_map(rep), torch.zeros(L + 1, T, d, dtype=reads.dtype))
+    return torch.func.vmap(vjp)((reads, final))[0]
+
+
 @torch.no_grad()
 def measured_edge(rep: LocalReplacement, source, target) -> float:
     """``source``: ("embedding", pos), ("error", layer, pos) or ("feature", layer, pos, index, activation)."""

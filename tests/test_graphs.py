@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from graph_oracle import measured_edge
+from graph_oracle import autograd_transpose, measured_edge
 from tiny_interp.features.sae import SAE, SAEConfig
 from tiny_interp.graphs.attribute import attribute
 from tiny_interp.graphs.config import GraphConfig
@@ -75,6 +75,16 @@ def test_replacement_with_error_nodes_is_the_real_model(case):
         assert (rep.replacement_logits(keep_errors=True) - real).abs().max() < 1e-4
         assert (rep.replacement_logits(keep_errors=False) - real).abs().max() > 1e-3  # errors matter
     assert graph.kl_without_errors > 0
+
+
+def test_hand_written_transpose_is_autograds(case):
+    _, model, tcs, ids, _ = case
+    rep = freeze(model, tcs, ids)
+    g = torch.Generator().manual_seed(2)
+    reads = torch.randn(3, rep.n_layers, T, model.cfg.d_model, generator=g, dtype=torch.float64)
+    final = torch.randn(3, T, model.cfg.d_model, generator=g, dtype=torch.float64)
+    skips = [tc.W_skip.detach() if tc.W_skip is not None else None for tc in rep.transcoders]
+    assert torch.allclose(rep.transpose(reads, final, skips), autograd_transpose(rep, reads, final), atol=1e-10)
 
 
 def test_node_inputs_are_their_edges_plus_biases(case):

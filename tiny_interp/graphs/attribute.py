@@ -10,7 +10,7 @@ is a node), while the residual stream, frozen attention (OV) and the transcoders
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from jaxtyping import Float, Int
@@ -69,20 +69,6 @@ def output_tokens(logits: Float[Tensor, "vocab"], cfg: GraphConfig) -> tuple[lis
     return top.indices[:n].tolist(), top.values[:n]
 
 
-def linear_map(rep: LocalReplacement) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-    """Writes [layer + 1, pos, d] (embeddings first, then after each MLP) -> (MLP inputs, final norm output), with
-    every bias off: the linear part of the local replacement model."""
-    skips = [tc.W_skip.detach() if tc.W_skip is not None else None for tc in rep.transcoders]
-
-    def f(writes: Tensor) -> tuple[Tensor, Tensor]:
-        def mlp(l: int, x2: Tensor) -> Tensor:
-            return writes[l + 1] + x2 @ skips[l] if skips[l] is not None else writes[l + 1]
-
-        return rep.run(writes[0], mlp, with_bias=False)
-
-    return f
-
-
 def bias_reads(rep: LocalReplacement) -> tuple[Tensor, Tensor]:
     """What the constant terms alone put into each MLP input and the final norm output."""
     L, T, d = rep.n_layers, rep.n_pos, rep.model.cfg.d_model
@@ -99,9 +85,22 @@ class EdgeComputer:
 
     def __init__(self, rep: LocalReplacement, sources: Sources):
         self.rep, self.sources = rep, sources
-        L, T, d = rep.n_layers, rep.n_pos, rep.model.cfg.d_model
-        _, self.vjp = torch.func.vjp(linear_map(rep), torch.zeros(L + 1, T, d, dtype=DTYPE))
+        self.skips = [tc.W_skip.detach() if tc.W_skip is not None else None for tc in rep.transcoders]
         self.unembed = rep.model.unembed.weight.detach().to(DTYPE)
+        self.groups = self._write_groups()
+
+    def _write_groups(self) -> list[tuple[int, int, Tensor, Tensor]]:
+        """(write point, position, source columns, their write vectors) for the active features of each
+        (layer, position): a feature's edge to a target is its write vector dotted with the target's weight on
+        the residual stream at its write point."""
+        S, out = self.sources, []
+        keys = S.features[:, 0] * self.rep.n_pos + S.features[:, 1]
+        for key in keys.unique().tolist():
+            cols = (keys == key).nonzero().flatten()
+            layer, pos = divmod(key, self.rep.n_pos)
+            W_dec = self.rep.transcoders[layer].W_dec.detach()
+            out.append((layer + 1, pos, cols, S.values[cols, None] * W_dec[S.features[cols, 2]]))
+        return out
 
     def cotangents(self, targets: list[Target]) -> tuple[Tensor, Tensor]:
         L, T, d = self.rep.n_layers, self.rep.n_pos, self.rep.model.cfg.d_model
@@ -115,30 +114,20 @@ class EdgeComputer:
         return reads, final
 
     def rows(self, targets: list[Target]) -> Float[Tensor, "batch sources"]:
-        (grads,) = torch.func.vmap(self.vjp)(self.cotangents(targets))  # [B, L + 1, T, d]
+        grads = self.rep.transpose(*self.cotangents(targets), self.skips)  # [B, L + 1, T, d]
         S = self.sources
-        cols = [self._feature_columns(grads),
-                torch.einsum("bltd,ltd->blt", grads[:, 1:], S.errors).flatten(1),
+        features = torch.zeros(len(targets), S.features.shape[0], dtype=DTYPE)
+        for write, pos, cols, vectors in self.groups:
+            features[:, cols] = grads[:, write, pos] @ vectors.T
+        cols = [features, torch.einsum("bltd,ltd->blt", grads[:, 1:], S.errors).flatten(1),
                 torch.einsum("btd,td->bt", grads[:, 0], S.embedding)]
         return torch.cat(cols, dim=1)
-
-    def _feature_columns(self, grads: Tensor) -> Tensor:
-        S = self.sources
-        out = torch.zeros(grads.shape[0], S.features.shape[0], dtype=DTYPE)
-        for l, tc in enumerate(self.rep.transcoders):
-            sel = (S.features[:, 0] == l).nonzero().flatten()
-            if sel.numel() == 0:
-                continue
-            pos, feat = S.features[sel, 1], S.features[sel, 2]
-            per_unit = grads[:, l + 1] @ tc.W_dec.detach().T  # [B, T, d_sae]
-            out[:, sel] = per_unit[:, pos, feat] * S.values[sel]
-        return out
 
 
 def _row_influence(rows: Tensor, weights: Tensor, source_of_row: Tensor, n_layers: int) -> Tensor:
     """Influence on the outputs of every source, through the rows computed so far (row-normalised |weights|)."""
     norm = rows.abs()
-    norm = norm / norm.sum(1, keepdim=True).clamp(min=1e-12)
+    norm /= norm.sum(1, keepdim=True).clamp(min=1e-12)
     total = torch.zeros(rows.shape[1], dtype=rows.dtype)
     current = weights
     for _ in range(n_layers + 2):  # a path visits at most one feature per layer
@@ -150,31 +139,34 @@ def _row_influence(rows: Tensor, weights: Tensor, source_of_row: Tensor, n_layer
     return total
 
 
+def _rows_in_batches(edges: EdgeComputer, targets: list[Target], batch_size: int) -> Tensor:
+    rows = [edges.rows(targets[s:s + batch_size]).float() for s in range(0, len(targets), batch_size)]
+    return torch.cat(rows) if rows else torch.zeros(0, edges.sources.n)
+
+
 def select_features(edges: EdgeComputer, logit_rows: Tensor, logit_probs: Tensor, cfg: GraphConfig) -> tuple[
         Tensor, Tensor]:
     """The features to keep (indices into the active ones) and their rows: all when they fit in
-    ``max_feature_nodes``, else the most influential, found in batches as circuit-tracer does."""
+    ``max_feature_nodes``, else the most influential, visited in rounds of four batches ordered by their influence
+    through the rows found so far (as circuit-tracer does)."""
     S = edges.sources
     n_active = int(S.features.shape[0])
     targets = [Target(int(l), int(p), int(i)) for l, p, i in S.features.tolist()]
     if n_active <= cfg.max_feature_nodes:
-        order = list(range(n_active))
-        rows = [edges.rows([targets[i] for i in order[s:s + cfg.batch_size]])
-                for s in range(0, n_active, cfg.batch_size)]
-        return torch.arange(n_active), torch.cat(rows) if rows else torch.zeros(0, S.n, dtype=DTYPE)
+        return torch.arange(n_active), _rows_in_batches(edges, targets, cfg.batch_size)
     chosen: list[int] = []
-    rows = logit_rows
-    weights = logit_probs.to(DTYPE)
+    rows = [logit_rows.float()]
+    weights = logit_probs.float()
     while len(chosen) < cfg.max_feature_nodes:
         source_of_row = torch.tensor([-1] * len(logit_probs) + chosen, dtype=torch.long)
-        influence = _row_influence(rows, weights, source_of_row, edges.rep.n_layers)[:n_active]
+        influence = _row_influence(torch.cat(rows), weights, source_of_row, edges.rep.n_layers)[:n_active]
         influence[chosen] = -1.0
-        take = min(cfg.batch_size, cfg.max_feature_nodes - len(chosen))
+        take = min(4 * cfg.batch_size, cfg.max_feature_nodes - len(chosen))
         batch = influence.topk(take).indices.tolist()
-        rows = torch.cat([rows, edges.rows([targets[i] for i in batch])])
-        weights = torch.cat([weights, torch.zeros(len(batch), dtype=DTYPE)])
+        rows.append(_rows_in_batches(edges, [targets[i] for i in batch], cfg.batch_size))
+        weights = torch.cat([weights, torch.zeros(len(batch))])
         chosen += batch
-    return torch.tensor(chosen), rows[len(logit_probs):]
+    return torch.tensor(chosen), torch.cat(rows[1:])
 
 
 def _square(feature_rows: Tensor, logit_rows: Tensor, selected: Tensor, n_active: int, n_rest: int) -> Tensor:
@@ -182,7 +174,7 @@ def _square(feature_rows: Tensor, logit_rows: Tensor, selected: Tensor, n_active
     keep = torch.cat([selected, torch.arange(n_active, n_active + n_rest)])
     n_f, n_l = int(selected.numel()), int(logit_rows.shape[0])
     N = n_f + n_rest + n_l
-    adj = torch.zeros(N, N, dtype=DTYPE)
+    adj = torch.zeros(N, N)
     adj[:n_f, : n_f + n_rest] = feature_rows[:, keep]
     adj[N - n_l:, : n_f + n_rest] = logit_rows[:, keep]
     return adj

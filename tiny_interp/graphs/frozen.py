@@ -54,6 +54,11 @@ class FrozenNorm:
         y = self.linear(x)
         return y + self.bias if with_bias else y
 
+    def transpose(self, g: Float[Tensor, "... pos d_model"]) -> Float[Tensor, "... pos d_model"]:
+        """The transpose of ``linear`` (centring is a symmetric projection, the gain and scale are diagonal)."""
+        y = self.weight * g / self.scale[:, None]
+        return y - y.mean(-1, keepdim=True) if self.centred else y
+
 
 def frozen_norm(
     norm: torch.nn.Module, centred: bool, x: Float[Tensor, "pos d_model"], normalized: Float[Tensor, "pos d_model"]
@@ -89,6 +94,16 @@ class OVMap:
         z = torch.einsum("hqs,...hse->...hqe", pattern, v)
         out = torch.einsum("...hqe,hed->...qd", z, self.W_O)
         return out + self.b_O if with_bias else out
+
+    def transpose(self, g: Float[Tensor, "... pos d_model"], pattern: Float[Tensor, "heads q k"]) -> Float[
+            Tensor, "... pos d_model"]:
+        """The transpose of the bias-free map: gradients flow from queries back to the keys they attended to."""
+        z = torch.einsum("...qd,hed->...hqe", g, self.W_O)
+        v = torch.einsum("hqs,...hqe->...hse", pattern, z)
+        groups = self.W_O.shape[0] // self.W_V.shape[0]
+        if groups > 1:
+            v = v.unflatten(-3, (self.W_V.shape[0], groups)).sum(-3)
+        return torch.einsum("...kse,kde->...sd", v, self.W_V)
 
 
 def ov_map(model: TinyLM, layer: int) -> OVMap:
@@ -161,6 +176,23 @@ class LocalReplacement:
             reads.append(x2)
             r = r + mlp(l, x2)
         return torch.stack(reads, dim=-3), self.ln_final(r, with_bias)
+
+    def transpose(
+        self, reads: Float[Tensor, "batch layer pos d_model"], final: Float[Tensor, "batch pos d_model"],
+        skips: list[Tensor | None],
+    ) -> Float[Tensor, "batch write pos d_model"]:
+        """The transpose of ``run``'s linear part (biases off, each MLP replaced by ``writes[l + 1] + x2 @ skip``):
+        from weights on the MLP inputs and the final norm output, the weights on every write point (embeddings
+        first, then after each MLP). One pass of batched matmuls per layer: this is what makes the edges of a
+        graph cheap; the tests check it against autograd's vector-Jacobian product of ``run``."""
+        g = self.ln_final.transpose(final)
+        out = [g]
+        for l in reversed(range(self.n_layers)):
+            into_x2 = reads[:, l] + (g @ skips[l].T if skips[l] is not None else 0.0)
+            g = g + self.ln2[l].transpose(into_x2)
+            g = g + self.ln1[l].transpose(self.ov[l].transpose(g, self.patterns[l]))
+            out.append(g)
+        return torch.stack(out[::-1], dim=1)
 
     def unembed(self, final: Float[Tensor, "... pos d_model"]) -> Float[Tensor, "... pos vocab"]:
         return final @ self.model.unembed.weight.detach().to(DTYPE).T
