@@ -274,3 +274,14 @@ def test_cli_writes_the_page_and_json_and_refuses_bad_inputs(tmp_path, make_mode
     rc, err = _cli(capsys, path, "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", foreign)
     assert rc == 2 and "not written by" in err and foreign.read_text() == "my notes"
 
+
+
+def test_batched_interventions_equal_one_at_a_time(case):
+    from tiny_interp.graphs.interventions import intervene_each
+
+    _, model, tcs, ids, graph = case
+    sets = [[ablate(*graph.features[n][[0, 2]].tolist(), pos=int(graph.features[n, 1]))] for n in range(3)]
+    sets.append([FeatureEdit(0, 1, 2.0, None, "add"), FeatureEdit(1, 2, 0.5, T - 1)])
+    each = intervene_each(model, tcs, ids, sets, chunk=3)
+    for i, edits in enumerate(sets):
+        assert torch.allclose(each[i], intervene(model, tcs, ids, edits)[-1], atol=1e-5)

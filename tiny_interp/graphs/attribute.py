@@ -114,7 +114,9 @@ class EdgeComputer:
         return reads, final
 
     def rows(self, targets: list[Target]) -> Float[Tensor, "batch sources"]:
-        grads = self.rep.transpose(*self.cotangents(targets), self.skips)  # [B, L + 1, T, d]
+        L = self.rep.n_layers
+        top = max(L if t.layer is None else t.layer + 1 for t in targets)
+        grads = self.rep.transpose(*self.cotangents(targets), self.skips, top)  # [B, L + 1, T, d]
         S = self.sources
         features = torch.zeros(len(targets), S.features.shape[0], dtype=DTYPE)
         for write, pos, cols, vectors in self.groups:
@@ -162,7 +164,7 @@ def select_features(edges: EdgeComputer, logit_rows: Tensor, logit_probs: Tensor
         influence = _row_influence(torch.cat(rows), weights, source_of_row, edges.rep.n_layers)[:n_active]
         influence[chosen] = -1.0
         take = min(4 * cfg.batch_size, cfg.max_feature_nodes - len(chosen))
-        batch = influence.topk(take).indices.tolist()
+        batch = influence.topk(take).indices.sort().values.tolist()  # by layer: each backward pass stops early
         rows.append(_rows_in_batches(edges, [targets[i] for i in batch], cfg.batch_size))
         weights = torch.cat([weights, torch.zeros(len(batch))])
         chosen += batch

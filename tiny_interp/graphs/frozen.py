@@ -97,13 +97,19 @@ class OVMap:
 
     def transpose(self, g: Float[Tensor, "... pos d_model"], pattern: Float[Tensor, "heads q k"]) -> Float[
             Tensor, "... pos d_model"]:
-        """The transpose of the bias-free map: gradients flow from queries back to the keys they attended to."""
-        z = torch.einsum("...qd,hed->...hqe", g, self.W_O)
-        v = torch.einsum("hqs,...hqe->...hse", pattern, z)
-        groups = self.W_O.shape[0] // self.W_V.shape[0]
-        if groups > 1:
-            v = v.unflatten(-3, (self.W_V.shape[0], groups)).sum(-3)
-        return torch.einsum("...kse,kde->...sd", v, self.W_V)
+        """The transpose of the bias-free map: gradients flow from queries back to the keys they attended to.
+
+        Laid out as one matmul per head over the whole batch ([head, key, query] @ [head, query, batch * d_head]),
+        which is what keeps a graph's thousands of backward passes cheap on a CPU."""
+        H, dh, d = self.W_O.shape
+        K, T = self.W_V.shape[0], g.shape[-2]
+        lead = g.shape[:-2]
+        z = (g.reshape(-1, T, d) @ self.W_O.reshape(H * dh, d).T).view(-1, T, H, dh)  # [B, q, H, dh]
+        B = z.shape[0]
+        z = z.permute(2, 1, 0, 3).reshape(H, T, B * dh)
+        v = (pattern.transpose(1, 2) @ z).view(K, H // K, T, B, dh).sum(1)  # [K, s, B, dh]
+        x = v.permute(2, 1, 0, 3).reshape(B, T, K * dh) @ self.W_V.transpose(1, 2).reshape(K * dh, d)
+        return x.reshape(*lead, T, d)
 
 
 def ov_map(model: TinyLM, layer: int) -> OVMap:
@@ -179,15 +185,19 @@ class LocalReplacement:
 
     def transpose(
         self, reads: Float[Tensor, "batch layer pos d_model"], final: Float[Tensor, "batch pos d_model"],
-        skips: list[Tensor | None],
+        skips: list[Tensor | None], top: int | None = None,
     ) -> Float[Tensor, "batch write pos d_model"]:
         """The transpose of ``run``'s linear part (biases off, each MLP replaced by ``writes[l + 1] + x2 @ skip``):
         from weights on the MLP inputs and the final norm output, the weights on every write point (embeddings
         first, then after each MLP). One pass of batched matmuls per layer: this is what makes the edges of a
-        graph cheap; the tests check it against autograd's vector-Jacobian product of ``run``."""
-        g = self.ln_final.transpose(final)
-        out = [g]
-        for l in reversed(range(self.n_layers)):
+        graph cheap; the tests check it against autograd's vector-Jacobian product of ``run``.
+
+        ``top``: when only MLP inputs of layers below ``top`` carry weight (and the final output none), the layers
+        from ``top`` up are skipped: their write points get zeros."""
+        top = self.n_layers if top is None else top
+        g = self.ln_final.transpose(final) if top == self.n_layers else torch.zeros_like(final)
+        out = [g] * (self.n_layers - top + 1)
+        for l in reversed(range(top)):
             into_x2 = reads[:, l] + (g @ skips[l].T if skips[l] is not None else 0.0)
             g = g + self.ln2[l].transpose(into_x2)
             g = g + self.ln1[l].transpose(self.ov[l].transpose(g, self.patterns[l]))

@@ -8,6 +8,7 @@ features respond to the edit as the model does.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
@@ -24,13 +25,15 @@ Mode = Literal["set", "add"]
 
 @dataclass(frozen=True)
 class FeatureEdit:
-    """Set (clamp; 0 ablates) or add to feature ``feature`` of layer ``layer`` at ``pos`` (None: every position)."""
+    """Set (clamp; 0 ablates) or add to feature ``feature`` of layer ``layer`` at ``pos`` (None: every position),
+    in batch row ``row`` (None: every row)."""
 
     layer: int
     feature: int
     value: float = 0.0
     pos: int | None = None
     mode: Mode = "set"
+    row: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("set", "add"):
@@ -46,10 +49,10 @@ def _delta(tc: SAE, x2: Tensor, edits: Sequence[FeatureEdit]) -> Tensor:
     acts = tc.encode(x2)
     delta = torch.zeros(*x2.shape[:-1], tc.W_dec.shape[1], dtype=x2.dtype, device=x2.device)
     for e in edits:
-        where = slice(None) if e.pos is None else e.pos
-        current = acts[:, where, e.feature]
+        where = (slice(None) if e.row is None else e.row, slice(None) if e.pos is None else e.pos)
+        current = acts[where + (e.feature,)]
         target = torch.full_like(current, e.value) if e.mode == "set" else current + e.value
-        delta[:, where] += (target - current).unsqueeze(-1) * tc.W_dec[e.feature].to(x2.dtype)
+        delta[where] += (target - current).unsqueeze(-1) * tc.W_dec[e.feature].to(x2.dtype)
     return delta
 
 
@@ -83,6 +86,21 @@ def intervene(
     """The real model's logits with the feature edits applied (a TinyLM or a bridge)."""
     logits = run_with_hooks(model, input_ids[None], edit_hooks(transcoders, edits))
     return logits[0].float()
+
+
+@torch.no_grad()
+def intervene_each(
+    model: Any, transcoders: Sequence[SAE], input_ids: Int[Tensor, "pos"], edit_sets: Sequence[Sequence[FeatureEdit]],
+    chunk: int = 64,
+) -> Float[Tensor, "n vocab"]:
+    """Next-token logits for each set of edits, many sets per forward pass (one batch row each)."""
+    out = []
+    for start in range(0, len(edit_sets), chunk):
+        sets = edit_sets[start:start + chunk]
+        rows = [dataclasses.replace(e, row=i) for i, edits in enumerate(sets) for e in edits]
+        ids = input_ids[None].expand(len(sets), -1)
+        out.append(run_with_hooks(model, ids, edit_hooks(transcoders, rows))[:, -1].float())
+    return torch.cat(out) if out else torch.zeros(0, 0)
 
 
 def next_token_table(

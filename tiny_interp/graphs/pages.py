@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from .graph import AttributionGraph
-from .interventions import FeatureEdit, intervene, next_token_table
+from .interventions import FeatureEdit, intervene, intervene_each, next_token_table
 
 # (layer, feature) -> {"examples": [...], "explanation": str} from a feature atlas / auto-interp, when there is one
 FeatureInfo = Callable[[int, int], dict[str, Any]]
@@ -24,28 +24,24 @@ def decoder_logits(model: Any, transcoder: Any, feature: int, tokenizer: Any, k:
     return {"up": show(up.indices, up.values), "down": show(down.indices, -down.values)}
 
 
-def intervention_tables(model: Any, transcoders: Sequence[Any], graph: AttributionGraph, node: int,
-                        tokenizer: Any, old: torch.Tensor) -> dict[str, list]:
-    """The next-token distribution after ablating the feature node, and after doubling it, beside the real one."""
-    layer, pos, feat = (int(v) for v in graph.features[node])
-    ids = torch.tensor(graph.input_ids)
-    act = float(graph.activations[node])
-    out = {}
-    for name, value in (("ablate", 0.0), ("double", 2 * act)):
-        new = intervene(model, transcoders, ids, [FeatureEdit(layer, feat, value, pos)])[-1]
-        out[name] = next_token_table(old, new, tokenizer, k=5)
-    return out
-
-
 def feature_pages(model: Any, transcoders: Sequence[Any], graph: AttributionGraph, nodes: Sequence[int],
                   tokenizer: Any, info: FeatureInfo | None = None) -> dict[str, dict[str, Any]]:
-    """One page per feature node, keyed by node index."""
-    old = intervene(model, transcoders, torch.tensor(graph.input_ids), [])[-1]
-    pages = {}
+    """One page per feature node, keyed by node index: its logits, the next-token distribution after ablating it
+    and after doubling it (beside the real one), and what ``info`` knows of it."""
+    ids = torch.tensor(graph.input_ids)
+    old = intervene(model, transcoders, ids, [])[-1]
+    sets = []
     for n in nodes:
+        layer, pos, feat = (int(v) for v in graph.features[n])
+        act = float(graph.activations[n])
+        sets += [[FeatureEdit(layer, feat, 0.0, pos)], [FeatureEdit(layer, feat, 2 * act, pos)]]
+    new = intervene_each(model, transcoders, ids, sets)
+    pages = {}
+    for j, n in enumerate(nodes):
         layer, _, feat = (int(v) for v in graph.features[n])
         page = {"logits": decoder_logits(model, transcoders[layer], feat, tokenizer),
-                "interventions": intervention_tables(model, transcoders, graph, n, tokenizer, old)}
+                "interventions": {"ablate": next_token_table(old, new[2 * j], tokenizer),
+                                  "double": next_token_table(old, new[2 * j + 1], tokenizer)}}
         page.update(info(layer, feat) if info is not None else {})
         pages[str(n)] = page
     return pages
