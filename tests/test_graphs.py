@@ -285,3 +285,23 @@ def test_batched_interventions_equal_one_at_a_time(case):
     each = intervene_each(model, tcs, ids, sets, chunk=3)
     for i, edits in enumerate(sets):
         assert torch.allclose(each[i], intervene(model, tcs, ids, edits)[-1], atol=1e-5)
+
+
+def test_a_target_token_leads_the_outputs_whatever_its_probability(make_model_dir):
+    from tiny_interp.graphs.api import open_graph_model
+
+    path, model = _model(make_model_dir, "tiny-llama")
+    gm = open_graph_model(path, random_transcoders(model, True, "relu"))
+    plain = gm.graph("Lily gave the ball to")
+    ids = gm.encode("Lily gave the ball to")
+    with torch.no_grad():
+        probs = model(ids[None])[0, -1].softmax(-1)
+    least = int(probs.argmin())
+    token = gm.tokenizer.decode([least])
+    if gm.tokenizer(token, add_special_tokens=False)["input_ids"] != [least]:
+        pytest.skip("the least likely token does not round-trip through the tokenizer")
+    g = gm.graph("Lily gave the ball to", target=token)
+    assert g.logit_ids[0] == least and g.logit_ids[1:] == plain.logit_ids[: len(g.logit_ids) - 1]
+    assert float(g.logit_probs[0]) == pytest.approx(float(probs[least]), rel=1e-4)
+    pruned = prune(g, only_top=True)
+    assert pruned.node_mask[g.logit_start] and fidelity(g, pruned).error_share_top >= 0

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="model directory or hub id")
     p.add_argument("--prompt", required=True, help="text whose next token is traced")
+    p.add_argument("--target", default=None, help="one token to trace whatever its probability, e.g. ' Tom' "
+                   "(the first output node; pruning keeps what matters to it)")
     p.add_argument("--transcoders", required=True, help="directory with one transcoder per layer (cfg.json each)")
     p.add_argument("--out", required=True, help="HTML page to write")
     p.add_argument("--json", default=None, help="also write the graph JSON that circuit-tracer / Neuronpedia read")
@@ -57,13 +59,14 @@ def run(args: argparse.Namespace) -> int:
     config = GraphConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(GraphConfig)})
     start = time.perf_counter()
     gm = open_graph_model(args.model, args.transcoders)
-    graph = gm.graph(args.prompt, config)
-    pruned = prune(graph)
-    save_graph_html(out, graph_view_data(graph, pruned, gm.model, gm.transcoders, gm.tokenizer))
+    graph = gm.graph(args.prompt, config, args.target)
+    pruned = prune(graph, only_top=args.target is not None)
+    data = graph_view_data(graph, pruned, gm.model, gm.transcoders, gm.tokenizer, gm.feature_info())
+    save_graph_html(out, data)
     if js is not None:
-        data = graph_json(graph, pruned, slug=out.stem)
-        data["metadata"]["generator"] = "tiny-interp"
-        write_graph_json(js, data)
+        exported = graph_json(graph, pruned, slug=out.stem)
+        exported["metadata"]["generator"] = "tiny-interp"
+        write_graph_json(js, exported)
     fid = fidelity(graph, pruned)
     print(f"{graph.n_pos} tokens, {graph.n_active} active features; kept {pruned.n_nodes} nodes and "
           f"{pruned.n_edges} edges; error share {fid.error_share:.3f} (top logit {fid.error_share_top:.3f}); "

@@ -18,7 +18,8 @@ from .attribute import attribute
 from .config import GraphConfig
 from .graph import AttributionGraph
 from .interventions import FeatureEdit, intervene, next_token_table
-from .transcoders import load_transcoders
+from .pages import FeatureInfo, atlas_info
+from .transcoders import load_transcoders, transcoder_dirs
 
 
 @dataclass
@@ -30,6 +31,13 @@ class GraphModel:
     transcoders: list[SAE]
     name: str = ""
     transcoder_names: Sequence[str] = ()
+    transcoder_dir: Path | None = None
+
+    def feature_info(self) -> FeatureInfo | None:
+        """Feature pages' examples from the transcoders' feature atlas (``DIR/atlas``), when it was built."""
+        if self.transcoder_dir is None:
+            return None
+        return atlas_info(self.transcoder_dir, self.transcoder_names)
 
     def encode(self, prompt: str) -> Int[Tensor, "pos"]:
         """The prompt as the model reads a story: BOS first, then its tokens (at most the context)."""
@@ -40,8 +48,18 @@ class GraphModel:
         ids = encode(self.tokenizer, [prompt], self.model.cfg.n_ctx)[0]
         return torch.tensor(ids, dtype=torch.long)
 
-    def graph(self, prompt: str, config: GraphConfig = GraphConfig()) -> AttributionGraph:
-        g = attribute(self.model, self.transcoders, self.encode(prompt), self.tokenizer, config, prompt=prompt)
+    def token_id(self, token: str) -> int:
+        """The id of a string that is exactly one token (e.g. " Tom")."""
+        ids = self.tokenizer(token, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise DataError(f"target {token!r} is {len(ids)} tokens, not one; pass a single token such as ' Tom'")
+        return int(ids[0])
+
+    def graph(self, prompt: str, config: GraphConfig = GraphConfig(), target: str | None = None) -> AttributionGraph:
+        """The graph of the next token after ``prompt``; ``target`` (one token) becomes the first output node."""
+        targets = [self.token_id(target)] if target else []
+        g = attribute(self.model, self.transcoders, self.encode(prompt), self.tokenizer, config, prompt=prompt,
+                      targets=targets)
         g.model_name, g.transcoder_names = self.name, list(self.transcoder_names)
         return g
 
@@ -70,7 +88,6 @@ def open_graph_model(model: str | os.PathLike | Any, transcoders: str | os.PathL
     cfg = net.cfg
     if isinstance(transcoders, (str, os.PathLike)):
         tcs = load_transcoders(transcoders, cfg.n_layers, cfg.d_model)
-        names = [f"{Path(transcoders).name}/layer{l}" for l in range(cfg.n_layers)]
-    else:
-        tcs, names = list(transcoders), []
-    return GraphModel(net, tokenizer, tcs, name, names)
+        names = [d.name for d in transcoder_dirs(transcoders, cfg.n_layers)]
+        return GraphModel(net, tokenizer, tcs, name, names, Path(transcoders))
+    return GraphModel(net, tokenizer, list(transcoders), name)

@@ -10,7 +10,7 @@ is a node), while the residual stream, frozen attention (OV) and the transcoders
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from jaxtyping import Float, Int
@@ -59,14 +59,17 @@ def active_features(rep: LocalReplacement) -> tuple[Int[Tensor, "n 3"], Float[Te
     return torch.cat(rows), torch.cat(values)
 
 
-def output_tokens(logits: Float[Tensor, "vocab"], cfg: GraphConfig) -> tuple[list[int], Tensor]:
-    """The most probable next tokens covering ``logit_mass`` of the probability, at most ``max_logits``."""
+def output_tokens(logits: Float[Tensor, "vocab"], cfg: GraphConfig, targets: Sequence[int] = ()) -> tuple[
+        list[int], Tensor]:
+    """The most probable next tokens covering ``logit_mass`` of the probability, at most ``max_logits``; tokens in
+    ``targets`` come first whatever their probability (to trace a token the model does not favour)."""
     probs = logits.softmax(-1)
     top = probs.sort(descending=True)
     covered = top.values.cumsum(0)
     n = int((covered < cfg.logit_mass).sum()) + 1
     n = max(1, min(n, cfg.max_logits))
-    return top.indices[:n].tolist(), top.values[:n]
+    ids = list(dict.fromkeys(list(targets) + top.indices[:n].tolist()))[: max(cfg.max_logits, len(targets))]
+    return ids, probs[ids]
 
 
 def bias_reads(rep: LocalReplacement) -> tuple[Tensor, Tensor]:
@@ -211,13 +214,15 @@ def attribute(
     tokenizer: Any = None,
     config: GraphConfig = GraphConfig(),
     prompt: str = "",
+    targets: Sequence[int] = (),
 ) -> AttributionGraph:
-    """The attribution graph of the next-token prediction after ``input_ids``."""
+    """The attribution graph of the next-token prediction after ``input_ids`` (output nodes: ``targets`` first,
+    then the most probable tokens)."""
     rep = freeze(model, transcoders, input_ids)
     with torch.no_grad():
         feats, values = active_features(rep)
         sources = Sources(feats, values, rep.errors(), rep.embedding())
-        logit_ids, logit_probs = output_tokens(rep.logits[-1], config)
+        logit_ids, logit_probs = output_tokens(rep.logits[-1], config, targets)
     edges = EdgeComputer(rep, sources)
     with torch.no_grad():
         logit_rows = edges.rows([Target(None, rep.n_pos - 1, k) for k in logit_ids])

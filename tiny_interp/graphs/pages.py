@@ -3,6 +3,7 @@ what it means (an auto-interp explanation), and what ablating or doubling it doe
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
@@ -12,6 +13,7 @@ from .interventions import FeatureEdit, intervene, intervene_each, next_token_ta
 
 # (layer, feature) -> {"examples": [...], "explanation": str} from a feature atlas / auto-interp, when there is one
 FeatureInfo = Callable[[int, int], dict[str, Any]]
+ATLAS_DIR = "atlas"
 
 
 @torch.no_grad()
@@ -45,3 +47,24 @@ def feature_pages(model: Any, transcoders: Sequence[Any], graph: AttributionGrap
         page.update(info(layer, feat) if info is not None else {})
         pages[str(n)] = page
     return pages
+
+
+def atlas_info(transcoder_dir: Path, names: Sequence[str], n_examples: int = 6) -> FeatureInfo | None:
+    """Examples from the feature atlas the features work builds in ``<transcoder dir>/atlas`` (one block per
+    dictionary, in its own order: matched to layers by directory name); None when no atlas was built."""
+    path = Path(transcoder_dir) / ATLAS_DIR
+    if not (path / "atlas.json").is_file():
+        return None
+    from ..features.feature_atlas import FeatureAtlas
+
+    atlas = FeatureAtlas.open(path)
+    block = {layer: atlas.dictionary_names.index(name) for layer, name in enumerate(names)
+             if name in atlas.dictionary_names}
+
+    def info(layer: int, feature: int) -> dict[str, Any]:
+        if layer not in block:
+            return {}
+        top = atlas.top_examples(block[layer], feature, n_examples)
+        return {"examples": [{"tokens": list(r.tokens), "acts": list(r.acts)} for r in top.itertuples()]}
+
+    return info

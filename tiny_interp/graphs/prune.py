@@ -61,10 +61,12 @@ def _steps(graph: AttributionGraph) -> int:
     return graph.n_layers + 3
 
 
-def prune(graph: AttributionGraph, node_threshold: float | None = None, edge_threshold: float | None = None) -> Pruned:
+def prune(graph: AttributionGraph, node_threshold: float | None = None, edge_threshold: float | None = None,
+          only_top: bool = False) -> Pruned:
+    """Keep what carries the influence on the outputs (probability-weighted; ``only_top``: the first output alone)."""
     node_threshold = graph.config.node_threshold if node_threshold is None else node_threshold
     edge_threshold = graph.config.edge_threshold if edge_threshold is None else edge_threshold
-    weights = graph.logit_weights().double()
+    weights = graph.logit_weights(only_top).double()
     node_inf = influence(normalise_rows(graph.adjacency), weights, _steps(graph))
     node_mask = node_inf >= threshold_of(node_inf, node_threshold)
     node_mask[graph.token_start:] = True  # embeddings and outputs always stay

@@ -27,8 +27,8 @@ def transcoder_layer(cfg: dict, where: Path) -> int:
     return layer
 
 
-def load_transcoders(directory: str | os.PathLike, n_layers: int, d_model: int) -> list[SAE]:
-    """One transcoder per layer from the subdirectories of ``directory`` (any names), ordered by layer."""
+def transcoder_dirs(directory: str | os.PathLike, n_layers: int) -> list[Path]:
+    """The subdirectory of ``directory`` (any name) holding each layer's transcoder, ordered by layer."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"transcoder directory {directory} does not exist")
@@ -51,9 +51,15 @@ def load_transcoders(directory: str | os.PathLike, n_layers: int, d_model: int) 
     extra = sorted(set(found) - set(range(n_layers)))
     if extra:
         raise CheckpointError(f"{directory}: transcoders for layer(s) {extra}, but the model has {n_layers} layers")
-    tcs = [load_sae(found[l]) for l in range(n_layers)]
-    for l, tc in enumerate(tcs):
+    return [found[l] for l in range(n_layers)]
+
+
+def load_transcoders(directory: str | os.PathLike, n_layers: int, d_model: int) -> list[SAE]:
+    """One transcoder per layer from the subdirectories of ``directory``, ordered by layer."""
+    dirs = transcoder_dirs(directory, n_layers)
+    tcs = [load_sae(d) for d in dirs]
+    for d, tc in zip(dirs, tcs):
         if tc.cfg.d_in != d_model or tc.cfg.out_dim != d_model:
-            raise CheckpointError(f"{found[l]}: d_in/d_out {tc.cfg.d_in}/{tc.cfg.out_dim} do not match the "
+            raise CheckpointError(f"{d}: d_in/d_out {tc.cfg.d_in}/{tc.cfg.out_dim} do not match the "
                                   f"model's d_model {d_model}")
     return tcs
