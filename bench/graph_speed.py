@@ -49,10 +49,10 @@ def random_transcoders(model, d_sae: int):
     d = model.cfg.d_model
     out = []
     for l in range(model.cfg.n_layers):
+        # TopK with k 16: as many active features per token as a trained sparse dictionary of that kind
         tc = SAE(SAEConfig("transcoder", d, d_sae, f"blocks.{l}.ln2.hook_normalized",
-                           hook_name_out=f"blocks.{l}.hook_mlp_out"))
+                           hook_name_out=f"blocks.{l}.hook_mlp_out", activation="topk", k=16))
         with torch.no_grad():
-            tc.b_enc.fill_(-1.0)  # about 12 of 512 active per token, like a trained sparse dictionary
             tc.W_dec.mul_(0.1)
         out.append(tc.eval())
     return out
@@ -79,7 +79,7 @@ def main() -> None:
         args.transcoders or Path(args.model) / "saes")
     gm = open_graph_model(args.model, tcs)
     prompt = prompt_of(gm.tokenizer, args.tokens)
-    gm.graph("Once upon a time")  # first-call set-up of torch.func, not part of a graph's cost
+    gm.graph("Once upon a time")  # first-call set-up (lazy imports, allocator), not part of a graph's cost
     start = time.perf_counter()
     graph = gm.graph(prompt)
     t_attr = time.perf_counter() - start

@@ -18,8 +18,8 @@ from .graph import AttributionGraph
 
 
 def normalise_rows(adjacency: Float[Tensor, "n n"]) -> Float[Tensor, "n n"]:
-    a = adjacency.abs().double()
-    return a / a.sum(1, keepdim=True).clamp(min=1e-12)
+    a = adjacency.abs()
+    return a.div_(a.sum(1, keepdim=True).clamp(min=1e-12))
 
 
 def influence(normalised: Float[Tensor, "n n"], weights: Float[Tensor, "n"], max_steps: int) -> Float[Tensor, "n"]:
@@ -36,7 +36,10 @@ def influence(normalised: Float[Tensor, "n n"], weights: Float[Tensor, "n"], max
 
 def threshold_of(scores: Float[Tensor, "n"], share: float) -> float:
     """The smallest score among the top scores whose sum first reaches ``share`` of the total."""
-    ranked = scores.flatten().sort(descending=True).values
+    flat = scores.flatten()
+    ranked = flat[flat > 0].double().sort(descending=True).values
+    if ranked.numel() == 0:
+        return 0.0
     cum = ranked.cumsum(0) / ranked.sum().clamp(min=1e-30)
     idx = min(int(torch.searchsorted(cum, torch.tensor(share, dtype=cum.dtype))), ranked.numel() - 1)
     return float(ranked[idx])
@@ -66,7 +69,7 @@ def prune(graph: AttributionGraph, node_threshold: float | None = None, edge_thr
     """Keep what carries the influence on the outputs (probability-weighted; ``only_top``: the first output alone)."""
     node_threshold = graph.config.node_threshold if node_threshold is None else node_threshold
     edge_threshold = graph.config.edge_threshold if edge_threshold is None else edge_threshold
-    weights = graph.logit_weights(only_top).double()
+    weights = graph.logit_weights(only_top)
     node_inf = influence(normalise_rows(graph.adjacency), weights, _steps(graph))
     node_mask = node_inf >= threshold_of(node_inf, node_threshold)
     node_mask[graph.token_start:] = True  # embeddings and outputs always stay
@@ -122,7 +125,7 @@ def fidelity(graph: AttributionGraph, pruned: Pruned | None = None) -> Fidelity:
     if pruned is not None:
         adjacency = adjacency * pruned.edge_mask
     norm = normalise_rows(adjacency)
-    weights = graph.logit_weights().double()
+    weights = graph.logit_weights()
     inf = influence(norm, weights, _steps(graph))
     from_errors = norm[:, graph.error_start: graph.token_start].sum(1)
     has_inputs = norm.sum(1) > 0
@@ -130,7 +133,7 @@ def fidelity(graph: AttributionGraph, pruned: Pruned | None = None) -> Fidelity:
     completeness = float(((1 - from_errors) * out).sum() / out.sum().clamp(min=1e-30))
     return Fidelity(
         error_share=_error_share(graph, norm, weights),
-        error_share_top=_error_share(graph, norm, graph.logit_weights(only_top=True).double()),
+        error_share_top=_error_share(graph, norm, graph.logit_weights(only_top=True)),
         completeness=completeness,
         kl_without_errors=graph.kl_without_errors,
     )
