@@ -86,10 +86,12 @@ def bias_reads(rep: LocalReplacement) -> tuple[Tensor, Tensor]:
 class EdgeComputer:
     """Rows of the adjacency (one per target) against every source, a batch of targets per backward pass."""
 
-    def __init__(self, rep: LocalReplacement, sources: Sources):
-        self.rep, self.sources = rep, sources
-        self.skips = [tc.W_skip.detach() if tc.W_skip is not None else None for tc in rep.transcoders]
-        self.unembed = rep.model.unembed.weight.detach().to(DTYPE)
+    def __init__(self, rep: LocalReplacement, sources: Sources, dtype: torch.dtype = torch.float32):
+        self.rep, self.sources, self.dtype = rep, sources, dtype
+        self.linear = rep.linear_part(dtype)
+        self.skips = [tc.W_skip.detach().to(dtype) if tc.W_skip is not None else None for tc in rep.transcoders]
+        self.unembed = rep.model.unembed.weight.detach().to(dtype)
+        self.errors, self.embedding = sources.errors.to(dtype), sources.embedding.to(dtype)
         self.groups = self._write_groups()
 
     def _write_groups(self) -> list[tuple[int, int, Tensor, Tensor]]:
@@ -102,13 +104,13 @@ class EdgeComputer:
             cols = (keys == key).nonzero().flatten()
             layer, pos = divmod(key, self.rep.n_pos)
             W_dec = self.rep.transcoders[layer].W_dec.detach()
-            out.append((layer + 1, pos, cols, S.values[cols, None] * W_dec[S.features[cols, 2]]))
+            out.append((layer + 1, pos, cols, (S.values[cols, None] * W_dec[S.features[cols, 2]]).to(self.dtype)))
         return out
 
     def cotangents(self, targets: list[Target]) -> tuple[Tensor, Tensor]:
         L, T, d = self.rep.n_layers, self.rep.n_pos, self.rep.model.cfg.d_model
-        reads = torch.zeros(len(targets), L, T, d, dtype=DTYPE)
-        final = torch.zeros(len(targets), T, d, dtype=DTYPE)
+        reads = torch.zeros(len(targets), L, T, d, dtype=self.dtype)
+        final = torch.zeros(len(targets), T, d, dtype=self.dtype)
         for b, t in enumerate(targets):
             if t.layer is None:
                 final[b, t.pos] = self.unembed[t.index]
@@ -119,13 +121,12 @@ class EdgeComputer:
     def rows(self, targets: list[Target]) -> Float[Tensor, "batch sources"]:
         L = self.rep.n_layers
         top = max(L if t.layer is None else t.layer + 1 for t in targets)
-        grads = self.rep.transpose(*self.cotangents(targets), self.skips, top)  # [B, L + 1, T, d]
-        S = self.sources
-        features = torch.zeros(len(targets), S.features.shape[0], dtype=DTYPE)
+        grads = self.linear.transpose(*self.cotangents(targets), self.skips, top)  # [B, L + 1, T, d]
+        features = torch.zeros(len(targets), self.sources.features.shape[0], dtype=self.dtype)
         for write, pos, cols, vectors in self.groups:
             features[:, cols] = grads[:, write, pos] @ vectors.T
-        cols = [features, torch.einsum("bltd,ltd->blt", grads[:, 1:], S.errors).flatten(1),
-                torch.einsum("btd,td->bt", grads[:, 0], S.embedding)]
+        cols = [features, torch.einsum("bltd,ltd->blt", grads[:, 1:], self.errors).flatten(1),
+                torch.einsum("btd,td->bt", grads[:, 0], self.embedding)]
         return torch.cat(cols, dim=1)
 
 
@@ -189,17 +190,16 @@ def _square(feature_rows: Tensor, logit_rows: Tensor, selected: Tensor, n_active
 def _node_inputs(rep: LocalReplacement, features: Tensor, logit_ids: list[int]) -> tuple[Tensor, Tensor]:
     """(real input, bias) of each selected feature and each logit node."""
     reads_b, final_b = bias_reads(rep)
-    real, bias = [], []
-    for l, p, i in features.tolist():
-        tc = rep.transcoders[l]
-        real.append(tc.pre_acts(rep.mlp_input(l)[p])[i])
-        bias.append(tc.pre_acts(reads_b[l, p])[i])
+    real = torch.zeros(features.shape[0], dtype=DTYPE)
+    bias = torch.zeros_like(real)
+    for l, tc in enumerate(rep.transcoders):
+        sel = (features[:, 0] == l).nonzero().flatten()
+        pos, feat = features[sel, 1], features[sel, 2]
+        real[sel] = tc.pre_acts(rep.mlp_input(l))[pos, feat]
+        bias[sel] = tc.pre_acts(reads_b[l])[pos, feat]
     last = rep.n_pos - 1
-    U = rep.model.unembed.weight.detach().to(DTYPE)
-    real += [rep.logits[last, k] for k in logit_ids]
-    bias += [U[k] @ final_b[last] for k in logit_ids]
-    as_tensor = lambda xs: torch.stack(xs) if xs else torch.zeros(0, dtype=DTYPE)  # noqa: E731
-    return as_tensor(real), as_tensor(bias)
+    U = rep.model.unembed.weight.detach().to(DTYPE)[logit_ids]
+    return torch.cat([real, rep.logits[last, logit_ids]]), torch.cat([bias, U @ final_b[last]])
 
 
 def kl_last(real_logits: Tensor, other_logits: Tensor) -> float:

@@ -14,6 +14,7 @@ the forward's linearisation at one point, which equals the forward only at that 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -149,6 +150,17 @@ class LocalReplacement:
     @property
     def n_layers(self) -> int:
         return len(self.transcoders)
+
+    def linear_part(self, dtype: torch.dtype) -> "LocalReplacement":
+        """The frozen norms, OV maps and patterns in ``dtype`` (what ``transpose`` reads; float32 halves the cost
+        of a graph's backward passes, while errors and node inputs stay float64)."""
+        def norm(n: FrozenNorm) -> FrozenNorm:
+            return FrozenNorm(n.weight.to(dtype), n.bias.to(dtype), n.scale.to(dtype), n.centred)
+
+        return dataclasses.replace(
+            self, ln1=[norm(n) for n in self.ln1], ln2=[norm(n) for n in self.ln2], ln_final=norm(self.ln_final),
+            ov=[OVMap(o.W_V.to(dtype), o.W_O.to(dtype), o.b_O.to(dtype)) for o in self.ov],
+            patterns=[p.to(dtype) for p in self.patterns])
 
     @property
     def n_pos(self) -> int:
