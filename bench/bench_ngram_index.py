@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from tiny_interp.eval.inputs import read_txt_stories
+from tiny_interp.data.stories import read_stories
 from tiny_interp.eval.ngrams import NGramIndex
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinystories"
@@ -21,8 +21,8 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinysto
 def main() -> None:
     n_train = int(sys.argv[1]) if len(sys.argv) > 1 else None
     n_q = int(sys.argv[2]) if len(sys.argv) > 2 else 20
-    train = read_txt_stories(DATA / "train.txt", n_train)
-    queries = read_txt_stories(DATA / "valid.txt", n_q)
+    train = read_stories(DATA / "train.txt", n_train)
+    queries = read_stories(DATA / "valid.txt", n_q)
     mb = sum(len(s) for s in train) / 1e6
     t = time.perf_counter()
     index = NGramIndex(train, n=2)

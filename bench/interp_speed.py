@@ -30,7 +30,7 @@ VALID = REPO.parent / "shared" / "data" / "tinystories" / "valid.txt"
 
 def load_stories(n: int) -> tuple[list[str], str]:
     if VALID.exists():
-        from tiny_interp.interp.common import read_stories
+        from tiny_interp.data.stories import read_stories
 
         return read_stories(VALID, limit=n), "../shared valid.txt"
     sys.path.insert(0, str(REPO / "tests"))

@@ -29,20 +29,9 @@ needs_shared = pytest.mark.skipif(
 
 def read_shared_stories(name: str, n: int) -> list[str]:
     """The first n stories of ../shared/data/tinystories/<name>.txt."""
-    out: list[str] = []
-    buf: list[str] = []
-    with open(TINYSTORIES / name, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip() == "<|endoftext|>":
-                text = "".join(buf).strip()
-                buf = []
-                if text:
-                    out.append(text)
-                    if len(out) >= n:
-                        break
-            else:
-                buf.append(line)
-    return out
+    from tiny_interp.data.stories import read_stories
+
+    return read_stories(TINYSTORIES / name, n)
 
 
 @pytest.fixture(scope="session")

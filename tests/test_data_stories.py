@@ -226,3 +226,23 @@ def test_hub_split_in_the_source_string(monkeypatch):
     assert stories_mod.resolve_source("roneneldan/TinyStories:valid") == ("hub", "roneneldan/TinyStories", "validation")
     with pytest.raises(DataError, match="validation-v2"):
         iter_stories("roneneldan/TinyStories:validation-v2")
+
+
+def test_read_stories_is_the_one_list_reader(tmp_path, story_texts):
+    from tiny_interp.data.stories import read_stories
+
+    path = tmp_path / "s.txt"
+    path.write_text(txt(story_texts[:30]), encoding="utf-8")
+    assert read_stories(path) == [t.strip() for t in story_texts[:30]]
+    assert read_stories(str(path), limit=4) == [t.strip() for t in story_texts[:4]]
+    # only as far as needed: a damaged line after the first stories is never read
+    with open(path, "ab") as fh:
+        fh.write(b"Caf\xe9 story.\n" + SEP.encode() + b"\n")
+    assert len(read_stories(path, limit=3)) == 3
+    with pytest.raises(DataError, match="invalid UTF-8"):
+        read_stories(path)
+    # a list passes through with its blank entries dropped, the texts as given
+    assert read_stories(["  A.", "", "   ", "B."], limit=0) == ["  A.", "B."]
+    assert read_stories(["A.", "B.", "C."], limit=2) == ["A.", "B."]
+    with pytest.raises(DataError, match="no stories given"):
+        read_stories(["", " "])

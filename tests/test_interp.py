@@ -101,6 +101,27 @@ def test_logit_lens_last_layer_is_the_model_output(tmp_path, bpe_tokenizer, stor
     np.testing.assert_allclose(last["prob"], probs.topk(3).values.numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("preset", PRESETS)
+def test_lens_and_attribution_hold_at_every_position_at_once(tmp_path, bpe_tokenizer, story_texts, preset):
+    from tiny_interp.interp import lens
+
+    path = _strong_model(tmp_path, bpe_tokenizer, preset, seed=3)
+    bridge = tiny_interp.load(path)
+    ids = torch.tensor([encode(bridge.tokenizer, [story_texts[2]], 96)[0]])
+    with torch.no_grad():
+        ours = load_tinylm(path)(ids)[0]
+    logits, cache = lens.run_cache(bridge, ids)
+    torch.testing.assert_close(logits, ours, atol=1e-4, rtol=0)
+    targets = torch.randint(len(bpe_tokenizer), (ids.shape[1],), generator=torch.Generator().manual_seed(0))
+    attr = lens.attribution(bridge, cache, targets)
+    T = ids.shape[1]
+    torch.testing.assert_close(attr.shares.sum(1) + attr.constant, ours[torch.arange(T), targets], atol=1e-3, rtol=0)
+    top = lens.lens_top(bridge, cache, 4)
+    assert top.token_ids.shape == (get_preset(preset).n_layers + 1, T, 4)
+    assert torch.equal(top.token_ids[-1], ours.topk(4, dim=-1).indices)
+    torch.testing.assert_close(top.probs[-1], ours.softmax(-1).topk(4, dim=-1).values, atol=1e-5, rtol=0)
+
+
 # ---------------------------------------------------------------- patching
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -195,8 +216,8 @@ def test_atlas_resumes_and_answers_queries(tmp_path, bpe_tokenizer, story_texts)
     stories = story_texts[:48]
     kw = dict(batch_size=8, max_len=80, top_k=4, checkpoint_every=1, progress=False)
     assert build_atlas(path, stories, stop_after_batches=2, **kw) is None
-    partial = path / ".atlas.partial" / "state.npz"
-    assert partial.exists() and not (path / "atlas").exists()
+    partial = path / "atlas" / ".build" / "state.npz"  # a stopped build keeps its state inside its own directory
+    assert partial.exists() and not (path / "atlas" / "atlas.json").exists()
     with pytest.raises(ConfigError, match="fresh"):
         build_atlas(path, stories[:40], **kw)  # other stories: refuses to mix them with the saved state
     resumed = build_atlas(path, stories, **kw)
@@ -251,7 +272,7 @@ def test_parallel_atlas_build_equals_one_process(tmp_path, bpe_tokenizer, story_
             np.testing.assert_array_equal(atlas.a[name], one.a[name], err_msg=name)
         np.testing.assert_allclose(atlas.a["neuron_stats"], one.a["neuron_stats"], rtol=1e-5, atol=1e-6)
         assert atlas.meta["tokens"] == one.meta["tokens"]
-    assert not (tmp_path / ".two.partial").exists()
+    assert not (tmp_path / "two" / ".build").exists()
     with pytest.raises(ConfigError, match="workers"):
         build_atlas(path, stories, out=tmp_path / "x", workers=2, stop_after_batches=1, **kw)
 
@@ -259,7 +280,7 @@ def test_parallel_atlas_build_equals_one_process(tmp_path, bpe_tokenizer, story_
     from tiny_interp.interp.neurons import _State, batch_plan, shard_bounds
 
     assert build_atlas(path, stories, out=tmp_path / "three", stop_after_batches=1, **kw) is None
-    partial = tmp_path / ".three.partial"
+    partial = tmp_path / "three" / ".build"
     rows = encode(tiny_interp.load(path).tokenizer, stories, 80)
     a, b = shard_bounds(rows, batch_plan(rows, 6), 1, workers=2)[0]
     cfg = get_preset("tiny")
@@ -324,6 +345,14 @@ def test_training_dynamics_over_run_checkpoints(tmp_path, bpe_tokenizer, story_t
     neurons = df[df.kind == "neuron"]
     assert set(zip(neurons.layer, neurons.unit)) == {(0, 3), (1, 7)}
     assert set(neurons.metric) == {"mean", "max", "frac_active"}
+    # ... and they are the bridge's mlp.hook_post over every token of the stories
+    with torch.no_grad():
+        acts = torch.cat([bridge.run_with_cache(torch.tensor([r]), names_filter="blocks.1.mlp.hook_post")[1]
+                          ["blocks.1.mlp.hook_post"][0, :, 7] for r in rows])
+    got = neurons[(neurons.step == 5) & (neurons.layer == 1) & (neurons.unit == 7)].set_index("metric")["value"]
+    assert got["mean"] == pytest.approx(float(acts.mean()), rel=1e-4, abs=1e-6)
+    assert got["max"] == pytest.approx(float(acts.max()), rel=1e-4, abs=1e-6)
+    assert got["frac_active"] == pytest.approx(float((acts > 0).float().mean()))
     assert df[(df.kind == "train") & (df.step == 20)]["value"].item() == 6.0
     logged = df[df.kind == "log"]
     assert sorted(zip(logged.step, logged.metric, logged.value)) == [(5, "loss", 6.2), (5, "lr", 1e-3), (10, "loss", 6.0)]

@@ -11,8 +11,8 @@ import pytest
 
 from llm_stub import StubServer, last_text
 from tiny_interp.cli import main
-from tiny_interp.eval.inputs import read_txt_stories
-from tiny_interp.llm import words
+from tiny_interp.data.stories import read_stories
+from tiny_interp.lexicon import simple as words
 from tiny_interp.llm.grade import GradeParseError, grade_table, mean_ci, parse_grade
 from tiny_interp.llm.prompts import eval_prompts
 from tiny_interp.llm.records import iter_records, latest_records
@@ -97,7 +97,7 @@ def test_synth_cli_end_to_end(tmp_path, monkeypatch, capfd):
     assert len(data) == 12 and all(set(d) == {"story", "instruction", "summary", "source"} for d in data)
     assert all(set(d["instruction"]) == {"prompt", "words", "features"} for d in data)
     assert all(d["summary"] == "A child has a small adventure." and d["source"] == "teacher" for d in data)
-    examples = read_txt_stories(instruct)
+    examples = read_stories(instruct)
     assert len(examples) == 12 and all("Story: " in e for e in examples)
     cap = capfd.readouterr()
     assert KEY not in cap.out + cap.err + "".join(p.read_text() for p in tmp_path.iterdir())

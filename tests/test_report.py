@@ -129,8 +129,7 @@ def test_paper_word_classes(bpe_tokenizer):
     classes = paper_word_classes(bpe_tokenizer)
     assert set(classes) == {"names", "actions", "adjectives"}
     decoded = {name: {bpe_tokenizer.decode([i]).strip().lower() for i in ids} for name, ids in classes.items()}
-    from tiny_interp.interp.lexicon import NAMES
-    from tiny_interp.llm.words import ADJECTIVES, VERBS
+    from tiny_interp.lexicon import ADJECTIVES, NAMES, VERBS
 
     assert decoded["names"] <= NAMES  # a 512-token vocabulary may hold no whole name
     assert decoded["actions"] and decoded["actions"] <= {w.lower() for w in VERBS}

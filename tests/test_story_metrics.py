@@ -10,6 +10,7 @@ import pytest
 
 from conftest import needs_shared, read_shared_stories
 from tiny_interp.cli import main
+from tiny_interp.data.stories import read_stories
 from tiny_interp.eval.ngrams import NGramIndex, Vocab, ngram_hashes, rouge_n
 from tiny_interp.eval.story_metrics import distinct_n, novelty, repetition, self_similarity, vocabulary_simplicity
 
@@ -17,7 +18,7 @@ from tiny_interp.eval.story_metrics import distinct_n, novelty, repetition, self
 def brute_rouge2(a: str, b: str) -> float:
     from collections import Counter
 
-    from tiny_interp.llm.words import tokenize_words
+    from tiny_interp.lexicon import tokenize_words
 
     ga = Counter(zip(tokenize_words(a), tokenize_words(a)[1:]))
     gb = Counter(zip(tokenize_words(b), tokenize_words(b)[1:]))
@@ -95,11 +96,10 @@ def test_index_on_real_training_data_finds_best_matches():
 def test_metrics_cli_on_completion_log_and_txt(tmp_path, story_files, capsys):
     train, valid = story_files
     comp = tmp_path / "c.jsonl"
-    texts = valid.read_text().split("<|endoftext|>")
     with open(comp, "w") as fh:
-        for i, t in enumerate(x for x in texts if x.strip()):
+        for i, t in enumerate(read_stories(valid)):
             fh.write(json.dumps({"id": f"m{i % 2}/p/{i}", "status": "done", "model": f"m{i % 2}", "kind": "story",
-                                 "completion": t.strip()}) + "\n")
+                                 "completion": t}) + "\n")
     out = tmp_path / "report.json"
     assert main(["metrics", str(comp), "--train", str(train), "--out", str(out)]) == 0
     rep = json.loads(out.read_text())

@@ -27,6 +27,7 @@ import gzip
 import json
 import os
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
@@ -78,6 +79,23 @@ def iter_stories(
     else:
         raw = _iter_file(Path(where))
     return _keep_stories(raw, stats)
+
+
+def read_stories(
+    source: str | os.PathLike | Iterable[str], limit: int | None = None, split: str = "train"
+) -> list[str]:
+    """The first ``limit`` stories (all when None or 0) as a list: of a file, folder or hub id as
+    :func:`iter_stories` reads them (only as far as needed), or of a list of strings (blank ones dropped).
+
+    The one reader for code that wants a list in memory (analyses, metrics, tests); DataError when there are none.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        stories = list(islice(iter_stories(source, split), limit or None))
+    else:
+        stories = list(islice((s for s in source if s and s.strip()), limit or None))
+    if not stories:
+        raise DataError("no stories given: pass a non-empty list of story strings or a TinyStories .txt file")
+    return stories
 
 
 def _keep_stories(raw: Iterable[str | None], stats: StoryStats) -> Iterator[str]:

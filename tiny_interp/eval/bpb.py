@@ -20,14 +20,12 @@ token is scored exactly once and with at least ``n_ctx - stride`` tokens of left
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..model.threads import threads_for
@@ -78,18 +76,7 @@ def encode_stories(tokenizer: Any, stories: list[str], bos: int, eos: int) -> li
     return [[bos, *ids, eos] for ids in encoded]
 
 
-@contextmanager
-def _hidden_states_only(model: TinyLM) -> Iterator[nn.Module]:
-    """Run the model's own forward up to the final norm; the unembedding is applied later to scored rows only."""
-    unembed = model.unembed
-    model.unembed = nn.Identity()
-    try:
-        yield unembed
-    finally:
-        model.unembed = unembed
-
-
-def _batch_nats(model: TinyLM, unembed: nn.Module, batch: list[Window], device: torch.device) -> float:
+def _batch_nats(model: TinyLM, batch: list[Window], device: torch.device) -> float:
     T = max(len(w.ids) for w in batch)
     ids = torch.zeros((len(batch), T), dtype=torch.long)
     rows, positions, targets = [], [], []
@@ -100,13 +87,14 @@ def _batch_nats(model: TinyLM, unembed: nn.Module, batch: list[Window], device: 
         rows += [r] * w.n_scored
         positions += range(n - 1 - w.n_scored, n - 1)
         targets += w.ids[n - w.n_scored:]
-    hidden = model(ids.to(device))
+    # the final residual only; the readout (final norm + unembedding) then runs on the scored rows, in slices
+    hidden = model(ids.to(device), stop_at_layer=model.cfg.n_layers)
     picked = hidden[torch.tensor(rows, device=device), torch.tensor(positions, device=device)]
     target = torch.tensor(targets, device=device)
     step = max(1, LOGIT_ELEMENTS // model.cfg.vocab_size)
     total = 0.0
     for i in range(0, len(targets), step):
-        logits = unembed(picked[i:i + step]).float()
+        logits = model.readout(picked[None, i:i + step])[0].float()  # [1, rows, d]: the hooks see [batch, pos, d]
         total += F.cross_entropy(logits, target[i:i + step], reduction="sum").double().item()
     return total
 
@@ -143,7 +131,7 @@ def bits_per_byte(
     model.eval()
     nats, n_bytes, n_tokens, n_stories = 0.0, 0, 0, 0
     try:
-        with _hidden_states_only(model) as unembed, threads_for(batch_size * cfg.n_ctx * cfg.d_model, model.device):
+        with threads_for(batch_size * cfg.n_ctx * cfg.d_model, model.device):
             for chunk in _chunks(stories, STORIES_PER_CHUNK):
                 n_bytes += sum(len(s.encode("utf-8")) for s in chunk)
                 n_stories += len(chunk)
@@ -152,7 +140,7 @@ def bits_per_byte(
                 n_tokens += sum(w.n_scored for w in windows)
                 windows.sort(key=lambda w: len(w.ids), reverse=True)  # similar lengths share a batch: little padding
                 for i in range(0, len(windows), batch_size):
-                    nats += _batch_nats(model, unembed, windows[i:i + batch_size], model.device)
+                    nats += _batch_nats(model, windows[i:i + batch_size], model.device)
                 if bar is not None:
                     bar.update(len(chunk))
     finally:
@@ -181,10 +169,10 @@ def stream_bits_per_byte(
     model.eval()
     nats = 0.0
     try:
-        with _hidden_states_only(model) as unembed, threads_for(batch_size * chunk * cfg.d_model, model.device):
+        with threads_for(batch_size * chunk * cfg.d_model, model.device):
             windows.sort(key=lambda w: len(w.ids), reverse=True)
             for i in range(0, len(windows), batch_size):
-                nats += _batch_nats(model, unembed, windows[i:i + batch_size], model.device)
+                nats += _batch_nats(model, windows[i:i + batch_size], model.device)
     finally:
         model.train(was_training)
     n_tokens = len(stream) - 1

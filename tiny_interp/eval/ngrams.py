@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from jaxtyping import Int, UInt64
 
-from ..llm.words import tokenize_words
+from ..lexicon import tokenize_words
 
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..llm.words import simple_vocabulary, tokenize_words
+from ..lexicon import simple_vocabulary, tokenize_words
 from .ngrams import NGramIndex, Vocab, ngram_hashes
 
 

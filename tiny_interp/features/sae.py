@@ -29,8 +29,24 @@ WEIGHTS_FILE = "sae_weights.safetensors"
 ARCHITECTURES = ("standard", "topk", "batchtopk", "jumprelu", "transcoder")
 
 
+class ArchitectureTraits:
+    """What an ``architecture`` / ``activation`` pair implies (shared by the saved and the training configs)."""
+
+    architecture: str
+    activation: str
+
+    @property
+    def is_transcoder(self) -> bool:
+        return self.architecture == "transcoder"
+
+    @property
+    def uses_k(self) -> bool:
+        """Latents chosen as the k largest (TopK, BatchTopK, transcoders with a TopK activation)."""
+        return self.architecture in ("topk", "batchtopk") or (self.is_transcoder and self.activation == "topk")
+
+
 @dataclass(frozen=True)
-class SAEConfig:
+class SAEConfig(ArchitectureTraits):
     """What a saved dictionary is; field names are SAELens' so its loader reads our ``cfg.json``."""
 
     architecture: str
@@ -57,14 +73,6 @@ class SAEConfig:
             raise ValueError(f"{self.architecture} needs 0 < k <= d_sae (got k={self.k}, d_sae={self.d_sae})")
         if self.is_transcoder and not self.hook_name_out:
             raise ValueError("a transcoder needs hook_name_out (the activation it predicts)")
-
-    @property
-    def is_transcoder(self) -> bool:
-        return self.architecture == "transcoder"
-
-    @property
-    def uses_k(self) -> bool:
-        return self.architecture in ("topk", "batchtopk") or (self.is_transcoder and self.activation == "topk")
 
     @property
     def out_dim(self) -> int:
@@ -147,14 +155,16 @@ class SAE(nn.Module):
     def forward(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_out"]:
         return self.decode(self.encode(x), x)
 
-    def save(self, directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
-        """Write ``cfg.json`` and the weights atomically (our own JSON, e.g. metrics, lives beside them)."""
+    def save(self, directory: str | os.PathLike, extra: dict[str, Any] | None = None,
+             dtype: torch.dtype = torch.float32) -> Path:
+        """Write ``cfg.json`` and the weights atomically (our own JSON, e.g. metrics, lives beside them). A float16
+        ``dtype`` halves the file; loading casts back to float32."""
         from safetensors.torch import save as save_bytes
 
         from ..atomic import write_bytes_atomic, write_json_atomic
 
         directory = Path(directory)
-        tensors = {name: p.detach().float().cpu().contiguous() for name, p in self.named_parameters()}
+        tensors = {name: p.detach().to(dtype).cpu().contiguous() for name, p in self.named_parameters()}
         write_bytes_atomic(directory / WEIGHTS_FILE, save_bytes(tensors))
         write_json_atomic(directory / CFG_FILE, {**self.cfg.to_dict(), **(extra or {})})
         return directory

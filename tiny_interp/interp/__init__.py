@@ -1,13 +1,14 @@
 """Interpretability core: head taxonomy, neuron atlas, logit lens and attribution, patching, training dynamics.
 
-Every function takes a bridge from ``tiny_interp.load`` or a model path; the neuron atlas runs on our own fast
-module (``load_tinylm``) and its activations equal the bridge's ``blocks.{l}.mlp.hook_post``.
+Every function takes a bridge from ``tiny_interp.load`` or a model path, and reads and edits activations only
+through the seam (``seam.run_with_cache`` / ``seam.run_with_hooks``, ``patterns.attention_patterns``), which runs
+our own fast module (``load_tinylm``) whenever it can open the model's directory.
 """
 
+from ..lexicon import WORD_CLASSES, class_token_ids
 from .dynamics import DynamicsConfig, list_checkpoints, training_dynamics
 from .heads import TaxonomyConfig, head_labels, head_taxonomy
 from .lens import direct_logit_attribution, logit_lens
-from .lexicon import WORD_CLASSES, class_token_ids
 from .neurons import Atlas, AtlasConfig, build_atlas, open_atlas
 from .patching import activation_patching
 

@@ -1,18 +1,20 @@
-"""Shared plumbing for the interpretability tools: open a model, read stories, encode them as token rows."""
+"""Shared plumbing for the interpretability tools: open a model, encode stories as token rows (stories are read by
+``data.stories.read_stories``, re-exported here for the analyses that import it from this module)."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
+from ..data.stories import read_stories
 from ..errors import DataError
 
-EOT = "<|endoftext|>"
+__all__ = ["as_bridge", "bos_id", "context_length", "encode", "pad_rows", "read_stories", "to_ids",
+           "token_index"]
 
 
 def as_bridge(model: Any) -> Any:
@@ -24,27 +26,6 @@ def as_bridge(model: Any) -> Any:
     if not hasattr(model, "run_with_cache"):
         raise TypeError(f"expected a TransformerBridge (from tiny_interp.load) or a model path, got {type(model).__name__}")
     return model
-
-
-def model_dir_of(bridge: Any) -> Path | None:
-    path = getattr(bridge, "model_path", None)
-    return Path(path) if path else None
-
-
-def read_stories(source: str | os.PathLike | Iterable[str], limit: int | None = None) -> list[str]:
-    """Stories from a list of strings or a TinyStories-format text file (stories separated by `<|endoftext|>` lines)."""
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise DataError(f"story file {path} does not exist; pass a TinyStories .txt file or a list of stories")
-        stories = [s.strip() for s in path.read_text(encoding="utf-8").split(EOT) if s.strip()]
-        if not stories:
-            raise DataError(f"{path} holds no stories (expected story text separated by {EOT} lines)")
-    else:
-        stories = [s for s in source if s and s.strip()]
-    if not stories:
-        raise DataError("no stories given: pass a non-empty list of story strings or a TinyStories .txt file")
-    return stories[:limit] if limit else stories
 
 
 def bos_id(tokenizer: Any) -> int | None:

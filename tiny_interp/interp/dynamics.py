@@ -18,10 +18,12 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
+from ..data.stories import read_stories
 from ..errors import CheckpointError
-from .common import encode, pad_rows, read_stories
+from ..jsonl import iter_jsonl
+from .common import encode, pad_rows
 from .heads import TaxonomyConfig, head_taxonomy
-from .neurons import neuron_activations
+from .seam import run_with_cache
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -89,23 +91,8 @@ def training_dynamics(
 
 def metrics_log_rows(file: Path) -> list[dict[str, Any]]:
     """Rows for every numeric field of a metrics.jsonl log; a torn last line (a run killed mid-write) is skipped."""
-    import json
-
-    from ..errors import DataError
-
-    if not file.exists():
-        return []
-    lines = file.read_text(encoding="utf-8").splitlines()
     rows = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as e:
-            if i == len(lines) - 1:
-                break
-            raise DataError(f"{file} line {i + 1} is not JSON ({e}); fix or remove that line") from e
+    for entry in iter_jsonl(file, strict=True):
         step = entry.get("step")
         tokens = entry.get("tokens_seen", entry.get("tokens"))
         for name, value in entry.items():
@@ -158,27 +145,28 @@ def _step_of(model_dir: Path, meta: dict[str, Any]) -> int | None:
 def _loss_and_neurons(
     net: Any, tokenizer: Any, texts: list[str], neurons: list[tuple[int, int]], cfg: DynamicsConfig
 ) -> tuple[float, dict[tuple[int, int], dict[str, float]]]:
+    """The loss (nats per predicted token) and each chosen neuron's mean, max and firing fraction over the real
+    tokens, from one forward pass per batch that also reads ``mlp.hook_post`` through the seam."""
     d_mlp, L = net.cfg.d_mlp, net.cfg.n_layers
     for layer, neuron in neurons:
         if not (0 <= layer < L and 0 <= neuron < d_mlp):
             raise IndexError(f"neuron (layer {layer}, {neuron}) is outside this model's {L} layers x {d_mlp} neurons")
-    cols = torch.tensor([l * d_mlp + n for l, n in neurons], dtype=torch.long)
+    names = [f"blocks.{layer}.mlp.hook_post" for layer, _ in neurons]
     rows = encode(tokenizer, texts, min(cfg.max_len, net.cfg.n_ctx))
-    nll, n_pred = 0.0, 0
+    nll, n_pred, n_tok = 0.0, 0, 0
     total = torch.zeros(len(neurons), dtype=torch.float64)
     peak = torch.full((len(neurons),), float("-inf"), dtype=torch.float64)
     active = torch.zeros(len(neurons), dtype=torch.float64)
-    n_tok = 0
     with torch.inference_mode():
         for start in range(0, len(rows), cfg.batch_size):
             ids, valid = pad_rows(rows[start : start + cfg.batch_size], pad_id=0)
-            logits = net(ids)
+            logits, cache = run_with_cache(net, ids, names=names)
             target_ok = valid[:, 1:]
             lp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:, None])[..., 0]
             nll -= float(lp[target_ok].sum())
             n_pred += int(target_ok.sum())
             if neurons:
-                acts = neuron_activations(net, ids, valid)[:, cols].double()
+                acts = torch.stack([cache[name][valid][:, n] for name, (_, n) in zip(names, neurons)], 1).double()
                 total += acts.sum(0)
                 peak = torch.maximum(peak, acts.max(0).values)
                 active += (acts > cfg.active_threshold).sum(0)

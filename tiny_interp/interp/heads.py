@@ -31,8 +31,10 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from .common import as_bridge, bos_id, context_length, encode, pad_rows, read_stories
-from .lexicon import WORD_CLASSES, class_token_ids
+from ..data.stories import read_stories
+from ..lexicon import WORD_CLASSES, class_token_ids
+from .common import as_bridge, bos_id, context_length, encode, pad_rows
+from .patterns import attention_patterns
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,8 @@ def induction_tokens(bridge: Any, cfg: TaxonomyConfig) -> Int[Tensor, "seqs seq"
 
 
 def _patterns(bridge: Any, ids: Tensor) -> list[Float[Tensor, "batch heads q k"]]:
-    _, cache = bridge.run_with_cache(ids.to(bridge.cfg.device), names_filter=lambda n: n.endswith("attn.hook_pattern"))
-    return [cache[f"blocks.{l}.attn.hook_pattern"].float().cpu() for l in range(bridge.cfg.n_layers)]
+    by_layer = attention_patterns(bridge, ids.to(bridge.cfg.device))
+    return [by_layer[l] for l in sorted(by_layer)]
 
 
 class _Accumulator:

@@ -1,8 +1,11 @@
-"""Logit lens and direct logit attribution (DLA), with the final LayerNorm/RMSNorm handled exactly.
+"""Logit lens and direct logit attribution (DLA), for every position of a story at once: the one copy of this maths
+(the StoryInspector widget and the DataFrame functions below all call it).
 
 The final norm is linear in its input once its scale (the rms or std of the residual at that position) is fixed;
 we freeze it from the actual run, so the residual's components (embeddings, every head, every attention bias,
-every MLP) each map to a share of the logit and the shares add up to the logit the model produced.
+every MLP) each map to a share of the logit and the shares add up to the logit the model produced. Activations
+come through the seam (``run_with_cache``); the weights read are the final norm's, the unembedding's and each
+attention output projection's.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from jaxtyping import Float
-from torch import Tensor
+from jaxtyping import Float, Int
+from torch import Tensor, nn
 
+from ..model.transformer import TinyLM
 from .common import as_bridge, to_ids, token_index
+from .seam import analysis_module, run_with_cache
 
 
 @dataclass(frozen=True)
@@ -32,30 +37,144 @@ class FinalNorm:
             return (x.var(-1, unbiased=False, keepdim=True) + self.eps).sqrt()
         return (x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt()
 
-    def apply_frozen(self, x: Float[Tensor, "... d"], scale: Float[Tensor, "... 1"]) -> Float[Tensor, "... d"]:
-        """The linear part only (no bias): what a component of the residual contributes after the norm."""
-        if self.center:
-            x = x - x.mean(-1, keepdim=True)
-        return x / scale * self.weight
-
     def __call__(self, x: Float[Tensor, "... d"]) -> Float[Tensor, "... d"]:
-        y = self.apply_frozen(x.float(), self.scale(x))
+        x = x.float()
+        y = (x - x.mean(-1, keepdim=True) if self.center else x) / self.scale(x) * self.weight
         return y + self.bias if self.bias is not None else y
 
-
-def final_norm(bridge: Any) -> FinalNorm:
-    mod = bridge.ln_final.original_component
-    weight = mod.weight.detach().float()
-    bias = getattr(mod, "bias", None)
-    eps = getattr(mod, "eps", None) or getattr(mod, "variance_epsilon", None) or 1e-5
-    center = isinstance(mod, torch.nn.LayerNorm)
-    return FinalNorm(center, weight, bias.detach().float() if bias is not None else None, float(eps))
+    def read_direction(self, u: Float[Tensor, "... d"]) -> Float[Tensor, "... d"]:
+        """g such that (frozen norm of c) . u == (c . g) / scale for every component c of the residual."""
+        g = u * self.weight
+        return g - g.mean(-1, keepdim=True) if self.center else g
 
 
-def unembed_weights(bridge: Any) -> tuple[Float[Tensor, "vocab d"], Tensor | None]:
-    mod = bridge.unembed.original_component
-    bias = getattr(mod, "bias", None)
-    return mod.weight.detach().float(), (bias.detach().float() if bias is not None else None)
+@dataclass(frozen=True)
+class Readout:
+    """The final norm and the unembedding, float32 on the CPU: how the residual stream becomes logits."""
+
+    norm: FinalNorm
+    W_U: Float[Tensor, "vocab d"]
+    b_U: Float[Tensor, "vocab"] | None
+
+    def logits(self, resid: Float[Tensor, "... d"]) -> Float[Tensor, "... vocab"]:
+        out = self.norm(resid) @ self.W_U.T
+        return out + self.b_U if self.b_U is not None else out
+
+
+def _detached(t: Tensor | None) -> Tensor | None:
+    return t.detach().float().cpu() if t is not None else None
+
+
+def readout(model: Any) -> Readout:
+    """The readout of our TinyLM or of a bridge."""
+    net = analysis_module(model)
+    if isinstance(net, TinyLM):
+        norm_mod, unembed = net.norm_f, net.unembed
+    else:
+        norm_mod, unembed = net.ln_final.original_component, net.unembed.original_component
+    eps = getattr(norm_mod, "eps", None) or getattr(norm_mod, "variance_epsilon", None) or 1e-5
+    norm = FinalNorm(isinstance(norm_mod, nn.LayerNorm), _detached(norm_mod.weight), _detached(getattr(norm_mod, "bias", None)),
+                     float(eps))
+    return Readout(norm, _detached(unembed.weight), _detached(getattr(unembed, "bias", None)))
+
+
+def _out_projection(net: Any, layer: int) -> nn.Linear:
+    """The attention output projection of a layer: W_O in its weight, b_O in its bias (gpt-neo only)."""
+    if isinstance(net, TinyLM):
+        return net.blocks[layer].attn.out
+    return net.blocks[layer].attn.o.original_component
+
+
+def stage_names(n_layers: int) -> list[str]:
+    """The residual stream after the embeddings and after every layer: the logit lens's stages."""
+    return ["blocks.0.hook_resid_pre"] + [f"blocks.{l}.hook_resid_post" for l in range(n_layers)]
+
+
+def needed(name: str) -> bool:
+    """The hook points the lens and the attribution read."""
+    return (name in ("hook_embed", "hook_pos_embed", "blocks.0.hook_resid_pre")
+            or name.endswith(("hook_resid_post", "attn.hook_z", "hook_mlp_out")))
+
+
+def run_cache(model: Any, ids: Int[Tensor, "1 seq"], also: Any = None) -> tuple[Tensor, dict[str, Tensor]]:
+    """One forward: (logits [seq, vocab], {name: activation [seq, ...]}) of the points the lens and attribution
+    need, plus those the predicate ``also`` selects; float32 on the CPU."""
+    names = needed if also is None else (lambda n: needed(n) or also(n))
+    with torch.no_grad():
+        logits, cache = run_with_cache(model, ids, names=names)
+    return logits[0].float().cpu(), {k: v[0].float().cpu() for k, v in cache.items()}
+
+
+@dataclass(frozen=True)
+class LensTop:
+    """The top-k of each stage's lens prediction at each position."""
+
+    token_ids: Int[Tensor, "stages seq k"]
+    probs: Float[Tensor, "stages seq k"]
+    logits: Float[Tensor, "stages seq k"]
+
+
+def lens_top(model: Any, cache: dict[str, Tensor], k: int) -> LensTop:
+    """Every stage's residual through the final norm (its own scale) and the unembedding, top-k at every position;
+    one stage at a time so only [seq, vocab] logits are alive at once."""
+    read = readout(model)
+    ids, probs, logits = [], [], []
+    for name in stage_names(int(analysis_module(model).cfg.n_layers)):
+        stage = read.logits(cache[name])  # [seq, vocab]
+        top = stage.topk(min(k, stage.shape[-1]), dim=-1)
+        ids.append(top.indices)
+        logits.append(top.values)
+        probs.append((top.values - stage.logsumexp(-1, keepdim=True)).exp())
+    return LensTop(torch.stack(ids), torch.stack(probs), torch.stack(logits))
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Each component's direct share of the logit of each position's target token.
+
+    ``shares`` [seq, components] plus ``constant`` [seq] (final norm bias + unembedding bias) add up to the logit.
+    """
+
+    names: list[str]
+    kinds: list[str]
+    layers: list[int]
+    heads: list[int]
+    shares: Float[Tensor, "seq components"]
+    constant: Float[Tensor, "seq"]
+
+
+def attribution(model: Any, cache: dict[str, Tensor], targets: Int[Tensor, "seq"]) -> Attribution:
+    """Direct logit attribution to ``targets[p]`` at every position p, from a cache of ``run_cache``."""
+    net = analysis_module(model)
+    read = readout(model)
+    L, H = int(net.cfg.n_layers), int(net.cfg.n_heads)
+    scale = read.norm.scale(cache[f"blocks.{L - 1}.hook_resid_post"])  # [seq, 1]: the frozen scale
+    g = read.norm.read_direction(read.W_U[targets]) / scale  # [seq, d]
+    cols: list[tuple[str, str, int, int, Tensor]] = [("embed", "embed", -1, -1, (cache["hook_embed"] * g).sum(-1))]
+    if "hook_pos_embed" in cache:
+        cols.append(("pos_embed", "embed", -1, -1, (cache["hook_pos_embed"] * g).sum(-1)))
+    for l in range(L):
+        out = _out_projection(net, l)
+        W_O = out.weight.detach().float().cpu().view(out.weight.shape[0], H, -1)  # [d_model, heads, d_head]
+        per_head = torch.einsum("thk,dhk,td->th", cache[f"blocks.{l}.attn.hook_z"], W_O, g)
+        cols += [(f"L{l}H{h}", "head", l, h, per_head[:, h]) for h in range(H)]
+        if getattr(out, "bias", None) is not None:
+            cols.append((f"L{l} attn bias", "attn_bias", l, -1, g @ out.bias.detach().float().cpu()))
+        cols.append((f"L{l} MLP", "mlp", l, -1, (cache[f"blocks.{l}.hook_mlp_out"] * g).sum(-1)))
+    constant = torch.zeros(len(targets))
+    if read.norm.bias is not None:
+        constant = constant + read.W_U[targets] @ read.norm.bias
+    if read.b_U is not None:
+        constant = constant + read.b_U[targets]
+    names, kinds, layers, heads, shares = zip(*cols)
+    return Attribution(list(names), list(kinds), list(layers), list(heads), torch.stack(shares, 1), constant)
+
+
+def _position(ids: Tensor, position: int) -> int:
+    T = ids.shape[1]
+    if not -T <= position < T:
+        raise IndexError(f"position {position} is outside the story's {T} tokens")
+    return position % T
 
 
 def logit_lens(model: Any, story: Any, position: int = -1, top_k: int = 5) -> Any:
@@ -68,31 +187,18 @@ def logit_lens(model: Any, story: Any, position: int = -1, top_k: int = 5) -> An
 
     bridge = as_bridge(model)
     ids = to_ids(bridge, story)
-    L = bridge.cfg.n_layers
-    names = ["blocks.0.hook_resid_pre"] + [f"blocks.{l}.hook_resid_post" for l in range(L)]
-    with torch.no_grad():
-        _, cache = bridge.run_with_cache(ids, names_filter=lambda n: n in names)
-    norm, (W_U, b_U) = final_norm(bridge), unembed_weights(bridge)
     pos = _position(ids, position)
+    _, cache = run_cache(bridge, ids)
+    top = lens_top(bridge, {k: v[pos : pos + 1] for k, v in cache.items()}, top_k)
     records = []
-    for layer, name in zip(range(-1, L), names):
-        logits = norm(cache[name][0, pos].float().cpu()) @ W_U.T
-        if b_U is not None:
-            logits = logits + b_U
-        probs = logits.softmax(-1)
-        top = probs.topk(min(top_k, probs.numel()))
-        stage = "embed" if layer < 0 else f"layer {layer}"
-        for rank, (p, i) in enumerate(zip(top.values.tolist(), top.indices.tolist())):
-            records.append({"stage": stage, "layer": layer, "rank": rank, "token_id": i,
-                            "token": bridge.tokenizer.decode([i]), "prob": p, "logit": float(logits[i])})
+    for s in range(top.token_ids.shape[0]):
+        layer = s - 1
+        for rank in range(top.token_ids.shape[-1]):
+            i = int(top.token_ids[s, 0, rank])
+            records.append({"stage": "embed" if layer < 0 else f"layer {layer}", "layer": layer, "rank": rank,
+                            "token_id": i, "token": bridge.tokenizer.decode([i]), "prob": float(top.probs[s, 0, rank]),
+                            "logit": float(top.logits[s, 0, rank])})
     return pd.DataFrame.from_records(records)
-
-
-def _position(ids: Tensor, position: int) -> int:
-    T = ids.shape[1]
-    if not -T <= position < T:
-        raise IndexError(f"position {position} is outside the story's {T} tokens")
-    return position % T
 
 
 def direct_logit_attribution(model: Any, story: Any, token: int | str | None = None, position: int = -1) -> Any:
@@ -109,48 +215,14 @@ def direct_logit_attribution(model: Any, story: Any, token: int | str | None = N
     bridge = as_bridge(model)
     ids = to_ids(bridge, story)
     pos = _position(ids, position)
-    L, H = bridge.cfg.n_layers, bridge.cfg.n_heads
-    with torch.no_grad():
-        logits, cache = bridge.run_with_cache(ids, names_filter=_dla_hook)
-    logits = logits[0, pos].float().cpu()
-    tid = int(logits.argmax()) if token is None else token_index(bridge, token)
-    norm, (W_U, b_U) = final_norm(bridge), unembed_weights(bridge)
-    resid = cache["ln_final.hook_in"][0, pos].float().cpu()
-    scale = norm.scale(resid)
-    direction = W_U[tid]
-
-    def share(vec: Tensor) -> float:
-        return float(norm.apply_frozen(vec, scale) @ direction)
-
-    records: list[dict[str, Any]] = [
-        {"component": "embed", "kind": "embed", "layer": -1, "head": -1, "contribution": share(cache["hook_embed"][0, pos].float().cpu())}
-    ]
-    if "hook_pos_embed" in cache:
-        records.append({"component": "pos_embed", "kind": "embed", "layer": -1, "head": -1,
-                        "contribution": share(cache["hook_pos_embed"][0, pos].float().cpu())})
-    for l in range(L):
-        out = bridge.blocks[l].attn.o.original_component
-        W_O = out.weight.detach().float().view(out.weight.shape[0], H, -1)  # [d_model, heads, d_head]
-        z = cache[f"blocks.{l}.attn.hook_z"][0, pos].float().cpu()  # [heads, d_head]
-        per_head = torch.einsum("hk,dhk->hd", z, W_O)
-        for h in range(H):
-            records.append({"component": f"L{l}H{h}", "kind": "head", "layer": l, "head": h, "contribution": share(per_head[h])})
-        if getattr(out, "bias", None) is not None:
-            records.append({"component": f"L{l} attn bias", "kind": "attn_bias", "layer": l, "head": -1,
-                            "contribution": share(out.bias.detach().float())})
-        records.append({"component": f"L{l} MLP", "kind": "mlp", "layer": l, "head": -1,
-                        "contribution": share(cache[f"blocks.{l}.hook_mlp_out"][0, pos].float().cpu())})
-    constant = 0.0
-    if norm.bias is not None:
-        constant += float(norm.bias @ direction)
-    if b_U is not None:
-        constant += float(b_U[tid])
-    records.append({"component": "bias", "kind": "bias", "layer": L, "head": -1, "contribution": constant})
+    logits, cache = run_cache(bridge, ids)
+    tid = int(logits[pos].argmax()) if token is None else token_index(bridge, token)
+    attr = attribution(bridge, {k: v[pos : pos + 1] for k, v in cache.items()}, torch.tensor([tid]))
+    records = [{"component": n, "kind": k, "layer": l, "head": h, "contribution": float(v)}
+               for n, k, l, h, v in zip(attr.names, attr.kinds, attr.layers, attr.heads, attr.shares[0])]
+    records.append({"component": "bias", "kind": "bias", "layer": int(bridge.cfg.n_layers), "head": -1,
+                    "contribution": float(attr.constant[0])})
     df = pd.DataFrame.from_records(records)
-    df.attrs.update(logit=float(logits[tid]), total=float(df["contribution"].sum()), token_id=tid,
+    df.attrs.update(logit=float(logits[pos, tid]), total=float(df["contribution"].sum()), token_id=tid,
                     token=bridge.tokenizer.decode([tid]), position=pos)
     return df
-
-
-def _dla_hook(name: str) -> bool:
-    return name in ("hook_embed", "hook_pos_embed", "ln_final.hook_in") or name.endswith(("attn.hook_z", "hook_mlp_out"))

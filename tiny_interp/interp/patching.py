@@ -5,7 +5,8 @@ then rerun the clean story with one activation taken from the counterfactual ("n
 runs the counterfactual with one clean activation instead). The metric is ``logit(answer) - logit(wrong)`` at
 ``position`` (just ``logit(answer)`` without ``wrong``). ``effect`` is the patched metric minus the base run's;
 ``normalized`` divides it by the full difference between the two runs, so 1 means this activation alone carries
-the whole change. Each sweep is one batched forward pass: row i of the batch patches the i-th site.
+the whole change. Each sweep is one batched forward pass: row i of the batch patches the i-th site. Activations
+are read and replaced through the seam (``run_with_cache`` / ``run_with_hooks``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import Tensor
 
 from ..errors import DataError
 from .common import as_bridge, to_ids, token_index
+from .seam import run_with_cache, run_with_hooks
 
 KINDS = ("resid_pre", "attn_out", "mlp_out", "head")
 
@@ -60,8 +62,8 @@ def activation_patching(
     base, source = (clean, corrupt) if direction == "noising" else (corrupt, clean)
     L, H = bridge.cfg.n_layers, bridge.cfg.n_heads
     with torch.no_grad():
-        base_logits = bridge(base, return_type="logits")
-        src_logits, src_cache = bridge.run_with_cache(source, names_filter=lambda n: n.endswith(_HOOKS))
+        base_logits = run_with_hooks(bridge, base, fwd_hooks=[])
+        src_logits, src_cache = run_with_cache(bridge, source, names=lambda n: n.endswith(_HOOKS))
     m_base, m_src = float(metric(base_logits)[0]), float(metric(src_logits)[0])
     m_clean, m_cf = (m_base, m_src) if direction == "noising" else (m_src, m_base)
     denom = m_src - m_base
@@ -69,7 +71,7 @@ def activation_patching(
 
     def run(n_rows: int, hooks: list[tuple[str, Callable]]) -> Tensor:
         with torch.no_grad():
-            logits = bridge.run_with_hooks(base.expand(n_rows, T), fwd_hooks=hooks, return_type="logits")
+            logits = run_with_hooks(bridge, base.expand(n_rows, T), fwd_hooks=hooks)
         return metric(logits).float().cpu() - m_base
 
     def add(kind: str, layer: int, head: int, p: int, effect: float) -> None:
@@ -105,7 +107,7 @@ _HOOKS = ("hook_resid_pre", "hook_attn_out", "hook_mlp_out", "attn.hook_z")
 def _patch_rows_at_positions(src: Tensor) -> Callable:
     """Row p of the batch gets the source activation at position p."""
 
-    def hook(act: Tensor, hook: Any = None) -> Tensor:
+    def hook(act: Tensor, name: str) -> Tensor:
         act = act.clone()
         idx = torch.arange(act.shape[0], device=act.device)
         act[idx, idx] = src[0, idx].to(act.dtype)
@@ -115,7 +117,7 @@ def _patch_rows_at_positions(src: Tensor) -> Callable:
 
 
 def _patch_row(row: int, src: Tensor) -> Callable:
-    def hook(act: Tensor, hook: Any = None) -> Tensor:
+    def hook(act: Tensor, name: str) -> Tensor:
         act = act.clone()
         act[row] = src[0].to(act.dtype)
         return act
@@ -126,7 +128,7 @@ def _patch_row(row: int, src: Tensor) -> Callable:
 def _patch_heads(first_row: int, src: Tensor) -> Callable:
     """Row first_row + h gets head h's source output ([batch, seq, heads, d_head])."""
 
-    def hook(act: Tensor, hook: Any = None) -> Tensor:
+    def hook(act: Tensor, name: str) -> Tensor:
         act = act.clone()
         for h in range(act.shape[2]):
             act[first_row + h, :, h] = src[0, :, h].to(act.dtype)

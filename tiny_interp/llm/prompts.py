@@ -120,7 +120,7 @@ def probe_correct(prompt: EvalPrompt, completion: str, window: int = 4) -> bool 
     """Whether an expected word is among the first ``window`` words of the completion (None for stories)."""
     if not prompt.expected:
         return None
-    from .words import tokenize_words
+    from ..lexicon import tokenize_words
 
     head = tokenize_words(completion)[:window]
     return any(e in head for e in prompt.expected)

@@ -6,28 +6,19 @@ start a fresh line before appending so the next record is never glued onto the f
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any, Iterator
+
+from ..jsonl import AppendLog, iter_jsonl
+
+__all__ = ["AppendLog", "done_ids", "iter_records", "latest_records"]
 
 
 def iter_records(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
     """Every complete JSON object line in ``path`` (none when the file does not exist)."""
-    path = Path(path)
-    if not path.exists():
-        return
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill mid-write
-            if isinstance(rec, dict) and "id" in rec:
-                yield rec
+    for rec in iter_jsonl(path):
+        if isinstance(rec, dict) and "id" in rec:
+            yield rec
 
 
 def latest_records(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
@@ -40,37 +31,3 @@ def latest_records(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
 
 def done_ids(path: str | os.PathLike) -> set[str]:
     return {i for i, r in latest_records(path).items() if r.get("status") == "done"}
-
-
-class AppendLog:
-    """Append JSON records one per line; each is flushed (and fsynced) before ``append`` returns."""
-
-    def __init__(self, path: str | os.PathLike, fsync: bool = True):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fsync = fsync
-        needs_newline = self.path.exists() and self.path.stat().st_size > 0 and not _ends_with_newline(self.path)
-        self._fh = open(self.path, "a", encoding="utf-8")
-        if needs_newline:
-            self._fh.write("\n")
-
-    def append(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        self._fh.flush()
-        if self._fsync:
-            os.fsync(self._fh.fileno())
-
-    def close(self) -> None:
-        self._fh.close()
-
-    def __enter__(self) -> "AppendLog":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        fh.seek(-1, os.SEEK_END)
-        return fh.read(1) == b"\n"

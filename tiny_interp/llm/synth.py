@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..atomic import write_json_atomic, write_text_atomic
+from ..data.tokenizer import EOT
 from ..errors import ConfigError
+from ..lexicon import ADJECTIVES, NOUNS, VERBS, missing_words
 from .records import latest_records
 from .runner import Completion, ItemFailure, LLMItem
-from .words import ADJECTIVES, NOUNS, VERBS, missing_words
 
 # feature name as in the released dataset -> the sentence our prompt adds for it
 FEATURES: dict[str, str] = {
@@ -35,8 +36,6 @@ FEATURES: dict[str, str] = {
     "Foreshadowing": "Early in the story, give a small hint of something that happens later.",
     "Conflict": "The characters should face a problem or disagree about something, and deal with it.",
 }
-
-EOT = "<|endoftext|>"
 
 
 @dataclass(frozen=True)

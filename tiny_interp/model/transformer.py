@@ -90,7 +90,12 @@ class TinyLM(nn.Module):
             return x
         if cache is not None:
             cache.advance(T)
-        return self.unembed(self.ln_final_hook_normalized(self.norm_f(x)))
+        return self.readout(x)
+
+    def readout(self, resid: Float[Tensor, "... d_model"]) -> Float[Tensor, "... vocab"]:
+        """The final norm and the unembedding: the last step of ``forward``. With ``stop_at_layer=n_layers`` the
+        forward returns the final residual, so a caller can read out only the rows it needs (bits per byte)."""
+        return self.unembed(self.ln_final_hook_normalized(self.norm_f(resid)))
 
     def run_with_hooks(
         self,

@@ -11,17 +11,10 @@ from typing import Any
 
 import ipywidgets as w
 import torch
-from jaxtyping import Float
-from torch import Tensor
 
+from ..interp import lens
 from ..interp.common import as_bridge
-from ..interp.lens import final_norm, unembed_weights
 from .base import DEFAULT_STORY, Explorer, ViewWidget, set_text, status_line, story_ids, token_strings
-
-
-def _hooks(name: str) -> bool:
-    return (name in ("hook_embed", "hook_pos_embed", "ln_final.hook_in", "blocks.0.hook_resid_pre")
-            or name.endswith(("hook_resid_post", "attn.hook_z", "hook_mlp_out", "mlp.hook_post")))
 
 
 def story_data(model: Any, story: str, lens_k: int = 3, n_attr: int = 8, n_neurons: int = 8,
@@ -29,26 +22,19 @@ def story_data(model: Any, story: str, lens_k: int = 3, n_attr: int = 8, n_neuro
     """The inspector's data for every position of the story."""
     bridge = as_bridge(model)
     ids, note = story_ids(bridge, story, max_tokens)
-    L, H = bridge.cfg.n_layers, bridge.cfg.n_heads
-    with torch.no_grad():
-        logits, cache = bridge.run_with_cache(ids, names_filter=_hooks)
-    get = lambda name: cache[name][0].float().cpu()  # noqa: E731
-    norm, (W_U, b_U) = final_norm(bridge), unembed_weights(bridge)
-    probs = logits[0].float().cpu().softmax(-1)  # [T, V]
+    L = bridge.cfg.n_layers
+    logits, cache = lens.run_cache(bridge, ids, also=lambda name: name.endswith("mlp.hook_post"))
+    get = cache.__getitem__
+    probs = logits.softmax(-1)  # [T, V]
     T = probs.shape[0]
     pred_p, pred = probs.max(-1)
     nxt = ids[0, 1:].cpu()
     next_p = probs[torch.arange(T - 1), nxt]
-    # logit lens: every stage's residual through the final norm (its own scale) and the unembedding
-    resid = torch.stack([get("blocks.0.hook_resid_pre")] + [get(f"blocks.{l}.hook_resid_post") for l in range(L)])
-    lens_logits = norm(resid) @ W_U.T + (b_U if b_U is not None else 0)
-    lens_p, lens_i = lens_logits.softmax(-1).topk(lens_k, dim=-1)  # [stages, T, k]
+    top = lens.lens_top(bridge, cache, lens_k)
+    lens_p, lens_i = top.probs, top.token_ids  # [stages, T, k]
     # direct attribution to each position's predicted token
-    final = get("ln_final.hook_in")
-    scale = norm.scale(final)  # [T, 1]
-    direction = W_U[pred]  # [T, d]
-    names, parts = _components(bridge, get, L, H)
-    share = torch.stack([(norm.apply_frozen(p, scale) * direction).sum(-1) for p in parts], 1)  # [T, components]
+    attr = lens.attribution(bridge, cache, pred)
+    names, share = attr.names, attr.shares  # [T, components]
     attr_v, attr_i = share.abs().topk(min(n_attr, share.shape[1]), dim=-1)
     attr_signed = share.gather(1, attr_i)
     # neurons: the strongest activations at each position, all layers together
@@ -75,29 +61,6 @@ def story_data(model: Any, story: str, lens_k: int = 3, n_attr: int = 8, n_neuro
             "position": T - 1}
 
 
-def _components(bridge: Any, get: Any, L: int, H: int) -> tuple[list[str], list[Float[Tensor, "seq d"]]]:
-    """Every direct path into the final residual: embeddings, each head, attention biases, each MLP."""
-    names, parts = ["embed"], [get("hook_embed")]
-    try:
-        parts.append(get("hook_pos_embed"))
-        names.append("pos_embed")
-    except KeyError:
-        pass
-    for l in range(L):
-        out = bridge.blocks[l].attn.o.original_component
-        W_O = out.weight.detach().float().view(out.weight.shape[0], H, -1)  # [d_model, heads, d_head]
-        per_head = torch.einsum("thk,dhk->htd", get(f"blocks.{l}.attn.hook_z"), W_O)
-        for h in range(H):
-            names.append(f"L{l}H{h}")
-            parts.append(per_head[h])
-        if getattr(out, "bias", None) is not None:
-            names.append(f"L{l} attn bias")
-            parts.append(out.bias.detach().float().expand_as(per_head[0]))
-        names.append(f"L{l} MLP")
-        parts.append(get(f"blocks.{l}.hook_mlp_out"))
-    return names, parts
-
-
 class StoryInspector(Explorer):
     """``StoryInspector(model)``: paste or generate a story, click any token."""
 
@@ -108,16 +71,18 @@ class StoryInspector(Explorer):
         self.text = w.Textarea(value=story if story is not None else DEFAULT_STORY, rows=4,
                                layout=w.Layout(width="100%"), description="story")
         self.inspect_button = w.Button(description="Inspect", button_style="primary")
-        self.generate_button = w.Button(description="Generate from prompt")
+        self.generate_button = w.Button(description="Generate from prompt", layout=w.Layout(width="auto"))
         self.temperature = w.FloatSlider(value=0.8, min=0.0, max=1.5, step=0.05, description="temperature")
         self.status = status_line()
         self.view = ViewWidget()
         self.selected: dict[str, Any] = {}
         self.inspect_button.on_click(lambda _: self.set_story(self.text.value))
         self.generate_button.on_click(lambda _: self.generate())
-        self.view.observe(lambda ch: setattr(self, "selected", dict(ch["new"])), names="selection")
+        self.neurons: Any = None  # the NeuronExplorer a clicked neuron opens in, made on the first click
+        self.neuron_box = w.VBox()
+        self.view.observe(self._from_view, names="selection")
         super().__init__(children=[self.text, w.HBox([self.inspect_button, self.generate_button, self.temperature]),
-                                   self.status, self.view])
+                                   self.status, self.view, self.neuron_box])
         self.set_story(self.text.value)
 
     def set_story(self, story: str) -> None:
@@ -146,3 +111,19 @@ class StoryInspector(Explorer):
 
     def static_data(self) -> dict[str, Any]:
         return self._data
+
+    def open_neuron(self, layer: int, neuron: int) -> Any:
+        """Show ``layer``/``neuron`` in a NeuronExplorer under the inspector (the same one for later clicks)."""
+        from .neurons import NeuronExplorer
+
+        if self.neurons is None:
+            self.neurons = NeuronExplorer(self.bridge, layer=layer, neuron=neuron)
+            self.neuron_box.children = [self.neurons]
+        else:
+            self.neurons.select(layer, neuron)
+        return self.neurons
+
+    def _from_view(self, change: dict[str, Any]) -> None:
+        self.selected = dict(change["new"])
+        if "neuron" in self.selected:
+            self.open_neuron(int(self.selected["layer"]), int(self.selected["neuron"]))

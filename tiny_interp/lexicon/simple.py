@@ -1,14 +1,17 @@
 """Simple words a 3-4-year-old knows, written for tiny-interp (not taken from the paper's unpublished lists).
 
 Grouped by theme inside each part of speech so the lists are easy to review and extend. ``NOUNS``, ``VERBS`` and
-``ADJECTIVES`` are sorted, deduplicated tuples; ``FUNCTION_WORDS`` and ``NAMES`` are not content words but still
-count as simple for the vocabulary-simplicity metric.
+``ADJECTIVES`` are sorted, deduplicated tuples; ``FUNCTION_WORDS`` and the story names (``classes.NAMES``) are not
+content words but still count as simple for the vocabulary-simplicity metric. Synthesis draws its words from here;
+the metrics score stories against ``simple_vocabulary``.
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
+
+from .classes import NAMES
 
 _NOUNS = """
 mom dad mommy daddy mama papa baby brother sister grandma grandpa granny aunt uncle cousin family friend boy girl
@@ -259,10 +262,6 @@ there's what's
 mr mrs miss
 """.split())
 
-NAMES = frozenset("""
-lily tim timmy tom tommy ben sue sara sarah max mia jack anna amy bob mike lucy sam sally jane joe billy emma
-zoe kitty spot rex fluffy molly daisy bella leo jill jim kate ella lila ann
-""".split())
 
 
 def _words(block: str) -> tuple[str, ...]:
