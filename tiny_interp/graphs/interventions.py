@@ -104,12 +104,14 @@ def intervene_each(
 
 
 def next_token_table(
-    old_logits: Float[Tensor, "vocab"], new_logits: Float[Tensor, "vocab"], tokenizer: Any = None, k: int = 5
+    old_logits: Float[Tensor, "vocab"], new_logits: Float[Tensor, "vocab"], tokenizer: Any = None, k: int = 5,
+    also: Sequence[int] = (),
 ) -> list[dict[str, Any]]:
     """The next-token distribution before and after, side by side: the top ``k`` of either, by the larger
-    probability."""
+    probability, and the tokens ``also`` (e.g. a traced target) wherever they rank."""
     p_old, p_new = old_logits.float().softmax(-1), new_logits.float().softmax(-1)
     ids = torch.cat([p_old.topk(k).indices, p_new.topk(k).indices]).unique()
     ids = ids[torch.maximum(p_old[ids], p_new[ids]).argsort(descending=True)][:k]
+    ids = torch.cat([ids, torch.tensor([i for i in also if i not in ids.tolist()], dtype=ids.dtype)])
     decode = (lambda i: tokenizer.decode([i])) if tokenizer is not None else str
     return [{"token": decode(int(i)), "id": int(i), "old": float(p_old[i]), "new": float(p_new[i])} for i in ids]

@@ -53,11 +53,12 @@ class Trace:
                 if self.graph.kind(n) == "feature" for l, p, f in [self.graph.features[n].tolist()]]
 
     def ablate_path(self, i: int = 0, k: int = 5) -> list[dict[str, Any]]:
-        """The next-token distribution with path ``i``'s features ablated in the real model, beside the real one."""
+        """The next-token distribution with path ``i``'s features ablated in the real model, beside the real one
+        (the traced output token always listed)."""
         ids = torch.tensor(self.graph.input_ids)
         old = intervene(self.gm.model, self.gm.transcoders, ids, [])[-1]
         new = intervene(self.gm.model, self.gm.transcoders, ids, self.path_features(i))[-1]
-        return next_token_table(old, new, self.gm.tokenizer, k)
+        return next_token_table(old, new, self.gm.tokenizer, k, also=self.graph.logit_ids[:1])
 
     def check(self, k: int = 10) -> AblationCheck:
         return ablation_check(self.gm.model, self.gm.transcoders, self.graph, k=k)
