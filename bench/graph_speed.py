@@ -23,6 +23,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from tiny_interp.graphs.config import GraphConfig  # noqa: E402  (light: no torch)
+
 REPO = Path(__file__).resolve().parents[1]
 VALID = REPO.parent / "shared" / "data" / "tinystories" / "valid.txt"
 FALLBACK = ("Once upon a time, there was a little girl named Lily. She loved to play in the park with her friend "
@@ -65,6 +67,7 @@ def main() -> None:
     ap.add_argument("--random", type=int, default=0, help="random transcoders of this width instead")
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--max-feature-nodes", type=int, default=GraphConfig().max_feature_nodes)
     args = ap.parse_args()
 
     import torch
@@ -81,13 +84,13 @@ def main() -> None:
     prompt = prompt_of(gm.tokenizer, args.tokens)
     gm.graph("Once upon a time")  # first-call set-up (lazy imports, allocator), not part of a graph's cost
     start = time.perf_counter()
-    graph = gm.graph(prompt)
+    graph = gm.graph(prompt, GraphConfig(max_feature_nodes=args.max_feature_nodes))
     t_attr = time.perf_counter() - start
     pruned = prune(graph)
     t_prune = time.perf_counter() - start - t_attr
     with tempfile.TemporaryDirectory() as tmp:
-        page = save_graph_html(Path(tmp) / "graph.html",
-                               graph_view_data(graph, pruned, gm.model, gm.transcoders, gm.tokenizer))
+        page = save_graph_html(Path(tmp) / "graph.html", graph_view_data(graph, pruned, gm.model, gm.transcoders,
+                                                                         gm.tokenizer, gm.feature_info()))
         graph_s = time.perf_counter() - start
         page_kb = page.stat().st_size / 1024
     fid = fidelity(graph, pruned)
