@@ -5,7 +5,7 @@
   var g = typeof window !== "undefined" ? window : globalThis;
   if (g.tinyInterpGraph) return;
   var SVG = "http://www.w3.org/2000/svg";
-  var ROW = 64, PAD = 70, STEP = 14, MINCOL = 58;
+  var ROW = 56, PAD = 70, STEP = 14, MINCOL = 58;
 
   function h(tag, cls, text) {
     var e = document.createElement(tag);
@@ -162,6 +162,8 @@
     });
     clearBtn.addEventListener("click", function () { st.pinned = {}; refresh(); });
     refresh();
+    scroll.scrollLeft = scroll.scrollWidth;  // the outputs sit above the last position
+    scroll.scrollTop = scroll.scrollHeight;
     return { select: select, state: st };
   }
 
