@@ -67,7 +67,8 @@ def edit_hooks(transcoders: Sequence[SAE], edits: Sequence[FeatureEdit]) -> list
         tc = transcoders[layer]
         bad = [e.feature for e in mine if not 0 <= e.feature < tc.cfg.d_sae]
         if bad:
-            raise ConfigError(f"feature {bad[0]} does not exist in layer {layer}'s transcoder ({tc.cfg.d_sae} features)")
+            raise ConfigError(f"feature {bad[0]} does not exist in layer {layer}'s transcoder "
+                              f"({tc.cfg.d_sae} features)")
 
         def read(x: Tensor, name: str, layer: int = layer) -> None:
             inputs[layer] = x

@@ -39,7 +39,7 @@ def best_paths(graph: AttributionGraph, pruned: Pruned, k: int = 3, logit: int =
     share = normalise_rows(graph.adjacency * pruned.edge_mask)
     target, n_f = graph.logit_start + logit, graph.n_features
     # any[n]: best share from n to the target; feat[n]: the same among paths that contain a feature (n included)
-    best = {"any": torch.zeros(graph.n_nodes, dtype=torch.float64), "feat": torch.zeros(graph.n_nodes, dtype=torch.float64)}
+    best = {key: torch.zeros(graph.n_nodes, dtype=torch.float64) for key in ("any", "feat")}
     step = {key: torch.full((graph.n_nodes,), -1, dtype=torch.long) for key in best}
     best["any"][target] = 1.0
     for n in reversed(_order(graph)):

@@ -81,7 +81,8 @@ def graph_html(data: dict[str, Any], page: PageState | None = None) -> str:
     if not getattr(page, "graph", False):
         page.graph = True  # type: ignore[attr-defined]
         js = graph_js().replace("</", "<\\/")
-        head += f'<style data-tiny-interp="graph">{graph_css()}</style>\n<script data-tiny-interp="graph">{js}</script>\n'
+        head += (f'<style data-tiny-interp="graph">{graph_css()}</style>\n'
+                 f'<script data-tiny-interp="graph">{js}</script>\n')
     vid = "tg-" + uuid.uuid4().hex[:12]
     return (f'{head}<div class="ti-view ti-graph" id="{vid}"></div>\n'
             f'<script type="application/json" id="{vid}-data">{safe_json(data)}</script>\n'
@@ -101,7 +102,10 @@ export default {
     var draw = function () {
       var text = model.get("data");
       if (text) globalThis.tinyInterpGraph.render(el, JSON.parse(text), {
-        onSelect: function (sel) { model.set("selection", Object.assign({}, sel, { _t: Date.now() })); model.save_changes(); }
+        onSelect: function (sel) {
+          model.set("selection", Object.assign({}, sel, { _t: Date.now() }));
+          model.save_changes();
+        }
       });
     };
     draw();
