@@ -305,3 +305,26 @@ def test_a_target_token_leads_the_outputs_whatever_its_probability(make_model_di
     assert float(g.logit_probs[0]) == pytest.approx(float(probs[least]), rel=1e-4)
     pruned = prune(g, only_top=True)
     assert pruned.node_mask[g.logit_start] and fidelity(g, pruned).error_share_top >= 0
+
+
+def test_feature_pages_read_the_transcoders_feature_atlas(tmp_path, make_model_dir, story_files):
+    import shutil
+
+    from tiny_interp.features.feature_atlas import build_feature_atlas
+    from tiny_interp.graphs.api import open_graph_model
+    from tiny_interp.graphs.pages import feature_pages
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(make_model_dir("tiny"), model_dir)
+    _save(random_transcoders(load_tinylm(model_dir), True, "relu"), model_dir / "saes")
+    atlas = build_feature_atlas(model_dir / "saes", story_files[1], n_stories=12, progress=False)
+    gm = open_graph_model(model_dir, model_dir / "saes")
+    graph = gm.graph("Lily gave the ball to")
+    nodes = list(range(min(6, graph.n_features)))
+    pages = feature_pages(gm.model, gm.transcoders, graph, nodes, gm.tokenizer, gm.feature_info())
+    for n in nodes:
+        layer, _, feat = graph.features[n].tolist()
+        block = atlas.dictionary_names.index(gm.transcoder_names[layer])
+        expected = atlas.top_examples(block, feat, 6)
+        assert [e["acts"] for e in pages[str(n)]["examples"]] == [list(a) for a in expected["acts"]]
+    assert any(pages[str(n)]["examples"] for n in nodes)
