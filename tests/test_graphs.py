@@ -266,6 +266,14 @@ def test_cli_writes_the_page_and_json_and_refuses_bad_inputs(tmp_path, make_mode
     assert _cli(capsys, path, "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", out)[0] == 0  # own file
     rc, err = _cli(capsys, path, "--prompt", "  ", "--transcoders", tmp_path / "tcs", "--out", tmp_path / "y.html")
     assert rc == 2 and "prompt is empty" in err
+    for extra, words in [(["--logit-mass", "nan"], "logit_mass"), (["--max-logits", "0"], "max_logits"),
+                         (["--target", " Lily and Tom"], "not one"), (["--transcoders", tmp_path / "none"], "none")]:
+        args = [path, "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", tmp_path / "z.html", *extra]
+        rc, err = _cli(capsys, *args)
+        assert rc == 2 and words in err and err.count("\n") == 1, (extra, err)
+    assert not (tmp_path / "z.html").exists()
+    rc, err = _cli(capsys, tmp_path / "no-model", "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", out)
+    assert rc == 2 and "no-model" in err
     (tmp_path / "tcs" / "tc-1" / "cfg.json").unlink()  # layer 1 gone
     rc, err = _cli(capsys, path, "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", tmp_path / "x.html")
     assert rc == 2 and err.count("\n") == 1 and "layer(s) [1]" in err
