@@ -94,7 +94,7 @@ def test_node_inputs_are_their_edges_plus_biases(case):
     assert graph.n_features == graph.n_active  # every active feature is a node here
     for n in range(graph.n_features):
         layer, pos, feat = graph.features[n].tolist()
-        real = float(tcs[layer].pre_acts(cache[f"blocks.{layer}.ln2.hook_normalized"][0, pos])[feat])
+        real = float(tcs[layer].pre_acts(cache[f"blocks.{layer}.ln2.hook_normalized"][0, pos])[feat].detach())
         total = float(graph.adjacency[n].double().sum() + graph.bias[n])
         assert abs(total - real) < 1e-4, (n, total, real)
     for k, tok in enumerate(graph.logit_ids):
