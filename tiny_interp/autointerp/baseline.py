@@ -14,7 +14,7 @@ from collections import Counter
 from functools import lru_cache
 from typing import Sequence
 
-from ..interp.lexicon import WORD_CLASSES, normalize_token, word_class_of
+from ..lexicon import WORD_CLASSES, normalize_token, word_class_of
 from .heldout import Snippet
 from .units import Evidence
 

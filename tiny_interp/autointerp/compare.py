@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..errors import ConfigError
 from ..llm.runner import RunnerConfig
 from .pipeline import SCORERS, AutointerpConfig, run_autointerp
 from .units import open_unit_set, sample_units
@@ -23,6 +24,28 @@ def shipped_sae(model_dir: str | os.PathLike) -> Path | None:
     runs = sorted((p for p in base.iterdir() if any((q / "cfg.json").is_file() for q in p.glob("*"))),
                   key=lambda p: (not (p / "atlas" / "atlas.json").exists(), p.name))
     return runs[0] if runs else None
+
+
+def working_copy(model_dir: str | os.PathLike, out: str | os.PathLike, shipped: str | os.PathLike | None = None
+                 ) -> Path:
+    """Where a run may write: a model shipped with the repository (under ``shipped``, default ``trained_models/``)
+    is copied once into ``out/<name>`` (results, feature atlases and explanation files then land there and the
+    shipped files stay as they are); any other model directory is the user's own and is used in place."""
+    import shutil
+
+    from ..atomic import atomic_directory
+    from ..defaults import SHIPPED_MODELS
+
+    model_dir = Path(model_dir).resolve()
+    if not model_dir.is_relative_to(Path(shipped or SHIPPED_MODELS).resolve()):
+        return model_dir
+    copy = Path(out) / model_dir.name
+    if copy.exists() and not (copy / "model.safetensors").exists():
+        raise ConfigError(f"{copy} exists but holds no model: give another working folder (OUT)")
+    if not copy.exists():  # an earlier copy (with its results) is kept and reused
+        with atomic_directory(copy) as tmp:
+            shutil.copytree(model_dir, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("autointerp"))
+    return copy
 
 
 def ensure_feature_atlas(run_dir: str | os.PathLike, stories: Any, n_stories: int | None) -> Path:
@@ -46,6 +69,10 @@ def tidy(result: dict[str, Any]) -> list[dict[str, Any]]:
             row[s] = m.get("balanced_accuracy")
             row[f"{s}_auroc"] = m.get("auroc")
             row[f"{s}_note"] = m.get("skipped") or (m.get("failure") or {}).get("cause")
+        if "simulation" in u:
+            sim = u["simulation"] or {}
+            row["simulation"] = sim.get("correlation")
+            row["simulation_note"] = sim.get("unavailable") or sim.get("skipped") or sim.get("note")
         rows.append(row)
     return rows
 

@@ -61,6 +61,7 @@ class Snippet:
     kind: str  # detection: q1..qN (q1 strongest), "hard", "random"; fuzzing: "peak", "decoy"
     peak: float
     mark: int | None = None
+    acts: tuple[float, ...] | None = None  # simulation: the unit's activation on every token
 
     def text(self) -> str:
         if self.mark is None:
@@ -83,6 +84,7 @@ class HeldoutScan:
     at_low: np.ndarray  # [windows, units] uint8
     story_index: np.ndarray  # [windows] index of the story in the file
     texts: list[str]
+    window_index: np.ndarray  # [windows] which window of its story (it starts at token 1 + window * this)
 
     def column(self, unit: Unit) -> int:
         return self._cols[unit.key]
@@ -165,7 +167,33 @@ def scan(unit_set: UnitSet, units: Sequence[Unit], stories: Sequence[str], first
             parts.append(_windows(acts, valid, ids, np.asarray(b) + first_index, cfg.window))
     cat = [np.concatenate(p) for p in zip(*parts)]
     pieces = tok.batch_decode([[i] for i in range(len(tok))])
-    return HeldoutScan(list(units), cat[0], pieces, cat[1], cat[2], cat[3], cat[4], cat[5], list(stories))
+    return HeldoutScan(list(units), cat[0], pieces, cat[1], cat[2], cat[3], cat[4], cat[5], list(stories), cat[6])
+
+
+def window_activations(unit_set: UnitSet, hs: HeldoutScan, wanted: Sequence[tuple[Unit, int]], first_index: int,
+                       cfg: HeldoutConfig) -> dict[tuple[str, int], np.ndarray]:
+    """Every token's activation in the wanted (unit, window row) pairs: their stories run again through the seam
+    (the scan keeps only each window's peak and quietest token)."""
+    from ..interp.common import encode, pad_rows
+
+    stories = sorted({int(hs.story_index[r]) for _, r in wanted})
+    units = list({u.key: u for u, _ in wanted}.values())
+    col = {u.key: j for j, u in enumerate(units)}
+    rows = dict(zip(stories, encode(unit_set.tokenizer, [hs.texts[i - first_index] for i in stories],
+                                    unit_set.model_ctx)))
+    out: dict[tuple[str, int], np.ndarray] = {}
+    with torch.inference_mode():
+        for s in range(0, len(stories), cfg.batch_size):
+            batch = stories[s:s + cfg.batch_size]
+            ids, _ = pad_rows([rows[i] for i in batch], pad_id=unit_set.tokenizer.eos_token_id or 0)
+            acts = unit_set.activations(ids, units).numpy()
+            at = {i: b for b, i in enumerate(batch)}
+            for u, r in wanted:
+                if int(hs.story_index[r]) in at:
+                    start = 1 + cfg.window * int(hs.window_index[r])
+                    n = int((hs.tokens[r] >= 0).sum())
+                    out[(u.key, r)] = acts[at[int(hs.story_index[r])], start:start + n, col[u.key]].astype(np.float64)
+    return out
 
 
 def _batches(order: list[int], size: int, progress: bool) -> Any:
@@ -191,9 +219,10 @@ def _windows(acts: torch.Tensor, valid: torch.Tensor, ids: torch.Tensor, story_i
     keep = ok.sum(-1) >= max(1, w // 2)
     toks = t.masked_fill(~ok, -1)
     story = torch.as_tensor(story_ids)[:, None].expand(B, n_win)
+    which = torch.arange(n_win)[None, :].expand(B, n_win)
     return (toks[keep].numpy().astype(np.int32), hi.values[keep].numpy().astype(np.float32),
             hi.indices[keep].numpy().astype(np.uint8), lo.values[keep].numpy().astype(np.float32),
-            lo.indices[keep].numpy().astype(np.uint8), story[keep].numpy())
+            lo.indices[keep].numpy().astype(np.uint8), story[keep].numpy(), which[keep].numpy().astype(np.int32))
 
 
 def unit_rng(unit: Unit, seed: int, purpose: str) -> np.random.Generator:
@@ -224,16 +253,36 @@ def _activating(peaks: np.ndarray, hi: float, cfg: HeldoutConfig, rng: np.random
     return out
 
 
-def detection_set(ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig) -> tuple[list[Snippet], str | None]:
-    """Activating windows from several quantiles plus non-activating ones (hard negatives share a top token),
-    shuffled; or no snippets and the reason the unit cannot be scored."""
+@dataclass
+class Draw:
+    """A unit's column of peaks, its non-activating threshold, its generator and its activating windows."""
+
+    col: int
+    peaks: np.ndarray
+    lo: float
+    rng: np.random.Generator
+    pos: list[tuple[int, str]]
+
+    def too_few(self, cfg: HeldoutConfig) -> str | None:
+        n = len(self.pos)
+        return f"only {n} activating held-out windows (need {cfg.min_activating})" if n < cfg.min_activating else None
+
+
+def draw_activating(ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig, purpose: str) -> Draw:
     col = hs.column(ev.unit)
     peaks = hs.peak[:, col]
     hi, lo = _thresholds(ev, peaks, cfg)
-    rng = unit_rng(ev.unit, cfg.seed, "detection")
-    pos = _activating(peaks, hi, cfg, rng)
-    if len(pos) < cfg.min_activating:
-        return [], f"only {len(pos)} activating held-out windows (need {cfg.min_activating})"
+    rng = unit_rng(ev.unit, cfg.seed, purpose)
+    return Draw(col, peaks, lo, rng, _activating(peaks, hi, cfg, rng))
+
+
+def detection_set(ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig) -> tuple[list[Snippet], str | None]:
+    """Activating windows from several quantiles plus non-activating ones (hard negatives share a top token),
+    shuffled; or no snippets and the reason the unit cannot be scored."""
+    d = draw_activating(ev, hs, cfg, "detection")
+    if d.too_few(cfg):
+        return [], d.too_few(cfg)
+    peaks, lo, rng, pos = d.peaks, d.lo, d.rng, d.pos
     quiet = peaks <= lo
     with_top = hs.rows_with(ev.top_token_ids)
     hard_rows = with_top[quiet[with_top]]
@@ -252,11 +301,8 @@ def detection_set(ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig) -> tuple[li
 def fuzzing_set(ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig) -> tuple[list[Snippet], str | None]:
     """Activating windows with one token marked: the peak token (label 1) in half of them, the window's quietest
     token (label 0, only where the unit stays quiet there) in the other half."""
-    col = hs.column(ev.unit)
-    peaks = hs.peak[:, col]
-    hi, lo = _thresholds(ev, peaks, cfg)
-    rng = unit_rng(ev.unit, cfg.seed, "fuzzing")
-    pos = _activating(peaks, hi, cfg, rng)
+    d = draw_activating(ev, hs, cfg, "fuzzing")
+    col, peaks, lo, rng, pos = d.col, d.peaks, d.lo, d.rng, d.pos
     snippets = []
     for j, (r, q) in enumerate(pos):
         toks = hs.window_tokens(r)

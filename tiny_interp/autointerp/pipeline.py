@@ -3,7 +3,8 @@ items never asked again), the baseline explainer and rule scorer run in-process,
 beside the atlas (``store``).
 
 Steps: evidence from the atlas -> explanations (LLM or baseline) -> held-out scoring sets (stories the atlas never
-read) -> detection and fuzzing answers (LLM or rules) -> metrics with bootstrap intervals -> result JSON.
+read) -> detection and fuzzing answers (LLM or rules), and optionally simulations (``simulation``) -> metrics with
+bootstrap intervals -> result JSON.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from ..errors import ConfigError
 from ..llm.records import latest_records
 from ..llm.runner import Completion, ItemFailure, LLMItem, RunnerConfig
 from .baseline import BASELINE_MODEL, baseline_explanation, rule_detection, rule_fuzzing
-from .heldout import (HeldoutConfig, Snippet, detection_set, fuzzing_set, heldout_stories, prompt_stories,
-                      quantile_examples, scan)
+from .heldout import (HeldoutConfig, HeldoutScan, Snippet, detection_set, fuzzing_set, heldout_stories,
+                      prompt_stories, quantile_examples, scan, window_activations)
 from .metrics import said_fires_by_kind, set_summary, unit_scores_many
 from .prompts import (EXPLAIN_SYSTEM, PROMPT_VERSION, SCORE_SYSTEM, AnswerError, detection_prompt, explain_prompt,
                       fuzzing_prompt, parse_explanation, parse_probabilities)
+from .simulation import (SimulationConfig, answered_simulation, rule_simulation, simulation_handler, simulation_item,
+                         simulation_rows, simulation_score, simulation_snippets)
 from .store import RunPaths, export_for_feature_explorer, write_result
 from .units import Evidence, Unit, UnitSet
 
@@ -35,6 +38,7 @@ SCORERS: dict[str, tuple[Callable, Callable, Callable]] = {
     "detection": (detection_set, detection_prompt, rule_detection),
     "fuzzing": (fuzzing_set, fuzzing_prompt, rule_fuzzing),
 }
+ALL_SCORERS = (*SCORERS, "simulation")  # simulation: per-token predictions, scored by correlation
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,13 @@ class AutointerpConfig:
     score_max_tokens: int = 600
     n_bootstrap: int = 1000
     heldout: HeldoutConfig = field(default_factory=HeldoutConfig)
+    scorers: tuple[str, ...] = tuple(SCORERS)
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
     def __post_init__(self) -> None:
+        bad = [x for x in self.scorers if x not in ALL_SCORERS]
+        if bad or not self.scorers:
+            raise ConfigError(f"scorers are {', '.join(ALL_SCORERS)} (one or more), got {bad or 'none'}")
         if self.explainer not in ("llm", "baseline"):
             raise ConfigError(f"explainer must be 'llm' or 'baseline', got {self.explainer!r}")
         if self.scorer not in ("llm", "rules"):
@@ -93,10 +102,10 @@ def run_autointerp(unit_set: UnitSet, stories: Sequence[str], units: Sequence[Un
         evidence = _with_prompt_quantiles(unit_set, evidence, stories, first, cfg.heldout, progress)
     call = _Caller(runner, api_key, progress)
     done = _done_scores(paths, cfg)
-    pending = [u for u in units if any(score_id(s, u.key) not in done for s in SCORERS)]
+    pending = [u for u in units if any(score_id(s, u.key) not in done for s in cfg.scorers)]
     with ThreadPoolExecutor(1) as pool:
         # the held-out passes and snippet draws run while the explanation requests are in flight
-        sets = pool.submit(_scoring_sets, unit_set, pending, evidence, done, held, first, cfg.heldout, progress)
+        sets = pool.submit(_scoring_sets, unit_set, pending, evidence, done, held, first, cfg, progress)
         explanations, explain_failures = _explain(evidence, cfg, call, paths)
         scores = _score(explanations, sets.result(), done, cfg, call, paths)
     result = _assemble(unit_set, units, cfg, runner, explanations, explain_failures, scores, settings)
@@ -121,6 +130,9 @@ def _with_prompt_quantiles(unit_set: UnitSet, evidence: dict[str, Evidence], sto
 def _config_identity(cfg: AutointerpConfig) -> dict[str, Any]:
     d = dataclasses.asdict(cfg)
     d.pop("n_bootstrap")  # only the summary depends on it
+    d.pop("scorers")  # each scorer's answers are logged under their own ids: adding one asks only for it
+    if "simulation" not in cfg.scorers:
+        d.pop("simulation")  # runs made before simulation existed keep their identity
     return d
 
 
@@ -193,29 +205,44 @@ def score_id(scorer: str, key: str) -> str:
 def _done_scores(paths: RunPaths, cfg: AutointerpConfig) -> dict[str, dict[str, Any]]:
     if cfg.scorer != "llm":
         return {}  # rules are recomputed, never logged
-    return {k: r for k, r in latest_records(paths.log("score")).items() if r.get("status") == "done"}
+    return {k: r for step in ("score", "simulate") for k, r in latest_records(paths.log(step)).items()
+            if r.get("status") == "done"}
 
 
 def _scoring_sets(unit_set: UnitSet, pending: list[Unit], evidence: dict[str, Evidence],
-                  done: dict[str, dict[str, Any]], stories: list[str], first: int, cfg: HeldoutConfig,
+                  done: dict[str, dict[str, Any]], stories: list[str], first: int, cfg: AutointerpConfig,
                   progress: bool) -> dict[str, tuple[list[Snippet], str | None]]:
     """score id -> (snippets, problem) for every pending unit and scorer (none when all are done)."""
     if not pending:
         return {}
-    hs = scan(unit_set, pending, stories, first, cfg, progress)
-    return {score_id(s, u.key): make_set(evidence[u.key], hs, cfg) for u in pending
-            for s, (make_set, _, _) in SCORERS.items() if score_id(s, u.key) not in done}
+    hs = scan(unit_set, pending, stories, first, cfg.heldout, progress)
+    sets = {score_id(s, u.key): SCORERS[s][0](evidence[u.key], hs, cfg.heldout) for u in pending
+            for s in cfg.scorers if s in SCORERS and score_id(s, u.key) not in done}
+    if "simulation" in cfg.scorers:
+        sets |= _simulation_sets(unit_set, [u for u in pending if score_id("simulation", u.key) not in done],
+                                 evidence, hs, first, cfg)
+    return sets
+
+
+def _simulation_sets(unit_set: UnitSet, units: list[Unit], evidence: dict[str, Evidence], hs: HeldoutScan,
+                     first: int, cfg: AutointerpConfig) -> dict[str, tuple[list[Snippet], str | None]]:
+    """Simulation snippets with every token's true activation (one more pass over just their stories)."""
+    rows = {u.key: simulation_rows(evidence[u.key], hs, cfg.heldout, cfg.simulation) for u in units}
+    wanted = [(u, r) for u in units for r, _ in rows[u.key][0]]
+    acts = window_activations(unit_set, hs, wanted, first, cfg.heldout) if wanted else {}
+    return {score_id("simulation", k): (simulation_snippets(picked, k, hs, acts), problem)
+            for k, (picked, problem) in rows.items()}
 
 
 def _score(explanations: dict[str, str], sets: dict[str, tuple[list[Snippet], str | None]],
            done: dict[str, dict[str, Any]], cfg: AutointerpConfig, call: _Caller, paths: RunPaths
            ) -> dict[str, dict[str, dict[str, Any]]]:
-    """scorer -> unit key -> {"labels", "kinds", "scores"} | {"failure": ...} | {"skipped": reason}; both
-    scorers' LLM requests go out as one batch."""
-    out: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in SCORERS}
-    items = []
+    """scorer -> unit key -> {"labels", "kinds", "scores"} (simulation: its score) | {"failure": ...} |
+    {"skipped": reason}; detection and fuzzing requests go out as one batch, simulations as another."""
+    out: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in cfg.scorers}
+    items: dict[str, list[LLMItem]] = {"score": [], "simulate": []}
     for k, explanation in explanations.items():
-        for s, (_, prompt, rules) in SCORERS.items():
+        for s in cfg.scorers:
             sid = score_id(s, k)
             if sid in done:
                 out[s][k] = _answered(done[sid])
@@ -224,19 +251,32 @@ def _score(explanations: dict[str, str], sets: dict[str, tuple[list[Snippet], st
             if problem:
                 out[s][k] = {"skipped": problem}
             elif cfg.scorer == "rules":
-                out[s][k] = {**_labels(snippets), "scores": rules(explanation, snippets)}
+                out[s][k] = _rule_answer(s, explanation, snippets)
+            elif s == "simulation":
+                items["simulate"].append(simulation_item(sid, k, explanation, snippets, cfg.simulation))
             else:
-                items.append(LLMItem(id=sid, meta={"unit": k, "scorer": s, **_labels(snippets)},
-                                     messages=[{"role": "system", "content": SCORE_SYSTEM},
-                                               {"role": "user", "content": prompt(explanation, snippets)}]))
-    if items:
-        call("score", items, paths.log("score"), _probabilities_handler, cfg.score_max_tokens)
-        recs = latest_records(paths.log("score"))
-        for it in items:
-            r = recs[it.id]
-            out[it.meta["scorer"]][it.meta["unit"]] = _answered(r) if r.get("status") == "done" else {
-                "failure": {"cause": r.get("cause"), "error": r.get("error"), "raw": r.get("raw")}}
+                items["score"].append(LLMItem(id=sid, meta={"unit": k, "scorer": s, **_labels(snippets)},
+                                              messages=[{"role": "system", "content": SCORE_SYSTEM},
+                                                        {"role": "user", "content": SCORERS[s][1](explanation,
+                                                                                                  snippets)}]))
+    handlers = {"score": (_probabilities_handler, cfg.score_max_tokens),
+                "simulate": (simulation_handler, cfg.simulation.max_tokens)}
+    for step, batch in items.items():
+        if batch:
+            call(step, batch, paths.log(step), *handlers[step])
+            recs = latest_records(paths.log(step))
+            for it in batch:
+                r = recs[it.id]
+                out[it.meta["scorer"]][it.meta["unit"]] = _answered(r) if r.get("status") == "done" else {
+                    "failure": {"cause": r.get("cause"), "error": r.get("error"), "raw": r.get("raw")}}
     return out
+
+
+def _rule_answer(scorer: str, explanation: str, snippets: list[Snippet]) -> dict[str, Any]:
+    if scorer == "simulation":
+        acts = [a for s in snippets for a in s.acts]
+        return simulation_score(acts, rule_simulation(explanation, snippets), [s.kind for s in snippets])
+    return {**_labels(snippets), "scores": SCORERS[scorer][2](explanation, snippets)}
 
 
 def _labels(snippets: list[Snippet]) -> dict[str, list]:
@@ -244,6 +284,8 @@ def _labels(snippets: list[Snippet]) -> dict[str, list]:
 
 
 def _answered(record: dict[str, Any]) -> dict[str, Any]:
+    if record["meta"].get("scorer") == "simulation":
+        return answered_simulation(record["meta"], record["result"])
     return {"labels": record["meta"]["labels"], "kinds": record["meta"]["kinds"],
             "scores": record["result"]["scores"]}
 
@@ -258,15 +300,11 @@ def _assemble(unit_set: UnitSet, units: Sequence[Unit], cfg: AutointerpConfig, r
                                  "explanation": explanations.get(u.key)}
         if u.key in explain_failures:
             entry["explain_failure"] = explain_failures[u.key]
-        for s in SCORERS:
+        for s in cfg.scorers:
             entry[s] = metrics[s].get(u.key)  # None: not explained, so not scored
         per_unit[u.key] = entry
-    summary = {s: {m: set_summary([e[s].get(m) for e in per_unit.values() if e[s]], cfg.n_bootstrap)
-                   for m in ("balanced_accuracy", "f1", "auroc")} |
-               {"scored": sum(1 for e in per_unit.values() if e[s] and "balanced_accuracy" in e[s]),
-                "failed": sum(1 for e in per_unit.values() if e[s] and "failure" in e[s]),
-                "skipped": sum(1 for e in per_unit.values() if e[s] and "skipped" in e[s])}
-               for s in SCORERS}
+    summary = {s: _scorer_summary([e[s] for e in per_unit.values() if e[s]], s, cfg.n_bootstrap)
+               for s in cfg.scorers}
     llm = runner.to_json() if runner is not None else None
     return {
         "format": "tiny-interp-autointerp-1", "prompt_version": PROMPT_VERSION,
@@ -280,10 +318,25 @@ def _assemble(unit_set: UnitSet, units: Sequence[Unit], cfg: AutointerpConfig, r
     }
 
 
+def _scorer_summary(entries: list[dict[str, Any]], scorer: str, n_bootstrap: int) -> dict[str, Any]:
+    """Set means with intervals of a scorer's metrics, and how many units were scored, failed, skipped (and, for
+    simulation, had no logprobs to read)."""
+    metrics = ("correlation",) if scorer == "simulation" else ("balanced_accuracy", "f1", "auroc")
+    out = {m: set_summary([e.get(m) for e in entries], n_bootstrap) for m in metrics}
+    out |= {"scored": sum(1 for e in entries if metrics[0] in e),
+            "failed": sum(1 for e in entries if "failure" in e),
+            "skipped": sum(1 for e in entries if "skipped" in e)}
+    if scorer == "simulation":
+        out["unavailable"] = sum(1 for e in entries if "unavailable" in e)
+    return out
+
+
 def _metrics(scores: dict[str, dict[str, Any]], n_bootstrap: int) -> dict[str, dict[str, Any]]:
-    """scorer -> unit -> metrics (answered units, all at once) or the skip / failure record."""
-    out: dict[str, dict[str, Any]] = {s: {k: a for k, a in scores[s].items() if "scores" not in a} for s in SCORERS}
-    answered = [(s, k, a) for s in SCORERS for k, a in scores[s].items() if "scores" in a]
+    """scorer -> unit -> metrics (answered units, all at once) or the skip / failure record (simulation: its
+    score as answered)."""
+    out: dict[str, dict[str, Any]] = {s: {k: _rounded(a) for k, a in v.items() if "scores" not in a}
+                                      for s, v in scores.items()}
+    answered = [(s, k, a) for s in scores if s in SCORERS for k, a in scores[s].items() if "scores" in a]
     many = unit_scores_many([(a["labels"], a["scores"]) for _, _, a in answered], n_bootstrap)
     for (s, k, a), m in zip(answered, many):
         out[s][k] = _rounded({**m, "said_fires": said_fires_by_kind(a["kinds"], a["scores"])})

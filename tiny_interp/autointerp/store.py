@@ -96,6 +96,7 @@ def _explanations(atlas_dir: str, stamp: tuple) -> dict[str, list[dict[str, Any]
                 "explainer": r["explainer"]["model"], "scorer": r["scorer"]["model"], "date": r["date"],
                 "explanation": u["explanation"],
                 **{s: (u.get(s) or {}).get("balanced_accuracy") for s in ("detection", "fuzzing")},
+                "simulation": (u.get("simulation") or {}).get("correlation"),
             })
     return out
 

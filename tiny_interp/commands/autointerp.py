@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=int, default=24, help="tokens per scoring snippet (default 24)")
     p.add_argument("--active-frac", type=float, default=0.25, help="a snippet is activating when its peak is at "
                    "least this share of the unit's atlas maximum (default 0.25)")
+    p.add_argument("--scorers", default="detection,fuzzing",
+                   help="comma-separated: detection, fuzzing, simulation (default detection,fuzzing); simulation "
+                   "needs an endpoint that returns logprobs, and is recorded as unavailable otherwise")
     p.add_argument("--name", default=None, help="run name (default <explainer>__<scorer>)")
     add_endpoint_args(p, concurrency=16)
     p.set_defaults(run=run)
@@ -62,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     scorer = args.scorer or ("rules" if offline else "llm")
     if offline and "llm" in (explainer, scorer):
         raise ConfigError("--model baseline runs offline: an LLM explainer or scorer needs an endpoint's model id")
-    cfg = AutointerpConfig(explainer=explainer, scorer=scorer, heldout=HeldoutConfig(
+    scorers = tuple(x.strip() for x in args.scorers.split(",") if x.strip())
+    cfg = AutointerpConfig(explainer=explainer, scorer=scorer, scorers=scorers, heldout=HeldoutConfig(
         n_stories=args.heldout_stories, skip=args.skip, window=args.window, seed=args.seed,
         active_frac=args.active_frac))
     runner = None if not cfg.needs_llm else config_from_args(args)
@@ -83,9 +87,11 @@ def summary_lines(result: dict) -> list[str]:
            f"{result['explainer']['model']}, scored by {result['scorer']['model']}"
            + (f"; {result['explain_failed']} explanations failed (rerun to retry)" if result["explain_failed"] else "")]
     for scorer, s in result["summary"].items():
-        b = s["balanced_accuracy"]
+        metric = "correlation" if scorer == "simulation" else "balanced_accuracy"
+        b = s[metric]
         mean = "-" if b["mean"] is None else f"{b['mean']:.3f} [{b['ci95'][0]:.3f}, {b['ci95'][1]:.3f}]"
-        out.append(f"  {scorer}: balanced accuracy {mean} over {s['scored']} units; {s['failed']} failed, "
-                   f"{s['skipped']} not scorable")
+        out.append(f"  {scorer}: {metric.replace('_', ' ')} {mean} over {s['scored']} units; {s['failed']} failed, "
+                   f"{s['skipped']} not scorable"
+                   + (f", {s['unavailable']} unavailable (no logprobs)" if s.get("unavailable") else ""))
     out.append(f"  -> {autointerp_dir(result['atlas'])}")
     return out
