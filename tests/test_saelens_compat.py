@@ -79,3 +79,14 @@ def test_load_sae_opens_saelens_files(cls, extra, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(torch.load(tmp_path / "theirs.pt")["f"], ours.encode(x), rtol=1e-5, atol=1e-5)
     assert json.loads((directory / "cfg.json").read_text())["d_sae"] == 96
+
+
+def test_saelens_reads_the_shipped_float16_sae(tmp_path):
+    directory = REPO / "trained_models" / "ts-1L" / "saes" / "blocks.0.hook_mlp_out"
+    x = 0.5 * torch.randn(30, 256)
+    torch.save(x, tmp_path / "x.pt")
+    _side(ENCODE, str(directory), str(tmp_path / "x.pt"), str(tmp_path / "theirs.pt"))
+    with torch.no_grad():
+        ours = load_sae(directory).encode(x)
+    torch.testing.assert_close(torch.load(tmp_path / "theirs.pt")["f"], ours, rtol=1e-4, atol=1e-4)
+    assert int((ours > 0).sum(-1).max()) == 16

@@ -32,6 +32,7 @@ COMMANDS = [
     "ship",
     "sae",
     "autointerp",
+    "graph",
 ]
 
 

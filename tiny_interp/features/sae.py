@@ -27,6 +27,10 @@ from .kinds import ARCHITECTURES, ArchitectureTraits
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
+# SAELens settings that change what encode computes; files using them are refused rather than misread
+_SAELENS_OPTIONS = ("rescale_acts_by_decoder_norm", "reshape_activations", "normalize_activations")
+
+
 @dataclass(frozen=True)
 class SAEConfig(ArchitectureTraits):
     """What a saved dictionary is; field names are SAELens' so its loader reads our ``cfg.json``."""
@@ -80,6 +84,10 @@ class SAEConfig(ArchitectureTraits):
         for name in ("hook_name", "model_name"):
             if name not in values and name in meta:
                 values[name] = meta[name]
+        values.setdefault("hook_name", "")  # SAELens writes none for a dictionary made outside a training run
+        unsupported = [k for k in _SAELENS_OPTIONS if d.get(k) not in (None, False, "none")]
+        if unsupported:
+            raise ValueError(f"SAELens options {unsupported} are not supported here")
         return cls(**values)
 
 
@@ -114,7 +122,7 @@ class SAE(nn.Module):
     def activate(self, pre: Float[Tensor, "... d_sae"]) -> Float[Tensor, "... d_sae"]:
         """Latent activations from pre-activations, by architecture (BatchTopK as its inference JumpReLU)."""
         if self.threshold is not None:
-            return pre * (pre > self.threshold)
+            return pre.relu() * (pre > self.threshold)
         if self.cfg.uses_k:
             top = pre.topk(self.cfg.k, dim=-1)
             return torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())
