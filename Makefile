@@ -7,7 +7,7 @@ TORCH_VERSION := 2.13.0
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: lab test venv bench clean
+.PHONY: lab test venv bench clean saelens-venv
 
 # torch goes first, pinned: an unpinned torch from the registry is the multi-GB CUDA build
 $(STAMP): pyproject.toml Makefile
@@ -24,6 +24,16 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q tests
+
+# SAELens 6 needs TransformerLens 3, which cannot share .venv (TransformerLens 4): a side venv for the
+# compatibility test (tests/test_saelens_compat.py) and bench/features_speed.py; torch first, the same pinned build
+SAELENS_VENV := .saelens-venv
+saelens-venv: $(SAELENS_VENV)/.installed
+$(SAELENS_VENV)/.installed:
+	test -x $(SAELENS_VENV)/bin/python || $(PYTHON) -m venv $(SAELENS_VENV)
+	$(SAELENS_VENV)/bin/python -m pip install -q torch==$(TORCH_VERSION)
+	$(SAELENS_VENV)/bin/python -m pip install -q "sae-lens>=6,<7" "transformer-lens>=3,<4"
+	touch $@
 
 bench: $(STAMP)
 	$(PY) bench/train_throughput.py

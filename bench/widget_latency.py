@@ -2,11 +2,14 @@
 
 For a 256-token story on the 1M and 1L-21M presets (random weights, vocab 4096, a BPE trained on ../shared
 valid.txt when present, else synthetic stories) it times, on CPU:
-  attention: tokenise + one forward pass with the pattern hooks + top-k sparsify + JSON for one layer (16 heads)
+  attention: tokenise + one forward pass (patterns at the seam) + top-k sparsify + JSON for every layer (what the
+             explorer sends: head and layer changes then happen in the browser)
   story:     the StoryInspector's data for every position (lens, attributions, neurons)
-and measures the JSON bytes of one attention view (16 heads x 256 tokens, bundle excluded) against a dense
-float dump like circuitsvis writes. Median of --repeats runs after one warm-up.
-Last line: latency_ms=<attention, worst preset> view_kb=<worst preset>.
+and measures the JSON bytes of the attention view (all layers, bundle excluded) against a dense float dump like
+circuitsvis writes. With Chromium at /usr/bin/chromium it also opens the view and times, in the page, a hover over
+a cell of the large head (crosshair, labels, token strip, info line) and a head change (thumbnail click: redraw of
+the large head and all thumbnails). Median of --repeats runs after one warm-up.
+Last line: latency_ms=<attention, worst preset> view_kb=<worst preset> hover_ms=<worst> head_change_ms=<worst>.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def main() -> None:
     tok = train_bpe_tokenizer(texts, vocab_size=4096)
     story = story_of(tok, texts[100:], args.tokens)
     print(f"corpus: {'../shared valid.txt' if VALID.exists() else 'synthetic'}; threads: {torch.get_num_threads()}")
-    worst_ms, worst_kb = 0.0, 0.0
+    worst_ms, worst_kb, worst_hover, worst_switch = 0.0, 0.0, 0.0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.presets:
             cfg = get_preset(name).replace(vocab_size=len(tok))
@@ -89,18 +92,53 @@ def main() -> None:
             bridge = tiny_interp.load(path)
 
             def attention_view() -> str:
-                return safe_json(story_attention(bridge, story).view_data([0], 0, 0))
+                return safe_json(story_attention(bridge, story).view_data())
 
             ms, view = timed(attention_view, args.repeats)
             T = len(story_attention(bridge, story).tokens)
             story_ms, sdata = timed(lambda: safe_json(story_data(bridge, story)), args.repeats)
             kb = len(view.encode()) / 1024
-            dense_kb = cfg.n_heads * T * T * len(json.dumps(0.123456789)) / 1024  # full-precision floats, one layer
-            print(f"{name:7s} tokens={T} heads={cfg.n_heads} attention_ms={ms:.1f} view_kb={kb:.1f} "
-                  f"(dense floats ~{dense_kb:.0f} KB, {dense_kb / kb:.0f}x) story_inspector_ms={story_ms:.1f} "
-                  f"story_kb={len(sdata.encode()) / 1024:.1f}")
+            dense_kb = cfg.n_layers * cfg.n_heads * T * T * len(json.dumps(0.123456789)) / 1024  # full floats
+            hover_ms, switch_ms = browser_latency(json.loads(view), Path(tmp) / f"{name}.html", args.repeats)
+            print(f"{name:7s} tokens={T} layers={cfg.n_layers} heads={cfg.n_heads} attention_ms={ms:.1f} "
+                  f"view_kb={kb:.1f} (dense floats ~{dense_kb:.0f} KB, {dense_kb / kb:.0f}x) "
+                  f"story_inspector_ms={story_ms:.1f} story_kb={len(sdata.encode()) / 1024:.1f} "
+                  f"hover_ms={hover_ms:.2f} head_change_ms={switch_ms:.1f}")
             worst_ms, worst_kb = max(worst_ms, ms), max(worst_kb, kb)
-    print(f"latency_ms={worst_ms:.1f} view_kb={worst_kb:.1f}")
+            worst_hover, worst_switch = max(worst_hover, hover_ms), max(worst_switch, switch_ms)
+    print(f"latency_ms={worst_ms:.1f} view_kb={worst_kb:.1f} hover_ms={worst_hover:.2f} head_change_ms={worst_switch:.1f}")
+
+
+HOVER_JS = """(n) => { const c = document.querySelector('.ti-big'), r = c.getBoundingClientRect(), out = [];
+  for (let i = 0; i < n; i++) { const t = performance.now();
+    c.parentNode.dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: r.left + r.width * (0.2 + 0.6 * i / n),
+      clientY: r.top + r.height * (0.9 - 0.5 * i / n)}));
+    out.push(performance.now() - t); }
+  out.sort((a, b) => a - b); return out[out.length >> 1]; }"""
+SWITCH_JS = """(n) => { const th = document.querySelectorAll('.ti-thumb'), out = [];
+  for (let i = 0; i < n; i++) { const t = performance.now(); th[(i + 1) % th.length].click(); out.push(performance.now() - t); }
+  out.sort((a, b) => a - b); return out[out.length >> 1]; }"""
+
+
+def browser_latency(data: dict, page_file: Path, repeats: int) -> tuple[float, float]:
+    """Median ms of one hover over the large head and of one head change, measured inside Chromium (nan without)."""
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        return float("nan"), float("nan")
+    from playwright.sync_api import sync_playwright
+
+    from tiny_interp.widgets import save_html
+
+    save_html(page_file, data)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1300, "height": 1100})
+        page.goto(page_file.as_uri())
+        page.wait_for_selector(".ti-big")
+        hover = page.evaluate(HOVER_JS, 40 * repeats)
+        switch = page.evaluate(SWITCH_JS, 4 * repeats)
+        browser.close()
+    return hover, switch
 
 
 if __name__ == "__main__":

@@ -216,8 +216,8 @@ def test_atlas_resumes_and_answers_queries(tmp_path, bpe_tokenizer, story_texts)
     stories = story_texts[:48]
     kw = dict(batch_size=8, max_len=80, top_k=4, checkpoint_every=1, progress=False)
     assert build_atlas(path, stories, stop_after_batches=2, **kw) is None
-    partial = path / ".atlas.partial" / "state.npz"
-    assert partial.exists() and not (path / "atlas").exists()
+    partial = path / "atlas" / ".build" / "state.npz"  # a stopped build keeps its state inside its own directory
+    assert partial.exists() and not (path / "atlas" / "atlas.json").exists()
     with pytest.raises(ConfigError, match="fresh"):
         build_atlas(path, stories[:40], **kw)  # other stories: refuses to mix them with the saved state
     resumed = build_atlas(path, stories, **kw)
@@ -272,7 +272,7 @@ def test_parallel_atlas_build_equals_one_process(tmp_path, bpe_tokenizer, story_
             np.testing.assert_array_equal(atlas.a[name], one.a[name], err_msg=name)
         np.testing.assert_allclose(atlas.a["neuron_stats"], one.a["neuron_stats"], rtol=1e-5, atol=1e-6)
         assert atlas.meta["tokens"] == one.meta["tokens"]
-    assert not (tmp_path / ".two.partial").exists()
+    assert not (tmp_path / "two" / ".build").exists()
     with pytest.raises(ConfigError, match="workers"):
         build_atlas(path, stories, out=tmp_path / "x", workers=2, stop_after_batches=1, **kw)
 
@@ -280,7 +280,7 @@ def test_parallel_atlas_build_equals_one_process(tmp_path, bpe_tokenizer, story_
     from tiny_interp.interp.neurons import _State, batch_plan, shard_bounds
 
     assert build_atlas(path, stories, out=tmp_path / "three", stop_after_batches=1, **kw) is None
-    partial = tmp_path / ".three.partial"
+    partial = tmp_path / "three" / ".build"
     rows = encode(tiny_interp.load(path).tokenizer, stories, 80)
     a, b = shard_bounds(rows, batch_plan(rows, 6), 1, workers=2)[0]
     cfg = get_preset("tiny")

@@ -9,6 +9,7 @@ import json
 import re
 
 import nbformat
+import pytest
 
 from llm_stub import StubServer, last_text
 from tiny_interp.llm.records import latest_records
@@ -19,7 +20,8 @@ from tiny_interp.report import declared_parameters
 def test_notebooks_are_clean_and_parameterised():
     names = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
     assert names == ["00_quickstart", "01_train", "02_synthesize_dataset", "03_generate_completions", "04_grade",
-                     "05_attention_heads", "06_neurons", "07_training_dynamics"]
+                     "05_attention_heads", "06_neurons", "07_training_dynamics", "08_features", "09_autointerp",
+                     "10_attribution_graphs"]
     for name in names:
         nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
         nbformat.validate(nb)
@@ -96,6 +98,7 @@ def test_03_completions_then_04_grade(nb_run, tmp_path):
     grades = tmp_path / "grades.jsonl"
     nb = run_nb("04_grade", tmp_path, COMPLETIONS=str(comp), OUT=str(grades))  # dry run: prompts only
     assert "***" in text_of(nb) and not grades.exists()
+    assert "| TinyStories-1M | 64 x 8 | 6.14 | 4.68 | 4.45 | - |" in text_of(nb)  # the paper's Figure 4 side table
     n_story = sum(r["kind"] == "story" for r in recs.values())
     with StubServer(grade_answer) as server:
         nb = run_nb("04_grade", tmp_path, COMPLETIONS=str(comp), OUT=str(grades), DRY_RUN=False,
@@ -103,3 +106,76 @@ def test_03_completions_then_04_grade(nb_run, tmp_path):
         assert len(server.requests) == n_story
     assert sum(r["status"] == "done" for r in latest_records(grades).values()) == n_story
     assert "6.00" in text_of(nb)  # the grammar mean in the table
+
+
+# ---- the lab from anywhere: paths, models and errors resolve the same in the lab, a report and a terminal
+
+def test_paths_resolve_from_the_repository_root_wherever_the_kernel_runs(tmp_path, monkeypatch):
+    from tiny_interp.defaults import REPO_ROOT
+    from tiny_interp.errors import ConfigError
+    from tiny_interp.workbench.paths import model_arg, repo_path
+
+    monkeypatch.chdir(tmp_path)  # e.g. a report's --cwd, or a kernel started in notebooks/
+    assert repo_path("notebooks/00_quickstart.ipynb") == REPO_ROOT / "notebooks" / "00_quickstart.ipynb"
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "00_quickstart.ipynb").write_text("{}")
+    assert repo_path("notebooks/00_quickstart.ipynb") == tmp_path / "notebooks" / "00_quickstart.ipynb"  # cwd first
+    shipped = REPO_ROOT / "trained_models" / "ts-1L"
+    if shipped.exists():
+        assert model_arg("trained_models/ts-1L") == str(shipped)
+    assert model_arg("roneneldan/TinyStories-33M") == "roneneldan/TinyStories-33M"  # a hub id stays one
+    with pytest.raises(ConfigError, match=f"no model at trained_models/nope .*{tmp_path}.*{REPO_ROOT}"):
+        model_arg("trained_models/nope")
+    with pytest.raises(ConfigError, match="stories ../shared/nope.txt does not exist"):
+        repo_path("../shared/nope.txt", "stories")
+
+
+def test_lab_kernels_start_at_the_repository_root():
+    from tiny_interp.defaults import REPO_ROOT
+    from tiny_interp.workbench.lab_kernels import RepoRootKernelManager
+
+    assert RepoRootKernelManager(root_dir=str(REPO_ROOT)).cwd_for_path("runs/lab/00_quickstart.ipynb") == str(REPO_ROOT)
+
+
+def test_lab_refuses_a_wrong_model_before_starting(tmp_path, capsys):
+    from tiny_interp.cli import main
+
+    assert main(["lab", "--model", str(tmp_path / "no-such-model"), "--workdir", str(tmp_path / "work")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "no-such-model" in err[0]
+    assert not (tmp_path / "work").exists()  # nothing copied, no server started
+
+
+def test_lab_copies_notebooks_once_and_keeps_the_users(tmp_path):
+    from tiny_interp.workbench.lab_copy import copy_notebooks
+
+    src, work = tmp_path / "src", tmp_path / "work"
+    src.mkdir()
+    (src / "a.ipynb").write_text('{"v": 1}')
+    assert copy_notebooks(src, work) == [] and (work / "a.ipynb").read_text() == '{"v": 1}'
+    (work / "a.ipynb").write_text('{"v": "mine, with outputs"}')
+    (src / "a.ipynb").write_text('{"v": 2}')
+    notes = copy_notebooks(src, work)
+    assert (work / "a.ipynb").read_text() == '{"v": "mine, with outputs"}'  # never overwritten
+    assert len(notes) == 1 and "changed since" in notes[0]
+
+
+def test_a_wrong_path_in_a_notebook_is_one_line(tmp_path):
+    from tiny_interp.report.execute import NotebookError
+
+    with pytest.raises(NotebookError) as e:
+        run_nb("05_attention_heads", tmp_path, MODEL="trained_models/nope")
+    message = str(e.value)
+    assert "error: no model at trained_models/nope" in message and "Traceback" not in message
+
+
+def test_06_default_model_is_the_same_in_the_lab_and_in_reports(monkeypatch):
+    from tiny_interp.defaults import MODEL_ENV, SHIPPED_MODELS
+    from tiny_interp.workbench.paper import neuron_model
+
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    in_report = neuron_model()
+    monkeypatch.setenv(MODEL_ENV, str(SHIPPED_MODELS / "ts-1L"))  # what `make lab` sets
+    assert neuron_model() == in_report
+    if (SHIPPED_MODELS / "ts-1M-neo" / "model.safetensors").exists():
+        assert in_report == SHIPPED_MODELS / "ts-1M-neo"

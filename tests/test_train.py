@@ -16,6 +16,7 @@ import torch
 from conftest import REPO, TINYSTORIES
 from tiny_interp.train.config import TrainConfig
 from tiny_interp.train.schedule import log_spaced_steps, lr_at
+from tiny_interp.train.state import saved_step
 
 
 def cli(*args: str) -> list[str]:
@@ -91,15 +92,14 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, story_files):
 
     proc = subprocess.Popen(cli(*small_run_args(train, valid, killed, cache, **args)), env=env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    progress = killed / "resume" / "progress.json"
     deadline = time.time() + 240
     while time.time() < deadline:
-        if progress.exists() and json.loads(progress.read_text())["step"] >= 10:
+        if saved_step(killed) >= 10:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    stopped_at = json.loads(progress.read_text())["step"]
+    stopped_at = saved_step(killed)
     assert stopped_at < 30, "the run finished before it could be killed; make it longer"
 
     resumed = subprocess.run(cli(*small_run_args(train, valid, killed, cache, **args), "--resume"),

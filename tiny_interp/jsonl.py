@@ -15,14 +15,18 @@ from typing import Any, Iterator
 
 from .errors import DataError
 
+
 def iter_jsonl(path: str | os.PathLike, strict: bool = False) -> Iterator[Any]:
     """Every parsed non-blank line of ``path``, in order (nothing when the file does not exist)."""
     path = Path(path)
     if not path.exists():
         return
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; pass a JSONL file (one JSON record per line)")
     torn: tuple[int, str] | None = None
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            line = _decode(path, lineno, raw)
             if not line.strip():
                 continue
             if torn is not None and strict:
@@ -32,6 +36,14 @@ def iter_jsonl(path: str | os.PathLike, strict: bool = False) -> Iterator[Any]:
                 torn = (lineno, error)
                 continue
             yield record
+
+
+def _decode(path: Path, lineno: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: line {lineno} is not valid UTF-8 (byte {e.start}); pass the JSONL file "
+                        "tiny-interp wrote, or re-save it as UTF-8") from None
 
 
 def _parse(line: str) -> tuple[Any, str | None]:

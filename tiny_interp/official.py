@@ -162,7 +162,7 @@ def official_model_dir(name: str) -> Path:
         hf_config = json.loads(config_file.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{config_file} is not valid JSON ({e}); delete it from the cache and download again") from e
-    cfg = from_hf_config(hf_config, n_ctx=N_CTX)
+    cfg = from_hf_config(hf_config, n_ctx=N_CTX, source=str(config_file))
     state = from_hf_state_dict(cfg, {k: v.float() for k, v in read_official_weights(weights).items()}, source=str(weights))
     model = TinyLM(cfg)
     missing, unexpected = model.load_state_dict(state, strict=False)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json_atomic, write_text_atomic
+from ..markdown import escape_html, escape_md
 from ..model.checkpoint import META_FILE, load_tinylm, load_tokenizer, model_config_of, read_meta
 from .command import train_command
 from .svg import line_chart
@@ -120,7 +123,7 @@ def neuron_summary(model_dir: Path, per_class: int = 2) -> str | None:
     ]
     if table.empty:
         return lines[0] + "\n\nNo word of these classes is a single token of this model's vocabulary."
-    lines += [f"| {r['class']} | L{r['layer']}N{r['neuron']} | {r['selectivity']:.1f} | {r['top_tokens']} |"
+    lines += [f"| {r['class']} | L{r['layer']}N{r['neuron']} | {r['selectivity']:.1f} | {escape_md(r['top_tokens'])} |"
               for _, r in table.iterrows()]
     return "\n".join(lines)
 
@@ -140,10 +143,17 @@ def loss_curve(model_dir: Path) -> str | None:
 
 
 def shipped_figures(root: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Measured bits per byte of every model shipped in ``root``; one that cannot be read is skipped, with a
+    warning, so a broken sibling never stops a card from being written."""
     out = []
     for meta_file in sorted(root.glob(f"*/{META_FILE}")):
-        evaluation = json.loads(meta_file.read_text()).get("evaluation")
-        if evaluation:
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            warnings.warn(f"skipped {meta_file.parent} in the card's bits-per-byte table: {meta_file} is unreadable ({e})")
+            continue
+        evaluation = meta.get("evaluation") if isinstance(meta, dict) else None
+        if isinstance(evaluation, dict):
             out.append((meta_file.parent.name, evaluation))
     return out
 
@@ -151,7 +161,8 @@ def shipped_figures(root: Path) -> list[tuple[str, dict[str, Any]]]:
 def bpb_table(root: Path) -> str:
     lines = ["| model | valid.txt bpb | test.txt bpb |", "|---|---|---|"]
     for name, ev in shipped_figures(root):
-        lines.append(f"| {name} (shipped) | {ev.get('valid_bpb', '–')} | {ev.get('test_bpb', '–')} |")
+        lines.append(f"| {escape_md(name)} (shipped) | {escape_md(ev.get('valid_bpb', '–'))} | "
+                     f"{escape_md(ev.get('test_bpb', '–'))} |")
     for name, bpb in PAPER_BPB:
         lines.append(f"| {name}, val loss converted | {bpb} | – |")
     for name, bpb in STORIES260K_BPB:
@@ -187,7 +198,7 @@ def write_card(model_dir: str | os.PathLike, cfg: CardConfig, evaluate_now: bool
     hours = meta.get("train_seconds", 0) / 3600
     curve = loss_curve(model_dir)
     lines = [
-        f"# {cfg.name}", "", cfg.summary, "",
+        f"# {escape_md(cfg.name)}", "", escape_html(cfg.summary), "",
         "## Model", "",
         f"| family | d_model | layers | heads | kv heads | d_mlp | context | vocab | parameters |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -209,7 +220,7 @@ def write_card(model_dir: str | os.PathLike, cfg: CardConfig, evaluate_now: bool
         f"- Training time: {hours:.2f} h on {meta.get('hardware', 'unknown hardware')}.",
     ]
     if cfg.what_worked:
-        lines += ["", cfg.what_worked]
+        lines += ["", escape_html(cfg.what_worked)]
     if curve:
         lines += ["", f"![loss curve]({curve})"]
     lines += ["", "## Bits per byte", "",
@@ -218,7 +229,7 @@ def write_card(model_dir: str | os.PathLike, cfg: CardConfig, evaluate_now: bool
               bpb_table(model_dir.parent), "",
               "## Samples", "", f"Temperature {cfg.temperature}, seed {cfg.seed}, fixed prompts (bold).", ""]
     for prompt, text in zip(SAMPLE_PROMPTS, samples(model_dir, cfg)):
-        lines += [f"> **{prompt}**{text[len(prompt):].replace(chr(10), ' ')}", ""]
+        lines += [f"> **{escape_md(prompt)}**{escape_md(text[len(prompt):])}", ""]
     lines += ["## Head taxonomy", "", f"On the first {cfg.taxonomy_stories} stories of the validation file "
               "(`tiny_interp.interp.head_taxonomy`).", "", taxonomy_summary(model_dir, cfg), ""]
     neurons = neuron_summary(model_dir)
@@ -228,6 +239,8 @@ def write_card(model_dir: str | os.PathLike, cfg: CardConfig, evaluate_now: bool
         lines += ["## Reproduce", "", "```bash", train_command(train_config, f"runs/{cfg.name}"),
                   ship_command(cfg, with_checkpoints=(model_dir / "checkpoints").is_dir()),
                   "```", "", "On a GPU add `--device cuda` (bf16 autocast); on a CPU it runs as is.", ""]
-    lines += ["## Card settings", "", "```json", json.dumps(asdict(cfg), indent=2), "```", ""]
+    settings = json.dumps(asdict(cfg), indent=2)
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", settings)), default=0))  # never closed early
+    lines += ["## Card settings", "", fence + "json", settings, fence, ""]
     write_text_atomic(model_dir / "README.md", "\n".join(lines))
     return model_dir / "README.md"

@@ -4,26 +4,40 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_directory
-from ..model.checkpoint import load_tinylm, load_tokenizer, read_meta, write_model_files
+from ..atomic import staged_into
+from ..model.checkpoint import check_model_dir, load_tinylm, load_tokenizer, read_meta, write_model_files
+from ..ownership import claim_output_dir
 
 RUN_FILES = ("metrics.jsonl", "train_config.json")
+KIND = "shipped-model"
+
+
+def is_shipped(path: Path) -> bool:
+    """A shipped model from before ownership markers (it has a card's settings)."""
+    return (path / "card_config.json").is_file()
 
 
 def export_model(
     run_dir: str | os.PathLike, out: str | os.PathLike, dtype: torch.dtype = torch.float16,
-    with_checkpoints: bool = False,
+    with_checkpoints: bool = False, force: bool = False,
 ) -> Path:
     """Copy ``run_dir``'s final model (and optionally its ``checkpoints/step-*``) to ``out`` in ``dtype``.
 
-    The training log and config travel along so the card can draw the loss curve and print the command.
+    The training log and config travel along so the card can draw the loss curve and print the command. ``out``
+    must be new, empty or an earlier shipped model (``force``: any folder); only the files written here are
+    replaced there.
     """
-    run_dir = Path(run_dir)
-    with atomic_directory(out) as tmp:
+    run_dir = check_model_dir(run_dir)
+    claim_output_dir(out, KIND, force, legacy=is_shipped)
+    if (Path(out) / "atlas").is_dir():
+        warnings.warn(f"{Path(out) / 'atlas'} was built from the model shipped there before; rebuild it with "
+                      "`tiny-interp atlas` (the card's neuron section reads it)")
+    with staged_into(out) as tmp:
         _export_one(run_dir, tmp, dtype)
         for name in RUN_FILES:
             if (run_dir / name).exists():

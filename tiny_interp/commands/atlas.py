@@ -19,8 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=16, help="examples kept per neuron (default 16)")
     p.add_argument("--batch-size", type=int, default=32, help="stories per forward pass (default 32)")
     p.add_argument("--max-len", type=int, default=256, help="tokens per story at most (default 256)")
-    p.add_argument("--out", default=None, help="atlas directory (default <model>/atlas)")
-    p.add_argument("--fresh", action="store_true", help="discard a stopped build's saved state and start over")
+    p.add_argument("--out", default=None, help="atlas directory (default <model>/atlas): new, empty, or an earlier atlas "
+                   "(only the atlas's own files are ever replaced)")
+    p.add_argument("--fresh", "--force", action="store_true", dest="fresh",
+                   help="rebuild: discard a stopped build's state and replace the atlas's own files")
     p.add_argument("--show", action="append", default=[], metavar="LAYER:NEURON", help="print this neuron's top examples (repeatable)")
     p.add_argument("--dead", action="store_true", help="list dead neurons")
     p.add_argument("--device", default="cpu")
@@ -33,17 +35,20 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import ConfigError
-    from ..interp.neurons import Atlas, build_atlas, default_atlas_dir
+    from ..interp.neurons import Atlas, AtlasConfig, build_atlas, default_atlas_dir
     from ..loading import resolve_model_dir
 
+    if args.n_stories is not None and args.n_stories <= 0:
+        raise ConfigError(f"--n-stories must be positive, got {args.n_stories}")
+    config = AtlasConfig(top_k=args.top_k, batch_size=args.batch_size, max_len=args.max_len, device=args.device,
+                         workers=args.workers)  # checks every value before anything is read
     model_dir = resolve_model_dir(args.model)
-    out = Path(args.out) if args.out else default_atlas_dir(model_dir)
+    out = Path(args.out).resolve() if args.out else default_atlas_dir(model_dir)
     if args.stories:
-        atlas = build_atlas(model_dir, args.stories, out=out, n_stories=args.n_stories, fresh=args.fresh,
-                            top_k=args.top_k, batch_size=args.batch_size, max_len=args.max_len, device=args.device,
-                            workers=args.workers)
+        atlas = build_atlas(model_dir, args.stories, out=out, config=config, n_stories=args.n_stories,
+                            fresh=args.fresh)
         print(f"atlas: {atlas.meta['tokens']:,} tokens from {atlas.meta['stories']:,} stories -> {out}")
-    elif not (out / "atlas.json").exists():
+    elif not (out / "atlas.json").is_file():
         raise ConfigError(f"no atlas at {out}; build one with --stories FILE")
     atlas = Atlas.open(out)
     for spec in args.show:
@@ -51,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
             layer, neuron = (int(x) for x in spec.split(":"))
         except ValueError:
             raise ConfigError(f"--show takes LAYER:NEURON, e.g. 3:117, got {spec!r}") from None
+        if not (0 <= layer < atlas.n_layers and 0 <= neuron < atlas.d_mlp):
+            raise ConfigError(f"--show {spec}: the atlas has layers 0..{atlas.n_layers - 1} and neurons "
+                              f"0..{atlas.d_mlp - 1}")
         print(f"\nlayer {layer} neuron {neuron}")
         for r in atlas.top_examples(layer, neuron).itertuples():
             print(f"  {r.activation:8.3f}  story {r.story:>6} pos {r.position:>4}  {r.context!r}")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Iterator
+
+from ..cli_args import device, number, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,15 +21,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="model directory or Hugging Face hub id")
     p.add_argument("--data", required=True, help="stories: a .txt in the TinyStories format, .jsonl/.parquet, or a hub dataset id")
-    p.add_argument("--max-stories", type=int, default=None, help="score only the first N stories")
+    p.add_argument("--max-stories", type=positive_int, default=None, help="score only the first N stories")
     p.add_argument("--split", default="validation", help="dataset split for a hub id (default validation)")
-    p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16)")
-    p.add_argument("--stride", type=int, default=None, help="sliding-window step for long stories (default: half the context)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="windows per forward pass (default 16)")
+    p.add_argument("--stride", type=positive_int, default=None,
+                   help="sliding-window step for long stories (default: half the context)")
+    p.add_argument("--device", type=device, default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--protocol", choices=["stories", "stream"], default="stories",
                    help="stories (default): each story from its own BOS, as documented above; stream: llama2.c-style, "
                    "the stories joined into one stream cut into --chunk-token chunks (less context, higher figures)")
-    p.add_argument("--chunk", type=int, default=256, help="chunk length for --protocol stream (default 256)")
+    p.add_argument("--chunk", type=number(int, 2), default=256, help="chunk length for --protocol stream (default 256)")
     p.set_defaults(run=run)
 
 
@@ -38,17 +41,18 @@ def read_stories(source: str, split: str) -> Iterator[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
     from ..eval.bpb import bits_per_byte, stream_bits_per_byte
     from ..loading import resolve_model_dir
     from ..model.checkpoint import load_tinylm, load_tokenizer
 
-    if args.max_stories is not None and args.max_stories < 1:
-        raise ConfigError(f"--max-stories must be >= 1, got {args.max_stories}")
+    from ..train.loop import resolve_device
+
     path = resolve_model_dir(args.model)
-    model = load_tinylm(path, device=args.device)
+    model = load_tinylm(path, device=resolve_device(args.device))
     tokenizer = load_tokenizer(path)
     stories = read_stories(args.data, args.split)
+    first = next(stories, None)  # a file that cannot be read fails here, before the progress bar starts
+    stories = chain([first] if first is not None else [], stories)
     if args.max_stories is not None:
         stories = islice(stories, args.max_stories)
     if args.protocol == "stream":

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cli_args import positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..llm.runner import add_endpoint_args
@@ -23,9 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="JSONL log of grades (appended; latest record per id wins)")
     p.add_argument("--kinds", default="story", help="completion kinds to grade (default story)")
     p.add_argument("--free-text", action="store_true", help="ask for plain text grades instead of a JSON schema")
-    p.add_argument("--max-tokens", type=int, default=600, help="max tokens per answer (default 600)")
+    p.add_argument("--max-tokens", type=positive_int, default=600, help="max tokens per answer (default 600)")
     p.add_argument("--paper-figures", default=None,
-                   help="JSON list of the paper's Figure 4 grades by d_model/n_layers to show beside ours")
+                   help="JSON list of grades by d_model/n_layers to show beside ours instead of the built-in side "
+                   "table (the paper's Figure 4, Eldan & Li 2023)")
     add_endpoint_args(p)
     p.set_defaults(run=run)
 
@@ -38,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    # every input is read and checked before the first (paid) request
+    paper = load_paper_figures(args.paper_figures) if args.paper_figures else None
     items = grade_items(args.completions, structured=not args.free_text, kinds=kinds)
     cfg = config_from_args(args, max_tokens=args.max_tokens, temperature=0.0)
     summary = run_items(items, out, cfg, grade_handler, progress=not args.no_progress, desc="grade")
@@ -45,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.free_text and any(c.startswith("client_error_4") for c in summary.failures_by_cause):
         print("  hint: if the endpoint does not support response_format (JSON schema), rerun with --free-text",
               file=sys.stderr)
-    paper = load_paper_figures(args.paper_figures) if args.paper_figures else None
     rows = grade_table(out, paper)
     write_json_atomic(out.with_name(out.name + ".table.json"), rows)
     md = table_markdown(rows)

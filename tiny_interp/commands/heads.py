@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli_args import positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -14,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="model directory or hub id")
     p.add_argument("--stories", required=True, help="TinyStories-format .txt file")
-    p.add_argument("--n-stories", type=int, default=200, help="stories to score on (default 200)")
+    p.add_argument("--n-stories", type=positive_int, default=200, help="stories to score on (default 200)")
     p.add_argument("--csv", default=None, help="also write the full table to this CSV file")
     p.set_defaults(run=run)
 
@@ -24,7 +26,10 @@ def run(args: argparse.Namespace) -> int:
     from ..interp.heads import head_taxonomy
     from ..loading import load
 
-    table = head_taxonomy(load(args.model), args.stories, n_stories=args.n_stories)
+    from ..errors import utf8_input
+
+    with utf8_input(args.stories):
+        table = head_taxonomy(load(args.model), args.stories, n_stories=args.n_stories)
     lifts = [c for c in table.columns if c.startswith("lift_")]
     shown = table.assign(best_lift=table[lifts].max(axis=1)) if lifts else table
     cols = ["layer", "head", "label", "prev_token", "dominant_offset", "offset_share", "local_mass", "induction",

@@ -6,6 +6,8 @@ import argparse
 import math
 import sys
 
+from ..cli_args import device, number, positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -21,15 +23,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("stories", help="completions/synth JSONL, dataset .json, or TinyStories .txt")
     p.add_argument("--out", default=None, help="write the full report here as JSON")
     p.add_argument("--kinds", default="story", help="completion kinds to measure (default story)")
-    p.add_argument("--limit", type=int, default=None, help="at most this many stories per set")
+    p.add_argument("--limit", type=positive_int, default=None, help="at most this many stories per set")
     p.add_argument("--train", default=None, help="training stories (.txt) for novelty")
-    p.add_argument("--max-train", type=int, default=None, help="index only the first N training stories")
-    p.add_argument("--k", type=int, default=4, help="k-gram size for the training overlap (default 4)")
-    p.add_argument("--keep-mod", type=int, default=1,
+    p.add_argument("--max-train", type=positive_int, default=None, help="index only the first N training stories")
+    p.add_argument("--k", type=number(int, 1, 16), default=4, help="k-gram size for the training overlap (default 4)")
+    p.add_argument("--keep-mod", type=positive_int, default=1,
                    help="index 1/M of the n-grams (consistent hash sample) to save memory on the full dataset")
     p.add_argument("--model", default=None, help="model directory: also report its bits per byte on --bpb-data")
     p.add_argument("--bpb-data", default=None, help="TinyStories .txt to score with --model (e.g. valid.txt)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=device, default="cpu", help="cpu or cuda (default cpu)")
     p.set_defaults(run=run)
 
 
@@ -39,6 +41,7 @@ def _f(x: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import write_json_atomic
+    from ..errors import utf8_input
     from ..errors import ConfigError
     from ..data.stories import read_stories
     from ..eval.inputs import read_story_groups
@@ -46,10 +49,12 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.story_metrics import story_metrics
 
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-    groups = read_story_groups(args.stories, kinds, args.limit)
+    with utf8_input(args.stories):
+        groups = read_story_groups(args.stories, kinds, args.limit)
     index_k = index_rouge = None
     if args.train:
-        train = read_stories(args.train, args.max_train)
+        with utf8_input(args.train):
+            train = read_stories(args.train, args.max_train)
         vocab = Vocab()
         print(f"indexing {len(train)} training stories ...", file=sys.stderr)
         index_k = NGramIndex(train, n=args.k, keep_mod=args.keep_mod, vocab=vocab)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli_args import add_config_args, config_from_args
+from ..train.config import DataConfig
+
 DESCRIPTION = """\
 Read TinyStories-style stories, build or load a tokenizer, and tokenize the stories into uint16 token files
 (shards) that `tiny-interp train` reads. Results are cached under --cache-dir by a fingerprint of the data files,
@@ -39,16 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", required=True, metavar="PATH", help="training stories: file, folder or hub dataset id")
-    p.add_argument("--val-data", metavar="PATH", default=None, help="validation stories (same forms as --data)")
-    p.add_argument("--tokenizer", default="bpe", metavar="bpe|gpt-neo|gpt-neo:DIR|DIR",
-                   help="tokenizer to train or use (default: bpe)")
-    p.add_argument("--vocab-size", type=int, default=4096, metavar="N",
-                   help="vocabulary size of a trained BPE, 258..65536 (default 4096; ignored otherwise)")
-    p.add_argument("--cache-dir", default=".cache/tiny-interp", metavar="DIR",
-                   help="where tokenizers and shards are cached (default .cache/tiny-interp)")
-    p.add_argument("--max-stories", type=int, default=None, metavar="N",
-                   help="use at most N stories of each split (quick experiments); default: all")
+    add_config_args(p, DataConfig, required=("data",))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 
@@ -56,9 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data.shards import prepare_data
 
+    cfg = config_from_args(DataConfig, args)
     prepared = prepare_data(
-        args.data, args.val_data, tokenizer=args.tokenizer, vocab_size=args.vocab_size,
-        cache_dir=args.cache_dir, max_stories=args.max_stories, progress=not args.quiet,
+        cfg.data, cfg.val_data, tokenizer=cfg.tokenizer, vocab_size=cfg.vocab_size,
+        cache_dir=cfg.cache_dir, max_stories=cfg.max_stories, progress=not args.quiet,
     )
     print(f"{'reused cached shards' if prepared.reused else 'prepared shards'} in {prepared.directory}")
     print(f"tokenizer: {args.tokenizer} ({prepared.vocab_size} tokens) in {prepared.tokenizer_dir}")

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cli_args import number, positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..llm.runner import add_endpoint_args
@@ -18,12 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "they arrive; rerun the same command to finish failed or missing items (done ones are never asked again). "
         "The API key comes from $OPENAI_API_KEY and is never written.",
     )
-    p.add_argument("--n", type=int, required=True, help="number of stories")
+    p.add_argument("--n", type=positive_int, required=True, help="number of stories")
     p.add_argument("--out", required=True, help="JSONL log of story records (appended; latest record per id wins)")
     p.add_argument("--seed", type=int, default=0, help="seed for the word/feature draws (default 0)")
-    p.add_argument("--feature-prob", type=float, default=0.3, help="chance of each feature (default 0.3)")
-    p.add_argument("--max-tokens", type=int, default=1024, help="max tokens per story (default 1024)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    p.add_argument("--feature-prob", type=number(float, 0, 1), default=0.3, help="chance of each feature (default 0.3)")
+    p.add_argument("--max-tokens", type=positive_int, default=1024, help="max tokens per story (default 1024)")
+    p.add_argument("--temperature", type=number(float, 0, 2), default=1.0, help="sampling temperature, 0..2 (default 1.0)")
     p.add_argument("--summaries", action="store_true", help="then ask for a 1-2 sentence summary of each story")
     p.add_argument("--export", default=None, help="then write finished stories as a JSON array (released schema)")
     p.add_argument("--instruct", default=None, help="then write TinyStories-Instruct text for the trainer")

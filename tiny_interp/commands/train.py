@@ -6,9 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..train.config import TrainConfig
-
-_D = TrainConfig()
+from ..cli_args import add_config_args, config_from_args
+from ..train.config import DataConfig, TrainConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,54 +20,52 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with `torchrun --nproc_per_node N -m tiny_interp.cli train ...`.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--preset", required=True, help="model shape: 1M, 3M, 8M, 28M, 33M, 1L-21M, 2L-33M, llama-260k, llama-1M, llama-4M, llama-15M, tiny")
-    p.add_argument("--data", required=True, help="training stories: .txt/.jsonl/.json/.parquet or roneneldan/TinyStories")
-    p.add_argument("--val-data", default=None, help="validation stories (same formats); enables val_loss/val_bpb")
+    add_config_args(p, TrainConfig, required=("preset", "max_steps"))
+    add_config_args(p, DataConfig, required=("data",))
     p.add_argument("--out", required=True, help="run / model directory to write")
-    p.add_argument("--max-steps", type=int, required=True, help="optimizer steps to train for")
-    p.add_argument("--device", default=_D.device, choices=["auto", "cpu", "cuda"], help="auto picks cuda when present")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out (exactly where it stopped)")
-    p.add_argument("--tokenizer", default="bpe", help="bpe (train one), gpt-neo, gpt-neo:DIR (vocab.json+merges.txt), or a tokenizer dir")
-    p.add_argument("--vocab-size", type=int, default=4096, help="vocabulary of a newly trained BPE")
-    p.add_argument("--batch-size", type=int, default=_D.batch_size, help="sequences per micro-batch per process")
-    p.add_argument("--seq-len", type=int, default=None, help="training window (default: the model context)")
-    p.add_argument("--grad-accum", type=int, default=_D.grad_accum, help="micro-batches per optimizer step")
-    p.add_argument("--lr", type=float, default=_D.lr, help="peak learning rate")
-    p.add_argument("--min-lr-ratio", type=float, default=_D.min_lr_ratio, help="cosine floor as a fraction of --lr")
-    p.add_argument("--weight-decay", type=float, default=_D.weight_decay)
-    p.add_argument("--warmup-steps", type=int, default=_D.warmup_steps)
-    p.add_argument("--schedule", choices=["cosine", "constant"], default=_D.schedule)
-    p.add_argument("--grad-clip", type=float, default=_D.grad_clip, help="max gradient norm (0 = off)")
-    p.add_argument("--dropout", type=float, default=_D.dropout)
-    p.add_argument("--eval-every", type=int, default=_D.eval_every, help="steps between validation runs")
-    p.add_argument("--eval-batches", type=int, default=_D.eval_batches, help="validation batches per evaluation")
-    p.add_argument("--save-every", type=int, default=_D.save_every, help="steps between checkpoints")
-    p.add_argument("--keep-checkpoints", type=int, default=_D.keep_checkpoints, help="log-spaced snapshots to keep in checkpoints/ (0 = none)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (worth it on GPUs)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=_D.precision,
-                   help="bf16 autocast: auto = on CUDA only; bf16 also on CPU (1.25-1.9x faster per step measured on a CPU with AMX)")
-    p.add_argument("--seed", type=int, default=_D.seed)
+    p.add_argument("--force", action="store_true",
+                   help="start afresh in --out even though it holds other files or an earlier run (replaces only "
+                   "the run's own files)")
     p.add_argument("--set", dest="model_set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a model config field, e.g. --set n_ctx=256 --set d_mlp=512 (repeatable)")
-    p.add_argument("--cache-dir", default=".cache/tiny-interp", help="where tokenized shards are cached")
-    p.add_argument("--max-stories", type=int, default=None, help="use only the first N training stories")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
 def parse_overrides(items: list[str]) -> dict[str, object]:
+    """``--set KEY=VALUE`` items as a dict (values parsed as JSON where they are JSON); unknown keys refused."""
     from ..errors import ConfigError
+    from ..model.config import ModelConfig
 
+    defaults = ModelConfig()
+    known = set(ModelConfig.__dataclass_fields__)
     out: dict[str, object] = {}
     for item in items:
         key, sep, raw = item.partition("=")
-        if not sep:
+        key = key.strip()
+        if not sep or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        if key not in known:
+            raise ConfigError(f"--set {key}: not a model config field; known: {', '.join(sorted(known))}")
         try:
-            out[key.strip()] = json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError:
-            out[key.strip()] = raw
+            value = raw
+        _check_type(key, value, getattr(defaults, key))
+        out[key] = value
     return out
+
+
+def _check_type(key: str, value: object, default: object) -> None:
+    from ..errors import ConfigError
+
+    numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+    wrong = (isinstance(default, bool) and not isinstance(value, bool)) or (
+        numeric and (isinstance(value, bool) or not isinstance(value, (int, float)))) or (
+        isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float))
+    if wrong:
+        raise ConfigError(f"--set {key}={value!r}: expected {type(default).__name__} like the default {default!r}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,19 +73,14 @@ def run(args: argparse.Namespace) -> int:
     from ..model.presets import get_preset
     from ..train.loop import TrainData, resolve_device, train
 
-    get_preset(args.preset)  # fail on a bad preset or device before spending minutes on tokenizing
-    resolve_device(args.device)
-
-    cfg = TrainConfig(
-        preset=args.preset, max_steps=args.max_steps, batch_size=args.batch_size, seq_len=args.seq_len,
-        grad_accum=args.grad_accum, lr=args.lr, min_lr_ratio=args.min_lr_ratio, weight_decay=args.weight_decay,
-        warmup_steps=args.warmup_steps, schedule=args.schedule, grad_clip=args.grad_clip, dropout=args.dropout,
-        eval_every=args.eval_every, eval_batches=args.eval_batches, save_every=args.save_every,
-        keep_checkpoints=args.keep_checkpoints, device=args.device, compile=args.compile, precision=args.precision, seed=args.seed,
-    )
+    cfg = config_from_args(TrainConfig, args)
+    data_cfg = config_from_args(DataConfig, args)
+    overrides = parse_overrides(args.model_set)
+    get_preset(cfg.preset).replace(**overrides)  # fail on a bad preset or value before spending minutes on data
+    resolve_device(cfg.device)
     prepared = prepare_data(
-        args.data, args.val_data, tokenizer=args.tokenizer, vocab_size=args.vocab_size,
-        cache_dir=args.cache_dir, max_stories=args.max_stories, progress=not args.quiet,
+        data_cfg.data, data_cfg.val_data, tokenizer=data_cfg.tokenizer, vocab_size=data_cfg.vocab_size,
+        cache_dir=data_cfg.cache_dir, max_stories=data_cfg.max_stories, progress=not args.quiet,
     )
     data = TrainData(
         train_tokens=prepared.train.tokens,
@@ -98,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
         train_meta=prepared.train.meta,
         val_meta=prepared.val.meta if prepared.val is not None else {},
     )
-    final = train(cfg, data, Path(args.out), resume=args.resume, model_overrides=parse_overrides(args.model_set),
-                  progress=not args.quiet)
+    final = train(cfg, data, Path(args.out), resume=args.resume, model_overrides=overrides,
+                  progress=not args.quiet, force=args.force)
     summary = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in final.items() if v is not None)
     print(f"trained {args.out}: {summary}")
     return 0

@@ -23,14 +23,16 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
+from .kinds import ARCHITECTURES, ArchitectureTraits
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
-ARCHITECTURES = ("standard", "topk", "batchtopk", "jumprelu", "transcoder")
+# SAELens settings that change what encode computes; files using them are refused rather than misread
+_SAELENS_OPTIONS = ("rescale_acts_by_decoder_norm", "reshape_activations", "normalize_activations")
 
 
 @dataclass(frozen=True)
-class SAEConfig:
+class SAEConfig(ArchitectureTraits):
     """What a saved dictionary is; field names are SAELens' so its loader reads our ``cfg.json``."""
 
     architecture: str
@@ -59,14 +61,6 @@ class SAEConfig:
             raise ValueError("a transcoder needs hook_name_out (the activation it predicts)")
 
     @property
-    def is_transcoder(self) -> bool:
-        return self.architecture == "transcoder"
-
-    @property
-    def uses_k(self) -> bool:
-        return self.architecture in ("topk", "batchtopk") or (self.is_transcoder and self.activation == "topk")
-
-    @property
     def out_dim(self) -> int:
         return self.d_out or self.d_in
 
@@ -90,6 +84,10 @@ class SAEConfig:
         for name in ("hook_name", "model_name"):
             if name not in values and name in meta:
                 values[name] = meta[name]
+        values.setdefault("hook_name", "")  # SAELens writes none for a dictionary made outside a training run
+        unsupported = [k for k in _SAELENS_OPTIONS if d.get(k) not in (None, False, "none")]
+        if unsupported:
+            raise ValueError(f"SAELens options {unsupported} are not supported here")
         return cls(**values)
 
 
@@ -124,7 +122,7 @@ class SAE(nn.Module):
     def activate(self, pre: Float[Tensor, "... d_sae"]) -> Float[Tensor, "... d_sae"]:
         """Latent activations from pre-activations, by architecture (BatchTopK as its inference JumpReLU)."""
         if self.threshold is not None:
-            return pre * (pre > self.threshold)
+            return pre.relu() * (pre > self.threshold)
         if self.cfg.uses_k:
             top = pre.topk(self.cfg.k, dim=-1)
             return torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())
@@ -147,14 +145,16 @@ class SAE(nn.Module):
     def forward(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_out"]:
         return self.decode(self.encode(x), x)
 
-    def save(self, directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
-        """Write ``cfg.json`` and the weights atomically (our own JSON, e.g. metrics, lives beside them)."""
+    def save(self, directory: str | os.PathLike, extra: dict[str, Any] | None = None,
+             dtype: torch.dtype = torch.float32) -> Path:
+        """Write ``cfg.json`` and the weights atomically (our own JSON, e.g. metrics, lives beside them). A float16
+        ``dtype`` halves the file; loading casts back to float32."""
         from safetensors.torch import save as save_bytes
 
         from ..atomic import write_bytes_atomic, write_json_atomic
 
         directory = Path(directory)
-        tensors = {name: p.detach().float().cpu().contiguous() for name, p in self.named_parameters()}
+        tensors = {name: p.detach().to(dtype).cpu().contiguous() for name, p in self.named_parameters()}
         write_bytes_atomic(directory / WEIGHTS_FILE, save_bytes(tensors))
         write_json_atomic(directory / CFG_FILE, {**self.cfg.to_dict(), **(extra or {})})
         return directory

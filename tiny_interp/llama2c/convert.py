@@ -80,11 +80,18 @@ def check_vocab(vocab: SpVocab, cfg: ModelConfig, model_path: str | os.PathLike)
         raise CheckpointError(f"tokenizer {vocab.source}: token {BOS_ID} is {vocab.pieces[BOS_ID]!r}, not <s> as llama2.c expects")
 
 
+KIND = "llama2c-import"
+
+
 def import_llama2c(
-    model_path: str | os.PathLike, tokenizer_path: str | os.PathLike, out: str | os.PathLike
+    model_path: str | os.PathLike, tokenizer_path: str | os.PathLike, out: str | os.PathLike, force: bool = False
 ) -> Path:
-    """Convert a llama2.c checkpoint and its tokenizer into a model directory at ``out`` (written atomically)."""
+    """Convert a llama2.c checkpoint and its tokenizer into a model directory at ``out``.
+
+    ``out`` must be new, empty or an earlier import (``force``: any folder); only the model's files are replaced,
+    each in one rename, and nothing else in ``out`` is touched. Inputs are read and checked before ``out`` is."""
     from ..model.checkpoint import save_model
+    from ..ownership import claim_output_dir
 
     model = load_llama2c_model(model_path)
     vocab = read_tokenizer_vocab(tokenizer_path)
@@ -95,4 +102,11 @@ def import_llama2c(
                    "tokenizer": str(Path(tokenizer_path).resolve())},
         "notes": "converted by tiny-interp import-llama2c; <s> (id 1) is both BOS and end of story, as in llama2.c",
     }
+    claim_output_dir(out, KIND, force, legacy=_is_earlier_import)
     return save_model(out, model, tokenizer, meta)
+
+
+def _is_earlier_import(path: Path) -> bool:
+    from ..model.checkpoint import read_meta
+
+    return (path / "tiny_interp.json").is_file() and read_meta(path).get("source", {}).get("kind") == "llama2.c"

@@ -7,6 +7,8 @@ the same completions a full run would have made (on the same device) and never w
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import time
 import zlib
@@ -16,8 +18,9 @@ from typing import Any, Sequence
 
 from ..atomic import write_json_atomic
 from ..errors import ConfigError
+from ..locking import exclusive_lock
 from .prompts import EvalPrompt, eval_prompts, probe_correct
-from .records import AppendLog, done_ids
+from .records import AppendLog, latest_records
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,31 @@ def completion_id(name: str, prompt_id: str, sample: int) -> str:
     return f"{name}/{prompt_id}/{sample}"
 
 
+def request_hash(cfg: CompleteConfig, prompt: EvalPrompt) -> str:
+    """What a completion was made from: the prompt, the model and the sampling settings."""
+    job = {"prompt": prompt.text, "model": cfg.model, "max_new_tokens": cfg.max_new_tokens,
+           "temperature": cfg.temperature, "top_k": cfg.top_k, "top_p": cfg.top_p, "seed": cfg.seed}
+    return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def finished_ids(cfg: CompleteConfig, prompts: Sequence[EvalPrompt], out: Path) -> tuple[set[str], int]:
+    """Ids done for the same request, and how many done ones are stale (made with other settings). Records
+    written before requests were hashed count as the same request."""
+    latest = latest_records(out)
+    done, stale = set(), 0
+    for p in prompts:
+        want = request_hash(cfg, p)
+        for k in range(cfg.n):
+            rec = latest.get(completion_id(cfg.name, p.id, k), {})
+            if rec.get("status") != "done":
+                continue
+            if rec.get("request_hash", want) == want:
+                done.add(completion_id(cfg.name, p.id, k))
+            else:
+                stale += 1
+    return done, stale
+
+
 def model_shape(model: Any) -> dict[str, Any]:
     cfg = model.cfg
     return {"family": cfg.family, "d_model": cfg.d_model, "n_layers": cfg.n_layers,
@@ -57,7 +85,21 @@ def model_shape(model: Any) -> dict[str, Any]:
 
 def complete(cfg: CompleteConfig, out: str | os.PathLike, prompts: Sequence[EvalPrompt] | None = None,
              progress: bool = True) -> dict[str, int]:
-    """Generate what is missing from ``out``; returns counts of prompts done now and skipped."""
+    """Generate what is missing from ``out`` (or was made with other settings); returns counts of prompts done
+    now and skipped, and of completions redone because their settings changed."""
+    out = Path(out)
+    prompts = list(prompts) if prompts is not None else eval_prompts(cfg.kinds)
+    with exclusive_lock(out.with_name(out.name + ".lock"), f"completions log {out}"):
+        done, stale = finished_ids(cfg, prompts, out)
+        todo = [p for p in prompts
+                if any(completion_id(cfg.name, p.id, k) not in done for k in range(cfg.n))]
+        write_json_atomic(out.with_name(out.name + ".complete.json"), dataclasses.asdict(cfg))
+        if todo:
+            _generate(cfg, todo, done, out, progress)
+    return {"generated_prompts": len(todo), "skipped_prompts": len(prompts) - len(todo), "redone": stale}
+
+
+def _generate(cfg: CompleteConfig, todo: list[EvalPrompt], done: set[str], out: Path, progress: bool) -> None:
     from tqdm.auto import tqdm
 
     from ..loading import resolve_model_dir
@@ -65,14 +107,6 @@ def complete(cfg: CompleteConfig, out: str | os.PathLike, prompts: Sequence[Eval
     from ..model.generate import generate_text
     from ..model.sampling import SamplingConfig
 
-    out = Path(out)
-    prompts = list(prompts) if prompts is not None else eval_prompts(cfg.kinds)
-    done = done_ids(out)
-    todo = [p for p in prompts
-            if any(completion_id(cfg.name, p.id, k) not in done for k in range(cfg.n))]
-    write_json_atomic(out.with_name(out.name + ".complete.json"), dataclasses.asdict(cfg))
-    if not todo:
-        return {"generated_prompts": 0, "skipped_prompts": len(prompts)}
     path = resolve_model_dir(cfg.model)
     model = load_tinylm(path, device=cfg.device)
     tokenizer = load_tokenizer(path)
@@ -89,8 +123,8 @@ def complete(cfg: CompleteConfig, out: str | os.PathLike, prompts: Sequence[Eval
                     continue
                 log.append({
                     "id": rid, "status": "done", "model": cfg.name, "model_path": str(path), "shape": shape,
+                    "request_hash": request_hash(cfg, p),
                     "prompt_id": p.id, "kind": p.kind, "prompt": p.text, "completion": text, "sample": k,
                     "seed": seed, "expected": list(p.expected), "probe_correct": probe_correct(p, text),
                     "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 })
-    return {"generated_prompts": len(todo), "skipped_prompts": len(prompts) - len(todo)}

@@ -18,18 +18,30 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..markdown import escape_md
 from .records import latest_records
 from .runner import Completion, ItemFailure, LLMItem
 
 CATEGORIES = ("grammar", "creativity", "consistency", "plot")
 AGE_GROUPS = {"A": "3 or under", "B": "4-5", "C": "6-7", "D": "8-9", "E": "10-12", "F": "13-16"}
 
-# The paper's Figure 4 grades by (hidden size, layers). We could not source the figure's numbers while writing this
-# (the stored copies of arXiv 2305.07759 -- ar5iv and the Hugging Face paper page -- gave us its text, not the
-# figure's values), so none are built in: never invent them. Pass the figures as
-# JSON (``[{"d_model": 256, "n_layers": 8, "grammar": .., "creativity": .., "consistency": .., "plot": ..}]``)
-# to ``grade_table(..., paper=load_paper_figures(path))`` / ``tiny-interp grade --paper-figures FILE``.
-PAPER_FIGURE4: dict[tuple[int, int], dict[str, float]] = {}
+# The paper's Figure 4 (Eldan & Li 2023, "TinyStories: How Small Can Language Models Be and Still Speak Coherent
+# English?", arXiv 2305.07759v2): GPT-4's grades of the seven released TinyStories models, by (hidden size,
+# layers). The figure gives grammar, creativity and consistency (no plot grade, no confidence intervals). These
+# are the default side table of ``grade_table``; ``--paper-figures FILE`` replaces them.
+PAPER_FIGURE4: dict[tuple[int, int], dict[str, float]] = {
+    (64, 8): {"grammar": 6.14, "creativity": 4.68, "consistency": 4.45},  # TinyStories-1M
+    (128, 8): {"grammar": 7.23, "creativity": 5.97, "consistency": 7.10},  # TinyStories-3M
+    (256, 8): {"grammar": 7.72, "creativity": 6.54, "consistency": 8.02},  # TinyStories-8M
+    (512, 8): {"grammar": 8.34, "creativity": 6.85, "consistency": 8.95},  # TinyStories-28M
+    (768, 4): {"grammar": 8.43, "creativity": 6.89, "consistency": 9.01},  # TinyStories-33M
+    (1024, 1): {"grammar": 7.77, "creativity": 6.36, "consistency": 7.47},  # TinyStories-1Layer-21M
+    (1024, 2): {"grammar": 8.22, "creativity": 6.68, "consistency": 8.52},  # TinyStories-2Layers-33M
+}
+PAPER_MODELS = {(64, 8): "TinyStories-1M", (128, 8): "TinyStories-3M", (256, 8): "TinyStories-8M",
+                (512, 8): "TinyStories-28M", (768, 4): "TinyStories-33M", (1024, 1): "TinyStories-1Layer-21M",
+                (1024, 2): "TinyStories-2Layers-33M"}
+PAPER_SOURCE = "Eldan & Li 2023 (arXiv 2305.07759v2), Figure 4: GPT-4 grades of the released models of the same shape"
 
 INSTRUCTIONS = (
     "In the following exercise, a student was given the beginning of a story and had to finish it. The beginning "
@@ -160,12 +172,17 @@ def grade_items(completions: str | os.PathLike, structured: bool = True, kinds: 
     for rid, r in sorted(recs.items()):
         if r.get("status") != "done" or r.get("kind", "story") not in kinds:
             continue
+        if not all(isinstance(r.get(k), str) for k in ("prompt", "completion")):
+            raise DataError(f"{completions}: record {rid!r} has no text 'prompt' and 'completion'; pass the JSONL "
+                            "that `tiny-interp complete` wrote")
         items.append(LLMItem(
             id=rid,
             messages=[{"role": "user", "content": grade_prompt(r["prompt"], r["completion"], structured)}],
             meta={"model": r.get("model"), "prompt_id": r.get("prompt_id"), "sample": r.get("sample"),
                   "shape": r.get("shape")},
             response_format=GRADE_SCHEMA if structured else None,
+            # JSON or free text is how the grade is asked for, not what is graded: switching keeps done grades
+            job={"protocol": "teacher-grade-v1", "beginning": r["prompt"], "completion": r["completion"]},
         ))
     return items
 
@@ -189,12 +206,21 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
 
 
 def load_paper_figures(path: str | os.PathLike) -> dict[tuple[int, int], dict[str, float]]:
-    rows = json.loads(Path(path).read_text())
+    """A side table from JSON (``[{"d_model": .., "n_layers": .., "grammar": .., ...}]``), checked in full."""
+    expected = "a JSON list of {d_model, n_layers, grammar, creativity, consistency, plot} objects"
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"--paper-figures {path}: no such file; pass {expected}")
     try:
-        return {(int(r["d_model"]), int(r["n_layers"])): {c: float(r[c]) for c in CATEGORIES if c in r}
-                for r in rows}
-    except (KeyError, TypeError, ValueError) as e:
-        raise DataError(f"{path}: expected a list of {{d_model, n_layers, grammar, ...}} objects ({e})") from None
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        table = {(int(r["d_model"]), int(r["n_layers"])): {c: float(r[c]) for c in CATEGORIES if c in r}
+                 for r in rows}
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+        raise DataError(f"--paper-figures {path}: expected {expected} ({type(e).__name__}: {e})") from None
+    bad = [v for grades in table.values() for v in grades.values() if not 0 <= v <= 10]
+    if bad or not table:
+        raise DataError(f"--paper-figures {path}: grades must be numbers from 0 to 10 and the list not empty")
+    return table
 
 
 def grade_table(grades: str | os.PathLike, paper: dict[tuple[int, int], dict[str, float]] | None = None
@@ -238,14 +264,27 @@ def table_markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         s = r["shape"] or {}
         shape = f"{s.get('d_model', '?')} x {s.get('n_layers', '?')}" if s else "?"
-        cells = [r["model"], shape, str(r["n"]), str(r["failed"])]
+        cells = [escape_md(r["model"]), shape, str(r["n"]), str(r["failed"])]
         cells += [_fmt(r[c], r[c + "_ci95"]) for c in CATEGORIES]
         cells.append(_fmt(r["age_index"], r["age_index_ci95"]))
         cells += ["-" if r["paper_" + c] is None else f"{r['paper_' + c]:.2f}" for c in CATEGORIES]
         lines.append("| " + " | ".join(cells) + " |")
-    note = "" if any(r["paper_grammar"] is not None for r in rows) else \
-        "\n\nPaper columns are empty: no Figure 4 figures were given (see --paper-figures)."
+    shown = any(r["paper_" + c] is not None for r in rows for c in CATEGORIES)
+    note = f"\n\nPaper columns: {PAPER_SOURCE}." if shown else \
+        "\n\nPaper columns are empty: no model here has the shape of a released TinyStories model."
     return "\n".join(lines) + note + "\n"
+
+
+def paper_markdown(paper: dict[tuple[int, int], dict[str, float]] | None = None) -> str:
+    """The side table itself (the paper's Figure 4 unless another is given), as markdown with its source."""
+    paper = PAPER_FIGURE4 if paper is None else paper
+    lines = ["| model | d_model x layers | " + " | ".join(CATEGORIES) + " |", "|" + "---|" * (2 + len(CATEGORIES))]
+    for (d_model, n_layers), grades in paper.items():
+        name = PAPER_MODELS.get((d_model, n_layers), "-")
+        cells = ["-" if grades.get(c) is None else f"{grades[c]:.2f}" for c in CATEGORIES]
+        lines.append(f"| {name} | {d_model} x {n_layers} | " + " | ".join(cells) + " |")
+    source = PAPER_SOURCE if paper is PAPER_FIGURE4 else "the --paper-figures file given"
+    return "\n".join(lines) + f"\n\nSource: {source}.\n"
 
 
 def grade_figure(rows: list[dict[str, Any]]) -> Any:

@@ -4,7 +4,8 @@ Every job (synthesis, grading, summaries) is a list of ``LLMItem`` with stable i
 turns the endpoint's text into a result dict (or raises ``ItemFailure``). ``run_items`` appends exactly one record
 per pending item to an append-only JSONL log -- ``status`` "done" with its ``result``, or "failed" with a ``cause``
 (and the raw text when there was one) -- flushing each before the next. A rerun skips ids whose latest record is
-done and retries the rest, so a crash or a kill loses at most the requests in flight.
+done for the same request (``request_hash``: messages, model, settings) and asks the rest, so a crash or a kill
+loses at most the requests in flight. One process at a time writes a log (an ``flock`` beside it).
 
 The openai client's own retries are switched off (``max_retries=0``): retries here are counted, budgeted, logged
 and honour ``Retry-After``. The API key is only ever handed to the client; anything written is redacted first.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email.utils
+import hashlib
 import json
 import os
 import random
@@ -28,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..atomic import write_json_atomic
 from ..errors import ConfigError
+from ..locking import exclusive_lock
 from .records import AppendLog, latest_records
 
 RETRYABLE = ("rate_limit", "server_error", "timeout", "connection", "malformed_response")
@@ -85,6 +88,10 @@ class LLMItem:
     messages: list[dict[str, str]]
     meta: dict[str, Any] = field(default_factory=dict)
     response_format: dict[str, Any] | None = None
+    # what the answer depends on, when that is less than the exact messages (e.g. a grade of one completion,
+    # asked for as JSON or as free text); None: the messages and response format themselves
+    job: dict[str, Any] | None = None
+    top_logprobs: int | None = None  # ask for this many alternatives per generated token (Completion.logprobs)
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,9 @@ class Completion:
     finish_reason: str | None
     prompt_tokens: int
     completion_tokens: int
+    # per generated token: {"token", "logprob", "top": [[token, logprob], ...]}; None when not asked for or when
+    # the endpoint gave none
+    logprobs: list[dict[str, Any]] | None = None
 
 
 class ItemFailure(Exception):
@@ -119,6 +129,7 @@ def text_handler(item: LLMItem, c: Completion) -> dict[str, Any]:
 class RunSummary:
     total: int = 0
     already_done: int = 0
+    changed: int = 0  # done before, but asked again because the request changed
     completed: int = 0
     failed: int = 0
     failures_by_cause: dict[str, int] = field(default_factory=dict)
@@ -135,6 +146,9 @@ class RunSummary:
             f"(of {self.total}); {self.requests} requests, {self.prompt_tokens}+{self.completion_tokens} tokens, "
             f"${self.cost_usd:.4f}, {self.elapsed_s:.1f}s"
         ]
+        if self.changed:
+            out.append(f"  re-asked {self.changed} item(s) done before whose request changed (prompt, model or "
+                       "settings)")
         for cause, n in sorted(self.failures_by_cause.items(), key=lambda kv: -kv[1]):
             out.append(f"  failed: {n} x {cause}")
         if self.retries_by_cause:
@@ -167,6 +181,40 @@ def resolve_endpoint(base_url: str | None, api_key: str | None) -> tuple[str | N
     return base_url, api_key
 
 
+def request_hash(item: LLMItem, cfg: RunnerConfig) -> str:
+    """What was asked: messages, response format, model and sampling settings (not the endpoint or budget)."""
+    asked = item.job if item.job is not None else {"messages": item.messages, "response_format": item.response_format}
+    request = {"model": cfg.model, "job": asked, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
+    if item.top_logprobs is not None:  # only then: requests hashed before logprobs existed keep their hash
+        request["top_logprobs"] = item.top_logprobs
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def plan(items: Sequence[LLMItem], latest: dict[str, dict[str, Any]], cfg: RunnerConfig
+         ) -> tuple[list[LLMItem], int]:
+    """Items to ask now, and how many of them were done before for a different request. Records written before
+    requests were hashed count as the same request when they name the same model."""
+    pending, changed = [], 0
+    for item in items:
+        rec = latest.get(item.id, {})
+        if rec.get("status") == "done":
+            same = rec.get("request_hash", request_hash(item, cfg) if rec.get("model") == cfg.model else None)
+            if same == request_hash(item, cfg):
+                continue
+            changed += 1
+        pending.append(item)
+    return pending, changed
+
+
+def token_logprobs(choice: Any) -> list[dict[str, Any]] | None:
+    """A chat choice's ``logprobs.content`` as plain lists (None when the endpoint sent none)."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    return [{"token": t.token, "logprob": float(t.logprob),
+             "top": [[a.token, float(a.logprob)] for a in (t.top_logprobs or [])]} for t in content]
+
+
 def paths_for(out: str | os.PathLike) -> dict[str, Path]:
     out = Path(out)
     return {
@@ -174,6 +222,7 @@ def paths_for(out: str | os.PathLike) -> dict[str, Path]:
         "config": out.with_name(out.name + ".runner.json"),
         "summary": out.with_name(out.name + ".summary.json"),
         "log": out.with_name(out.name + ".log"),
+        "lock": out.with_name(out.name + ".lock"),
     }
 
 
@@ -293,6 +342,8 @@ class _Run:
             kwargs["max_tokens"] = self.cfg.max_tokens
         if item.response_format is not None:
             kwargs["response_format"] = item.response_format
+        if item.top_logprobs is not None:
+            kwargs.update(logprobs=True, top_logprobs=item.top_logprobs)
         # hard deadline too: a server trickling bytes never trips the client's per-read timeout
         resp = await asyncio.wait_for(self.client.chat.completions.create(**kwargs), self.cfg.timeout_s * 2 + 1)
         usage = getattr(resp, "usage", None)
@@ -304,7 +355,7 @@ class _Run:
             raise ItemFailure("malformed_response", "the answer has no choices")
         choice = resp.choices[0]
         content = choice.message.content if choice.message is not None else None
-        return Completion(content or "", choice.finish_reason, pt, ct)
+        return Completion(content or "", choice.finish_reason, pt, ct, token_logprobs(choice))
 
     async def process(self, item: LLMItem) -> None:
         attempts = 0
@@ -355,6 +406,7 @@ class _Run:
             "id": item.id,
             "status": "done" if cause is None else "failed",
             "model": self.cfg.model,
+            "request_hash": request_hash(item, self.cfg),
             "attempts": attempts,
             "usage": usage,
             "meta": item.meta,
@@ -385,10 +437,8 @@ async def run_items_async(
     progress: bool = True,
     desc: str = "llm",
 ) -> RunSummary:
-    """Run every item whose latest record in ``out`` is not done; see the module docstring."""
-    import openai
-    from tqdm.auto import tqdm
-
+    """Run every item whose latest record in ``out`` is not done, or was done for a different request; see the
+    module docstring. One process at a time writes ``out`` (a second one is refused)."""
     ids = [it.id for it in items]
     if len(set(ids)) != len(ids):
         dup = next(i for i, n in Counter(ids).items() if n > 1)
@@ -396,9 +446,17 @@ async def run_items_async(
     base_url, key = resolve_endpoint(cfg.base_url, api_key)
     p = paths_for(out)
     p["out"].parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(p["lock"], f"LLM log {p['out']}"):
+        return await _run_locked(items, p, cfg, handle, base_url, key, progress, desc)
+
+
+async def _run_locked(items: Sequence[LLMItem], p: dict[str, Path], cfg: RunnerConfig, handle: Handler,
+                      base_url: str | None, key: str, progress: bool, desc: str) -> RunSummary:
+    import openai
+    from tqdm.auto import tqdm
+
     write_json_atomic(p["config"], cfg.to_json())
-    latest = latest_records(p["out"])
-    pending = [it for it in items if latest.get(it.id, {}).get("status") != "done"]
+    pending, changed = plan(items, latest_records(p["out"]), cfg)
 
     client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=cfg.timeout_s)
     bar = tqdm(total=len(pending), desc=desc, unit="item", disable=not progress, file=sys.stderr)
@@ -407,7 +465,8 @@ async def run_items_async(
         run = _Run(cfg, client, handle, log, textlog, key, bar)
         run.summary.total = len(items)
         run.summary.already_done = len(items) - len(pending)
-        run.note(f"start: {len(pending)} pending of {len(items)}, model {cfg.model}, base_url {strip_userinfo(base_url)}")
+        run.summary.changed = changed
+        run.note(f"start: {len(pending)} pending ({changed} changed) of {len(items)}, model {cfg.model}, base_url {strip_userinfo(base_url)}")
         queue = iter(pending)
 
         async def worker() -> None:
@@ -443,14 +502,18 @@ def add_endpoint_args(p: Any, concurrency: int = 8) -> None:
     """The endpoint/budget options every LLM command shares."""
     p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
     p.add_argument("--model", required=True, help="model id at the endpoint (e.g. gpt-4o, or a vLLM model name)")
-    p.add_argument("--concurrency", type=int, default=concurrency, help=f"requests in flight (default {concurrency})")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
-    p.add_argument("--max-attempts", type=int, default=6, help="attempts per item on 429/5xx/timeouts (default 6)")
-    p.add_argument("--max-requests", type=int, default=None, help="stop after this many requests (retries count)")
-    p.add_argument("--max-total-tokens", type=int, default=None, help="stop after this many tokens in and out")
-    p.add_argument("--max-cost", type=float, default=None, help="stop after this many USD (needs --price-in/--price-out)")
-    p.add_argument("--price-in", type=float, default=0.0, help="USD per 1M prompt tokens (for --max-cost)")
-    p.add_argument("--price-out", type=float, default=0.0, help="USD per 1M completion tokens (for --max-cost)")
+    from ..cli_args import nonneg_float, positive_float, positive_int
+
+    p.add_argument("--concurrency", type=positive_int, default=concurrency,
+                   help=f"requests in flight (default {concurrency})")
+    p.add_argument("--timeout", type=positive_float, default=60.0, help="seconds per request (default 60)")
+    p.add_argument("--max-attempts", type=positive_int, default=6, help="attempts per item on 429/5xx/timeouts (default 6)")
+    p.add_argument("--max-requests", type=positive_int, default=None, help="stop after this many requests (retries count)")
+    p.add_argument("--max-total-tokens", type=positive_int, default=None, help="stop after this many tokens in and out")
+    p.add_argument("--max-cost", type=positive_float, default=None,
+                   help="stop after this many USD (needs --price-in/--price-out)")
+    p.add_argument("--price-in", type=nonneg_float, default=0.0, help="USD per 1M prompt tokens (for --max-cost)")
+    p.add_argument("--price-out", type=nonneg_float, default=0.0, help="USD per 1M completion tokens (for --max-cost)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

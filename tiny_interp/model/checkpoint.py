@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..atomic import atomic_directory
+from ..atomic import keep_umask, staged_into
 from ..errors import CheckpointError
 from .config import ModelConfig
 from .hf_format import from_hf_config, from_hf_state_dict, to_hf_config, to_hf_state_dict
@@ -39,6 +39,7 @@ def write_model_files(
     if dtype is not None:
         state = {k: v.to(dtype) for k, v in state.items()}
     save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    keep_umask(directory / WEIGHTS_FILE)
     if tokenizer is not None:
         tokenizer.save_pretrained(directory)
     payload = {"model_config": cfg.to_dict(), **(meta or {})}
@@ -49,8 +50,9 @@ def save_model(
     out: str | os.PathLike, model: TinyLM, tokenizer: Any, meta: dict[str, Any] | None = None,
     dtype: torch.dtype | None = None,
 ) -> Path:
-    """Save a complete model directory at ``out``, replacing any previous one in a single rename."""
-    with atomic_directory(out) as tmp:
+    """Save a complete model into ``out``: each model file replaces its namesake in one rename, and every other
+    file in ``out`` is left alone (callers check first that ``out`` is theirs to write)."""
+    with staged_into(out) as tmp:
         write_model_files(tmp, model, tokenizer, meta, dtype)
     return Path(out)
 
@@ -60,8 +62,8 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     if not meta_path.exists():
         return {}
     try:
-        return json.loads(meta_path.read_text())
-    except json.JSONDecodeError as e:
+        return json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{meta_path} is not valid JSON ({e}); restore or delete it") from e
 
 
@@ -83,9 +85,9 @@ def check_model_dir(path: str | os.PathLike) -> Path:
 
 def read_hf_config(path: Path) -> dict[str, Any]:
     try:
-        return json.loads((path / "config.json").read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path / 'config.json'} is not valid JSON ({e})") from e
+        return json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path / 'config.json'} is not valid JSON ({e}); restore the model's config.json") from e
 
 
 def model_config_of(path: str | os.PathLike, n_ctx: int | None = None) -> ModelConfig:
@@ -94,7 +96,7 @@ def model_config_of(path: str | os.PathLike, n_ctx: int | None = None) -> ModelC
     if "model_config" in meta:
         cfg = ModelConfig.from_dict(meta["model_config"])
         return cfg.replace(n_ctx=n_ctx) if n_ctx else cfg
-    return from_hf_config(read_hf_config(path), n_ctx=n_ctx)
+    return from_hf_config(read_hf_config(path), n_ctx=n_ctx, source=str(path / "config.json"))
 
 
 def read_safetensors(file: Path) -> dict[str, torch.Tensor]:

@@ -139,8 +139,26 @@ def _get(d: dict[str, Any], *names: str, default: Any = None) -> Any:
     return default
 
 
-def from_hf_config(hf: dict[str, Any], n_ctx: int | None = None) -> ModelConfig:
+_REQUIRED = {
+    "gpt_neo": ("hidden_size", "num_layers", "num_heads", "vocab_size"),
+    "llama": ("hidden_size", "num_attention_heads", "num_hidden_layers", "vocab_size", "intermediate_size"),
+}
+
+
+def check_hf_config(hf: Any, source: str = "config.json") -> None:
+    """Refuse a ``config.json`` that is not an object or lacks a positive integer size we need, naming the key."""
+    if not isinstance(hf, dict):
+        raise CheckpointError(f"{source} holds a JSON {type(hf).__name__}, not an object; restore the model's config.json")
+    for key in _REQUIRED.get(hf.get("model_type"), ()):
+        value = hf.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise CheckpointError(f"{source}: {key} must be a positive integer, got {value!r}; restore the model's "
+                                  "config.json")
+
+
+def from_hf_config(hf: dict[str, Any], n_ctx: int | None = None, source: str = "config.json") -> ModelConfig:
     """Our config from an HF ``config.json`` dict. ``n_ctx`` defaults to 512 capped by the model's positions."""
+    check_hf_config(hf, source)
     model_type = hf.get("model_type")
     bos, eos = _get(hf, "bos_token_id", default=0), _get(hf, "eos_token_id", default=0)
     bos = bos[0] if isinstance(bos, list) else bos
@@ -175,5 +193,5 @@ def from_hf_config(hf: dict[str, Any], n_ctx: int | None = None) -> ModelConfig:
             tie_embeddings=hf.get("tie_word_embeddings", False), bos_token_id=bos, eos_token_id=eos,
         )
     raise CheckpointError(
-        f"model_type {model_type!r} is not supported; tiny-interp reads gpt_neo and llama checkpoints"
+        f"{source}: model_type {model_type!r} is not supported; tiny-interp reads gpt_neo and llama checkpoints"
     )

@@ -3,10 +3,9 @@ optional torch.compile, DDP under torchrun, periodic validation, atomic checkpoi
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import platform
-import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -19,9 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from .. import __version__
-from ..atomic import write_json_atomic
-from ..errors import ConfigError, TinyInterpError
+from ..atomic import staged_into, write_json_atomic
+from ..errors import ConfigError, TinyInterpError, TrainingDiverged
 from ..jsonl import append_jsonl, iter_jsonl
+from ..locking import exclusive_lock
 from ..model.checkpoint import write_model_files
 from ..model.config import ModelConfig
 from ..model.presets import get_preset
@@ -31,9 +31,9 @@ from .config import TrainConfig
 from .distributed import DistInfo, all_mean, all_sum, init_distributed, shutdown_distributed
 from .evaluate import bpb_from_loss, validation_loss_sum, validation_windows
 from .schedule import log_spaced_steps, lr_at
-from .state import has_state, load_state, save_state
+from .run_dir import LOCK_FILE, check_resumable, check_run_dir, prepare_run_dir
+from .state import load_state, save_state
 
-MODEL_FILES = ("config.json", "model.safetensors", "tiny_interp.json")
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def build_model_config(cfg: TrainConfig, tokenizer: Any, overrides: dict[str, An
     return model_cfg
 
 
-def make_optimizer(model: TinyLM, cfg: TrainConfig, device_type: str) -> torch.optim.AdamW:
+def make_optimizer(model: TinyLM, cfg: TrainConfig) -> torch.optim.AdamW:
     # matrices (and embeddings) decay; norms and biases do not
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -98,26 +98,6 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _check_resumable(out: Path, cfg: TrainConfig, model_cfg: ModelConfig, data: TrainData) -> None:
-    saved_path = out / "train_config.json"
-    if not saved_path.exists():
-        return
-    saved = json.loads(saved_path.read_text())
-    differs = [
-        k for k, v in cfg.to_dict().items()
-        if k not in TrainConfig.RESUMABLE_CHANGES and saved.get("train", {}).get(k) != v
-    ]
-    if differs:
-        raise ConfigError(
-            f"cannot resume {out}: settings changed since it started ({', '.join(differs)}); "
-            "use the original settings or a new --out"
-        )
-    if saved.get("model") != model_cfg.to_dict():
-        raise ConfigError(f"cannot resume {out}: the model shape differs from the saved run")
-    if data.fingerprint and saved.get("data_fingerprint") not in (None, data.fingerprint):
-        raise ConfigError(f"cannot resume {out}: the training data or tokenizer differs from the saved run")
-
-
 class MetricsLog:
     """Append-only JSONL; a resumed run appends after a ``resume`` event (readers keep the last row per step)."""
 
@@ -130,15 +110,10 @@ class MetricsLog:
         append_jsonl(self.path, record)
 
 
-def publish_model(out: Path, model: TinyLM, tokenizer: Any, meta: dict[str, Any], with_tokenizer: bool) -> None:
-    """Write the model files into ``out`` file by file, each through a temp file + rename."""
-    staging = out / ".publish.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    write_model_files(staging, model, tokenizer if with_tokenizer else None, meta)
-    for f in sorted(staging.iterdir()):
-        os.replace(f, out / f.name)
-    staging.rmdir()
+def publish_model(out: Path, model: TinyLM, tokenizer: Any, meta: dict[str, Any]) -> None:
+    """Write the model files into ``out`` file by file, each through a rename (other files stay)."""
+    with staged_into(out) as staging:
+        write_model_files(staging, model, tokenizer, meta)
 
 
 def save_snapshot(folder: Path, model: TinyLM, tokenizer: Any, meta: dict[str, Any]) -> None:
@@ -155,168 +130,230 @@ def train(
     resume: bool = False,
     model_overrides: dict[str, Any] | None = None,
     progress: bool = True,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Train (or resume) a model into ``out``; return the final metrics. ``out`` ends up a loadable model dir."""
+    """Train (or resume) a model into ``out``; return the final metrics. ``out`` ends up a loadable model dir.
+
+    ``resume`` continues the newest complete state (refusing when there is none); ``force`` starts afresh in a
+    directory that holds an earlier run or other files (replacing only the run's own files)."""
     out = Path(out)
     device = resolve_device(cfg.device)
     dist_info = init_distributed(device.split(":")[0])
     if dist_info.enabled and device == "cuda":
         device = f"cuda:{dist_info.local_rank}"
     try:
-        return _train(cfg, data, out, resume, model_overrides, progress, device, dist_info)
+        trainer = Trainer(cfg, data, out, device, dist_info, model_overrides)
+        if not dist_info.is_main:
+            return trainer.fit(resume, progress)
+        check_run_dir(out, resume, force)  # refuse before the lock file is made inside ``out``
+        out.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(out / LOCK_FILE, f"run directory {out}"):
+            prepare_run_dir(out, resume, force)
+            return trainer.fit(resume, progress)
     finally:
         shutdown_distributed()
 
 
-def _train(
-    cfg: TrainConfig, data: TrainData, out: Path, resume: bool, overrides: dict[str, Any] | None,
-    progress: bool, device: str, dist_info: DistInfo,
-) -> dict[str, Any]:
-    model_cfg = build_model_config(cfg, data.tokenizer, overrides)
-    seq_len = cfg.seq_len or model_cfg.n_ctx
-    if resume:
-        _check_resumable(out, cfg, model_cfg, data)
-    elif has_state(out):
-        raise TinyInterpError(f"{out} already holds a training run; pass --resume to continue it or pick another --out")
+class Trainer:
+    """One training run: ``setup`` (model, optimizer, state), ``step``, ``evaluate``, ``save``; ``fit`` runs them."""
 
-    device_type = device.split(":")[0]
-    if device_type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    torch.manual_seed(cfg.seed)
-    model = TinyLM(model_cfg).to(device)
-    optimizer = make_optimizer(model, cfg, device_type)
+    def __init__(self, cfg: TrainConfig, data: TrainData, out: Path, device: str, dist_info: DistInfo,
+                 overrides: dict[str, Any] | None = None):
+        self.cfg, self.data, self.out, self.device, self.dist = cfg, data, out, device, dist_info
+        self.model_cfg = build_model_config(cfg, data.tokenizer, overrides)  # validates before anything is written
+        self.seq_len = cfg.seq_len or self.model_cfg.n_ctx
+        self.device_type = device.split(":")[0]
+        world = dist_info.world_size
+        self.tokens_per_step = cfg.batch_size * self.seq_len * cfg.grad_accum * world
+        self.samples_per_step = cfg.batch_size * cfg.grad_accum * world
+        self.sampler = WindowSampler(data.train_tokens, self.seq_len, cfg.seed)
+        self.tokens_per_byte = data.val_tokens_per_byte()
+        self.val_starts: list[int] = []
+        if data.val_tokens is not None:
+            # fixed by the global batch, so runs on 1 or N processes evaluate the same windows
+            n_val = cfg.eval_batches * cfg.batch_size * world
+            self.val_starts = validation_windows(data.val_tokens, self.seq_len, n_val, dist_info.rank, world)
+        use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device_type == "cuda")
+        self.autocast = partial(torch.autocast, self.device_type, dtype=torch.bfloat16) if use_bf16 else nullcontext
+        self.start_step, self.wall_before = 0, 0.0
+        self.last_metrics: dict[str, Any] = {}
 
-    start_step, wall_before = 0, 0.0
-    if resume and has_state(out):
-        saved = load_state(out, model, optimizer)
-        start_step, wall_before = saved["step"], saved.get("train_seconds", 0.0)
-    if start_step >= cfg.max_steps:
-        raise TinyInterpError(f"{out} has already trained {start_step} steps (max_steps={cfg.max_steps}); raise --max-steps to continue")
+    def setup(self, resume: bool) -> None:
+        """Build the model and optimizer, restore the saved state when resuming, record the run's settings."""
+        cfg, out = self.cfg, self.out
+        if resume:
+            check_resumable(out, cfg, self.model_cfg, self.data.fingerprint)
+        if self.device_type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        torch.manual_seed(cfg.seed)
+        self.model = TinyLM(self.model_cfg).to(self.device)
+        self.optimizer = make_optimizer(self.model, cfg)
+        if resume:
+            saved = load_state(out, self.model, self.optimizer)
+            self.start_step, self.wall_before = saved["step"], saved.get("train_seconds", 0.0)
+        if self.start_step >= cfg.max_steps:
+            raise TinyInterpError(f"{out} has already trained {self.start_step} steps (max_steps={cfg.max_steps}); "
+                                  "raise --max-steps to continue")
+        self.log = MetricsLog(out / "metrics.jsonl", self.dist.is_main)
+        if self.dist.is_main:
+            write_json_atomic(out / "train_config.json", {
+                "train": cfg.to_dict(), "model": self.model_cfg.to_dict(), "data_fingerprint": self.data.fingerprint,
+                "train_data": self.data.train_meta, "val_data": self.data.val_meta, "world_size": self.dist.world_size,
+            })
+        if self.start_step:
+            self.log.write({"event": "resume", "step": self.start_step})
+        self.ddp_model: torch.nn.Module = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
 
-    main = dist_info.is_main
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / "train_config.json", {
-            "train": cfg.to_dict(), "model": model_cfg.to_dict(), "data_fingerprint": data.fingerprint,
-            "train_data": data.train_meta, "val_data": data.val_meta, "world_size": dist_info.world_size,
-        })
-    log = MetricsLog(out / "metrics.jsonl", main)
-    if start_step:
-        log.write({"event": "resume", "step": start_step})
+            ids = [self.dist.local_rank] if self.device_type == "cuda" else None
+            self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
+        self.fwd = torch.compile(self.ddp_model) if cfg.compile else self.ddp_model
 
-    ddp_model: torch.nn.Module = model
-    if dist_info.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        ddp_model = DistributedDataParallel(model, device_ids=[dist_info.local_rank] if device_type == "cuda" else None)
-    fwd = torch.compile(ddp_model) if cfg.compile else ddp_model
-    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device_type == "cuda")
-    autocast = partial(torch.autocast, device_type, dtype=torch.bfloat16) if use_bf16 else nullcontext
-
-    sampler = WindowSampler(data.train_tokens, seq_len, cfg.seed)
-    tokens_per_step = cfg.batch_size * seq_len * cfg.grad_accum * dist_info.world_size
-    samples_per_step = cfg.batch_size * cfg.grad_accum * dist_info.world_size
-    tokens_per_byte = data.val_tokens_per_byte()
-    # the validation set is fixed by the global batch, so runs on 1 or N processes evaluate the same windows
-    val_starts = []
-    if data.val_tokens is not None:
-        n_val = cfg.eval_batches * cfg.batch_size * dist_info.world_size
-        val_starts = validation_windows(data.val_tokens, seq_len, n_val, dist_info.rank, dist_info.world_size)
-    dynamics_steps = set(log_spaced_steps(cfg.max_steps, cfg.keep_checkpoints))
-
-    def evaluate() -> dict[str, float | None]:
-        if data.val_tokens is None:
-            return {"val_loss": None, "val_bpb": None}
-        total, count = validation_loss_sum(model, data.val_tokens, seq_len, val_starts, cfg.batch_size, autocast)
-        total, count = all_sum([total, count], dist_info, torch.device(device))
-        loss = total / max(count, 1)
-        return {"val_loss": loss, "val_bpb": bpb_from_loss(loss, tokens_per_byte) if tokens_per_byte else None}
-
-    def meta(step: int, metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
-        return {
-            "tiny_interp_version": __version__, "train_config": cfg.to_dict(), "data_fingerprint": data.fingerprint,
-            "train_data": data.train_meta, "step": step, "tokens_seen": step * tokens_per_step,
-            "epochs": sampler.epochs(step * samples_per_step), "train_seconds": round(seconds, 1),
-            "hardware": hardware_description(device), "world_size": dist_info.world_size, "metrics": metrics,
-        }
-
-    bar = None
-    if progress and main:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.max_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
-
-    model.train()
-    t_start = time.perf_counter()
-    t_mark, tokens_mark = t_start, 0
-    loss_sum = torch.zeros((), device=device)
-    loss_steps = 0
-    last_metrics: dict[str, Any] = {}
-    log_every = max(1, min(10, cfg.eval_every))
-    for step in range(start_step, cfg.max_steps):
-        lr = lr_at(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+    def step(self, step: int) -> torch.Tensor:
+        """One optimizer step (all micro-batches); returns the step's summed loss, still on the device."""
+        cfg, dist = self.cfg, self.dist
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        total = torch.zeros((), device=self.device)
         for micro in range(cfg.grad_accum):
-            first = ((step * cfg.grad_accum + micro) * dist_info.world_size + dist_info.rank) * cfg.batch_size
-            x, y = sampler.batch(first, cfg.batch_size)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            first = ((step * cfg.grad_accum + micro) * dist.world_size + dist.rank) * cfg.batch_size
+            x, y = self.sampler.batch(first, cfg.batch_size)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             sync = nullcontext()
-            if dist_info.enabled and micro < cfg.grad_accum - 1:
-                sync = ddp_model.no_sync()  # type: ignore[operator]
+            if dist.enabled and micro < cfg.grad_accum - 1:
+                sync = self.ddp_model.no_sync()  # type: ignore[operator]
             with sync:
-                with autocast():
-                    logits = fwd(x)
+                with self.autocast():
+                    logits = self.fwd(x)
                 loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten()) / cfg.grad_accum
                 loss.backward()
-            loss_sum += loss.detach()
+            total += loss.detach()
         if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss_steps += 1
-        done = step + 1
-        is_eval = done % cfg.eval_every == 0 or done == cfg.max_steps
-        if done % log_every == 0 or is_eval:
-            now = time.perf_counter()
-            train_loss = all_mean(loss_sum.item() / loss_steps, dist_info, torch.device(device))
-            tokens_done = (done - start_step) * tokens_per_step
-            record: dict[str, Any] = {
-                "step": done, "tokens": done * tokens_per_step, "loss": round(train_loss, 6), "lr": lr,
-                "tokens_per_s": round((tokens_done - tokens_mark) / max(now - t_mark, 1e-9), 1),
-                "epoch": round(sampler.epochs(done * samples_per_step), 4),
-                "elapsed_s": round(wall_before + now - t_start, 2),
-            }
-            t_mark, tokens_mark = now, tokens_done
-            loss_sum.zero_()
-            loss_steps = 0
-            if is_eval:
-                record.update(evaluate())
-                last_metrics = {"train_loss": record["loss"], **{k: record[k] for k in ("val_loss", "val_bpb")}}
-            log.write(record)
-            if bar is not None:
-                post = {"loss": f"{record['loss']:.3f}", "tok/s": f"{record['tokens_per_s']:.0f}"}
-                if record.get("val_bpb") is not None:
-                    post["val_bpb"] = f"{record['val_bpb']:.3f}"
-                bar.set_postfix(post)
-        if bar is not None:
-            bar.update(1)
-        seconds = wall_before + time.perf_counter() - t_start
-        is_save = done % cfg.save_every == 0 or done == cfg.max_steps
-        if main and done in dynamics_steps:
-            metrics = last_metrics if is_eval else {**last_metrics, **evaluate(), "train_loss": None}
-            save_snapshot(out / "checkpoints" / f"step-{done:08d}", model, data.tokenizer, meta(done, metrics, seconds))
-        elif dist_info.enabled and done in dynamics_steps:
-            evaluate()  # keep collective calls in step with rank 0
-        if is_save and main:
-            publish_model(out, model, data.tokenizer, meta(done, last_metrics, seconds), with_tokenizer=True)
-            save_state(out, model, optimizer, {"step": done, "train_seconds": seconds})
-        if dist_info.enabled and (is_save or done in dynamics_steps):
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return total
+
+    def evaluate(self) -> dict[str, float | None]:
+        """Validation loss and bits per byte on the run's fixed windows (None without validation data)."""
+        if self.data.val_tokens is None:
+            return {"val_loss": None, "val_bpb": None}
+        total, count = validation_loss_sum(self.model, self.data.val_tokens, self.seq_len, self.val_starts,
+                                           self.cfg.batch_size, self.autocast)
+        total, count = all_sum([total, count], self.dist, torch.device(self.device))
+        loss = total / max(count, 1)
+        return {"val_loss": loss, "val_bpb": bpb_from_loss(loss, self.tokens_per_byte) if self.tokens_per_byte else None}
+
+    def meta(self, step: int, metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
+        data = self.data
+        return {
+            "tiny_interp_version": __version__, "train_config": self.cfg.to_dict(),
+            "data_fingerprint": data.fingerprint, "train_data": data.train_meta, "step": step,
+            "tokens_seen": step * self.tokens_per_step, "epochs": self.sampler.epochs(step * self.samples_per_step),
+            "train_seconds": round(seconds, 1), "hardware": hardware_description(self.device),
+            "world_size": self.dist.world_size, "metrics": metrics,
+        }
+
+    def save(self, done: int, seconds: float, snapshot: bool, state: bool, is_eval: bool) -> None:
+        """Publish the model and the resume state (and a dynamics snapshot); every rank keeps in step."""
+        main, dist = self.dist.is_main, self.dist
+        if snapshot:
+            metrics = self.last_metrics if is_eval else {**self.last_metrics, **self.evaluate(), "train_loss": None}
+            if main:
+                save_snapshot(self.out / "checkpoints" / f"step-{done:08d}", self.model, self.data.tokenizer,
+                              self.meta(done, metrics, seconds))
+        if state and main:
+            publish_model(self.out, self.model, self.data.tokenizer, self.meta(done, self.last_metrics, seconds))
+            save_state(self.out, self.model, self.optimizer, {"step": done, "train_seconds": seconds})
+        if dist.enabled and (state or snapshot):
             torch.distributed.barrier()
-    if bar is not None:
-        bar.close()
-    return {"step": cfg.max_steps, "tokens_seen": cfg.max_steps * tokens_per_step, **last_metrics}
+
+    def fit(self, resume: bool, progress: bool) -> dict[str, Any]:
+        self.setup(resume)
+        cfg = self.cfg
+        bar = _progress_bar(cfg.max_steps, self.start_step) if progress and self.dist.is_main else None
+        dynamics_steps = set(log_spaced_steps(cfg.max_steps, cfg.keep_checkpoints))
+        meter = _Meter(self, time.perf_counter())
+        self.model.train()
+        for step in range(self.start_step, cfg.max_steps):
+            meter.add(self.step(step))
+            done = step + 1
+            is_eval = done % cfg.eval_every == 0 or done == cfg.max_steps
+            is_save = done % cfg.save_every == 0 or done == cfg.max_steps
+            if done % meter.log_every == 0 or is_eval:
+                record = meter.record(done, lr_at(step, cfg), is_eval)
+                self.log.write(record)
+                _show(bar, record)
+            if bar is not None:
+                bar.update(1)
+            if is_save or done in dynamics_steps:
+                meter.check_finite(done)  # a diverged run publishes nothing
+                self.save(done, meter.seconds(), done in dynamics_steps, is_save, is_eval)
+        if bar is not None:
+            bar.close()
+        return {"step": cfg.max_steps, "tokens_seen": cfg.max_steps * self.tokens_per_step, **self.last_metrics}
+
+
+class _Meter:
+    """Train loss and throughput between log lines."""
+
+    def __init__(self, trainer: Trainer, t_start: float):
+        self.t, self.t_start = trainer, t_start
+        self.t_mark, self.tokens_mark = t_start, 0
+        self.loss_sum = torch.zeros((), device=trainer.device)
+        self.loss_steps = 0
+        self.log_every = max(1, min(10, trainer.cfg.eval_every))
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.loss_sum += loss
+        self.loss_steps += 1
+
+    def seconds(self) -> float:
+        return self.t.wall_before + time.perf_counter() - self.t_start
+
+    def check_finite(self, done: int, value: float | None = None) -> None:
+        value = self.loss_sum.item() if value is None else value
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"the training loss became {value} by step {done}; nothing from this point was published and "
+                f"{self.t.out} keeps its last good state: lower --lr or raise --warmup-steps / --grad-clip, then "
+                "start afresh (--force) or --resume")
+
+    def record(self, done: int, lr: float, is_eval: bool) -> dict[str, Any]:
+        t, now = self.t, time.perf_counter()
+        train_loss = all_mean(self.loss_sum.item() / self.loss_steps, t.dist, torch.device(t.device))
+        self.check_finite(done, train_loss)
+        tokens_done = (done - t.start_step) * t.tokens_per_step
+        record: dict[str, Any] = {
+            "step": done, "tokens": done * t.tokens_per_step, "loss": round(train_loss, 6), "lr": lr,
+            "tokens_per_s": round((tokens_done - self.tokens_mark) / max(now - self.t_mark, 1e-9), 1),
+            "epoch": round(t.sampler.epochs(done * t.samples_per_step), 4),
+            "elapsed_s": round(t.wall_before + now - self.t_start, 2),
+        }
+        self.t_mark, self.tokens_mark = now, tokens_done
+        self.loss_sum.zero_()
+        self.loss_steps = 0
+        if is_eval:
+            record.update(t.evaluate())
+            t.last_metrics = {"train_loss": record["loss"], **{k: record[k] for k in ("val_loss", "val_bpb")}}
+        return record
+
+
+def _progress_bar(total: int, initial: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True)
+
+
+def _show(bar: Any, record: dict[str, Any]) -> None:
+    if bar is None:
+        return
+    post = {"loss": f"{record['loss']:.3f}", "tok/s": f"{record['tokens_per_s']:.0f}"}
+    if record.get("val_bpb") is not None:
+        post["val_bpb"] = f"{record['val_bpb']:.3f}"
+    bar.set_postfix(post)
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:

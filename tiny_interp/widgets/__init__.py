@@ -5,12 +5,12 @@ JupyterLab/VS Code/Colab through anywidget; exported HTML keeps a working static
 writes a self-contained page. Nothing loads from the network.
 """
 
-from .attention import AttentionExplorer, story_attention, taxonomy_figure
+from .attention import AttentionExplorer, story_attention
 from .neurons import NeuronExplorer, neuron_data
 from .render import reset_page, safe_json, save_html
 from .story import StoryInspector, story_data
 
 __all__ = [
     "AttentionExplorer", "NeuronExplorer", "StoryInspector", "neuron_data", "reset_page", "safe_json", "save_html",
-    "story_attention", "story_data", "taxonomy_figure",
+    "story_attention", "story_data",
 ]

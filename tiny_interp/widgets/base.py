@@ -40,15 +40,11 @@ class Explorer(w.VBox):
     def static_data(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def static_before(self, page: PageState) -> str:
-        """Trusted HTML to put before the view (e.g. a plotly figure)."""
-        return ""
-
     def to_html(self, page: PageState | None = None) -> str:
         from .render import KERNEL
 
         page = KERNEL if page is None else page
-        return view_html(self.static_data(), page, before=self.static_before(page))
+        return view_html(self.static_data(), page)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)

@@ -55,15 +55,22 @@ def esm() -> str:
     return bundle_js() + """
 function draw(model, el) {
   var text = model.get("data");
-  var hooks = { onSelect: function (sel) { model.set("selection", Object.assign({}, sel, { _t: Date.now() })); model.save_changes(); } };
+  // the view starts from the last selection (layer, head, pinned token, direction), so new data keeps the pin
+  var hooks = { live: true, initial: model.get("selection") || {}, onSelect: function (sel) {
+    model.set("selection", Object.assign({}, sel, { _from: "view", _t: Date.now() })); model.save_changes(); } };
   el.__tiView = text ? globalThis.tinyInterpViews.render(el, JSON.parse(text), hooks) : null;
 }
 export default {
   render({ model, el }) {
     draw(model, el);
     var redraw = function () { draw(model, el); };
+    var fromKernel = function () {
+      var s = model.get("selection") || {};
+      if (s._from === "kernel" && el.__tiView && el.__tiView.select) el.__tiView.select(s.layer, s.head);
+    };
     model.on("change:data", redraw);
-    return function () { model.off("change:data", redraw); };
+    model.on("change:selection", fromKernel);
+    return function () { model.off("change:data", redraw); model.off("change:selection", fromKernel); };
   }
 };
 """
@@ -80,14 +87,9 @@ class PageState:
 
     def __init__(self) -> None:
         self.bundle = False
-        self.plotly = False
 
     def take_bundle(self) -> bool:
         first, self.bundle = not self.bundle, True
-        return first
-
-    def take_plotly(self) -> bool:
-        first, self.plotly = not self.plotly, True
         return first
 
 
@@ -95,19 +97,18 @@ KERNEL = PageState()
 
 
 def reset_page() -> None:
-    """Embed the bundle (and plotly.js) again with the next view, e.g. after clearing the outputs that held it."""
-    KERNEL.bundle = KERNEL.plotly = False
+    """Embed the bundle again with the next view, e.g. after clearing the outputs that held it."""
+    KERNEL.bundle = False
 
 
-def view_html(data: dict[str, Any], page: PageState | None = None, before: str = "") -> str:
-    """One view as HTML: the bundle when the page lacks it, ``before`` (trusted HTML we made, e.g. a plotly
-    figure), a container, its data and a one-line boot script."""
+def view_html(data: dict[str, Any], page: PageState | None = None) -> str:
+    """One view as HTML: the bundle when the page lacks it, a container, its data and a one-line boot script."""
     page = KERNEL if page is None else page
     vid = "ti-" + uuid.uuid4().hex[:12]
     head = bundle_html() if page.take_bundle() else ""
     fallback = "tiny-interp view: its code is embedded with the first view on this page; run tiny_interp.widgets.reset_page() and display the view again if that output was cleared."
     return (
-        f"{head}{before}<div class=\"ti-view\" id=\"{vid}\"><span style=\"color:#8a5a00\">{fallback}</span></div>\n"
+        f"{head}<div class=\"ti-view\" id=\"{vid}\"><span style=\"color:#8a5a00\">{fallback}</span></div>\n"
         f"<script type=\"application/json\" id=\"{vid}-data\">{safe_json(data)}</script>\n"
         f"<script>(window.__tinyInterpQueue=window.__tinyInterpQueue||[]).push(\"{vid}\");</script>\n"
     )

@@ -71,16 +71,18 @@ class StoryInspector(Explorer):
         self.text = w.Textarea(value=story if story is not None else DEFAULT_STORY, rows=4,
                                layout=w.Layout(width="100%"), description="story")
         self.inspect_button = w.Button(description="Inspect", button_style="primary")
-        self.generate_button = w.Button(description="Generate from prompt")
+        self.generate_button = w.Button(description="Generate from prompt", layout=w.Layout(width="auto"))
         self.temperature = w.FloatSlider(value=0.8, min=0.0, max=1.5, step=0.05, description="temperature")
         self.status = status_line()
         self.view = ViewWidget()
         self.selected: dict[str, Any] = {}
         self.inspect_button.on_click(lambda _: self.set_story(self.text.value))
         self.generate_button.on_click(lambda _: self.generate())
-        self.view.observe(lambda ch: setattr(self, "selected", dict(ch["new"])), names="selection")
+        self.neurons: Any = None  # the NeuronExplorer a clicked neuron opens in, made on the first click
+        self.neuron_box = w.VBox()
+        self.view.observe(self._from_view, names="selection")
         super().__init__(children=[self.text, w.HBox([self.inspect_button, self.generate_button, self.temperature]),
-                                   self.status, self.view])
+                                   self.status, self.view, self.neuron_box])
         self.set_story(self.text.value)
 
     def set_story(self, story: str) -> None:
@@ -109,3 +111,19 @@ class StoryInspector(Explorer):
 
     def static_data(self) -> dict[str, Any]:
         return self._data
+
+    def open_neuron(self, layer: int, neuron: int) -> Any:
+        """Show ``layer``/``neuron`` in a NeuronExplorer under the inspector (the same one for later clicks)."""
+        from .neurons import NeuronExplorer
+
+        if self.neurons is None:
+            self.neurons = NeuronExplorer(self.bridge, layer=layer, neuron=neuron)
+            self.neuron_box.children = [self.neurons]
+        else:
+            self.neurons.select(layer, neuron)
+        return self.neurons
+
+    def _from_view(self, change: dict[str, Any]) -> None:
+        self.selected = dict(change["new"])
+        if "neuron" in self.selected:
+            self.open_neuron(int(self.selected["layer"]), int(self.selected["neuron"]))

@@ -17,25 +17,25 @@ from ..train.loop import read_metrics
 
 def train_argv(preset: str, data: str, out: str | os.PathLike, max_steps: int, val_data: str | None = None,
                resume: bool = False, **options: Any) -> list[str]:
-    """``tiny-interp train`` arguments; ``options`` are its long options with underscores (``batch_size=8``,
-    ``set=["n_layers=1"]`` for model overrides); True flags become bare switches, None/False are left out."""
-    argv = ["train", "--preset", preset, "--data", str(data), "--out", str(out), "--max-steps", str(max_steps)]
-    if val_data:
-        argv += ["--val-data", str(val_data)]
-    if resume:
-        argv.append("--resume")
-    for key, value in options.items():
-        flag = "--" + key.replace("_", "-")
-        if value is None or value is False:
-            continue
-        if value is True:
-            argv.append(flag)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                argv += [flag, str(v)]
-        else:
-            argv += [flag, str(value)]
-    return argv
+    """``tiny-interp train`` arguments; ``options`` are TrainConfig / DataConfig fields (``batch_size=8``) and
+    ``set=["n_layers=1"]`` for model overrides; None leaves a field at its default. Built by the one argv builder
+    (``tiny_interp.train.argv``), so every config field is accepted here as soon as it exists."""
+    import dataclasses
+
+    from ..train.argv import train_argv as build
+    from ..train.config import DataConfig, TrainConfig
+
+    model_set = options.pop("set", None) or []
+    fields = {cls: {f.name for f in dataclasses.fields(cls)} for cls in (TrainConfig, DataConfig)}
+    unknown = set(options) - fields[TrainConfig] - fields[DataConfig]
+    if unknown:
+        raise TinyInterpError(f"train_argv: unknown option(s) {', '.join(sorted(unknown))}; use TrainConfig or "
+                              "DataConfig field names")
+    given = {k: v for k, v in options.items() if v is not None}
+    cfg = TrainConfig(preset=preset, max_steps=max_steps, **{k: v for k, v in given.items() if k in fields[TrainConfig]})
+    data_cfg = DataConfig(data=str(data), val_data=val_data,
+                          **{k: v for k, v in given.items() if k in fields[DataConfig]})
+    return build(cfg, data_cfg, out, resume=resume, model_set=model_set)
 
 
 def loss_figure(rows: list[dict[str, Any]], title: str = "training loss") -> Any:
@@ -121,11 +121,6 @@ def _display_handle(show: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
 
 def saved_step(out: str | os.PathLike) -> int:
     """The step a run directory can resume from (0 when it holds no run)."""
-    import json
+    from ..train.state import saved_step as step_of
 
-    from ..train.state import STATE_DIR, has_state
-
-    out = Path(out)
-    if not has_state(out):
-        return 0
-    return int(json.loads((out / STATE_DIR / "progress.json").read_text())["step"])
+    return step_of(Path(out))

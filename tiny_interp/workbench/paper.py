@@ -25,14 +25,17 @@ def head_kinds(table: Any) -> Any:
 
 
 def head_kind_figure(kinds: Any, title: str = "distance vs semantic heads") -> Any:
-    import plotly.express as px
+    """Every head on the paper's two axes, coloured by kind, drawn by the views' bundle (no plotly on the page)."""
+    from ..widgets.figures import scatter_view
 
-    df = kinds.assign(head_name=[f"L{l}H{h}" for l, h in zip(kinds["layer"], kinds["head"])])
-    fig = px.scatter(df, x="distance_score", y="semantic_lift", color="kind", symbol="kind", text="head_name",
-                     hover_data=["label", "dominant_offset", "entropy"], title=title, height=420)
-    fig.update_traces(textposition="top center")
-    fig.update_layout(xaxis_title="mass on the nearest keys", yaxis_title="best lift on names/objects")
-    return fig
+    import math
+
+    # a head whose text held no word of the classes has no lift: drawn at 0 and said so, never dropped
+    points = [{"x": r.distance_score, "y": 0.0 if math.isnan(r.semantic_lift) else r.semantic_lift, "group": r.kind,
+               "text": f"L{r.layer}H{r.head}", "tip": f"{r.label} · offset {r.dominant_offset} · entropy "
+               f"{r.entropy:.2f}" + (" · no semantic lift (no such words)" if math.isnan(r.semantic_lift) else "")}
+              for r in kinds.itertuples()]
+    return scatter_view(points, "mass on the nearest keys", "best lift on names/objects", title)
 
 
 def paper_word_classes(tokenizer: Any) -> dict[str, frozenset[int]]:
@@ -61,3 +64,12 @@ def class_neurons(atlas: Any, n: int = 5) -> Any:
     if not frames:
         return pd.DataFrame(columns=["class", "layer", "neuron", "selectivity", "top_tokens"])
     return pd.concat(frames, ignore_index=True)
+
+
+def neuron_model() -> Any:
+    """The paper read its neurons in its 1M model: the shipped ts-1M-neo (same shape) wherever the notebook runs
+    (lab, report, terminal), else the workbench default model."""
+    from ..defaults import SHIPPED_MODELS, default_model_dir
+
+    shipped = SHIPPED_MODELS / "ts-1M-neo"
+    return shipped if (shipped / "model.safetensors").exists() else default_model_dir()

@@ -1,0 +1,152 @@
+"""Sparse-dictionary training speed and the shipped ts-1L SAE's quality.
+
+1. End to end: ``Trainer`` on trained_models/ts-1L's ``blocks.0.hook_mlp_out`` (4096 latents, TopK k 16, batches
+   of 4096 tokens), activations streamed from the model (forward passes included), ``--tokens`` tokens.
+2. Step only, ours against SAELens on the same activations, shape and batch, one after the other in this run:
+   activations are collected once and saved; SAELens' TopK training SAE (its own forward/backward and Adam) runs
+   in the side venv ``.saelens-venv`` (``make saelens-venv``), skipped with ratio ``nan`` when it is absent.
+3. Quality: the shipped SAE's held-out ``eval.json`` (``tiny-interp sae eval``).
+
+Every figure is printed with the 1-minute load average beside it (a shared CPU changes everything). Last line:
+``ce_recovered=<x> l0=<y> sae_tokens_per_s=<z> ratio_vs_saelens=<r>``.
+
+    PYTHONPATH=. python bench/features_speed.py [--tokens 400000] [--steps 30] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN = REPO.parent / "shared" / "data" / "tinystories" / "train.txt"
+SAE_DIR = REPO / "trained_models" / "ts-1L" / "saes" / "blocks.0.hook_mlp_out"
+SIDE_PYTHON = REPO / ".saelens-venv" / "bin" / "python"
+HOOK = "blocks.0.hook_mlp_out"
+SAELENS_STEPS = """
+import json, sys, time, torch
+from sae_lens import TopKTrainingSAE, TopKTrainingSAEConfig
+from sae_lens.saes.sae import TrainStepInput
+torch.set_num_threads(int(sys.argv[2]))
+x = torch.load(sys.argv[1])
+steps, B = int(sys.argv[3]), int(sys.argv[4])
+cfg = TopKTrainingSAEConfig(d_in=x.shape[1], d_sae=int(sys.argv[5]), k=int(sys.argv[6]))
+sae = TopKTrainingSAE(cfg)
+opt = torch.optim.Adam(sae.parameters(), lr=2e-4)
+def step(i):
+    batch = x[(i * B) % (len(x) - B):][:B]
+    out = sae.training_forward_pass(TrainStepInput(sae_in=batch, coefficients={}, dead_neuron_mask=None, n_training_steps=i))
+    opt.zero_grad(); out.loss.backward(); opt.step()
+step(0)
+t = time.perf_counter()
+for i in range(1, steps + 1):
+    step(i)
+print(json.dumps({"tokens_per_s": steps * B / (time.perf_counter() - t)}))
+"""
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def end_to_end(tokens: int, out: Path) -> float:
+    from tiny_interp.features.config import SAETrainConfig
+    from tiny_interp.features.trainer import Trainer
+
+    cfg = SAETrainConfig(hooks=(HOOK,), latents=4096, k=16, tokens=tokens, buffer_stories=512, log_every=10**6,
+                         save_every=10**6)
+    t = Trainer(REPO / "trained_models" / "ts-1L", TRAIN, out, cfg, progress=False)
+    t.run()
+    return t.tokens_per_s
+
+
+def activations(n_tokens: int) -> torch.Tensor:
+    from tiny_interp.features.activations import StreamSpec, buffer_activations, story_buffers
+    from tiny_interp.features.model_access import open_model
+
+    net, tok, L, n_ctx = open_model(REPO / "trained_models" / "ts-1L", "cpu")
+    spec = StreamSpec(str(TRAIN), (HOOK,), 256, 32, 512, 0, 0, "cpu", "float32")
+    parts, have = [], 0
+    for c, stories in enumerate(story_buffers(spec)):
+        parts.append(buffer_activations(net, tok, spec, stories, c, n_ctx, L)[HOOK])
+        have += len(parts[-1])
+        if have >= n_tokens:
+            return torch.cat(parts)[:n_tokens]
+    return torch.cat(parts)
+
+
+def our_steps(x: torch.Tensor, steps: int, B: int) -> float:
+    from tiny_interp.features.objective import topk_loss
+    from tiny_interp.features.config import SAETrainConfig
+    from tiny_interp.features.sae import SAE
+    from tiny_interp.features.trainer import sae_config
+
+    cfg = SAETrainConfig(hooks=(HOOK,), latents=4096, k=16)
+    sae = SAE(sae_config(cfg, HOOK, HOOK, x.shape[1], x.shape[1], "ts-1L"))
+    opt = torch.optim.Adam(sae.parameters(), lr=2e-4)
+    dead = torch.zeros(4096, dtype=torch.bool)
+
+    def step(i: int) -> None:
+        batch = x[(i * B) % (len(x) - B) :][:B]
+        out = topk_loss(sae, cfg, batch, batch, dead)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+        with torch.no_grad():
+            sae.W_dec /= sae.W_dec.norm(dim=1, keepdim=True)
+
+    step(0)
+    t = time.perf_counter()
+    for i in range(1, steps + 1):
+        step(i)
+    return steps * B / (time.perf_counter() - t)
+
+
+def saelens_steps(x: torch.Tensor, steps: int, B: int, threads: int) -> float:
+    if not SIDE_PYTHON.exists():
+        print(f"SAELens: no side venv at {SIDE_PYTHON.parent.parent} (make saelens-venv); ratio not measured")
+        return float("nan")
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.save(x, Path(tmp) / "x.pt")
+        out = subprocess.run([str(SIDE_PYTHON), "-c", SAELENS_STEPS, str(Path(tmp) / "x.pt"), str(threads), str(steps),
+                              str(B), "4096", "16"], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["tokens_per_s"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tokens", type=int, default=400_000, help="end-to-end training tokens")
+    p.add_argument("--steps", type=int, default=30, help="timed steps of the step-only comparison")
+    p.add_argument("--batch", type=int, default=4096)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"threads {args.threads}, {os.cpu_count()} cpus")
+    with tempfile.TemporaryDirectory() as tmp:
+        before = load()
+        e2e = end_to_end(args.tokens, Path(tmp) / "run")
+        print(f"end to end (model forward included): {e2e:,.0f} tokens/s (load {before:.1f} -> {load():.1f})")
+    x = activations(args.batch * 8)
+    before = load()
+    ours = our_steps(x, args.steps, args.batch)
+    print(f"ours, step only: {ours:,.0f} tokens/s (load {before:.1f})")
+    before = load()
+    theirs = saelens_steps(x, args.steps, args.batch, args.threads)
+    print(f"SAELens TopKTrainingSAE, step only: {theirs:,.0f} tokens/s (load {before:.1f})")
+    m = json.loads((SAE_DIR / "eval.json").read_text())
+    ce = m["spliced"][0]["ce_loss_recovered"]
+    print(f"shipped {SAE_DIR.relative_to(REPO)}: explained variance {m['explained_variance']:.4f}, "
+          f"dead {m['dead_fraction']:.4f} on {m['tokens']:,} held-out tokens")
+    print(f"ce_recovered={ce:.4f} l0={m['l0']:.2f} sae_tokens_per_s={e2e:.0f} ratio_vs_saelens={ours / theirs:.2f}")
+
+
+if __name__ == "__main__":
+    main()

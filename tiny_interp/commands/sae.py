@@ -1,0 +1,112 @@
+"""tiny-interp sae: train, evaluate and map sparse autoencoders and transcoders of a model."""
+
+from __future__ import annotations
+
+import argparse
+
+TRAIN_HELP = """\
+Train sparse dictionaries on a model's activations, streamed from stories (no activation files on disk).
+
+  SAE on ts-1L's MLP output, TopK with 16 active latents of 4096:
+    tiny-interp sae train trained_models/ts-1L --hook blocks.0.hook_mlp_out --arch topk --latents 4096 --k 16 \\
+        --tokens 8000000 --data ../shared/data/tinystories/train.txt --out runs/sae-1L
+  Transcoders for every layer (MLP input ln2.hook_normalized -> hook_mlp_out), with a linear skip term:
+    tiny-interp sae train trained_models/ts-1M-neo --arch transcoder --latents 1024 --k 16 --data ... --out runs/tc
+
+--out holds train_config.json, metrics.jsonl, resume.safetensors while training, then one directory per dictionary
+(cfg.json + sae_weights.safetensors in SAELens' layout, and our train_config.json). A killed run continues with
+--resume and ends with the same weights; --force starts over, replacing only the run's own files.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..cli_args import add_config_args
+    from ..features.config import SAETrainConfig
+
+    p = sub.add_parser("sae", help="train, evaluate and map sparse autoencoders / transcoders",
+                       description="Sparse dictionary features: `sae train`, `sae eval`, `sae atlas`.")
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    t = verbs.add_parser("train", help="train SAEs or transcoders", description=TRAIN_HELP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("model", help="model directory or hub id")
+    t.add_argument("--data", required=True, help="training stories: .txt/.jsonl/.json/.parquet, a folder or a hub id")
+    t.add_argument("--out", required=True, help="run directory to create (or resume)")
+    t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    t.add_argument("--force", action="store_true", help="start over in --out, replacing the run's own files")
+    add_config_args(t, SAETrainConfig, skip=("architecture",))
+    t.add_argument("--arch", "--architecture", dest="architecture", default="topk",
+                   choices=["standard", "topk", "batchtopk", "jumprelu", "transcoder"], help="dictionary kind")
+    t.add_argument("--hook", "--hooks", dest="hooks", type=_names, default=("blocks.0.hook_mlp_out",),
+                   help="hook points to train SAEs on, comma-separated (ignored by transcoders)")
+    t.add_argument("--layers", type=_layers, default=(), help="transcoders: layers, comma-separated (default: all)")
+    t.add_argument("--skip", action=argparse.BooleanOptionalAction, default=True,
+                   help="transcoders: learn a linear skip term x @ W_skip")
+    t.set_defaults(run=run_train)
+    e = verbs.add_parser("eval", help="held-out metrics: explained variance, L0, dead latents, CE loss recovered, KL",
+                         description="Evaluate every dictionary under DIR on held-out stories and write eval.json "
+                         "beside each and a card (README.md) in DIR. Transcoders are spliced in all at once.")
+    e.add_argument("dir", help="a run directory from `sae train` or one dictionary directory")
+    e.add_argument("--data", required=True, help="held-out stories (e.g. valid.txt; never the test split)")
+    e.add_argument("--n-stories", type=int, default=300, help="stories to evaluate on (default 300)")
+    e.add_argument("--model", default=None, help="model directory (default: the one recorded at training)")
+    e.set_defaults(run=run_eval)
+    a = verbs.add_parser("atlas", help="build the feature atlas of the dictionaries under DIR",
+                         description="Stream stories through the model and the dictionaries and save, in DIR/atlas, "
+                         "every feature's top and quantile examples, histogram, density, per-token means and logit "
+                         "effects (the neuron atlas's machinery, for features).")
+    a.add_argument("dir", help="a run directory from `sae train`")
+    a.add_argument("--data", required=True, help="stories to stream (e.g. valid.txt)")
+    a.add_argument("--n-stories", type=int, default=None, help="use only the first N stories")
+    a.add_argument("--force", action="store_true", help="rebuild, replacing only the atlas's own files")
+    a.set_defaults(run=run_atlas)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no hook point")
+    return names
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(n) for n in text.split(",") if n.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not comma-separated int layer numbers") from None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..cli_args import config_from_args
+    from ..features.config import SAETrainConfig
+    from ..features.trainer import Trainer
+
+    cfg = config_from_args(SAETrainConfig, args, architecture=args.architecture, hooks=args.hooks,
+                           layers=args.layers, skip=args.skip)
+    dirs = Trainer(args.model, args.data, args.out, cfg, resume=args.resume, force=args.force).run()
+    for d in dirs:
+        print(f"saved {d}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from ..features.card import evaluate_run
+
+    if args.n_stories <= 0:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--n-stories must be positive, got {args.n_stories}")
+    result = evaluate_run(args.dir, args.data, n_stories=args.n_stories, model=args.model)
+    for s in result["spliced"]:
+        print(f"{len(s['hooks'])} spliced: CE loss recovered {s['ce_loss_recovered']:.4f}, KL {s['kl']:.4f}")
+    for hook, m in result["dictionaries"].items():
+        print(f"{hook}: explained variance {m['explained_variance']:.4f}, L0 {m['l0']:.2f}, "
+              f"dead {m['dead_fraction']:.4f}, dense {m['dense_fraction']:.4f}")
+    return 0
+
+
+def run_atlas(args: argparse.Namespace) -> int:
+    from ..features.feature_atlas import build_feature_atlas
+
+    atlas = build_feature_atlas(args.dir, args.data, n_stories=args.n_stories, force=args.force)
+    print(f"feature atlas: {atlas.meta['tokens']:,} tokens from {atlas.meta['stories']:,} stories -> {atlas.path}")
+    return 0

@@ -1,0 +1,140 @@
+"""Training objectives of every architecture, on an ``SAE`` module.
+
+TopK-style latents are decoded by gathering their decoder rows (``embedding_bag``) and their encoder gradient is
+formed only for the chosen latents (:class:`_GatherPre`), so a step costs one dense encoder matmul and sparse work
+for the rest. Losses are normalised by the batch variance of the target, so ``fvu`` reads as 1 - explained variance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from .config import SAETrainConfig
+from .sae import SAE
+
+
+class _GatherPre(torch.autograd.Function):
+    """``pre[b, idx[b, j]]`` where ``pre = x @ W_enc + b_enc`` was computed without autograd; the backward pass
+    fills only the gathered latents' columns of the encoder gradient (a sparse [d_sae, batch] @ [batch, d_in])."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, W_enc: Tensor, b_enc: Tensor, pre: Tensor, idx: Tensor) -> Tensor:
+        ctx.save_for_backward(x, idx)
+        ctx.d_sae = W_enc.shape[1]
+        return pre.gather(-1, idx)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        x, idx = ctx.saved_tensors
+        B, k = idx.shape
+        flat_idx, flat_g = idx.reshape(-1), g.reshape(-1).to(x.dtype)
+        grad_b = torch.zeros(ctx.d_sae, dtype=x.dtype, device=x.device).index_add_(0, flat_idx, flat_g)
+        rows = torch.arange(B, device=x.device).repeat_interleave(k)
+        S = torch.sparse_coo_tensor(torch.stack([flat_idx, rows]), flat_g, (ctx.d_sae, B),
+                                    check_invariants=False)
+        grad_w = torch.sparse.mm(S, x).t()
+        return None, grad_w, grad_b, None, None
+
+
+class _Step(torch.autograd.Function):
+    """Heaviside ``pre > theta`` with the straight-through gradient of JumpReLU training (a rectangle kernel of
+    width ``eps`` around the threshold) for ``theta``; no gradient to ``pre``."""
+
+    @staticmethod
+    def forward(ctx, pre: Tensor, theta: Tensor, eps: float) -> Tensor:
+        ctx.save_for_backward(pre, theta)
+        ctx.eps = eps
+        return (pre > theta).to(pre.dtype)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        pre, theta = ctx.saved_tensors
+        near = ((pre - theta).abs() < ctx.eps / 2).to(g.dtype)
+        return None, -(g * near).sum(0) / ctx.eps, None
+
+
+@dataclass
+class StepOutput:
+    loss: Tensor
+    fvu: Tensor
+    l0: Tensor
+    fired: Int[Tensor, " n"]  # latent ids that fired in this batch (with repeats)
+    aux: Tensor | None = None
+
+
+def _variance(y: Float[Tensor, "b d"]) -> Tensor:
+    return (y - y.mean(0)).pow(2).sum(-1).mean().clamp(min=1e-8)
+
+
+def sae_input(sae: SAE, x: Tensor) -> Tensor:
+    return x - sae.b_dec if sae.cfg.apply_b_dec_to_input else x
+
+
+def _sparse_codes(sae: SAE, x_in: Tensor, pre: Tensor, idx: Tensor) -> Tensor:
+    return _GatherPre.apply(x_in, sae.W_enc, sae.b_enc, pre, idx).relu()
+
+
+def _gather_decode(sae: SAE, idx: Tensor, vals: Tensor, bias: bool = True) -> Tensor:
+    out = F.embedding_bag(idx, sae.W_dec, per_sample_weights=vals, mode="sum")
+    return out + sae.b_dec if bias else out
+
+
+def topk_loss(sae: SAE, cfg: SAETrainConfig, x: Tensor, y: Tensor, dead: Tensor) -> StepOutput:
+    """TopK (and transcoders with TopK activation), plus the AuxK loss of Gao et al. on dead latents."""
+    x_in = sae_input(sae, x).detach()
+    with torch.no_grad():
+        pre = x_in @ sae.W_enc + sae.b_enc
+        idx = pre.topk(cfg.k, dim=-1).indices
+    vals = _sparse_codes(sae, x_in, pre, idx)
+    recon = _gather_decode(sae, idx, vals)
+    if sae.W_skip is not None:
+        recon = recon + x @ sae.W_skip
+    var = _variance(y)
+    fvu = (recon - y).pow(2).sum(-1).mean() / var
+    out = StepOutput(loss=fvu, fvu=fvu.detach(), l0=(vals > 0).sum(-1).float().mean(), fired=idx[vals > 0])
+    n_dead = int(dead.sum())
+    if cfg.aux_k and n_dead:
+        k_aux = min(cfg.aux_k, n_dead)
+        with torch.no_grad():
+            aux_idx = pre.masked_fill(~dead, float("-inf")).topk(k_aux, dim=-1).indices
+        residual = (y - recon).detach()
+        aux_recon = _gather_decode(sae, aux_idx, _sparse_codes(sae, x_in, pre, aux_idx), bias=False)
+        aux = (aux_recon - residual).pow(2).sum(-1).mean() / _variance(residual)
+        out.aux = aux.detach()
+        out.loss = out.loss + cfg.aux_coeff * aux.nan_to_num(0.0)
+    return out
+
+
+def dense_loss(sae: SAE, cfg: SAETrainConfig, x: Tensor, y: Tensor, state: dict[str, Tensor]) -> StepOutput:
+    """Standard (ReLU + L1), BatchTopK and JumpReLU, with dense latents."""
+    pre = sae_input(sae, x) @ sae.W_enc + sae.b_enc
+    arch = "jumprelu" if cfg.is_transcoder and cfg.activation == "jumprelu" else cfg.architecture
+    var = _variance(y)
+    penalty = torch.zeros((), device=x.device)
+    if arch == "batchtopk":
+        f = pre.relu()
+        flat = f.flatten()
+        keep = flat.topk(cfg.k * f.shape[0]).indices
+        f = torch.zeros_like(flat).scatter(0, keep, flat[keep]).view_as(f)
+        with torch.no_grad():  # the inference threshold: a running mean of the smallest kept activation
+            smallest = flat[keep].min()
+            state["threshold"] = 0.99 * state.get("threshold", smallest) + 0.01 * smallest
+    elif arch == "jumprelu":
+        theta = sae.threshold.clamp(min=1e-4)
+        gate = _Step.apply(pre, theta, cfg.jump_bandwidth)
+        f = pre * gate  # the threshold learns from the reconstruction through the gate's straight-through gradient
+        penalty = cfg.l0_coeff * gate.sum(-1).mean()
+    else:  # standard, or a transcoder with ReLU latents
+        f = pre.relu()
+        penalty = cfg.l1_coeff * f.sum(-1).mean() / var.sqrt()
+    recon = f @ sae.W_dec + sae.b_dec
+    if sae.W_skip is not None:
+        recon = recon + x @ sae.W_skip
+    fvu = (recon - y).pow(2).sum(-1).mean() / var
+    return StepOutput(loss=fvu + penalty, fvu=fvu.detach(), l0=(f > 0).sum(-1).float().mean().detach(),
+                      fired=(f > 0).nonzero()[:, 1])

@@ -1,0 +1,177 @@
+/* tiny-interp feature views: a dictionary feature's page and offline reports of many features.
+   Its own bundle beside views.js (whose CSS classes it uses); data is placed with textContent only. */
+(function () {
+  "use strict";
+  var g = typeof window !== "undefined" ? window : globalThis;
+  if (g.tinyInterpFeatures) return;
+  var SVG = "http://www.w3.org/2000/svg";
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function empty(e) { while (e.firstChild) e.removeChild(e.firstChild); }
+  function show(t) { return String(t).replace(/\n/g, "\u21b5"); }
+  function num(x, d) { return (+x).toFixed(d === undefined ? 3 : d); }
+  function warm(a) { return "hsla(25,90%,50%," + Math.min(1, a / 255).toFixed(3) + ")"; }
+  function select(hooks, b, f) { if (hooks && hooks.onSelect) hooks.onSelect({ block: b, feature: f }); }
+
+  function bars(hist) {
+    var W = 280, H = 70, c = hist.counts.slice(1, -1), m = 1;
+    c.forEach(function (v, i) { if (i > 0 && v > m) m = v; });  /* the zero bin dwarfs the rest: scale to the others */
+    var svg = document.createElementNS(SVG, "svg"), bw = W / c.length;
+    svg.setAttribute("width", W); svg.setAttribute("height", H + 14); svg.setAttribute("class", "ti-hist");
+    c.forEach(function (v, i) {
+      var r = document.createElementNS(SVG, "rect"), bh = Math.min(H, v / m * H);
+      r.setAttribute("x", (i * bw).toFixed(1)); r.setAttribute("y", (H - bh).toFixed(1));
+      r.setAttribute("width", Math.max(1, bw - 0.5).toFixed(1)); r.setAttribute("height", bh.toFixed(1));
+      r.setAttribute("fill", "#ea580c");
+      var t = document.createElementNS(SVG, "title"); t.textContent = String(v); r.appendChild(t);
+      svg.appendChild(r);
+    });
+    var lab = document.createElementNS(SVG, "text");
+    lab.setAttribute("y", H + 12); lab.setAttribute("font-size", "10"); lab.setAttribute("fill", "#667085");
+    lab.textContent = num(hist.lo, 2) + " \u2026 " + num(hist.hi, 2); svg.appendChild(lab);
+    return svg;
+  }
+
+  function snippet(tokens, acts, centre, amax, onToken) {
+    var line = el("div", "ti-snip");
+    tokens.forEach(function (t, i) {
+      var s = el("span", "ti-tok", show(t));
+      s.style.background = warm(acts[i]);
+      if (i === centre) s.style.fontWeight = "700";
+      s.title = "activation " + num(acts[i] / 255 * amax, 2);
+      s.addEventListener("click", function () { onToken(t, i); });
+      line.appendChild(s);
+    });
+    return line;
+  }
+
+  function table(rows, cls) {
+    var tb = el("table", "ti-table ti-feat-logits");
+    rows.forEach(function (r) {
+      var tr = el("tr", cls); tr.appendChild(el("td", null, show(r[0]))); tr.appendChild(el("td", null, num(r[1], 2)));
+      tb.appendChild(tr);
+    });
+    return tb;
+  }
+
+  function featureView(root, d, hooks) {
+    root.appendChild(el("div", "ti-head", "Feature " + d.block + "/" + d.feature + " \u2014 " + d.name +
+      " (" + d.n_features + " features)"));
+    var ex = el("div", "ti-feat-expl" + (d.explanation ? "" : " ti-empty"), d.explanation || "no explanation yet");
+    root.appendChild(ex);
+    var s = d.stats || {};
+    root.appendChild(el("div", "ti-muted", "density " + num(100 * (s.frac_active || 0), 3) + "% of tokens \u00b7 max " +
+      num(s.max, 2) + " \u00b7 mean " + num(s.mean, 4)));
+    var row = el("div", "ti-row"), left = el("div", "ti-col ti-grow"), right = el("div", "ti-col");
+    var forTok = el("div", "ti-col");
+    function tokenFeatures(t) {
+      empty(forTok);
+      forTok.appendChild(el("div", "ti-head", "Features for \u201c" + show(t) + "\u201d"));
+      var list = (d.token_features || {})[t];
+      if (!list) { forTok.appendChild(el("div", "ti-muted", "not in this page's data")); return; }
+      list.forEach(function (r) {
+        var b = el("button", "ti-btn ti-feat-pick", r[0] + "/" + r[1] + " z=" + num(r[2], 1));
+        b.addEventListener("click", function () { select(hooks, r[0], r[1]); });
+        forTok.appendChild(b);
+      });
+    }
+    left.appendChild(el("div", "ti-head", "Top examples"));
+    d.examples.forEach(function (e) {
+      var line = snippet(e.tokens, e.acts, e.centre, d.amax, tokenFeatures);
+      line.insertBefore(el("span", "ti-muted", num(e.act, 2) + "  "), line.firstChild);
+      left.appendChild(line);
+    });
+    if (!d.examples.length) left.appendChild(el("div", "ti-muted", "never fired on the atlas stories"));
+    if (d.live) left.appendChild(liveView(d, hooks));
+    right.appendChild(el("div", "ti-head", "Activation histogram"));
+    if (d.hist) right.appendChild(bars(d.hist));
+    right.appendChild(el("div", "ti-head", "Promotes"));
+    right.appendChild(table(d.logits_pos || [], "ti-feat-pos"));
+    right.appendChild(el("div", "ti-head", "Suppresses"));
+    right.appendChild(table(d.logits_neg || [], "ti-feat-neg"));
+    right.appendChild(el("div", "ti-head", "Tokens with the highest mean activation"));
+    right.appendChild(table(d.top_tokens || [], null));
+    right.appendChild(forTok);
+    row.appendChild(left); row.appendChild(right); root.appendChild(row);
+    if (d.steer) root.appendChild(steerView(d.steer));
+    if (d.examples.length) tokenFeatures(d.examples[0].tokens[d.examples[0].centre]);
+    return {};
+  }
+
+  function liveView(d, hooks) {
+    var L = d.live, box = el("div", "ti-col"), here = el("div", "ti-col");
+    box.appendChild(el("div", "ti-head", "On your text (max " + num(L.amax, 2) + ") \u2014 click a token"));
+    box.appendChild(snippet(L.tokens, L.acts, -1, L.amax, function (t, i) {
+      empty(here);
+      here.appendChild(el("div", "ti-head", "Top features at \u201c" + show(t) + "\u201d"));
+      (L.top[i] || []).forEach(function (r) {
+        var b = el("button", "ti-btn ti-feat-pick", r[0] + "/" + r[1] + " = " + num(r[2], 2));
+        b.addEventListener("click", function () { select(hooks, r[0], r[1]); });
+        here.appendChild(b);
+      });
+    }));
+    box.appendChild(here);
+    return box;
+  }
+
+  function steerView(S) {
+    var box = el("div", "ti-col");
+    box.appendChild(el("div", "ti-head", "Steering (" + S.mode + " " + num(S.value, 2) + ") from \u201c" + S.prompt + "\u201d"));
+    var two = el("div", "ti-feat-steer"), a = el("div"), b = el("div");
+    a.appendChild(el("div", "ti-muted", "unsteered")); a.appendChild(el("div", null, S.prompt + S.unsteered));
+    b.appendChild(el("div", "ti-muted", "steered")); b.appendChild(el("div", null, S.prompt + S.steered));
+    two.appendChild(a); two.appendChild(b); box.appendChild(two);
+    return box;
+  }
+
+  function reportView(root, d) {
+    root.appendChild(el("div", "ti-head", d.title + " \u2014 " + d.features.length + " features"));
+    var picks = el("div"), page = el("div");
+    root.appendChild(picks); root.appendChild(page);
+    var buttons = d.features.map(function (f, i) {
+      var b = el("button", "ti-btn ti-feat-pick", f.block + "/" + f.feature);
+      b.title = f.explanation || "";
+      b.addEventListener("click", function () { open(i); });
+      picks.appendChild(b);
+      return b;
+    });
+    var byKey = {};
+    d.features.forEach(function (f, i) { byKey[f.block + "/" + f.feature] = i; });
+    function open(i) {
+      buttons.forEach(function (b, j) { b.classList.toggle("ti-on", j === i); });
+      empty(page);
+      featureView(page, d.features[i], { onSelect: function (s) {
+        var j = byKey[s.block + "/" + s.feature];
+        if (j !== undefined) open(j);
+      } });
+    }
+    if (d.features.length) open(0);
+    return { open: open };
+  }
+
+  function render(host, data, hooks) {
+    empty(host);
+    var root = el("div", "ti-root");
+    host.appendChild(root);
+    try {
+      if (data.kind === "feature") return featureView(root, data, hooks || {});
+      if (data.kind === "feature_report") return reportView(root, data);
+      root.appendChild(el("div", "ti-note", "unknown view kind"));
+    } catch (e) { empty(root); root.appendChild(el("div", "ti-note", "view failed: " + e)); }
+    return {};
+  }
+
+  function mount(id) {
+    var host = document.getElementById(id), src = document.getElementById(id + "-data");
+    if (!host || !src || host.getAttribute("data-ti-mounted")) return;
+    host.setAttribute("data-ti-mounted", "1");
+    render(host, JSON.parse(src.textContent));
+  }
+
+  g.tinyInterpFeatures = { render: render, mount: mount, version: 1 };
+})();
