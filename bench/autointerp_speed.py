@@ -134,7 +134,7 @@ def baseline_run(model: Path, spec: str, stories: list[str]) -> dict:
 def main() -> None:
     import torch
 
-    from tiny_interp.interp.common import read_stories
+    from tiny_interp.data.stories import read_stories
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=str(REPO / "trained_models" / "ts-1L"))

@@ -35,7 +35,7 @@ FALLBACK = ("Once upon a time, there was a little girl named Lily. She loved to 
 def prompt_of(tokenizer, n_tokens: int) -> str:
     text = FALLBACK
     if VALID.exists():
-        from tiny_interp.interp.common import read_stories
+        from tiny_interp.data.stories import read_stories
 
         text = read_stories(VALID, limit=1)[0]
     ids = tokenizer(text, add_special_tokens=False)["input_ids"][: n_tokens - 1]

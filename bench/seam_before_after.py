@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -212,6 +213,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     started = time.perf_counter()
+    # a stopped run (timeout, Ctrl-C) still removes its temporary worktree of the old commit
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         before = tmp / "before"

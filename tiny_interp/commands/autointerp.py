@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from ..autointerp.pipeline import AutointerpConfig, run_autointerp
     from ..autointerp.units import open_unit_set, sample_units
     from ..errors import ConfigError
-    from ..interp.common import read_stories
+    from ..data.stories import read_stories
     from ..llm.runner import config_from_args
 
     if args.n < 0:

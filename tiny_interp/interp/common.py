@@ -1,5 +1,5 @@
 """Shared plumbing for the interpretability tools: open a model, encode stories as token rows (stories are read by
-``data.stories.read_stories``, re-exported here for the analyses that import it from this module)."""
+``data.stories.read_stories``)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
-from ..data.stories import read_stories
 from ..errors import DataError
 
-__all__ = ["as_bridge", "bos_id", "context_length", "encode", "pad_rows", "read_stories", "to_ids",
+__all__ = ["as_bridge", "bos_id", "context_length", "encode", "pad_rows", "to_ids",
            "token_index"]
 
 

@@ -17,7 +17,8 @@ import torch
 from jaxtyping import Float, UInt8, UInt16
 from torch import Tensor
 
-from ..interp.common import as_bridge, read_stories
+from ..data.stories import read_stories
+from ..interp.common import as_bridge
 from .base import DEFAULT_STORY, Explorer, ViewWidget, set_text, status_line, story_ids, token_strings
 from .render import b64
 from .taxonomy import TaxonomySource, changed_labels, measure, taxonomy_data

@@ -16,9 +16,10 @@ from typing import Any, Iterable
 
 import torch
 
+from ...data.stories import read_stories
 from ...errors import ConfigError, DataError
 from ...ownership import claim_output_dir
-from ..common import encode, pad_rows, read_stories
+from ..common import encode, pad_rows
 from .accumulator import AtlasState
 from .config import AtlasConfig
 from .fileformat import BUILD_DIR, FORMAT_VERSION, META_FILE, STAT_COLUMNS, atlas_arrays, is_earlier_atlas, write_atlas

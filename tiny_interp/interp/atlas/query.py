@@ -10,7 +10,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ...errors import CheckpointError
-from ..lexicon import class_token_ids
+from ...lexicon import class_token_ids
 from .fileformat import FORMAT_VERSION, META_FILE, STAT_COLUMNS
 
 
