@@ -11,6 +11,8 @@ and the server-wide request number and returns a behaviour:
 - ``("malformed", None)``: status 200 with a body that is not JSON
 - ``("cut", None)``: status 200 whose body stops half-way (Content-Length promises more)
 - ``("hang", None)``: never answer (until the server stops)
+- ``("logprobs", [(token, [(alternative, logprob), ...]), ...])``: the tokens as the answer, each with its top
+  logprobs in ``choices[0].logprobs.content`` (only when the request asked for ``logprobs``, as real servers do)
 
 ``ScriptByItem`` scripts by a marker ``ITEM:<key>`` in the last message: a list of behaviours per key consumed one
 per request, then ``ok``.
@@ -112,6 +114,9 @@ class StubServer:
                     if server.stopping.wait(float(arg)):
                         return
                     self.send(200, completion_json(body, "late answer", "stop"))
+                elif kind == "logprobs":
+                    text = "".join(t for t, _ in arg)
+                    self.send(200, completion_json(body, text, "stop", arg if body.get("logprobs") else None))
                 else:
                     self.send(200, completion_json(body, str(arg), "length" if kind == "length" else "stop"))
 
@@ -137,13 +142,24 @@ class StubServer:
             return [r.get("behaviour", "?") for r in self.requests]
 
 
-def completion_json(body: dict[str, Any], text: str, finish: str) -> bytes:
+def logprobs_json(tokens: list[tuple[str, list[tuple[str, float]]]]) -> dict[str, Any]:
+    """Chat completions' ``logprobs`` object: per token its own logprob (from its alternatives) and the top ones."""
+    return {"content": [{"token": t, "logprob": dict(top).get(t, -20.0), "bytes": list(t.encode()),
+                         "top_logprobs": [{"token": a, "logprob": lp, "bytes": list(a.encode())} for a, lp in top]}
+                        for t, top in tokens]}
+
+
+def completion_json(body: dict[str, Any], text: str, finish: str,
+                    logprobs: list[tuple[str, list[tuple[str, float]]]] | None = None) -> bytes:
     words = len(text.split())
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+    if logprobs is not None:
+        choice["logprobs"] = logprobs_json(logprobs)
     return json.dumps({
         "id": f"chatcmpl-{time.monotonic_ns()}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", "stub"),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+        "choices": [choice],
         "usage": {"prompt_tokens": 10, "completion_tokens": words, "total_tokens": 10 + words},
     }).encode()

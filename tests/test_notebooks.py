@@ -20,7 +20,8 @@ from tiny_interp.report import declared_parameters
 def test_notebooks_are_clean_and_parameterised():
     names = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
     assert names == ["00_quickstart", "01_train", "02_synthesize_dataset", "03_generate_completions", "04_grade",
-                     "05_attention_heads", "06_neurons", "07_training_dynamics"]
+                     "05_attention_heads", "06_neurons", "07_training_dynamics", "08_features", "09_autointerp",
+                     "10_attribution_graphs"]
     for name in names:
         nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
         nbformat.validate(nb)

@@ -415,3 +415,100 @@ def test_circuitsvis_view_renders_offline(tmp_path):
             b.close()
     assert not dialogs and not problems, (dialogs, problems)
     assert all(u.startswith(("file://", "data:", "blob:")) for u in requests), requests
+
+
+# ---------------------------------------------------------------- auto-interpretation in the NeuronExplorer
+
+HOSTILE_EXPLANATION = 'animals </script><img src=x onerror=alert(1)> "quoted" & <b>bold</b>'
+
+
+@pytest.fixture()
+def explained_model(tmp_path, atlas_model, story_texts):
+    """A copy of the atlas model with real baseline explanations of 4 neurons beside its atlas, and a second run
+    whose (LLM-written) explanations mention animals, one of them hostile markup."""
+    import shutil
+
+    from tiny_interp.autointerp import AutointerpConfig, HeldoutConfig, NeuronSet, run_autointerp, sample_units
+
+    path = tmp_path / "m"
+    shutil.copytree(atlas_model, path, ignore=shutil.ignore_patterns("autointerp"))
+    us = NeuronSet(path)
+    cfg = AutointerpConfig(explainer="baseline", scorer="rules", n_bootstrap=20,
+                           heldout=HeldoutConfig(n_stories=60, window=6, active_frac=0.5))
+    r = run_autointerp(us, story_texts[:200], sample_units(us.units(), 4, 0), cfg, progress=False)
+    keys = list(r["units"])
+    llm = {**r, "explainer": {"kind": "llm", "model": "some-llm"}, "date": "2030-01-01T00:00:00Z",
+           "units": {k: {**u, "explanation": HOSTILE_EXPLANATION if k == keys[0] else
+                         ("animals in the garden" if k != keys[3] else "sadness")} for k, u in r["units"].items()}}
+    (path / "autointerp" / "some-llm.json").write_text(json.dumps(llm))
+    return path, keys
+
+
+def _unit(key: str) -> tuple[int, int]:
+    layer, neuron = key[1:].split("/N")
+    return int(layer), int(neuron)
+
+
+def test_neuron_explorer_carries_explanations_and_opens_a_searched_neuron(explained_model):
+    from tiny_interp.autointerp.store import search, unit_explanations
+
+    path, keys = explained_model
+    layer, neuron = _unit(keys[0])
+    ex = NeuronExplorer(str(path), layer=layer, neuron=neuron)
+    d = json.loads(ex.view.data)
+    assert d["explanations"] == unit_explanations(path / "atlas", keys[0])
+    assert {r["explanation"] for r in d["explanations"]} >= {HOSTILE_EXPLANATION}
+    assert len(d["explained"]) == 8 and {(r["layer"], r["neuron"]) for r in d["explained"]} == {_unit(k) for k in keys}
+    # the view's search result is opened by the kernel: a selection from the view moves the explorer there
+    target = next(h["unit"] for h in search(path / "atlas", "garden"))
+    ex.view.selection = {"layer": _unit(target)[0], "neuron": _unit(target)[1], "query": "garden", "_from": "view"}
+    assert (ex.layer_pick.value, ex.neuron_pick.value) == _unit(target)
+    assert "animals in the garden" in {r["explanation"] for r in json.loads(ex.view.data)["explanations"]}
+
+
+@browser
+@needs_chromium
+def test_neuron_explanations_and_search_in_chromium(tmp_path, explained_model):
+    from playwright.sync_api import sync_playwright
+
+    path, keys = explained_model
+    layer, neuron = _unit(keys[0])
+    ex = NeuronExplorer(str(path), layer=layer, neuron=neuron)
+    page_file = save_html(tmp_path / "neuron.html", ex)
+    assert "<img src=x" not in page_file.read_text()
+    requests, problems, dialogs = [], [], []
+    with sync_playwright() as p:
+        b = launch(p)
+        try:
+            page = watched_page(b, 1280, 1400, requests, problems, dialogs)
+            page.goto(page_file.as_uri())
+            page.wait_for_selector(".ti-expl-item")
+            shown = page.locator(".ti-expl-text").all_inner_texts()
+            assert HOSTILE_EXPLANATION in shown and len(shown) == 2  # baseline + the LLM run, as text
+            assert page.locator("img[src=x]").count() == 0 and page.locator(".ti-expl b").count() == 0
+            assert "detection" in page.locator(".ti-expl-item").first.inner_text()
+            # search: every word must match; the hits are the neurons whose explanation says so
+            page.fill("input.ti-nsearch", "ANIMALS")
+            hits = page.locator(".ti-nhit")
+            assert hits.count() == 3 and "3 of 8" in page.locator(".ti-nsearch-count").inner_text()
+            page.fill("input.ti-nsearch", "animals garden")
+            assert hits.count() == 2
+            page.fill("input.ti-nsearch", "sadness")
+            assert hits.count() == 1 and keys[3].replace("/", "") in hits.first.inner_text()
+            # an exported page: choosing a hit shows that neuron's explanations
+            hits.first.click()
+            assert "sadness" in page.locator(".ti-note").last.inner_text() + page.locator("body").inner_text()
+            assert page.locator(".ti-expl").count() == 2
+            # in a live widget the same click asks the kernel to open the neuron (the anywidget hook)
+            picked = page.evaluate("""(data) => { const el = document.createElement('div'); document.body.appendChild(el);
+                let got = null; tinyInterpViews.render(el, data, { live: true, initial: { query: 'garden' },
+                  onSelect: (s) => { got = s; } });
+                const hit = el.querySelector('.ti-nhit'); hit.click(); return [el.querySelectorAll('.ti-nhit').length, got]; }""",
+                                   ex.data())
+            assert picked[0] == 2 and picked[1]["query"] == "garden"
+            assert (picked[1]["layer"], picked[1]["neuron"]) in {_unit(k) for k in keys[1:3]}
+        finally:
+            b.close()
+    assert not dialogs, dialogs
+    assert not problems, problems
+    assert all(u.startswith(("file://", "data:")) for u in requests), requests

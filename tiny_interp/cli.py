@@ -31,6 +31,8 @@ COMMANDS = [
     "report",
     "ship",
     "sae",
+    "autointerp",
+    "graph",
 ]
 
 

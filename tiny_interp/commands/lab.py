@@ -37,13 +37,15 @@ def ensure_default_model(train_steps: int) -> str:
     data = str(SHARED_TRAIN) if SHARED_TRAIN.exists() else "roneneldan/TinyStories"
     val = str(SHARED_VALID) if SHARED_VALID.exists() else None
     print(f"no shipped model yet: training a small 1M model on {data} into {FALLBACK_MODEL} ...", file=sys.stderr)
-    argv = ["train", "--preset", "1M", "--data", data, "--out", str(FALLBACK_MODEL), "--max-steps", str(train_steps),
-            "--batch-size", "16", "--seq-len", "256", "--warmup-steps", "50", "--lr", "2e-3", "--eval-every", "200",
-            "--save-every", "200", "--max-stories", "6000"]
-    if val:
-        argv += ["--val-data", val]
-    if (FALLBACK_MODEL / "resume").exists():
-        argv.append("--resume")
+    from ..train.argv import train_argv
+    from ..train.config import DataConfig, TrainConfig
+    from ..train.state import has_state
+
+    cfg = TrainConfig(preset="1M", max_steps=train_steps, batch_size=16, seq_len=256, warmup_steps=50, lr=2e-3,
+                      eval_every=200, save_every=200)
+    stories = DataConfig(data=data, val_data=val, max_stories=6000)
+    # a stopped fallback run continues; a finished or foreign folder is the train command's to refuse
+    argv = train_argv(cfg, stories, FALLBACK_MODEL, resume=has_state(FALLBACK_MODEL))
     code = cli_main(argv)
     if code:
         raise SystemExit(code)

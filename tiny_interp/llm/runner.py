@@ -91,6 +91,7 @@ class LLMItem:
     # what the answer depends on, when that is less than the exact messages (e.g. a grade of one completion,
     # asked for as JSON or as free text); None: the messages and response format themselves
     job: dict[str, Any] | None = None
+    top_logprobs: int | None = None  # ask for this many alternatives per generated token (Completion.logprobs)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,9 @@ class Completion:
     finish_reason: str | None
     prompt_tokens: int
     completion_tokens: int
+    # per generated token: {"token", "logprob", "top": [[token, logprob], ...]}; None when not asked for or when
+    # the endpoint gave none
+    logprobs: list[dict[str, Any]] | None = None
 
 
 class ItemFailure(Exception):
@@ -181,6 +185,8 @@ def request_hash(item: LLMItem, cfg: RunnerConfig) -> str:
     """What was asked: messages, response format, model and sampling settings (not the endpoint or budget)."""
     asked = item.job if item.job is not None else {"messages": item.messages, "response_format": item.response_format}
     request = {"model": cfg.model, "job": asked, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
+    if item.top_logprobs is not None:  # only then: requests hashed before logprobs existed keep their hash
+        request["top_logprobs"] = item.top_logprobs
     return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -198,6 +204,15 @@ def plan(items: Sequence[LLMItem], latest: dict[str, dict[str, Any]], cfg: Runne
             changed += 1
         pending.append(item)
     return pending, changed
+
+
+def token_logprobs(choice: Any) -> list[dict[str, Any]] | None:
+    """A chat choice's ``logprobs.content`` as plain lists (None when the endpoint sent none)."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    return [{"token": t.token, "logprob": float(t.logprob),
+             "top": [[a.token, float(a.logprob)] for a in (t.top_logprobs or [])]} for t in content]
 
 
 def paths_for(out: str | os.PathLike) -> dict[str, Path]:
@@ -327,6 +342,8 @@ class _Run:
             kwargs["max_tokens"] = self.cfg.max_tokens
         if item.response_format is not None:
             kwargs["response_format"] = item.response_format
+        if item.top_logprobs is not None:
+            kwargs.update(logprobs=True, top_logprobs=item.top_logprobs)
         # hard deadline too: a server trickling bytes never trips the client's per-read timeout
         resp = await asyncio.wait_for(self.client.chat.completions.create(**kwargs), self.cfg.timeout_s * 2 + 1)
         usage = getattr(resp, "usage", None)
@@ -338,7 +355,7 @@ class _Run:
             raise ItemFailure("malformed_response", "the answer has no choices")
         choice = resp.choices[0]
         content = choice.message.content if choice.message is not None else None
-        return Completion(content or "", choice.finish_reason, pt, ct)
+        return Completion(content or "", choice.finish_reason, pt, ct, token_logprobs(choice))
 
     async def process(self, item: LLMItem) -> None:
         attempts = 0

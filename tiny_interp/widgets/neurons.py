@@ -1,5 +1,6 @@
 """NeuronExplorer: a neuron's top atlas examples as coloured-token snippets, its activation histogram, the tokens
-it likes, and the neurons most selective for any token (click a token in a snippet, or type one)."""
+it likes, the neurons most selective for any token (click a token in a snippet, or type one), the neuron's
+auto-interpretation explanations with their scores, and a search box over every neuron's explanations."""
 
 from __future__ import annotations
 
@@ -71,8 +72,24 @@ def neuron_data(atlas: Atlas, layer: int, neuron: int, n_examples: int = 16, foc
         "stats": {c: float(stats[i]) for i, c in enumerate(STAT_COLUMNS)}, "amax": amax, "examples": examples,
         "hist": {"lo": float(edges[0]), "hi": float(edges[-1]), "counts": [int(c) for c in counts]},
         "top_tokens": [[str(t), round(float(m), 4)] for t, m in zip(top_tokens["token"], top_tokens["mean_activation"])],
-        "token_neurons": by_token, "focus": focus,
+        "token_neurons": by_token, "focus": focus, **explanation_data(atlas, layer, neuron),
     }
+
+
+MAX_INDEX = 5000  # explanations carried for the search box (best detection first): a page stays small
+
+
+def explanation_data(atlas: Atlas, layer: int, neuron: int) -> dict[str, Any]:
+    """This neuron's explanations and scores, and the search index over every explained neuron of the atlas
+    (``tiny-interp autointerp`` results beside it; empty when there are none)."""
+    from ..autointerp.store import unit_explanations
+    from ..autointerp.view import table_rows
+
+    index = []
+    for row in table_rows(atlas.path)[:MAX_INDEX]:
+        l, n = row["unit"][1:].split("/N")
+        index.append({**row, "layer": int(l), "neuron": int(n)})
+    return {"explanations": unit_explanations(atlas.path, f"L{layer}/N{neuron}"), "explained": index}
 
 
 def strongest_neuron(atlas: Atlas, layer: int) -> int:
@@ -168,7 +185,8 @@ class NeuronExplorer(Explorer):
     def static_data(self) -> dict[str, Any]:
         if self.atlas is None:
             return {"kind": "neuron", "layer": 0, "neuron": 0, "n_layers": 0, "d_mlp": 0, "stats": {}, "amax": 1,
-                    "examples": [], "hist": None, "top_tokens": [], "token_neurons": {},
+                    "examples": [], "hist": None, "top_tokens": [], "token_neurons": {}, "explanations": [],
+                    "explained": [],
                     "note": f"no neuron atlas for this model yet (build_atlas)"}
         return self.data()
 

@@ -487,6 +487,64 @@
     return svg;
   }
 
+  /* auto-interpretation: a neuron's explanations, and a search over every explained neuron (the same rule as
+     autointerp.store.search: every word of the query in the explanation). Explanation text is LLM output: only
+     ever placed with textContent. */
+  function scoreLine(r) {
+    var parts = [];
+    [["detection", "detection"], ["fuzzing", "fuzzing"], ["simulation", "simulation r"]].forEach(function (m) {
+      if (r[m[0]] !== null && r[m[0]] !== undefined) parts.push(m[1] + " " + fmt(r[m[0]], 2));
+    });
+    return (parts.length ? parts.join(" \u00b7 ") : "not scored") + " \u2014 " + r.explainer + " / " + r.scorer +
+      ", " + String(r.date || "").slice(0, 10);
+  }
+  function explanationList(recs) {
+    var box = h("div", "ti-col ti-expl");
+    box.appendChild(h("div", "ti-head", "Explanations"));
+    if (!recs || !recs.length) box.appendChild(h("div", "ti-muted", "none yet (tiny-interp autointerp MODEL ...)"));
+    (recs || []).forEach(function (r) {
+      var item = h("div", "ti-expl-item");
+      item.appendChild(h("span", "ti-expl-text", r.explanation));
+      item.appendChild(h("span", "ti-muted", "  " + scoreLine(r)));
+      box.appendChild(item);
+    });
+    return box;
+  }
+  function words(q) { return (String(q).toLowerCase().match(/[\p{L}\p{N}_]+/gu) || []); }
+  function neuronSearch(data, hooks, shown) {
+    var box = h("div", "ti-col ti-nsearch-box"), index = data.explained || [];
+    box.appendChild(h("div", "ti-head", "Find neurons by explanation"));
+    var input = h("input", "ti-nsearch");
+    input.type = "search"; input.style.width = "260px"; input.placeholder = index.length ? "e.g. animals" : "no explained neurons yet";
+    input.value = ((hooks && hooks.initial) || {}).query || "";
+    var count = h("div", "ti-muted ti-nsearch-count"), hits = h("div", "ti-col ti-nhits");
+    box.appendChild(input); box.appendChild(count); box.appendChild(hits);
+    function run() {
+      clear(hits);
+      var ws = words(input.value);
+      if (!ws.length) { count.textContent = index.length + " explained neurons"; return; }
+      var found = index.filter(function (r) {
+        var t = String(r.explanation).toLowerCase();
+        return ws.every(function (w) { return t.indexOf(w) >= 0; });
+      });
+      count.textContent = found.length + " of " + index.length + " explanations match";
+      found.slice(0, 50).forEach(function (r) {
+        var b = h("button", "ti-btn ti-nhit");
+        b.appendChild(h("b", null, "L" + r.layer + "N" + r.neuron + "  "));
+        b.appendChild(h("span", null, r.explanation));
+        b.title = scoreLine(r); b.style.display = "block"; b.style.textAlign = "left";
+        b.addEventListener("click", function () {
+          if (hooks && hooks.onSelect) hooks.onSelect({ layer: r.layer, neuron: r.neuron, query: input.value });
+          else shown(r.layer, r.neuron, index.filter(function (x) { return x.layer === r.layer && x.neuron === r.neuron; }));
+        });
+        hits.appendChild(b);
+      });
+    }
+    input.addEventListener("input", run);
+    run();
+    return box;
+  }
+
   function neuronView(root, data, hooks) {
     root.appendChild(h("div", "ti-head", "Neuron L" + data.layer + "N" + data.neuron + " (" + data.n_layers + " layers \u00d7 " + data.d_mlp + " neurons)"));
     if (data.note) root.appendChild(h("div", "ti-note", data.note));
@@ -519,7 +577,18 @@
     });
     right.appendChild(tb);
     right.appendChild(forTok);
-    row.appendChild(left); row.appendChild(right); root.appendChild(row);
+    row.appendChild(left); row.appendChild(right);
+    var expl = h("div", "ti-col"), chosen = h("div", "ti-col");
+    expl.appendChild(explanationList(data.explanations));
+    /* an exported page holds one neuron's examples: a chosen neuron shows its explanations, the rest needs a kernel */
+    function showChosen(layer, neuron, recs) {
+      clear(chosen);
+      chosen.appendChild(h("div", "ti-note", "L" + layer + "N" + neuron + ": open it in a live NeuronExplorer for its examples"));
+      chosen.appendChild(explanationList(recs));
+    }
+    var ai = h("div", "ti-row");
+    ai.appendChild(expl); ai.appendChild(neuronSearch(data, hooks, showChosen)); ai.appendChild(chosen);
+    root.appendChild(ai); root.appendChild(row);
 
     function tokenNeurons(t) {
       clear(forTok);

@@ -1,0 +1,70 @@
+"""Feature pages for the graph view: what a feature writes (its logits), where it fires (feature atlas examples),
+what it means (an auto-interp explanation), and what ablating or doubling it does to the next token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from .graph import AttributionGraph
+from .interventions import FeatureEdit, intervene, intervene_each, next_token_table
+
+# (layer, feature) -> {"examples": [...], "explanation": str} from a feature atlas / auto-interp, when there is one
+FeatureInfo = Callable[[int, int], dict[str, Any]]
+ATLAS_DIR = "atlas"
+
+
+@torch.no_grad()
+def decoder_logits(model: Any, transcoder: Any, feature: int, tokenizer: Any, k: int = 5) -> dict[str, list]:
+    """Tokens the feature's decoder direction promotes and suppresses through the unembedding (the final norm
+    left out: a direction, not a prediction)."""
+    scores = transcoder.W_dec[feature].detach().float() @ model.unembed.weight.detach().float().T
+    up, down = scores.topk(k), (-scores).topk(k)
+    show = lambda ids, vals: [[tokenizer.decode([int(i)]), round(float(v), 3)] for i, v in zip(ids, vals)]  # noqa: E731
+    return {"up": show(up.indices, up.values), "down": show(down.indices, -down.values)}
+
+
+def feature_pages(model: Any, transcoders: Sequence[Any], graph: AttributionGraph, nodes: Sequence[int],
+                  tokenizer: Any, info: FeatureInfo | None = None) -> dict[str, dict[str, Any]]:
+    """One page per feature node, keyed by node index: its logits, the next-token distribution after ablating it
+    and after doubling it (beside the real one), and what ``info`` knows of it."""
+    ids = torch.tensor(graph.input_ids)
+    old = intervene(model, transcoders, ids, [])[-1]
+    sets = []
+    for n in nodes:
+        layer, pos, feat = (int(v) for v in graph.features[n])
+        act = float(graph.activations[n])
+        sets += [[FeatureEdit(layer, feat, 0.0, pos)], [FeatureEdit(layer, feat, 2 * act, pos)]]
+    new = intervene_each(model, transcoders, ids, sets)
+    pages = {}
+    for j, n in enumerate(nodes):
+        layer, _, feat = (int(v) for v in graph.features[n])
+        page = {"logits": decoder_logits(model, transcoders[layer], feat, tokenizer),
+                "interventions": {"ablate": next_token_table(old, new[2 * j], tokenizer),
+                                  "double": next_token_table(old, new[2 * j + 1], tokenizer)}}
+        page.update(info(layer, feat) if info is not None else {})
+        pages[str(n)] = page
+    return pages
+
+
+def atlas_info(transcoder_dir: Path, names: Sequence[str], n_examples: int = 6) -> FeatureInfo | None:
+    """Examples from the feature atlas the features work builds in ``<transcoder dir>/atlas`` (one block per
+    dictionary, in its own order: matched to layers by directory name); None when no atlas was built."""
+    path = Path(transcoder_dir) / ATLAS_DIR
+    if not (path / "atlas.json").is_file():
+        return None
+    from ..features.feature_atlas import FeatureAtlas
+
+    atlas = FeatureAtlas.open(path)
+    block = {layer: atlas.dictionary_names.index(name) for layer, name in enumerate(names)
+             if name in atlas.dictionary_names}
+
+    def info(layer: int, feature: int) -> dict[str, Any]:
+        if layer not in block:
+            return {}
+        top = atlas.top_examples(block[layer], feature, n_examples)
+        return {"examples": [{"tokens": list(r.tokens), "acts": list(r.acts)} for r in top.itertuples()]}
+
+    return info
