@@ -43,7 +43,7 @@ sae = TopKTrainingSAE(cfg)
 opt = torch.optim.Adam(sae.parameters(), lr=2e-4)
 def step(i):
     batch = x[(i * B) % (len(x) - B):][:B]
-    out = sae.training_forward_pass(TrainStepInput(sae_in=batch, coefficients={}, dead_neuron_mask=None, n_training_steps=i))
+    out = sae.training_forward_pass(TrainStepInput(sae_in=batch, coefficients={}, dead_neuron_mask=None, n_training_steps=i, is_logging_step=False))
     opt.zero_grad(); out.loss.backward(); opt.step()
 step(0)
 t = time.perf_counter()
@@ -57,23 +57,23 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-def end_to_end(tokens: int, out: Path) -> float:
+def end_to_end(tokens: int, out: Path, data: Path) -> float:
     from tiny_interp.features.config import SAETrainConfig
     from tiny_interp.features.trainer import Trainer
 
     cfg = SAETrainConfig(hooks=(HOOK,), latents=4096, k=16, tokens=tokens, buffer_stories=512, log_every=10**6,
                          save_every=10**6)
-    t = Trainer(REPO / "trained_models" / "ts-1L", TRAIN, out, cfg, progress=False)
+    t = Trainer(REPO / "trained_models" / "ts-1L", data, out, cfg, progress=False)
     t.run()
     return t.tokens_per_s
 
 
-def activations(n_tokens: int) -> torch.Tensor:
+def activations(n_tokens: int, data: Path) -> torch.Tensor:
     from tiny_interp.features.activations import StreamSpec, buffer_activations, story_buffers
     from tiny_interp.features.model_access import open_model
 
     net, tok, L, n_ctx = open_model(REPO / "trained_models" / "ts-1L", "cpu")
-    spec = StreamSpec(str(TRAIN), (HOOK,), 256, 32, 512, 0, 0, "cpu", "float32")
+    spec = StreamSpec(str(data), (HOOK,), 256, 32, 512, 0, 0, "cpu", "float32")
     parts, have = [], 0
     for c, stories in enumerate(story_buffers(spec)):
         parts.append(buffer_activations(net, tok, spec, stories, c, n_ctx, L)[HOOK])
@@ -127,14 +127,15 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=30, help="timed steps of the step-only comparison")
     p.add_argument("--batch", type=int, default=4096)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--data", type=Path, default=TRAIN, help="training stories (default ../shared train split)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(f"threads {args.threads}, {os.cpu_count()} cpus")
     with tempfile.TemporaryDirectory() as tmp:
         before = load()
-        e2e = end_to_end(args.tokens, Path(tmp) / "run")
+        e2e = end_to_end(args.tokens, Path(tmp) / "run", args.data)
         print(f"end to end (model forward included): {e2e:,.0f} tokens/s (load {before:.1f} -> {load():.1f})")
-    x = activations(args.batch * 8)
+    x = activations(args.batch * 8, args.data)
     before = load()
     ours = our_steps(x, args.steps, args.batch)
     print(f"ours, step only: {ours:,.0f} tokens/s (load {before:.1f})")

@@ -66,6 +66,15 @@ def test_07_training_dynamics(nb_run, story_files, tmp_path):
     assert n >= 3 and f"{n} checkpoints" in text_of(nb)
 
 
+def test_08_features(nb_run, story_files, tmp_path):
+    saes = tmp_path / "saes"
+    nb = run_nb("08_features", tmp_path, MODEL=str(nb_run), SAES=str(saes), STORIES=str(story_files[1]), N_STORIES=24,
+                TRAIN_DATA=str(story_files[0]), TRAIN_TOKENS=8192, LATENTS=64)
+    text = text_of(nb)
+    assert (saes / "atlas" / "atlas.json").is_file() and "feature atlas of 64 features" in text
+    assert "neuron_precision" in text and "feature_precision" in text
+
+
 def story_answer(body: dict, n: int):
     w = re.findall(r'the (?:verb|noun|adjective) "(\w+)"', last_text(body))
     return ("ok", f"Once upon a time a cat liked to {w[0]}. It found a {w[2]} {w[1]}.\n\nThe cat was happy.")

@@ -115,9 +115,11 @@ def _batch(model: Any, saes: Sequence[SAE], ids: Tensor, valid: Tensor, sums: _S
 
 
 def evaluate(model: Any, tokenizer: Any, saes: Sequence[SAE], stories: Sequence[str], cfg: EvalConfig | None = None,
-             n_ctx: int = 512) -> dict[str, Any]:
-    """Metrics per dictionary (by its hook) and per spliced group; see the module docstring."""
+             n_ctx: int | None = None) -> dict[str, Any]:
+    """Metrics per dictionary (by its hook) and per spliced group; see the module docstring. Stories are cut to
+    the model's context (``n_ctx``, default the model's own)."""
     cfg = cfg or EvalConfig()
+    n_ctx = n_ctx or int(model.cfg.n_ctx)
     rows = encode(tokenizer, list(stories)[: cfg.n_stories], min(cfg.max_len, n_ctx))
     sums = _Sums()
     device = next(saes[0].parameters()).device
