@@ -329,10 +329,16 @@ def test_feature_pages_read_the_transcoders_feature_atlas(tmp_path, make_model_d
     gm = open_graph_model(model_dir, model_dir / "saes")
     graph = gm.graph("Lily gave the ball to")
     nodes = list(range(min(6, graph.n_features)))
+    # the auto-interp export the FeatureExplorer reads: one explained feature, the others without
+    layer0, _, feat0 = graph.features[nodes[0]].tolist()
+    block0 = atlas.dictionary_names.index(gm.transcoder_names[layer0])
+    (atlas.path / "explanations.json").write_text(json.dumps({f"{block0}:{feat0}": "balls and toys"}))
     pages = feature_pages(gm.model, gm.transcoders, graph, nodes, gm.tokenizer, gm.feature_info())
     for n in nodes:
         layer, _, feat = graph.features[n].tolist()
         block = atlas.dictionary_names.index(gm.transcoder_names[layer])
         expected = atlas.top_examples(block, feat, 6)
         assert [e["acts"] for e in pages[str(n)]["examples"]] == [list(a) for a in expected["acts"]]
+        explained = (layer, feat) == (layer0, feat0)
+        assert pages[str(n)].get("explanation") == ("balls and toys" if explained else None)
     assert any(pages[str(n)]["examples"] for n in nodes)

@@ -56,6 +56,7 @@ def atlas_info(transcoder_dir: Path, names: Sequence[str], n_examples: int = 6) 
     if not (path / "atlas.json").is_file():
         return None
     from ..features.feature_atlas import FeatureAtlas
+    from ..widgets.features import explanation
 
     atlas = FeatureAtlas.open(path)
     block = {layer: atlas.dictionary_names.index(name) for layer, name in enumerate(names)
@@ -65,6 +66,11 @@ def atlas_info(transcoder_dir: Path, names: Sequence[str], n_examples: int = 6) 
         if layer not in block:
             return {}
         top = atlas.top_examples(block[layer], feature, n_examples)
-        return {"examples": [{"tokens": list(r.tokens), "acts": list(r.acts)} for r in top.itertuples()]}
+        page: dict[str, Any] = {"examples": [{"tokens": list(r.tokens), "acts": list(r.acts)} for r in top.itertuples()]}
+        # the auto-interp explanation the FeatureExplorer shows, when `tiny-interp autointerp` exported one
+        text = explanation(atlas, block[layer], feature)
+        if text:
+            page["explanation"] = text
+        return page
 
     return info
