@@ -107,7 +107,7 @@ class FeatureAtlas(Atlas):
         """Top positive and negative tokens of a feature's direct logit effect."""
         import pandas as pd
 
-        f = self._flat(block, feature)
+        f = self.flat_index(block, feature)
         rows = []
         for sign in ("pos", "neg"):
             ids, vals = self.a[f"logit_{sign}_ids"][f], self.a[f"logit_{sign}_values"][f]
@@ -125,7 +125,7 @@ class FeatureAtlas(Atlas):
         """Features of the same dictionary whose decoder directions are closest (cosine) to this one's."""
         import pandas as pd
 
-        self._flat(block, feature)
+        self.flat_index(block, feature)
         W = self.dictionaries()[block].W_dec.detach()
         W = W / W.norm(dim=-1, keepdim=True).clamp(min=1e-8)
         cos = W @ W[feature]

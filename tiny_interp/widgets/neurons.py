@@ -40,7 +40,7 @@ def token_neurons(atlas: Atlas, token_ids: np.ndarray, n: int = 6) -> dict[int, 
 
 def neuron_data(atlas: Atlas, layer: int, neuron: int, n_examples: int = 16, focus: str | None = None) -> dict[str, Any]:
     """Everything the neuron view draws, from the memory-mapped atlas."""
-    f = atlas._flat(layer, neuron)
+    f = atlas.flat_index(layer, neuron)
     k = min(n_examples, atlas.a["top_values"].shape[1])
     vals = np.asarray(atlas.a["top_values"][f, :k], dtype=np.float32)
     toks = np.asarray(atlas.a["top_window_tokens"][f, :k])

@@ -40,7 +40,8 @@ class Atlas:
         return cls(path, meta, arrays)
 
     # ---- addressing ----
-    def _flat(self, layer: int, neuron: int) -> int:
+    def flat_index(self, layer: int, neuron: int) -> int:
+        """The unit's row in the atlas arrays (views read those arrays directly, memory-mapped)."""
         if not (0 <= layer < self.n_layers and 0 <= neuron < self.d_mlp):
             raise IndexError(f"(layer {layer}, neuron {neuron}) is outside {self.n_layers} layers x {self.d_mlp} neurons")
         return layer * self.d_mlp + neuron
@@ -93,7 +94,7 @@ class Atlas:
         top token in [[ ]]), and per-token ``tokens`` / ``acts`` lists for the window around it."""
         import pandas as pd
 
-        f = self._flat(layer, neuron)
+        f = self.flat_index(layer, neuron)
         vals = np.asarray(self.a["top_values"][f])
         vals = vals[np.isfinite(vals)]  # a unit that fired on fewer tokens than top_k has empty slots
         k = len(vals) if n is None else min(n, len(vals))
@@ -127,7 +128,7 @@ class Atlas:
 
     def histogram(self, layer: int, neuron: int) -> tuple[np.ndarray, np.ndarray]:
         """(edges, counts): n_bins + 1 edges over the fixed range; counts[0] / counts[-1] hold under/overflow."""
-        f = self._flat(layer, neuron)
+        f = self.flat_index(layer, neuron)
         lo, hi = (float(x) for x in self.a["hist_range"][f])
         nb = int(self.meta["config"]["n_bins"])
         return np.linspace(lo, hi, nb + 1), np.asarray(self.a["hist_counts"][f])
@@ -136,7 +137,7 @@ class Atlas:
         """Vocabulary tokens with the highest mean activation of this neuron (seen at least min_count times)."""
         import pandas as pd
 
-        f = self._flat(layer, neuron)
+        f = self.flat_index(layer, neuron)
         means = self.token_means(cols=f)
         counts = np.asarray(self.a["token_count"])
         means = np.where(counts >= min_count, means, -np.inf)
