@@ -38,5 +38,6 @@ $(SAELENS_VENV)/.installed:
 bench: $(STAMP)
 	$(PY) bench/train_throughput.py
 
+# runs/ is left alone: it holds the user's trained models and the lab's notebook copies
 clean:
-	rm -rf $(VENV) .pytest_cache runs .cache
+	rm -rf $(VENV) .pytest_cache .cache
