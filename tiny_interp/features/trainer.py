@@ -235,15 +235,17 @@ class Trainer:
 
     # ---- state ----
     def _start(self) -> None:
-        from ..ownership import claim_output_dir
+        from ..ownership import claim_output_dir, owns
 
+        # decided before claiming: with --force in someone else's folder, a metrics.jsonl there is theirs
+        earlier_run = self.out.is_dir() and (owns(self.out, OUTPUT_KIND) or _is_earlier_run(self.out))
         claim_output_dir(self.out, OUTPUT_KIND, force=self.force, legacy=_is_earlier_run)
         self._last_logged = _last_logged_step(self.out / METRICS_FILE) if self.resume else 0
         if self.resume:
             self._load_state()
-        elif self.force:
+        elif self.force and earlier_run:
             for name in (STATE_FILE, METRICS_FILE):
-                (self.out / name).unlink(missing_ok=True)  # only our own files; dictionaries are replaced at the end
+                (self.out / name).unlink(missing_ok=True)  # our earlier run's files; dictionaries are replaced at the end
         write_json_atomic(self.out / MARKER, {"kind": RUN_KIND, **self._run_record()})
 
     def _run_record(self) -> dict[str, Any]:
