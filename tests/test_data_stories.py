@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tiny_interp.data import story_files as story_files_mod
 from tiny_interp.data import stories as stories_mod
 from tiny_interp.data.stories import StoryStats, iter_stories
 from tiny_interp.errors import DataError, TinyInterpError
@@ -79,7 +80,7 @@ def test_json_array_is_streamed_across_chunk_boundaries(tmp_path, monkeypatch):
     texts = [f"Ünïcode story {i} — with \"quotes\" and émojis 🐸 {'x' * (i % 13)}" for i in range(60)]
     path = tmp_path / "s.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps([{"story": t, "n": i} for i, t in enumerate(texts)], indent=1).encode())
-    monkeypatch.setattr(stories_mod._JsonStream, "CHUNK", 7)  # splits multi-byte characters and tokens
+    monkeypatch.setattr(story_files_mod._JsonStream, "CHUNK", 7)  # splits multi-byte characters and tokens
     got, stats = load(path)
     assert got == [t.strip() for t in texts] and stats.n_stories == 60
 
@@ -141,7 +142,7 @@ def test_no_separators(tmp_path, story_texts):
 
 
 def test_story_without_separator_runs_too_long(tmp_path, monkeypatch):
-    monkeypatch.setattr(stories_mod, "MAX_STORY_CHARS", 1000)
+    monkeypatch.setattr(story_files_mod, "MAX_STORY_CHARS", 1000)
     path = tmp_path / "long.txt"
     path.write_text(f"Short.\n{SEP}\n" + "A line of a story that never ends.\n" * 100, encoding="utf-8")
     msg = error_of(path)
