@@ -1,8 +1,10 @@
 """Atlases: stream a corpus through a model and keep, for every unit (MLP neuron or dictionary feature), what
 fires it: top-k (story, position) examples with the unit's activations over a window of tokens around each,
-summary statistics, a histogram and its mean activation per vocabulary token.
+quantile examples (a few drawn at random from each activation band below the top), summary statistics, a
+histogram and its mean activation per vocabulary token.
 
 Rooms: ``units`` (which activations, read through the hook seam), ``accumulator`` (the streaming state),
+``quantiles`` (its seeded, mergeable sample of each activation band),
 ``build`` and ``workers`` (batches, checkpoints, resume, worker processes), ``fileformat`` (files and output
 directories), ``query`` (the ``Atlas`` reader). Memory is bounded (a running top-k merged batch by batch); the
 state is checkpointed atomically every ``checkpoint_every`` batches and a stopped build resumes from it. A neuron

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from ...atomic import write_bytes_atomic
 from ...errors import CheckpointError
+from .quantiles import QuantileSample, token_keys
 
 
 class AtlasState:
@@ -44,6 +45,8 @@ class AtlasState:
         self.token_sum = torch.zeros((L, V, d_mlp), dtype=torch.float32)  # per layer: index_add_ on contiguous rows
         self.token_count = torch.zeros(V, dtype=torch.int64)
         self.batches_done = 0
+        self.quantiles = (QuantileSample(N, cfg.quantile_bands, cfg.quantile_per_band, cfg.window, cfg.quantile_seed)
+                          if cfg.quantile_per_band else None)
         self._hist_offset = (torch.arange(d_mlp, dtype=torch.float32) * (cfg.n_bins + 2) + 1)[None, :]
 
     # ---- accumulation ----
@@ -58,7 +61,13 @@ class AtlasState:
         each, starting at ``starts``)."""
         sl = slice(layer * self.d, (layer + 1) * self.d)
         self._stats(sl, acts, tok, first_batch)
-        self._topk(sl, acts, tok, starts, lengths, story_ids)
+        floor = self.quantiles.prepare(sl, self.max[sl]) if self.quantiles is not None else None
+        above = self._topk(sl, acts, tok, starts, lengths, story_ids, floor)
+        if self.quantiles is not None:
+            row = torch.arange(len(lengths)).repeat_interleave(lengths)
+            keys = token_keys(story_ids[row], torch.arange(len(tok)) - starts[row], self.cfg.quantile_seed)
+            windows = lambda ti, nj: self._windows(acts, tok, starts, lengths, story_ids, ti, nj)  # noqa: E731
+            self.quantiles.add(sl, acts, keys, windows, above)
 
     def _stats(self, sl: slice, acts: Tensor, tok: Tensor, first_batch: bool) -> None:
         cfg = self.cfg
@@ -84,7 +93,10 @@ class AtlasState:
         self.hist[sl] += torch.bincount(b.flatten(), minlength=self.d * (nb + 2)).view(self.d, nb + 2)
         self.token_sum[sl.start // self.d].index_add_(0, tok, acts)
 
-    def _topk(self, sl: slice, acts: Tensor, tok: Tensor, starts: Tensor, lengths: Tensor, story_ids: Tensor) -> None:
+    def _topk(self, sl: slice, acts: Tensor, tok: Tensor, starts: Tensor, lengths: Tensor, story_ids: Tensor,
+              floor: Tensor | None = None) -> tuple[Tensor, Tensor] | None:
+        """Merge the batch into the running top-k. With a ``floor`` (the quantile sample's), its one comparison
+        also finds the (token, unit) pairs at or above the floor, returned (None when it sorted instead)."""
         n, d = acts.shape
         K = self.cfg.top_k
         old_val = self.top_val[sl]  # [d, K], descending
@@ -102,11 +114,11 @@ class AtlasState:
             j = torch.arange(d).expand(k, d)
             enters = val > kth
             c_val, c_tok, c_neu = val[enters], t[enters], j[enters]
+            above = None
         else:
-            c_tok, c_neu = (acts > kth).nonzero(as_tuple=True)
+            c_val, c_tok, c_neu, above = _above(acts, kth, floor)
             if len(c_tok) == 0:
-                return
-            c_val = acts[c_tok, c_neu]
+                return above
         # merge: old entries and candidates sorted by (neuron, value descending); each neuron keeps its first K
         all_val = torch.cat([old_val.reshape(-1), c_val])
         all_neu = torch.cat([torch.arange(d).repeat_interleave(K), c_neu])
@@ -117,19 +129,9 @@ class AtlasState:
         src = order[rank < K]  # d * K: every neuron has K old slots, so it keeps exactly K
         is_new = src >= d * K
         ci = src[is_new] - d * K
-        ti, nj = c_tok[ci], c_neu[ci]
-        row = torch.searchsorted(starts, ti, right=True) - 1
-        row_start, row_len = starts[row], lengths[row]
-        pos = ti - row_start
-        wp = pos[:, None] + torch.arange(-self.cfg.window, self.cfg.window + 1)  # [m, w] positions in the story
-        ok = (wp >= 0) & (wp < row_len[:, None])
-        widx = (row_start[:, None] + wp.clamp(min=0)).clamp(max=n - 1)
-        new_rows = {
-            "top_story": story_ids[row].int(),
-            "top_pos": pos.int(),
-            "win_act": acts[widx, nj[:, None]].masked_fill(~ok, float("nan")).half(),
-            "win_tok": tok[widx].masked_fill(~ok, -1).int(),
-        }
+        windows = self._windows(acts, tok, starts, lengths, story_ids, c_tok[ci], c_neu[ci])
+        new_rows = {"top_story": windows["story"], "top_pos": windows["pos"], "win_act": windows["win_act"],
+                    "win_tok": windows["win_tok"]}
         old_src = src.clamp(max=d * K - 1)
         for name, new in new_rows.items():
             arr = getattr(self, name)
@@ -138,6 +140,23 @@ class AtlasState:
             out[is_new] = new
             arr[sl] = out.view(block.shape)
         self.top_val[sl] = all_val[src].view(d, K)
+        return above
+
+    def _windows(self, acts: Tensor, tok: Tensor, starts: Tensor, lengths: Tensor, story_ids: Tensor, ti: Tensor,
+                 nj: Tensor) -> dict[str, Tensor]:
+        """Story, position and the window of tokens and activations around each (token ``ti``, unit ``nj``)."""
+        row = torch.searchsorted(starts, ti, right=True) - 1
+        row_start, row_len = starts[row], lengths[row]
+        pos = ti - row_start
+        wp = pos[:, None] + torch.arange(-self.cfg.window, self.cfg.window + 1)  # [m, w] positions in the story
+        ok = (wp >= 0) & (wp < row_len[:, None])
+        widx = (row_start[:, None] + wp.clamp(min=0)).clamp(max=len(tok) - 1)
+        return {
+            "story": story_ids[row].int(),
+            "pos": pos.int(),
+            "win_act": acts[widx, nj[:, None]].masked_fill(~ok, float("nan")).half(),
+            "win_tok": tok[widx].masked_fill(~ok, -1).int(),
+        }
 
     def merge(self, other: "AtlasState") -> None:
         """Fold in a state built from later batches (same model, settings and histogram edges). Top-k entries of
@@ -154,6 +173,8 @@ class AtlasState:
         for name in ("sum", "sumsq", "n_active", "hist", "token_sum", "token_count"):
             getattr(self, name).add_(getattr(other, name))
         self.max, self.min = torch.maximum(self.max, other.max), torch.minimum(self.min, other.min)
+        if self.quantiles is not None:
+            self.quantiles.merge(other.quantiles)
         self.count += other.count
         self.batches_done += other.batches_done
 
@@ -169,6 +190,8 @@ class AtlasState:
         arrays = {name: getattr(self, name).numpy() for name in self._TENSORS}
         if self.hist_lo is not None:
             arrays["hist_lo"], arrays["hist_hi"] = self.hist_lo.numpy(), self.hist_hi.numpy()
+        if self.quantiles is not None:
+            arrays.update({f"quantile_{name}": getattr(self.quantiles, name).numpy() for name in QuantileSample.TENSORS})
         progress = {**meta, "count": self.count, "batches_done": self.batches_done}
         arrays["progress"] = np.frombuffer(json.dumps(progress).encode(), dtype=np.uint8)
         buf = io.BytesIO()
@@ -182,13 +205,34 @@ class AtlasState:
                 progress = json.loads(bytes(z["progress"]).decode())
                 state = cls(L, d_mlp, V, cfg)
                 for name in cls._TENSORS:
-                    saved = torch.from_numpy(z[name].copy())
-                    if saved.shape != getattr(state, name).shape:
-                        raise ValueError(f"{name} has shape {tuple(saved.shape)}, expected {tuple(getattr(state, name).shape)}")
-                    setattr(state, name, saved)
+                    setattr(state, name, _saved(z, name, getattr(state, name)))
+                if state.quantiles is not None:
+                    for name in QuantileSample.TENSORS:
+                        setattr(state.quantiles, name, _saved(z, f"quantile_{name}", getattr(state.quantiles, name)))
                 if "hist_lo" in z:
                     state.hist_lo, state.hist_hi = torch.from_numpy(z["hist_lo"].copy()), torch.from_numpy(z["hist_hi"].copy())
         except (OSError, ValueError, KeyError) as e:
             raise CheckpointError(f"the atlas build state {file} is unreadable ({e}); delete it or build with fresh=True") from e
         state.count, state.batches_done = int(progress["count"]), int(progress["batches_done"])
         return state, progress
+
+
+def _above(acts: Tensor, kth: Tensor, floor: Tensor | None) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor] | None]:
+    """Top-k candidates (value, token, unit: activations above the unit's k-th) and, with a ``floor``, the pairs at
+    or above it, from one comparison of the block."""
+    if floor is None:
+        c_tok, c_neu = (acts > kth).nonzero(as_tuple=True)
+        return acts[c_tok, c_neu], c_tok, c_neu, None
+    below_floor = torch.nextafter(floor, torch.full_like(floor, float("-inf")))
+    c_tok, c_neu = (acts > torch.minimum(kth, below_floor)).nonzero(as_tuple=True)
+    c_val = acts[c_tok, c_neu]
+    hit, enters = c_val >= floor[c_neu], c_val > kth[c_neu]
+    return c_val[enters], c_tok[enters], c_neu[enters], (c_tok[hit], c_neu[hit])
+
+
+def _saved(z: Any, name: str, like: Tensor) -> Tensor:
+    """One array of a saved state, as a tensor of the shape the settings give (ValueError otherwise)."""
+    saved = torch.from_numpy(z[name].copy())
+    if saved.shape != like.shape:
+        raise ValueError(f"{name} has shape {tuple(saved.shape)}, expected {tuple(like.shape)}")
+    return saved

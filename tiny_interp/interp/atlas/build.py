@@ -28,7 +28,7 @@ from .units import Units, neuron_units
 from .workers import build_in_workers
 
 OUTPUT_KIND = "atlas"
-STATE_FORMAT = 2  # layout of a stopped build's state.npz; a resume refuses other layouts
+STATE_FORMAT = 3  # layout of a stopped build's state.npz; a resume refuses other layouts
 
 
 @dataclass

@@ -10,6 +10,7 @@ from ...errors import ConfigError
 
 # fields added after atlases were shipped: left out of a build's identity at their defaults, so older atlases of
 # the same stories and settings are still recognised as finished
+# (the quantile fields are not among them: an atlas built without quantile examples is rebuilt to get them)
 _LATER_FIELDS = {"token_top": 0, "top_min": None}
 
 
@@ -38,14 +39,20 @@ class AtlasConfig:
     # with 0.0 their top-k holds only tokens where they fire, and the running top-k never falls back to a full sort
     # for the many features that have not fired yet
     top_min: float | None = None
+    # quantile examples: per unit, quantile_per_band windows drawn at random (seeded, see atlas.quantiles) from
+    # each of quantile_bands equal-width activation bands from 0 to just above the unit's maximum (0: none)
+    quantile_bands: int = 5
+    quantile_per_band: int = 2
+    quantile_seed: int = 0
 
     def __post_init__(self) -> None:
-        positive = ("top_k", "batch_size", "max_len", "n_bins", "hist_stride", "checkpoint_every", "workers")
+        positive = ("top_k", "batch_size", "max_len", "n_bins", "hist_stride", "checkpoint_every", "workers",
+                    "quantile_bands")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        for name in ("window", "threads", "token_top"):
+        for name in ("window", "threads", "token_top", "quantile_per_band", "quantile_seed"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
         if self.active_threshold != self.active_threshold:

@@ -13,6 +13,7 @@ import torch
 
 from ...atomic import write_bytes_atomic, write_text_atomic
 from .accumulator import AtlasState
+from .quantiles import QuantileSample
 
 FORMAT_VERSION = 1
 META_FILE = "atlas.json"
@@ -84,6 +85,22 @@ def atlas_arrays(s: AtlasState) -> dict[str, np.ndarray]:
         "hist_range.npy": torch.stack([s.hist_lo, s.hist_hi], 1).numpy().astype(np.float32),
         **(top_token_means(token_means, s.cfg.token_top) if s.cfg.token_top else quantized_token_means(token_means)),
         "token_count.npy": s.token_count.numpy(),
+        **(quantile_arrays(s.quantiles, s.V) if s.quantiles is not None else {}),
+    }
+
+
+def quantile_arrays(q: QuantileSample, vocab_size: int) -> dict[str, np.ndarray]:
+    """The quantile examples, each band's strongest first; band j of a unit covers [j, j + 1) x scale / bands
+    (``quantile_scale.npy``, 0 for a unit that never fired); empty slots have value NaN and story -1."""
+    order = torch.argsort(torch.nan_to_num(q.val, nan=float("-inf")), dim=-1, descending=True, stable=True)
+    pick = lambda a: a.gather(2, order if a.dim() == 3 else order[..., None].expand_as(a)).numpy()  # noqa: E731
+    return {
+        "quantile_scale.npy": q.scale.numpy().astype(np.float32),
+        "quantile_values.npy": pick(q.val).astype(np.float32),
+        "quantile_story.npy": pick(q.story),
+        "quantile_position.npy": pick(q.pos),
+        "quantile_window_acts.npy": pick(q.win_act),
+        "quantile_window_tokens.npy": compact_tokens(pick(q.win_tok), vocab_size),
     }
 
 

@@ -98,20 +98,52 @@ class Atlas:
         vals = np.asarray(self.a["top_values"][f])
         vals = vals[np.isfinite(vals)]  # a unit that fired on fewer tokens than top_k has empty slots
         k = len(vals) if n is None else min(n, len(vals))
-        toks, acts = np.asarray(self.a["top_window_tokens"][f, :k]), np.asarray(self.a["top_window_acts"][f, :k])
-        W = int(self.meta["config"]["window"])
+        rows = [(vals[j], self.a["top_story"][f, j], self.a["top_position"][f, j], self.a["top_window_tokens"][f, j],
+                 self.a["top_window_acts"][f, j]) for j in range(k)]
+        return pd.DataFrame.from_records([{"rank": j, **self._example(*r)} for j, r in enumerate(rows)])
+
+    @property
+    def has_quantiles(self) -> bool:
+        """Whether the atlas keeps quantile examples (atlases built before them do not)."""
+        return "quantile_values" in self.a
+
+    def quantile_bands(self, layer: int, neuron: int) -> list[tuple[float, float]]:
+        """The unit's activation bands [lo, hi), from 0 up to the band holding its maximum (none if it never
+        fired above 0, or the atlas has no quantile examples)."""
+        if not self.has_quantiles:
+            return []
+        f = self.flat_index(layer, neuron)
+        scale, bands = float(self.a["quantile_scale"][f]), self.a["quantile_values"].shape[1]
+        top = int(np.floor(float(self.a["neuron_stats"][f, 2]) / scale * bands)) if scale > 0 else -1
+        return [(j * scale / bands, (j + 1) * scale / bands) for j in range(min(top, bands - 1) + 1)]
+
+    def band_examples(self, layer: int, neuron: int) -> Any:
+        """Examples drawn at random from each activation band below the maximum (``quantile_bands``): band, lo,
+        hi, a ``quantile`` label naming the range, then the columns of ``top_examples``; strongest band first,
+        each band's strongest example first. (Not named ``quantile_examples``: autointerp takes an atlas method of
+        that name in place of its held-out prompt quantiles, a change of its prompts to make on purpose.)"""
+        import pandas as pd
+
+        f = self.flat_index(layer, neuron)
         records = []
-        for j in range(k):
-            ok = toks[j] >= 0
-            pieces = self._decode(toks[j][ok])
-            centre = int(ok[:W].sum())
-            context = "".join(pieces[:centre]) + "[[" + pieces[centre] + "]]" + "".join(pieces[centre + 1 :])
-            records.append({
-                "rank": j, "activation": float(vals[j]), "story": int(self.a["top_story"][f, j]),
-                "position": int(self.a["top_position"][f, j]), "token": pieces[centre], "context": context,
-                "tokens": pieces, "acts": [float(x) for x in acts[j][ok]],
-            })
-        return pd.DataFrame.from_records(records)
+        for band, (lo, hi) in reversed(list(enumerate(self.quantile_bands(layer, neuron)))):
+            vals = np.asarray(self.a["quantile_values"][f, band])
+            for j in np.flatnonzero(np.isfinite(vals)):
+                ex = self._example(vals[j], self.a["quantile_story"][f, band, j], self.a["quantile_position"][f, band, j],
+                                   self.a["quantile_window_tokens"][f, band, j], self.a["quantile_window_acts"][f, band, j])
+                records.append({"band": band, "lo": lo, "hi": hi, "quantile": f"activations {lo:.3g} to {hi:.3g}",
+                                "rank": int(j), **ex})
+        columns = ["band", "lo", "hi", "quantile", "rank", "activation", "story", "position", "token", "context", "tokens", "acts"]
+        return pd.DataFrame.from_records(records, columns=columns)
+
+    def _example(self, value: float, story: int, position: int, tokens: np.ndarray, acts: np.ndarray) -> dict[str, Any]:
+        """One example window as a record: the centre token in [[ ]] in ``context``, per-token lists."""
+        ok = np.asarray(tokens) >= 0
+        pieces = self._decode(np.asarray(tokens)[ok])
+        centre = int(ok[: int(self.meta["config"]["window"])].sum())
+        context = "".join(pieces[:centre]) + "[[" + pieces[centre] + "]]" + "".join(pieces[centre + 1 :])
+        return {"activation": float(value), "story": int(story), "position": int(position), "token": pieces[centre],
+                "context": context, "tokens": pieces, "acts": [float(x) for x in np.asarray(acts)[ok]]}
 
     def stats(self) -> Any:
         """Per-neuron statistics as a DataFrame (layer, neuron, mean, std, max, min, frac_active)."""
