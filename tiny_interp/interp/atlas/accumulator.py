@@ -191,7 +191,7 @@ class AtlasState:
         if self.hist_lo is not None:
             arrays["hist_lo"], arrays["hist_hi"] = self.hist_lo.numpy(), self.hist_hi.numpy()
         if self.quantiles is not None:
-            arrays.update({f"quantile_{name}": getattr(self.quantiles, name).numpy() for name in QuantileSample.TENSORS})
+            arrays.update({f"quantile_{n}": getattr(self.quantiles, n).numpy() for n in QuantileSample.TENSORS})
         progress = {**meta, "count": self.count, "batches_done": self.batches_done}
         arrays["progress"] = np.frombuffer(json.dumps(progress).encode(), dtype=np.uint8)
         buf = io.BytesIO()
@@ -217,7 +217,8 @@ class AtlasState:
         return state, progress
 
 
-def _above(acts: Tensor, kth: Tensor, floor: Tensor | None) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor] | None]:
+def _above(acts: Tensor, kth: Tensor, floor: Tensor | None
+           ) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor] | None]:
     """Top-k candidates (value, token, unit: activations above the unit's k-th) and, with a ``floor``, the pairs at
     or above it, from one comparison of the block."""
     if floor is None:

@@ -129,11 +129,13 @@ class Atlas:
         for band, (lo, hi) in reversed(list(enumerate(self.quantile_bands(layer, neuron)))):
             vals = np.asarray(self.a["quantile_values"][f, band])
             for j in np.flatnonzero(np.isfinite(vals)):
-                ex = self._example(vals[j], self.a["quantile_story"][f, band, j], self.a["quantile_position"][f, band, j],
-                                   self.a["quantile_window_tokens"][f, band, j], self.a["quantile_window_acts"][f, band, j])
+                at = (f, band, j)
+                ex = self._example(vals[j], self.a["quantile_story"][at], self.a["quantile_position"][at],
+                                   self.a["quantile_window_tokens"][at], self.a["quantile_window_acts"][at])
                 records.append({"band": band, "lo": lo, "hi": hi, "quantile": f"activations {lo:.3g} to {hi:.3g}",
                                 "rank": int(j), **ex})
-        columns = ["band", "lo", "hi", "quantile", "rank", "activation", "story", "position", "token", "context", "tokens", "acts"]
+        columns = ["band", "lo", "hi", "quantile", "rank", "activation", "story", "position", "token", "context",
+                   "tokens", "acts"]
         return pd.DataFrame.from_records(records, columns=columns)
 
     def _example(self, value: float, story: int, position: int, tokens: np.ndarray, acts: np.ndarray) -> dict[str, Any]:
