@@ -1,7 +1,7 @@
 """FeatureExplorer: a dictionary feature's page, Neuronpedia-like and offline. Top examples as coloured tokens,
-activation histogram, density, top +/- logit effects, tokens it likes, an explanation slot, live activations on
-typed text with the top features at any token, and steering: a story generated with the feature added or clamped,
-beside the unsteered one. ``export_features`` writes a static page of many features (a few KB each, gzipped).
+quantile examples under them (a few from each activation band, with its range), activation histogram, density,
+top +/- logit effects, tokens it likes, an explanation slot, live activations on typed text with the top features
+at any token, and steering: a story generated with the feature added or clamped, beside the unsteered one. ``export_features`` writes a static page of many features (a few KB each, gzipped).
 
 Drawn by ``static/features.js`` (its own bundle beside the shared views bundle, whose CSS it reuses).
 """
@@ -36,10 +36,12 @@ def features_js() -> str:
     return _static("features.js")
 
 
-def features_esm() -> str:
-    """The anywidget module: our bundle, then the shared views' widget glue pointed at our renderer."""
+def features_esm(with_views: bool = False) -> str:
+    """The anywidget module: our bundle (after the shared views bundle ``with_views``), then the shared views'
+    widget glue pointed at our renderer."""
     glue = esm()[len(bundle_js()):]
-    return features_js() + glue.replace("globalThis.tinyInterpViews.render", "globalThis.tinyInterpFeatures.render")
+    ours = features_js() + glue.replace("globalThis.tinyInterpViews.render", "globalThis.tinyInterpFeatures.render")
+    return bundle_js() + ours if with_views else ours
 
 
 class FeatureWidget(anywidget.AnyWidget):
@@ -50,6 +52,12 @@ class FeatureWidget(anywidget.AnyWidget):
 
     def show(self, data: dict[str, Any]) -> None:
         self.data = safe_json(data)
+
+
+class NeuronWidget(FeatureWidget):
+    """The NeuronExplorer's view: the shared views bundle draws the neuron, ours adds its quantile examples."""
+
+    _esm = features_esm(with_views=True)
 
 
 # ---------------------------------------------------------------- data

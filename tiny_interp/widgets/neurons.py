@@ -1,6 +1,8 @@
-"""NeuronExplorer: a neuron's top atlas examples as coloured-token snippets, its activation histogram, the tokens
-it likes, the neurons most selective for any token (click a token in a snippet, or type one), the neuron's
-auto-interpretation explanations with their scores, and a search box over every neuron's explanations."""
+"""NeuronExplorer: a neuron's top atlas examples as coloured-token snippets (and its quantile examples: a few
+from each activation band, drawn by ``static/features.js`` below the shared neuron view), its activation
+histogram, the tokens it likes, the neurons most selective for any token (click a token in a snippet, or type
+one), the neuron's auto-interpretation explanations with their scores, and a search box over every neuron's
+explanations."""
 
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ import numpy as np
 from ..errors import CheckpointError
 from ..interp.neurons import Atlas, build_atlas, open_atlas
 from ..interp.neurons import STAT_COLUMNS
-from .base import Explorer, ViewWidget, set_text, status_line
-from .render import quantise
+from .base import Explorer, set_text, status_line
+from .render import PageState, quantise
 
 
 def token_neurons(atlas: Atlas, token_ids: np.ndarray, n: int = 6) -> dict[int, list[list]]:
@@ -38,26 +40,27 @@ def token_neurons(atlas: Atlas, token_ids: np.ndarray, n: int = 6) -> dict[int, 
     return out
 
 
-def neuron_data(atlas: Atlas, layer: int, neuron: int, n_examples: int = 16, focus: str | None = None) -> dict[str, Any]:
-    """Everything the neuron view draws, from the memory-mapped atlas."""
+def neuron_data(atlas: Atlas, layer: int, neuron: int, n_examples: int = 16, focus: str | None = None,
+                per_band: int | None = None) -> dict[str, Any]:
+    """Everything the neuron view draws, from the memory-mapped atlas. ``quantiles``: per activation band (lowest
+    first) its range and up to ``per_band`` examples (None: all kept); None when the atlas has no quantiles."""
     f = atlas.flat_index(layer, neuron)
     k = min(n_examples, atlas.a["top_values"].shape[1])
     vals = np.asarray(atlas.a["top_values"][f, :k], dtype=np.float32)
     toks = np.asarray(atlas.a["top_window_tokens"][f, :k])
     acts = np.asarray(atlas.a["top_window_acts"][f, :k], dtype=np.float32)
-    W = int(atlas.meta["config"]["window"])
     amax = float(max(np.nanmax(acts), 1e-6)) if acts.size and np.isfinite(acts).any() else 1.0
+    bands = atlas.quantile_bands(layer, neuron)
+    q = slice(None, per_band)
+    q_toks = np.asarray(atlas.a["quantile_window_tokens"][f, : len(bands), q]) if bands else toks[:0]
     tok = atlas.tokenizer
-    used = np.unique(toks[toks >= 0])
+    used = np.unique(np.concatenate([toks[toks >= 0], q_toks[q_toks >= 0]]))
     strings = dict(zip(used.tolist(), tok.batch_decode([[int(i)] for i in used]))) if len(used) else {}
-    examples = []
-    for j in range(k):
-        if not np.isfinite(vals[j]):
-            continue
-        ok = toks[j] >= 0
-        examples.append({"act": float(vals[j]), "centre": int(ok[:W].sum()),
-                         "tokens": [strings[int(t)] for t in toks[j][ok]],
-                         "acts": quantise(acts[j][ok], amax).tolist()})
+    W = int(atlas.meta["config"]["window"])
+    snip = lambda v, t, a: _snippets(v, t, np.asarray(a, dtype=np.float32), W, strings, amax)  # noqa: E731
+    quantiles = [{"lo": lo, "hi": hi, "examples": snip(atlas.a["quantile_values"][f, j, q], q_toks[j],
+                                                       atlas.a["quantile_window_acts"][f, j, q])}
+                 for j, (lo, hi) in enumerate(bands)]
     edges, counts = atlas.histogram(layer, neuron)
     stats = np.asarray(atlas.a["neuron_stats"][f], dtype=np.float64)
     top_tokens = atlas.top_tokens(layer, neuron, n=10)
@@ -69,11 +72,25 @@ def neuron_data(atlas: Atlas, layer: int, neuron: int, n_examples: int = 16, foc
             by_token[focus] = token_neurons(atlas, np.array(ids)).get(int(ids[0]), [])
     return {
         "kind": "neuron", "layer": layer, "neuron": neuron, "n_layers": atlas.n_layers, "d_mlp": atlas.d_mlp,
-        "stats": {c: float(stats[i]) for i, c in enumerate(STAT_COLUMNS)}, "amax": amax, "examples": examples,
+        "stats": {c: float(stats[i]) for i, c in enumerate(STAT_COLUMNS)}, "amax": amax,
+        "examples": snip(vals, toks, acts), "quantiles": quantiles if atlas.has_quantiles else None,
         "hist": {"lo": float(edges[0]), "hi": float(edges[-1]), "counts": [int(c) for c in counts]},
         "top_tokens": [[str(t), round(float(m), 4)] for t, m in zip(top_tokens["token"], top_tokens["mean_activation"])],
         "token_neurons": by_token, "focus": focus, **explanation_data(atlas, layer, neuron),
     }
+
+
+def _snippets(vals: np.ndarray, toks: np.ndarray, acts: np.ndarray, window: int, strings: dict[int, str],
+              amax: float) -> list[dict[str, Any]]:
+    """Example windows as the views draw them: value, centre index, token strings, activations as 0..255 of amax."""
+    out = []
+    for v, t, a in zip(np.asarray(vals, dtype=np.float32), toks, acts):
+        if not np.isfinite(v):
+            continue
+        ok = t >= 0
+        out.append({"act": round(float(v), 4), "centre": int(ok[:window].sum()),
+                    "tokens": [strings[int(i)] for i in t[ok]], "acts": quantise(a[ok], amax).tolist()})
+    return out
 
 
 MAX_INDEX = 5000  # explanations carried for the search box (best detection first): a page stays small
@@ -95,6 +112,12 @@ def explanation_data(atlas: Atlas, layer: int, neuron: int) -> dict[str, Any]:
 def strongest_neuron(atlas: Atlas, layer: int) -> int:
     s = np.asarray(atlas.a["neuron_stats"][layer * atlas.d_mlp : (layer + 1) * atlas.d_mlp, 2])
     return int(np.nanargmax(s))
+
+
+def _neuron_widget() -> Any:
+    from .features import NeuronWidget  # features.py imports this module: imported when first needed
+
+    return NeuronWidget()
 
 
 def _model_dir(model: Any) -> Path:
@@ -121,7 +144,7 @@ class NeuronExplorer(Explorer):
         self.n_examples = n_examples
         self.atlas = self._open(atlas)
         self.status = status_line()
-        self.view = ViewWidget()
+        self.view = _neuron_widget()
         self.layer_pick = w.BoundedIntText(value=layer, min=0, max=0, description="layer", layout=w.Layout(width="150px"))
         self.neuron_pick = w.BoundedIntText(value=0, min=0, max=0, description="neuron", layout=w.Layout(width="170px"))
         self.token_box = w.Text(placeholder='a token, e.g. " Lily"', description="token", layout=w.Layout(width="260px"))
@@ -181,6 +204,11 @@ class NeuronExplorer(Explorer):
     def _push(self) -> None:
         if self.atlas is not None:
             self.view.show(self.data())
+
+    def to_html(self, page: PageState | None = None) -> str:
+        from .features import feature_html  # the page carries our bundle too: it draws the quantile examples
+
+        return feature_html(self.static_data(), page)
 
     def static_data(self) -> dict[str, Any]:
         if self.atlas is None:

@@ -59,6 +59,29 @@
     return tb;
   }
 
+  /* quantile examples: a few random windows from each activation band below the maximum, strongest band first */
+  function quantileView(d, onToken) {
+    var box = el("div", "ti-col ti-feat-quant");
+    box.appendChild(el("div", "ti-head", "Quantile examples"));
+    if (!d.quantiles) {
+      box.appendChild(el("div", "ti-muted", "this atlas has no quantile examples (built before them): rebuild it to see them"));
+      return box;
+    }
+    if (!d.quantiles.length) box.appendChild(el("div", "ti-muted", "never fired above 0 on the atlas stories"));
+    d.quantiles.slice().reverse().forEach(function (b) {
+      var band = el("div", "ti-feat-band");
+      band.appendChild(el("div", "ti-feat-range", num(b.lo, 2) + " \u2013 " + num(b.hi, 2)));
+      b.examples.forEach(function (e) {
+        var line = snippet(e.tokens, e.acts, e.centre, d.amax, onToken);
+        line.insertBefore(el("span", "ti-muted", num(e.act, 2) + "  "), line.firstChild);
+        band.appendChild(line);
+      });
+      if (!b.examples.length) band.appendChild(el("div", "ti-muted", "no activations in this range"));
+      box.appendChild(band);
+    });
+    return box;
+  }
+
   function featureView(root, d, hooks) {
     root.appendChild(el("div", "ti-head", "Feature " + d.block + "/" + d.feature + " \u2014 " + d.name +
       " (" + d.n_features + " features)"));
@@ -87,6 +110,7 @@
       left.appendChild(line);
     });
     if (!d.examples.length) left.appendChild(el("div", "ti-muted", "never fired on the atlas stories"));
+    left.appendChild(quantileView(d, tokenFeatures));
     if (d.live) left.appendChild(liveView(d, hooks));
     right.appendChild(el("div", "ti-head", "Activation histogram"));
     if (d.hist) right.appendChild(bars(d.hist));
@@ -154,7 +178,15 @@
     return { open: open };
   }
 
+  /* a neuron: the shared views bundle draws its page, the quantile examples go below it */
+  function neuronView(host, data, hooks) {
+    var drawn = g.tinyInterpViews.render(host, data, hooks), root = host.querySelector(".ti-root");
+    if (root && data.quantiles !== undefined) root.appendChild(quantileView(data, function () {}));
+    return drawn;
+  }
+
   function render(host, data, hooks) {
+    if (data.kind === "neuron") return neuronView(host, data, hooks || {});
     empty(host);
     var root = el("div", "ti-root");
     host.appendChild(root);
