@@ -140,6 +140,12 @@ def test_neuron_explorer_shows_quantile_bands_in_chromium(make_model_dir, story_
     live = json.loads(ex.view.data)
     assert [(b["lo"], b["hi"]) for b in live["quantiles"]] == atlas.quantile_bands(1, 3)
     assert "tinyInterpViews" in ex.view._esm and "tinyInterpFeatures" in ex.view._esm  # the live widget draws both
+    # the bands leave out windows that are already among the top examples shown above them
+    top = {(e["act"], tuple(e["tokens"])) for e in live["examples"]}
+    in_bands = [(e["act"], tuple(e["tokens"])) for b in live["quantiles"] for e in b["examples"]]
+    assert in_bands and not top & set(in_bands)
+    full = atlas.band_examples(1, 3)
+    assert len(full) > len(in_bands) and set(zip(full.activation.round(4), full.tokens.map(tuple))) & top
     page = browser.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))

@@ -51,15 +51,14 @@ def neuron_data(atlas: Atlas, layer: int, neuron: int, n_examples: int = 16, foc
     acts = np.asarray(atlas.a["top_window_acts"][f, :k], dtype=np.float32)
     amax = float(max(np.nanmax(acts), 1e-6)) if acts.size and np.isfinite(acts).any() else 1.0
     bands = atlas.quantile_bands(layer, neuron)
-    q = slice(None, per_band)
-    q_toks = np.asarray(atlas.a["quantile_window_tokens"][f, : len(bands), q]) if bands else toks[:0]
+    q_vals, q_toks, q_acts = (_band_windows(atlas, f, len(bands), k, per_band) if bands
+                              else (vals[:0], toks[:0], acts[:0]))
     tok = atlas.tokenizer
     used = np.unique(np.concatenate([toks[toks >= 0], q_toks[q_toks >= 0]]))
     strings = dict(zip(used.tolist(), tok.batch_decode([[int(i)] for i in used]))) if len(used) else {}
     W = int(atlas.meta["config"]["window"])
     snip = lambda v, t, a: _snippets(v, t, np.asarray(a, dtype=np.float32), W, strings, amax)  # noqa: E731
-    quantiles = [{"lo": lo, "hi": hi, "examples": snip(atlas.a["quantile_values"][f, j, q], q_toks[j],
-                                                       atlas.a["quantile_window_acts"][f, j, q])}
+    quantiles = [{"lo": lo, "hi": hi, "examples": snip(q_vals[j], q_toks[j], q_acts[j])}
                  for j, (lo, hi) in enumerate(bands)]
     edges, counts = atlas.histogram(layer, neuron)
     stats = np.asarray(atlas.a["neuron_stats"][f], dtype=np.float64)
@@ -78,6 +77,19 @@ def neuron_data(atlas: Atlas, layer: int, neuron: int, n_examples: int = 16, foc
         "top_tokens": [[str(t), round(float(m), 4)] for t, m in zip(top_tokens["token"], top_tokens["mean_activation"])],
         "token_neurons": by_token, "focus": focus, **explanation_data(atlas, layer, neuron),
     }
+
+
+def _band_windows(atlas: Atlas, f: int, n_bands: int, k_top: int, per_band: int | None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The unit's quantile windows (values, tokens, activations) of its first ``n_bands`` bands, at most
+    ``per_band`` each; a window that is also one of the ``k_top`` top examples shown above gets value NaN (the
+    top band of a rare unit is often just its top examples again)."""
+    at = (f, slice(None, n_bands), slice(None, per_band))
+    vals = np.array(atlas.a["quantile_values"][at], dtype=np.float32)
+    where = lambda story, pos: np.asarray(story).astype(np.int64) << 32 | np.asarray(pos)  # noqa: E731
+    top = where(atlas.a["top_story"][f, :k_top], atlas.a["top_position"][f, :k_top])
+    vals[np.isin(where(atlas.a["quantile_story"][at], atlas.a["quantile_position"][at]), top)] = np.nan
+    return vals, np.asarray(atlas.a["quantile_window_tokens"][at]), np.asarray(atlas.a["quantile_window_acts"][at])
 
 
 def _snippets(vals: np.ndarray, toks: np.ndarray, acts: np.ndarray, window: int, strings: dict[int, str],

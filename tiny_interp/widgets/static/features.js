@@ -59,7 +59,8 @@
     return tb;
   }
 
-  /* quantile examples: a few random windows from each activation band below the maximum, strongest band first */
+  /* quantile examples: a few random windows from each activation band below the maximum, strongest band first
+     (windows already among the top examples are left out, so a band can be empty) */
   function quantileView(d, onToken) {
     var box = el("div", "ti-col ti-feat-quant");
     box.appendChild(el("div", "ti-head", "Quantile examples"));
@@ -76,7 +77,7 @@
         line.insertBefore(el("span", "ti-muted", num(e.act, 2) + "  "), line.firstChild);
         band.appendChild(line);
       });
-      if (!b.examples.length) band.appendChild(el("div", "ti-muted", "no activations in this range"));
+      if (!b.examples.length) band.appendChild(el("div", "ti-muted", "no other examples in this range"));
       box.appendChild(band);
     });
     return box;
