@@ -94,8 +94,9 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, required: Iterab
             kw["required"] = True
         else:
             kw["default"] = f.default
-        if tp is bool:
-            parser.add_argument(flag_name(f.name), action="store_true", **kw)
+        if tp is bool:  # an option that is on by default is turned off with --no-NAME
+            action = argparse.BooleanOptionalAction if f.default is True else "store_true"
+            parser.add_argument(flag_name(f.name), action=action, **kw)
             continue
         if typing.get_origin(tp) is Literal:
             kw["choices"] = list(typing.get_args(tp))

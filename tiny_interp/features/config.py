@@ -51,6 +51,8 @@ class SAETrainConfig(ArchitectureTraits):
     device: str = field(default="cpu", metadata=opt("cpu or cuda"))
     precision: Literal["float32", "bf16"] = field(default="float32", metadata=opt("bf16: autocast (CUDA, bf16 CPUs)"))
     threads: int = field(default=1, metadata=opt("torch threads on CPU (0: leave torch's setting)", low=0))
+    prefetch: bool = field(default=True, metadata=opt(
+        "compute the next activation buffer in a background thread while training on this one (one more core)"))
     save_every: int = field(default=200, metadata=opt("steps between resumable states", low=1))
     log_every: int = field(default=50, metadata=opt("steps between metrics.jsonl lines", low=1))
     save_dtype: Literal["float32", "float16"] = field(default="float32", metadata=opt("dtype of the saved weights"))
@@ -85,7 +87,7 @@ class SAETrainConfig(ArchitectureTraits):
     def identity(self) -> dict[str, Any]:
         """What a resumed run must share with the stopped one (device, threads and logging may change)."""
         d = dataclasses.asdict(self)
-        for name in ("device", "threads", "save_every", "log_every"):
+        for name in ("device", "threads", "prefetch", "save_every", "log_every"):
             d.pop(name)
         return d
 

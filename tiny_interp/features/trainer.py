@@ -181,19 +181,33 @@ class Trainer:
         self._start()
         bar = tqdm(total=self.cfg.steps, initial=self.step_i, unit="step", desc="sae train", disable=not self.progress)
         self._clock = (time.perf_counter(), self.step_i)
-        for c, stories in enumerate(story_buffers(self.stream, first=self.buffer), start=self.buffer):
-            acts = buffer_activations(self.model, self.tokenizer, self.stream, stories, c, self.n_ctx, self.n_layers)
-            if not self.dicts:
-                self._build(acts)
-            self._train_buffer(c, acts, bar)
-            if self.step_i >= self.cfg.steps:
-                break
-            self.buffer, self.batch_in_buffer = c + 1, 0
+        with self._activation_buffers() as buffers:
+            for c, acts in buffers:
+                if not self.dicts:
+                    self._build(acts)
+                self._train_buffer(c, acts, bar)
+                if self.step_i >= self.cfg.steps:
+                    break
+                self.buffer, self.batch_in_buffer = c + 1, 0
         bar.close()
         if self.step_i < self.cfg.steps:
             warnings.warn(f"{self.data} ran out after {self.step_i * self.cfg.batch_tokens:,} tokens ({self.step_i} "
                           f"of {self.cfg.steps} steps); the dictionaries are saved as they are", stacklevel=2)
         return self.finish(time.perf_counter() - self._clock[0])
+
+    def _activation_buffers(self) -> Any:
+        """(index, activations) of every buffer from the current one on, computed a buffer ahead in a background
+        thread when ``prefetch`` is set (a context manager either way: leaving it stops the producer)."""
+        from contextlib import nullcontext
+
+        from .prefetch import Prefetched
+
+        def buffers():
+            for c, stories in enumerate(story_buffers(self.stream, first=self.buffer), start=self.buffer):
+                yield c, buffer_activations(self.model, self.tokenizer, self.stream, stories, c, self.n_ctx,
+                                            self.n_layers)
+
+        return Prefetched(buffers) if self.cfg.prefetch else nullcontext(buffers())
 
     def _train_buffer(self, c: int, acts: dict[str, Tensor], bar: Any) -> None:
         """Steps over buffer ``c`` from batch ``batch_in_buffer`` on (``reuse`` passes of whole batches)."""
