@@ -612,6 +612,37 @@
   }
 
   /* ------------------------------------------------------------------ story */
+  /* the top features of each dictionary at one position: activation, then the atlas's explanation or the tokens
+     the feature's decoder promotes (LLM and token text: textContent only) */
+  function featuresHere(F, i, hooks) {
+    var box = h("div", "ti-col ti-features");
+    box.appendChild(h("div", "ti-head", "Top features here"));
+    box.appendChild(h("div", "ti-muted", hooks && hooks.live ? "click one to open it in a FeatureExplorer" :
+      "in a notebook, click one to open it in a FeatureExplorer"));
+    var row = h("div", "ti-row");
+    (F.top[i] || []).forEach(function (list, di) {
+      var col = h("div", "ti-col ti-fdict"), tb = h("table", "ti-table ti-ftable");
+      col.appendChild(h("div", "ti-muted ti-fname", F.dictionaries[di].name));
+      var m = Math.max.apply(null, list.map(function (r) { return r[1]; }).concat([1e-9]));
+      list.forEach(function (r) {
+        var info = F.info[di + ":" + r[0]] || {}, tr = h("tr", "ti-feature"), act = h("td", "ti-fact", fmt(r[1], 2));
+        act.style.background = heat(r[1] / m * 0.6, 25);
+        tr.appendChild(h("td", null, "F" + r[0])); tr.appendChild(act);
+        tr.appendChild(h("td", "ti-fdesc", info.explanation ||
+          (info.promotes ? "promotes " + info.promotes.map(function (t) { return "\u201c" + shown(t) + "\u201d"; }).join(" ") : "")));
+        tr.title = F.dictionaries[di].name + " feature " + r[0] + ": activation " + fmt(r[1], 3);
+        tr.addEventListener("click", function () {
+          if (hooks && hooks.onSelect) hooks.onSelect({ position: i, dictionary: di, feature: r[0] });
+        });
+        tb.appendChild(tr);
+      });
+      col.appendChild(list.length ? tb : h("div", "ti-muted", "no feature active"));
+      row.appendChild(col);
+    });
+    box.appendChild(row);
+    return box;
+  }
+
   function storyView(root, data, hooks) {
     var S = data.strings, T = data.tokens.length, cur = null;
     root.appendChild(h("div", "ti-head", "Story inspector \u2014 click a token"));
@@ -668,6 +699,7 @@
       neu.appendChild(nt);
       row.appendChild(lens); row.appendChild(attr); row.appendChild(neu);
       panel.appendChild(row);
+      if (data.features) panel.appendChild(featuresHere(data.features, i, hooks));
       if (hooks && hooks.onSelect) hooks.onSelect({ position: i });
     }
     pick(Math.min(T - 1, data.position === undefined ? T - 1 : data.position));
