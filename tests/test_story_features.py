@@ -108,6 +108,8 @@ def test_dictionaries_can_be_passed_or_turned_off(make_model_dir, tmp_path):
     elsewhere = SAE(SAEConfig(architecture="topk", d_in=256, d_sae=8, k=2, hook_name="blocks.3.hook_mlp_out"))
     with pytest.raises(ConfigError, match="blocks.3.hook_mlp_out.*does not have"):
         StoryInspector(bridge, story=STORY, dictionaries=elsewhere)
+    with pytest.raises(ConfigError, match="n_features must be at least 1"):
+        StoryInspector(bridge, story=STORY, n_features=0)
     narrow = SAE(SAEConfig(architecture="topk", d_in=64, d_sae=8, k=2, hook_name="blocks.0.hook_mlp_out"))
     with pytest.raises(ConfigError, match="reads 64 values"):
         StoryInspector(bridge, story=STORY, dictionaries=narrow)

@@ -97,12 +97,15 @@ def _atlas_block(directory: Path, sae: SAE, atlases: dict[Path, Any]) -> tuple[A
 
 
 def hooks_of(dictionaries: Sequence[InspectedDictionary]) -> set[str]:
+    """The hook points the inspector's forward pass must cache for these dictionaries."""
     return {d.hook for d in dictionaries}
 
 
 def features_panel(dictionaries: Sequence[InspectedDictionary], cache: dict[str, Tensor], n: int) -> dict[str, Any]:
     """The panel's data: per position, per dictionary, its top ``n`` active features [[feature, activation], ...]
     (highest first), and ``info`` ("dictionary:feature" -> explanation / promoted tokens) for every feature shown."""
+    if n < 1:
+        raise ConfigError(f"n_features must be at least 1 (features shown per dictionary and position), got {n}")
     top = [_top_active(d, _input(d, cache), n) for d in dictionaries]
     T = len(top[0]) if top else 0
     shown = {(i, f) for i, rows in enumerate(top) for row in rows for f, _ in row}
