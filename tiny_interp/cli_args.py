@@ -121,8 +121,8 @@ def config_argv(cfg: Any, skip: Iterable[str] = (), keep: Iterable[str] = ()) ->
         value = getattr(cfg, f.name)
         if f.name in skip or (f.name not in keep and value == f.default):
             continue
-        if isinstance(value, bool):
-            argv += [flag_name(f.name)] if value else []
+        if isinstance(value, bool):  # a bool that differs from its default: its flag, or --no-NAME
+            argv += [flag_name(f.name) if value else "--no-" + flag_name(f.name)[2:]]
         elif value is not None:
             argv += [flag_name(f.name), str(value)]
     return argv

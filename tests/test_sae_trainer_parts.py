@@ -1,4 +1,5 @@
-"""The TopK objective's fast paths against their plain definitions, and the trainer's prefetching thread."""
+"""The TopK objective's fast paths against their plain definitions, the trainer's prefetching thread, and its
+generated options."""
 
 from __future__ import annotations
 
@@ -106,3 +107,16 @@ def test_closing_early_stops_a_blocked_producer():
                 break
     assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())
     assert len(produced) <= 6  # one item ahead of the consumer, not the whole stream
+
+
+def test_generated_options_round_trip_a_config_with_default_on_flags_turned_off():
+    import argparse
+
+    from tiny_interp.cli_args import add_config_args, config_argv, config_from_args
+
+    cfg = SAETrainConfig(prefetch=False, reuse=3, threads=2, lr=1e-3)
+    parser = argparse.ArgumentParser()
+    add_config_args(parser, SAETrainConfig)
+    argv = config_argv(cfg)
+    assert "--no-prefetch" in argv
+    assert config_from_args(SAETrainConfig, parser.parse_args(argv)) == cfg
