@@ -120,3 +120,41 @@ def test_generated_options_round_trip_a_config_with_default_on_flags_turned_off(
     argv = config_argv(cfg)
     assert "--no-prefetch" in argv
     assert config_from_args(SAETrainConfig, parser.parse_args(argv)) == cfg
+
+
+@pytest.mark.parametrize("arch,activation", [("topk", "relu"), ("jumprelu", "relu"), ("batchtopk", "relu"),
+                                             ("transcoder", "topk"), ("transcoder", "jumprelu")])
+def test_folded_scales_read_raw_activations(arch, activation):
+    """A dictionary trained on scaled activations, folded, gives the trained latents / scale_out and the raw target."""
+    from tiny_interp.features.trainer import fold_scales
+
+    torch.manual_seed(1)
+    transcoder = arch == "transcoder"
+    cfg = SAEConfig(architecture=arch, d_in=12, d_sae=40, hook_name="h", k=6 if arch != "jumprelu" else None,
+                    d_out=9 if transcoder else None, hook_name_out="o" if transcoder else None,
+                    activation=activation if transcoder else "relu", apply_b_dec_to_input=not transcoder)
+    trained = SAE(cfg)
+    if transcoder:
+        trained.add_skip()
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+        if trained.threshold is not None:
+            trained.threshold.uniform_(0.0, 0.5)
+    folded = SAE(cfg)
+    if transcoder:
+        folded.add_skip()
+    folded.load_state_dict(trained.state_dict())
+    c_in, c_out = 3.0, (0.25 if transcoder else 3.0)
+    fold_scales(folded, c_in, c_out)
+    x = torch.randn(30, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(folded.encode(x), trained.encode(c_in * x) / c_out, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(folded(x), trained(c_in * x) / c_out, rtol=1e-4, atol=1e-5)
+
+
+def test_a_config_recorded_before_normalize_existed_reads_as_not_normalized():
+    old = SAETrainConfig().to_dict()
+    del old["normalize"]
+    assert SAETrainConfig.from_dict(old).normalize is False
+    assert SAETrainConfig.from_dict(SAETrainConfig().to_dict()).normalize is True

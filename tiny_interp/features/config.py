@@ -47,6 +47,9 @@ class SAETrainConfig(ArchitectureTraits):
     model_batch: int = field(default=32, metadata=opt("stories per model forward pass", low=1))
     max_len: int = field(default=512, metadata=opt("tokens per story at most", low=1))
     skip_stories: int = field(default=0, metadata=opt("start this many stories into the data", low=0))
+    normalize: bool = field(default=True, metadata=opt(
+        "train on activations scaled to a mean squared norm of their width (measured on the first buffer), so one "
+        "learning rate suits any hook's scale; the saved weights read raw activations"))
     seed: int = field(default=0, metadata=opt("initialisation and shuffling seed"))
     device: str = field(default="cpu", metadata=opt("cpu or cuda"))
     precision: Literal["float32", "bf16"] = field(default="float32", metadata=opt("bf16: autocast (CUDA, bf16 CPUs)"))
@@ -98,6 +101,7 @@ class SAETrainConfig(ArchitectureTraits):
     def from_dict(cls, d: dict[str, Any]) -> "SAETrainConfig":
         known = {f.name: f for f in dataclasses.fields(cls)}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
+        values.setdefault("normalize", False)  # runs recorded before the option trained on raw activations
         return cls(**values)
 
 

@@ -61,23 +61,22 @@ _ROWS_PER_BLOCK = 512
 def select_topk(W_enc: Tensor, b_enc: Tensor, x_in: Float[Tensor, "b d_in"], k: int,
                 dead: Tensor | None = None, k_aux: int = 0) -> Selection:
     """TopK selection by blocks of rows; with ``dead`` ids and ``k_aux``, the AuxK selection among those columns
-    only (a dead latent's column of the block, not a masked copy of all of it)."""
-    B = x_in.shape[0]
-    vals = x_in.new_empty(B, k)
-    idx = torch.empty(B, k, dtype=torch.long, device=x_in.device)
+    only (a dead latent's column of the block, not a masked copy of all of it). Values keep the product's dtype
+    (bfloat16 under autocast)."""
     aux = dead is not None and k_aux > 0
     if aux:
-        aux_vals = x_in.new_empty(B, k_aux)
-        aux_pos = torch.empty(B, k_aux, dtype=torch.long, device=x_in.device)
         W_dead, b_dead = W_enc.index_select(1, dead), b_enc.index_select(0, dead)
-    for start in range(0, B, _ROWS_PER_BLOCK):
-        rows = slice(start, start + _ROWS_PER_BLOCK)
-        torch.topk(torch.addmm(b_enc, x_in[rows], W_enc), k, dim=-1, out=(vals[rows], idx[rows]))
+    main, extra = [], []
+    for start in range(0, x_in.shape[0], _ROWS_PER_BLOCK):
+        rows = x_in[start : start + _ROWS_PER_BLOCK]
+        main.append(torch.addmm(b_enc, rows, W_enc).topk(k, dim=-1))
         if aux:
-            torch.topk(torch.addmm(b_dead, x_in[rows], W_dead), k_aux, dim=-1, out=(aux_vals[rows], aux_pos[rows]))
+            extra.append(torch.addmm(b_dead, rows, W_dead).topk(k_aux, dim=-1))
+    vals, idx = torch.cat([t.values for t in main]), torch.cat([t.indices for t in main])
     if not aux:
         return Selection(vals, idx)
-    return Selection(vals, idx, aux_vals, dead[aux_pos])
+    aux_pos = torch.cat([t.indices for t in extra])
+    return Selection(vals, idx, torch.cat([t.values for t in extra]), dead[aux_pos])
 
 
 class _Step(torch.autograd.Function):
@@ -119,7 +118,8 @@ def _sparse_codes(sae: SAE, x_in: Tensor, vals: Tensor, idx: Tensor) -> Tensor:
 
 
 def _gather_decode(sae: SAE, idx: Tensor, vals: Tensor, bias: bool = True) -> Tensor:
-    out = F.embedding_bag(idx, sae.W_dec, per_sample_weights=vals, mode="sum")
+    # embedding_bag has no autocast rule: bf16 codes join the float32 decoder rows as float32
+    out = F.embedding_bag(idx, sae.W_dec, per_sample_weights=vals.to(sae.W_dec.dtype), mode="sum")
     return out + sae.b_dec if bias else out
 
 
