@@ -1,7 +1,9 @@
 """Sparse-dictionary training speed and the shipped ts-1L SAE's quality.
 
 1. End to end: ``Trainer`` on trained_models/ts-1L's ``blocks.0.hook_mlp_out`` (4096 latents, TopK k 16, batches
-   of 4096 tokens), activations streamed from the model (forward passes included), ``--tokens`` tokens.
+   of 4096 tokens), activations streamed from the model (forward passes included), ``--tokens`` tokens; once with
+   forwards and steps in turn, once with the next buffer prefetched in a thread (the default), beside the model
+   forward's own tokens/s (the ceiling of any trainer that streams its activations).
 2. Step only, ours against SAELens on the same activations, shape and batch, one after the other in this run:
    activations are collected once and saved; SAELens' TopK training SAE (its own forward/backward and Adam) runs
    in the side venv ``.saelens-venv`` (``make saelens-venv``), skipped with ratio ``nan`` when it is absent.
@@ -10,7 +12,7 @@
 Every figure is printed with the 1-minute load average beside it (a shared CPU changes everything). Last line:
 ``ce_recovered=<x> l0=<y> sae_tokens_per_s=<z> ratio_vs_saelens=<r>``.
 
-    PYTHONPATH=. python bench/features_speed.py [--tokens 400000] [--steps 30] [--threads 1]
+    PYTHONPATH=. python bench/features_speed.py [--tokens 400000] [--steps 30] [--threads 2]
 """
 
 from __future__ import annotations
@@ -57,15 +59,30 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-def end_to_end(tokens: int, out: Path, data: Path) -> float:
+def end_to_end(tokens: int, out: Path, data: Path, threads: int, prefetch: bool = True, reuse: int = 1) -> float:
     from tiny_interp.features.config import SAETrainConfig
     from tiny_interp.features.trainer import Trainer
 
     cfg = SAETrainConfig(hooks=(HOOK,), latents=4096, k=16, tokens=tokens, buffer_stories=512, log_every=10**6,
-                         save_every=10**6)
+                         save_every=10**6, threads=threads, prefetch=prefetch, reuse=reuse)
     t = Trainer(REPO / "trained_models" / "ts-1L", data, out, cfg, progress=False)
     t.run()
     return t.tokens_per_s
+
+
+def forward_only(tokens: int, data: Path) -> float:
+    """The model's share alone: tokens/s of the activation stream with no training (the end-to-end ceiling)."""
+    from tiny_interp.features.activations import StreamSpec, buffer_activations, story_buffers
+    from tiny_interp.features.model_access import open_model
+
+    net, tok, L, n_ctx = open_model(REPO / "trained_models" / "ts-1L", "cpu")
+    spec = StreamSpec(str(data), (HOOK,), 512, 32, 512, 0, 0, "cpu", "float32")
+    have, t = 0, time.perf_counter()
+    for c, stories in enumerate(story_buffers(spec)):
+        have += len(buffer_activations(net, tok, spec, stories, c, n_ctx, L)[HOOK])
+        if have >= tokens:
+            break
+    return have / (time.perf_counter() - t)
 
 
 def activations(n_tokens: int, data: Path) -> torch.Tensor:
@@ -126,15 +143,27 @@ def main() -> None:
     p.add_argument("--tokens", type=int, default=400_000, help="end-to-end training tokens")
     p.add_argument("--steps", type=int, default=30, help="timed steps of the step-only comparison")
     p.add_argument("--batch", type=int, default=4096)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--reuse", type=int, default=4, help="passes over each buffer in the last end-to-end run")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2: this machine's cores)")
     p.add_argument("--data", type=Path, default=TRAIN, help="training stories (default ../shared train split)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(f"threads {args.threads}, {os.cpu_count()} cpus")
+    before = load()
+    fwd = forward_only(args.tokens // 2, args.data)
+    print(f"model forward alone (the activation stream, no training): {fwd:,.0f} tokens/s (load {before:.1f})")
     with tempfile.TemporaryDirectory() as tmp:
         before = load()
-        e2e = end_to_end(args.tokens, Path(tmp) / "run", args.data)
-        print(f"end to end (model forward included): {e2e:,.0f} tokens/s (load {before:.1f} -> {load():.1f})")
+        serial = end_to_end(args.tokens, Path(tmp) / "serial", args.data, args.threads, prefetch=False)
+        print(f"end to end, forwards then steps in turn: {serial:,.0f} tokens/s (load {before:.1f} -> {load():.1f})")
+        before = load()
+        e2e = end_to_end(args.tokens, Path(tmp) / "run", args.data, args.threads)
+        print(f"end to end, next buffer prefetched in a thread: {e2e:,.0f} tokens/s, {e2e / serial:.2f}x in turn "
+              f"(load {before:.1f} -> {load():.1f})")
+        before = load()
+        shipped = end_to_end(args.tokens, Path(tmp) / "reuse", args.data, args.threads, reuse=args.reuse)
+        print(f"end to end, prefetched, each buffer used {args.reuse}x (the shipped SAE's recipe: this train split "
+              f"holds 2.4M tokens): {shipped:,.0f} training tokens/s (load {before:.1f} -> {load():.1f})")
     x = activations(args.batch * 8, args.data)
     before = load()
     ours = our_steps(x, args.steps, args.batch)
@@ -146,7 +175,7 @@ def main() -> None:
     ce = m["spliced"][0]["ce_loss_recovered"]
     print(f"shipped {SAE_DIR.relative_to(REPO)}: explained variance {m['explained_variance']:.4f}, "
           f"dead {m['dead_fraction']:.4f} on {m['tokens']:,} held-out tokens")
-    print(f"ce_recovered={ce:.4f} l0={m['l0']:.2f} sae_tokens_per_s={e2e:.0f} ratio_vs_saelens={ours / theirs:.2f}")
+    print(f"ce_recovered={ce:.4f} l0={m['l0']:.2f} sae_tokens_per_s={shipped:.0f} ratio_vs_saelens={ours / theirs:.2f}")
 
 
 if __name__ == "__main__":

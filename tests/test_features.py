@@ -55,6 +55,19 @@ def test_every_sae_architecture_trains_and_saves_in_saelens_layout(arch, make_mo
     assert sae.encode(x).shape == (5, 64) and sae(x).shape == (5, 32)
 
 
+@pytest.mark.parametrize("arch", ["topk", "transcoder"])
+def test_bf16_autocast_training_learns_with_float32_weights(arch, make_model_dir, story_files, tmp_path):
+    """--precision bf16 (the CUDA setting, runnable on any CPU) trains through autocast: the forward and encoder
+    products in bfloat16, the weights, Adam and the saved file in float32, and dead latents still reached by AuxK."""
+    model = make_model_dir("tiny")
+    dirs = _train(model, story_files[0], tmp_path / "run", architecture=arch, precision="bf16", dead_tokens=256,
+                  layers=(1,) if arch == "transcoder" else ())
+    rec = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    name = dirs[0].name
+    assert rec[-1][name]["fvu"] < rec[0][name]["fvu"]
+    assert all(v.dtype == torch.float32 for v in load_file(dirs[0] / "sae_weights.safetensors").values())
+
+
 def test_transcoders_for_every_layer_in_one_pass_and_all_spliced_at_once(make_model_dir, story_files, tmp_path):
     model = make_model_dir("tiny")
     dirs = _train(model, story_files[0], tmp_path / "tc", architecture="transcoder", skip=True)

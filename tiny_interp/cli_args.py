@@ -94,8 +94,9 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, required: Iterab
             kw["required"] = True
         else:
             kw["default"] = f.default
-        if tp is bool:
-            parser.add_argument(flag_name(f.name), action="store_true", **kw)
+        if tp is bool:  # an option that is on by default is turned off with --no-NAME
+            action = argparse.BooleanOptionalAction if f.default is True else "store_true"
+            parser.add_argument(flag_name(f.name), action=action, **kw)
             continue
         if typing.get_origin(tp) is Literal:
             kw["choices"] = list(typing.get_args(tp))
@@ -120,8 +121,8 @@ def config_argv(cfg: Any, skip: Iterable[str] = (), keep: Iterable[str] = ()) ->
         value = getattr(cfg, f.name)
         if f.name in skip or (f.name not in keep and value == f.default):
             continue
-        if isinstance(value, bool):
-            argv += [flag_name(f.name)] if value else []
+        if isinstance(value, bool):  # a bool that differs from its default: its flag, or --no-NAME
+            argv += [flag_name(f.name) if value else "--no-" + flag_name(f.name)[2:]]
         elif value is not None:
             argv += [flag_name(f.name), str(value)]
     return argv

@@ -62,7 +62,7 @@ def evaluate_run(directory: str | os.PathLike, data: str | os.PathLike, n_storie
     stories = list(itertools.islice(iter_stories(data), n_stories))
     saes = [load_sae(d) for d in dirs]
     result = evaluate(net, tokenizer, saes, stories, EvalConfig(n_stories=n_stories), n_ctx)
-    result["data"] = str(data)
+    result["data"], result["n_stories"] = str(data), n_stories
     for d, sae in zip(dirs, saes):
         key = sae.cfg.out_hook if sae.cfg.is_transcoder else sae.cfg.hook_name
         spliced = [s for s in result["spliced"] if key in s["hooks"]]
@@ -86,7 +86,8 @@ def reproduce_command(record: dict[str, Any], out: str) -> str:
         parts += [] if cfg.skip else ["--no-skip"]
     else:
         parts += ["--hook", ",".join(cfg.hooks)]
-    return shlex.join(parts + config_argv(cfg, skip=("architecture", "device", "threads")))
+    # threads stays: the recorded time depends on it
+    return shlex.join(parts + config_argv(cfg, skip=("architecture", "device")))
 
 
 def card_markdown(directory: Path, dirs: list[Path], result: dict[str, Any]) -> str:
@@ -110,7 +111,11 @@ def card_markdown(directory: Path, dirs: list[Path], result: dict[str, Any]) -> 
         m = _json(d / EVAL_FILE)
         lines.append(f"| {escape_markdown(d.name)} | {m['explained_variance']:.4f} | {m['l0']:.2f} | "
                      f"{m['dead_fraction']:.4f} | {m['dense_fraction']:.4f} |")
-    lines += ["", "Reproduce:", "", "```bash", reproduce_command(record, str(directory)), "```", ""]
+    lines += ["", "Reproduce:", "", "```bash", reproduce_command(record, str(directory))]
+    if "n_stories" in result:
+        lines.append(shlex.join(["tiny-interp", "sae", "eval", str(directory), "--data", result["data"],
+                                 "--n-stories", str(result["n_stories"])]))
+    lines += ["```", ""]
     return "\n".join(lines)
 
 

@@ -47,10 +47,15 @@ class SAETrainConfig(ArchitectureTraits):
     model_batch: int = field(default=32, metadata=opt("stories per model forward pass", low=1))
     max_len: int = field(default=512, metadata=opt("tokens per story at most", low=1))
     skip_stories: int = field(default=0, metadata=opt("start this many stories into the data", low=0))
+    normalize: bool = field(default=True, metadata=opt(
+        "train on activations scaled to a mean squared norm of their width (measured on the first buffer), so one "
+        "learning rate suits any hook's scale; the saved weights read raw activations"))
     seed: int = field(default=0, metadata=opt("initialisation and shuffling seed"))
     device: str = field(default="cpu", metadata=opt("cpu or cuda"))
     precision: Literal["float32", "bf16"] = field(default="float32", metadata=opt("bf16: autocast (CUDA, bf16 CPUs)"))
     threads: int = field(default=1, metadata=opt("torch threads on CPU (0: leave torch's setting)", low=0))
+    prefetch: bool = field(default=True, metadata=opt(
+        "compute the next activation buffer in a background thread while training on this one (one more core)"))
     save_every: int = field(default=200, metadata=opt("steps between resumable states", low=1))
     log_every: int = field(default=50, metadata=opt("steps between metrics.jsonl lines", low=1))
     save_dtype: Literal["float32", "float16"] = field(default="float32", metadata=opt("dtype of the saved weights"))
@@ -85,7 +90,7 @@ class SAETrainConfig(ArchitectureTraits):
     def identity(self) -> dict[str, Any]:
         """What a resumed run must share with the stopped one (device, threads and logging may change)."""
         d = dataclasses.asdict(self)
-        for name in ("device", "threads", "save_every", "log_every"):
+        for name in ("device", "threads", "prefetch", "save_every", "log_every"):
             d.pop(name)
         return d
 
@@ -96,6 +101,7 @@ class SAETrainConfig(ArchitectureTraits):
     def from_dict(cls, d: dict[str, Any]) -> "SAETrainConfig":
         known = {f.name: f for f in dataclasses.fields(cls)}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
+        values.setdefault("normalize", False)  # runs recorded before the option trained on raw activations
         return cls(**values)
 
 

@@ -82,6 +82,27 @@ def init_from_data(sae: SAE, x: Tensor, y: Tensor, threshold: float) -> None:
             sae.threshold.mul_(target / spread)
 
 
+def unit_scale(a: Tensor) -> Tensor:
+    """The factor that gives activations ``a`` [tokens, d] a mean squared norm of d (SAELens' "expected average")."""
+    return (a.shape[1] / a.float().pow(2).sum(-1).mean().clamp(min=1e-12)).sqrt()
+
+
+@torch.no_grad()
+def fold_scales(sae: SAE, scale_in: float, scale_out: float) -> None:
+    """Rewrite a dictionary trained on ``scale_in * x`` -> ``scale_out * y`` to read raw ``x`` and predict raw ``y``:
+    its latents become ``1 / scale_out`` of the trained ones (the same top-k choices and thresholds crossed), its
+    decoder directions stay unit-norm."""
+    ratio = scale_in / scale_out
+    sae.W_enc.mul_(ratio)
+    sae.b_enc.div_(scale_out)
+    sae.b_dec.div_(scale_out)
+    for p in (sae.threshold,):
+        if p is not None:
+            p.div_(scale_out)
+    if sae.W_skip is not None:
+        sae.W_skip.mul_(ratio)
+
+
 def sae_config(cfg: SAETrainConfig, hook_in: str, hook_out: str, d_in: int, d_out: int, model_name: str) -> SAEConfig:
     return SAEConfig(
         architecture=cfg.architecture, d_in=d_in, d_sae=cfg.latents, hook_name=hook_in,
@@ -140,8 +161,20 @@ class Trainer:
                 sae = SAE(sae_config(self.cfg, hook_in, hook_out, d_in, d_out, self.model_dir.name))
                 if self.cfg.is_transcoder and self.cfg.skip:
                     sae.add_skip()
-                init_from_data(sae, first[hook_in][:4096], first[hook_out][:4096], self.cfg.jump_bandwidth)
-                self.dicts.append(self._dictionary(name, hook_in, hook_out, sae.to(self.cfg.device)))
+                d = self._dictionary(name, hook_in, hook_out, sae)
+                if self.cfg.normalize:
+                    d.extra.update(scale_in=unit_scale(first[hook_in]), scale_out=unit_scale(first[hook_out]))
+                x, y = self._scaled(d, first[hook_in][:4096], first[hook_out][:4096])
+                init_from_data(sae, x.cpu(), y.cpu(), self.cfg.jump_bandwidth)
+                d.sae.to(self.cfg.device)
+                self.dicts.append(d)
+
+    @staticmethod
+    def _scaled(d: Dictionary, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """A batch as the dictionary trains on it: scaled to unit mean squared norm per width when normalizing."""
+        if "scale_in" not in d.extra:
+            return x, y
+        return x * d.extra["scale_in"].to(x.device), y * d.extra["scale_out"].to(y.device)
 
     def _dictionary(self, name: str, hook_in: str, hook_out: str, sae: SAE) -> Dictionary:
         opt = torch.optim.Adam(sae.parameters(), lr=self.cfg.lr, betas=(0.9, 0.999))
@@ -155,7 +188,7 @@ class Trainer:
         for d in self.dicts:
             for group in d.opt.param_groups:
                 group["lr"] = cfg.lr * factor
-            x, y = batch[d.hook_in], batch[d.hook_out]
+            x, y = self._scaled(d, batch[d.hook_in], batch[d.hook_out])
             with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 if cfg.uses_k and cfg.architecture != "batchtopk":
                     out = topk_loss(d.sae, cfg, x, y, d.since_fired >= cfg.dead_tokens)
@@ -181,19 +214,33 @@ class Trainer:
         self._start()
         bar = tqdm(total=self.cfg.steps, initial=self.step_i, unit="step", desc="sae train", disable=not self.progress)
         self._clock = (time.perf_counter(), self.step_i)
-        for c, stories in enumerate(story_buffers(self.stream, first=self.buffer), start=self.buffer):
-            acts = buffer_activations(self.model, self.tokenizer, self.stream, stories, c, self.n_ctx, self.n_layers)
-            if not self.dicts:
-                self._build(acts)
-            self._train_buffer(c, acts, bar)
-            if self.step_i >= self.cfg.steps:
-                break
-            self.buffer, self.batch_in_buffer = c + 1, 0
+        with self._activation_buffers() as buffers:
+            for c, acts in buffers:
+                if not self.dicts:
+                    self._build(acts)
+                self._train_buffer(c, acts, bar)
+                if self.step_i >= self.cfg.steps:
+                    break
+                self.buffer, self.batch_in_buffer = c + 1, 0
         bar.close()
         if self.step_i < self.cfg.steps:
             warnings.warn(f"{self.data} ran out after {self.step_i * self.cfg.batch_tokens:,} tokens ({self.step_i} "
                           f"of {self.cfg.steps} steps); the dictionaries are saved as they are", stacklevel=2)
         return self.finish(time.perf_counter() - self._clock[0])
+
+    def _activation_buffers(self) -> Any:
+        """(index, activations) of every buffer from the current one on, computed a buffer ahead in a background
+        thread when ``prefetch`` is set (a context manager either way: leaving it stops the producer)."""
+        from contextlib import nullcontext
+
+        from .prefetch import Prefetched
+
+        def buffers():
+            for c, stories in enumerate(story_buffers(self.stream, first=self.buffer), start=self.buffer):
+                yield c, buffer_activations(self.model, self.tokenizer, self.stream, stories, c, self.n_ctx,
+                                            self.n_layers)
+
+        return Prefetched(buffers) if self.cfg.prefetch else nullcontext(buffers())
 
     def _train_buffer(self, c: int, acts: dict[str, Tensor], bar: Any) -> None:
         """Steps over buffer ``c`` from batch ``batch_in_buffer`` on (``reuse`` passes of whole batches)."""
@@ -274,6 +321,8 @@ class Trainer:
             if "threshold" in d.extra and d.sae.threshold is not None:
                 with torch.no_grad():
                     d.sae.threshold.fill_(float(d.extra["threshold"]))
+            if "scale_in" in d.extra:
+                fold_scales(d.sae, float(d.extra["scale_in"]), float(d.extra["scale_out"]))
             d.sae.save(directory, dtype=getattr(torch, self.cfg.save_dtype))
             write_json_atomic(directory / "train_config.json", {
                 **self._run_record(), "hook_in": d.hook_in, "hook_out": d.hook_out, "steps": self.step_i,

@@ -42,8 +42,20 @@ def _static(name: str) -> str:
     return resources.files("tiny_interp.widgets").joinpath("static", name).read_text(encoding="utf-8")
 
 
+# the views bundle, in load order: shared helpers (other bundles may use them too: ``window.tinyInterpLib``), the
+# large-head drawing two views share, one file per view kind (each registers itself), then the entry point
+LIB_FILE = "common.js"
+VIEW_FILES = (LIB_FILE, "heads.js", "view_attention.js", "view_patterns.js", "view_scatter.js", "view_neuron.js",
+              "view_story.js", "views.js")
+
+
+def lib_js() -> str:
+    """The shared helpers alone, for a bundle that must run without the views bundle (e.g. its own anywidget)."""
+    return _static(LIB_FILE)
+
+
 def bundle_js() -> str:
-    return _static("views.js")
+    return "\n".join(_static(name) for name in VIEW_FILES)
 
 
 def bundle_css() -> str:

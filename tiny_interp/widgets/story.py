@@ -7,7 +7,7 @@ One forward pass serves every position: the lens, the attributions (final norm f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import ipywidgets as w
 import torch
@@ -15,15 +15,20 @@ import torch
 from ..interp import lens
 from ..interp.common import as_bridge
 from .base import DEFAULT_STORY, Explorer, ViewWidget, set_text, status_line, story_ids, token_strings
+from .story_features import (
+    N_FEATURES, InspectedDictionary, default_dictionaries, features_panel, hooks_of, open_dictionaries,
+)
 
 
 def story_data(model: Any, story: str, lens_k: int = 3, n_attr: int = 8, n_neurons: int = 8,
-               max_tokens: int | None = None) -> dict[str, Any]:
-    """The inspector's data for every position of the story."""
+               max_tokens: int | None = None, dictionaries: Sequence[InspectedDictionary] = (),
+               n_features: int = N_FEATURES) -> dict[str, Any]:
+    """The inspector's data for every position of the story (with the ``dictionaries``' top features, if any)."""
     bridge = as_bridge(model)
     ids, note = story_ids(bridge, story, max_tokens)
     L = bridge.cfg.n_layers
-    logits, cache = lens.run_cache(bridge, ids, also=lambda name: name.endswith("mlp.hook_post"))
+    wanted = hooks_of(dictionaries)
+    logits, cache = lens.run_cache(bridge, ids, also=lambda name: name.endswith("mlp.hook_post") or name in wanted)
     get = cache.__getitem__
     probs = logits.softmax(-1)  # [T, V]
     T = probs.shape[0]
@@ -56,17 +61,29 @@ def story_data(model: Any, story: str, lens_k: int = 3, n_attr: int = 8, n_neuro
             "attr": [[names[int(attr_i[p, j])], round(float(attr_signed[p, j]), 3)] for j in range(attr_i.shape[1])],
             "neurons": [[int(f) // d_mlp, int(f) % d_mlp, round(float(v), 3)] for v, f in zip(neu_v[p], neu_i[p])],
         })
-    return {"kind": "story", "tokens": token_strings(bridge.tokenizer, id_list), "strings": strings,
+    data = {"kind": "story", "tokens": token_strings(bridge.tokenizer, id_list), "strings": strings,
             "stages": ["embed"] + [f"layer {l}" for l in range(L)], "positions": positions, "note": note,
             "position": T - 1}
+    if dictionaries:
+        data["features"] = features_panel(dictionaries, cache, n_features)
+    return data
 
 
 class StoryInspector(Explorer):
-    """``StoryInspector(model)``: paste or generate a story, click any token."""
+    """``StoryInspector(model)``: paste or generate a story, click any token.
 
-    def __init__(self, model: Any, story: str | None = None, max_tokens: int | None = None):
+    ``dictionaries``: whose top features to show at the clicked token. ``"auto"`` (the default): the model
+    directory's shipped ``saes/`` when it has one; or a run directory, one dictionary's directory, an ``SAE``, or a
+    list of these; ``None`` turns the features panel off. ``n_features``: features per dictionary and position."""
+
+    def __init__(self, model: Any, story: str | None = None, max_tokens: int | None = None,
+                 dictionaries: Any = "auto", n_features: int = N_FEATURES):
         self.bridge = as_bridge(model)
         self.max_tokens = max_tokens
+        auto = isinstance(dictionaries, str) and dictionaries == "auto"
+        self.dictionaries = (default_dictionaries(getattr(self.bridge, "model_path", None)) if auto
+                             else open_dictionaries(dictionaries))
+        self.n_features = n_features
         self._net = None
         self.text = w.Textarea(value=story if story is not None else DEFAULT_STORY, rows=4,
                                layout=w.Layout(width="100%"), description="story")
@@ -79,6 +96,7 @@ class StoryInspector(Explorer):
         self.inspect_button.on_click(lambda _: self.set_story(self.text.value))
         self.generate_button.on_click(lambda _: self.generate())
         self.neurons: Any = None  # the NeuronExplorer a clicked neuron opens in, made on the first click
+        self.features: Any = None  # the FeatureExplorer a clicked feature opens in, likewise
         self.neuron_box = w.VBox()
         self.view.observe(self._from_view, names="selection")
         super().__init__(children=[self.text, w.HBox([self.inspect_button, self.generate_button, self.temperature]),
@@ -90,7 +108,8 @@ class StoryInspector(Explorer):
             set_text(self.status, "the story is empty: type a story or a prompt and press Generate")
             return
         self.story = story
-        self._data = story_data(self.bridge, story, max_tokens=self.max_tokens)
+        self._data = story_data(self.bridge, story, max_tokens=self.max_tokens, dictionaries=self.dictionaries,
+                                n_features=self.n_features)
         set_text(self.status, self._data["note"])
         self.view.show(self._data)
 
@@ -118,12 +137,31 @@ class StoryInspector(Explorer):
 
         if self.neurons is None:
             self.neurons = NeuronExplorer(self.bridge, layer=layer, neuron=neuron)
-            self.neuron_box.children = [self.neurons]
         else:
             self.neurons.select(layer, neuron)
+        self.neuron_box.children = [self.neurons]  # the box holds the last opened explorer, neuron or feature
         return self.neurons
+
+    def open_feature(self, dictionary: int, feature: int) -> Any:
+        """Show ``feature`` of the inspector's ``dictionary`` (index) in a FeatureExplorer under the inspector; None
+        when that dictionary has no feature atlas to draw its page from."""
+        from .features import FeatureExplorer
+
+        d = self.dictionaries[dictionary]
+        if d.atlas is None:
+            set_text(self.status, f"{d.name} has no feature atlas: build one with `tiny-interp sae atlas`")
+            return None
+        run_dir = d.atlas.path.parent
+        if self.features is None or self.features.atlas.path != d.atlas.path:
+            self.features = FeatureExplorer(run_dir, block=d.block, feature=feature)
+        else:
+            self.features.select(d.block, feature)
+        self.neuron_box.children = [self.features]
+        return self.features
 
     def _from_view(self, change: dict[str, Any]) -> None:
         self.selected = dict(change["new"])
         if "neuron" in self.selected:
             self.open_neuron(int(self.selected["layer"]), int(self.selected["neuron"]))
+        elif "feature" in self.selected:
+            self.open_feature(int(self.selected["dictionary"]), int(self.selected["feature"]))
