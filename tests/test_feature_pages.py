@@ -63,8 +63,10 @@ def test_exported_feature_pages_stay_under_5_kb_per_feature(real_atlas, tmp_path
     from tiny_interp.widgets.features import feature_data
 
     features = busiest(real_atlas, 40)
-    data = feature_data(real_atlas, *features[0], compact=True)
-    assert sum(len(b["examples"]) for b in data["quantiles"]) >= 6 and len(data["examples"]) == 12
+    pages = [feature_data(real_atlas, *f, compact=True) for f in features]
+    # the measured pages carry what they are meant to: 12 top examples, and several band examples on average
+    assert all(len(d["examples"]) == 12 for d in pages)
+    assert sum(len(b["examples"]) for d in pages for b in d["quantiles"]) >= 4 * len(pages)
     size = kb_per_feature(real_atlas, features, tmp_path)
     print(f"exported ts-1L feature page: {size:.2f} KB per feature (gzip)")
     assert size <= 5.0, size
@@ -84,7 +86,7 @@ def test_the_shipped_feature_atlas_page_stays_under_5_kb_per_feature(tmp_path):
 @needs_data
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
 def test_exported_feature_page_in_chromium(real_atlas, browser, tmp_path):  # noqa: F811
-    from tiny_interp.widgets.features import EXPLANATIONS_FILE, export_features
+    from tiny_interp.widgets.features import EXPLANATIONS_FILE, export_features, feature_data
 
     (a, fa), (b, fb) = busiest(real_atlas, 2)
     (real_atlas.path / EXPLANATIONS_FILE).write_text(json.dumps({f"{a}:{fa}": "stories' openings <b>"}))
@@ -113,7 +115,9 @@ def test_exported_feature_page_in_chromium(real_atlas, browser, tmp_path):  # no
     first = sections()
     assert f"Feature {a}/{fa}" in first["head"] and first["top"] == 12
     assert first["bands"] == band_labels(real_atlas, a, fa)
-    assert sum(first["bandSnips"]) >= 6 and first["coloured"] > 6 * 5
+    shown = feature_data(real_atlas, a, fa, compact=True)["quantiles"]
+    assert first["bandSnips"] == [len(b["examples"]) for b in reversed(shown)] and sum(first["bandSnips"]) >= 3
+    assert first["coloured"] == sum(len(e["tokens"]) for b in shown for e in b["examples"])
     assert first["bars"] == real_atlas.meta["config"]["n_bins"] and "% of tokens" in first["density"]
     logits = real_atlas.logit_effects(a, fa)
     assert first["pos"] == [t.replace("\n", "\u21b5") for t in logits[logits.sign == "+"].token]
