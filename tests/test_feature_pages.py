@@ -168,3 +168,37 @@ def test_neuron_explorer_shows_quantile_bands_in_chromium(make_model_dir, story_
     page.goto(save_html(tmp_path / "older.html", older).as_uri(), wait_until="load")
     page.wait_for_selector(".ti-feat-quant")
     assert "no quantile examples" in page.locator(".ti-feat-quant").inner_text() and errors == []
+
+
+@pytest.mark.browser
+@needs_data
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
+def test_live_feature_widget_module_draws_and_reports_clicks_in_chromium(real_atlas, browser, tmp_path):  # noqa: F811
+    """The anywidget module alone (shared helpers prepended, no views bundle on the page) renders a feature from a
+    model's ``data`` and writes a clicked token back through ``selection``."""
+    from tiny_interp.widgets.features import FeatureWidget, feature_data
+
+    (a, fa), = busiest(real_atlas, 1)
+    data = json.dumps(feature_data(real_atlas, a, fa))
+    source = json.dumps(FeatureWidget._esm).replace("</", "<\\/")  # a module from file:// is refused: a blob URL
+    (tmp_path / "live.html").write_text(
+        f"<html><head><style>{FeatureWidget._css}</style></head><body><div id=root></div><script type=module>\n"
+        f"const src = {source};\n"
+        "const widget = (await import(URL.createObjectURL(new Blob([src], {type: 'text/javascript'})))).default;\n"
+        "const state = {data: " + json.dumps(data).replace("</", "<\\/") + ", selection: {}}; window.saved = [];\n"
+        "const model = {get: k => state[k], set: (k, v) => { state[k] = v; }, save_changes: () => "
+        "window.saved.push(state.selection), on() {}, off() {}};\n"
+        "widget.render({model, el: document.getElementById('root')});\n</script></body></html>")
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((tmp_path / "live.html").as_uri(), wait_until="load")
+    page.wait_for_selector(".ti-feat-band")
+    assert page.locator(".ti-hist rect").count() == real_atlas.meta["config"]["n_bins"]
+    assert page.locator(".ti-snip").count() >= 12
+    pick = page.locator(".ti-feat-pick").first  # "features for this token", filled for the first example's token
+    b, f = (int(n) for n in pick.inner_text().split()[0].split("/"))
+    pick.click()
+    saved = page.evaluate("window.saved")
+    assert [(s["block"], s["feature"]) for s in saved] == [(b, f)]
+    assert errors == []

@@ -26,7 +26,8 @@ from ..features.feature_atlas import FeatureAtlas
 from ..features.sae import SAE
 from .base import Explorer, set_text, status_line
 from .neurons import neuron_data
-from .render import KERNEL, PageState, _static, bundle_css, bundle_html, bundle_js, esm, page_html, quantise, safe_json
+from .render import (KERNEL, PageState, _static, bundle_css, bundle_html, bundle_js, esm, lib_js, page_html, quantise,
+                     safe_json)
 
 EXPLANATIONS_FILE = "explanations.json"  # {"<dictionary index>:<feature>": "text"} beside the atlas, if written
 _PAGES_WITH_BUNDLE: "weakref.WeakSet[PageState]" = weakref.WeakSet()
@@ -41,7 +42,7 @@ def features_esm(with_views: bool = False) -> str:
     widget glue pointed at our renderer."""
     glue = esm()[len(bundle_js()):]
     ours = features_js() + glue.replace("globalThis.tinyInterpViews.render", "globalThis.tinyInterpFeatures.render")
-    return bundle_js() + ours if with_views else ours
+    return bundle_js() + ours if with_views else lib_js() + ours  # the views bundle starts with the shared helpers
 
 
 class FeatureWidget(anywidget.AnyWidget):

@@ -4,36 +4,24 @@
   "use strict";
   var g = typeof window !== "undefined" ? window : globalThis;
   if (g.tinyInterpFeatures) return;
-  var SVG = "http://www.w3.org/2000/svg";
-
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
-  function empty(e) { while (e.firstChild) e.removeChild(e.firstChild); }
-  function show(t) { return String(t).replace(/\n/g, "\u21b5"); }
-  function num(x, d) { return (+x).toFixed(d === undefined ? 3 : d); }
-  function warm(a) { return "hsla(25,90%,50%," + Math.min(1, a / 255).toFixed(3) + ")"; }
+  /* the shared helpers (common.js) load first: in the views bundle on a page, prepended in the live widget */
+  var lib = g.tinyInterpLib, el = lib.h, empty = lib.clear, show = lib.shown, num = lib.fmt;
+  function warm(a) { return lib.heat(a / 255, 25); }
   function select(hooks, b, f) { if (hooks && hooks.onSelect) hooks.onSelect({ block: b, feature: f }); }
 
   function bars(hist) {
     var W = 280, H = 70, c = hist.counts.slice(1, -1), m = 1;
     c.forEach(function (v, i) { if (i > 0 && v > m) m = v; });  /* the zero bin dwarfs the rest: scale to the others */
-    var svg = document.createElementNS(SVG, "svg"), bw = W / c.length;
-    svg.setAttribute("width", W); svg.setAttribute("height", H + 14); svg.setAttribute("class", "ti-hist");
+    var svg = lib.svgEl("svg", { width: W, height: H + 14, "class": "ti-hist" }), bw = W / c.length;
     c.forEach(function (v, i) {
-      var r = document.createElementNS(SVG, "rect"), bh = Math.min(H, v / m * H);
-      r.setAttribute("x", (i * bw).toFixed(1)); r.setAttribute("y", (H - bh).toFixed(1));
-      r.setAttribute("width", Math.max(1, bw - 0.5).toFixed(1)); r.setAttribute("height", bh.toFixed(1));
-      r.setAttribute("fill", "#ea580c");
-      var t = document.createElementNS(SVG, "title"); t.textContent = String(v); r.appendChild(t);
+      var bh = Math.min(H, v / m * H);
+      var r = lib.svgEl("rect", { x: (i * bw).toFixed(1), y: (H - bh).toFixed(1), width: Math.max(1, bw - 0.5).toFixed(1),
+        height: bh.toFixed(1), fill: "#ea580c" });
+      r.appendChild(lib.svgEl("title", {}, String(v)));
       svg.appendChild(r);
     });
-    var lab = document.createElementNS(SVG, "text");
-    lab.setAttribute("y", H + 12); lab.setAttribute("font-size", "10"); lab.setAttribute("fill", "#667085");
-    lab.textContent = num(hist.lo, 2) + " \u2026 " + num(hist.hi, 2); svg.appendChild(lab);
+    svg.appendChild(lib.svgEl("text", { y: H + 12, "font-size": "10", fill: "#667085" },
+      num(hist.lo, 2) + " \u2026 " + num(hist.hi, 2)));
     return svg;
   }
 
