@@ -12,6 +12,7 @@ import json
 import os
 import uuid
 import weakref
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -63,10 +64,18 @@ class NeuronWidget(FeatureWidget):
 
 # ---------------------------------------------------------------- data
 def explanation(atlas: FeatureAtlas, block: int, feature: int) -> str | None:
+    """The auto-interp explanation saved beside the atlas for a feature, if any."""
     path = atlas.path / EXPLANATIONS_FILE
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8")).get(f"{block}:{feature}")
+    stat = path.stat()
+    return _explanations(str(path), stat.st_mtime_ns, stat.st_size).get(f"{block}:{feature}")
+
+
+@lru_cache(maxsize=8)
+def _explanations(path: str, mtime_ns: int, size: int) -> dict[str, str]:
+    """One read per version of the file: a page or an inspector asks for hundreds of features' explanations."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def feature_data(atlas: FeatureAtlas, block: int, feature: int, n_examples: int = 12, compact: bool = False) -> dict[str, Any]:

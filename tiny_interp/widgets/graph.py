@@ -2,8 +2,8 @@
 
 It stands on the shared rendering layer (``render``): the view's data travels as escaped JSON inside
 ``<script type="application/json">``, the page carries the shared CSS bundle once, and our script places every text
-with ``textContent``. ``views.js`` has no way to register a new view kind, so the graph script mounts its own
-containers (``ti-graph`` class) from the same kind of data element.
+with ``textContent``. The graph script mounts its own containers (``ti-graph`` class) from the same kind of data
+element rather than registering a kind in ``tinyInterpLib.kinds``: a graph page has its own layout and controls.
 """
 
 from __future__ import annotations
