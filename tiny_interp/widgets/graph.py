@@ -19,13 +19,14 @@ from ..atomic import write_text_atomic
 from ..graphs.graph import AttributionGraph
 from ..graphs.pages import FeatureInfo, feature_pages
 from ..graphs.prune import Pruned, fidelity
-from .render import PageState, _static, bundle_css, page_html, safe_json
+from .render import PageState, _static, bundle_css, lib_js, page_html, safe_json
 
 MAX_EDGES = 4000  # the strongest kept edges shown; keeps a 64-token page well under 2 MB
 
 
 def graph_js() -> str:
-    return _static("graph.js")
+    """The graph script after the shared helpers it draws with (common.js guards against a second load)."""
+    return lib_js() + _static("graph.js")
 
 
 def graph_css() -> str:

@@ -4,24 +4,15 @@
   "use strict";
   var g = typeof window !== "undefined" ? window : globalThis;
   if (g.tinyInterpGraph) return;
-  var SVG = "http://www.w3.org/2000/svg";
+  /* the shared helpers (common.js) are loaded just before this script, on a page and in the live widget */
+  var lib = g.tinyInterpLib, h = lib.h, clear = lib.clear, shown = lib.shown, fmt = lib.fmt;
   var ROW = 56, PAD = 70, STEP = 14, MINCOL = 58;
 
-  function h(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
   function s(tag, attrs, cls) {
-    var e = document.createElementNS(SVG, tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    var e = lib.svgEl(tag, attrs || {});
     if (cls) e.setAttribute("class", cls);
     return e;
   }
-  function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); }
-  function shown(t) { return String(t).replace(/\n/g, "\u21b5"); }
-  function fmt(x, d) { return (+x).toFixed(d === undefined ? 3 : d); }
   function pct(x) { return (100 * x).toFixed(1) + "%"; }
 
   /* nodes: [kind, layer, pos, feature|token, label, activation, influence] */
