@@ -3,7 +3,8 @@
 1. End to end: ``Trainer`` on trained_models/ts-1L's ``blocks.0.hook_mlp_out`` (4096 latents, TopK k 16, batches
    of 4096 tokens), activations streamed from the model (forward passes included), ``--tokens`` tokens; once with
    forwards and steps in turn, once with the next buffer prefetched in a thread (the default), beside the model
-   forward's own tokens/s (the ceiling of any trainer that streams its activations).
+   forward's own tokens/s (the ceiling of any trainer that streams its activations); then prefetched with each
+   buffer used ``--reuse`` times (default 4: the shipped SAE's recipe), whose training tokens/s is the last line's.
 2. Step only, ours against SAELens on the same activations, shape and batch, one after the other in this run:
    activations are collected once and saved; SAELens' TopK training SAE (its own forward/backward and Adam) runs
    in the side venv ``.saelens-venv`` (``make saelens-venv``), skipped with ratio ``nan`` when it is absent.

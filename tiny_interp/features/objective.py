@@ -53,7 +53,7 @@ class Selection:
 
 
 # rows per encoder block: a [rows, d_sae] block of pre-activations stays in cache between the matmul writing it and
-# the top-k reading it; one [batch, d_sae] matmul is memory-bound on its output at d_in = 256 (measured ~25% slower)
+# the top-k reading it; one [batch, d_sae] matmul is memory-bound on its output at d_in = 256 (one 4096-row block measured 14% slower, min of 12)
 _ROWS_PER_BLOCK = 512
 
 
