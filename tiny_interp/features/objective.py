@@ -2,7 +2,8 @@
 
 TopK-style latents are selected block by block of rows (:func:`select_topk`), decoded by gathering their decoder
 rows (``embedding_bag``), and their encoder gradient is formed only for the chosen latents (:class:`_SparseCodes`),
-so a step costs one dense encoder matmul and sparse work for the rest. Losses are normalised by the batch variance of the target, so ``fvu`` reads as 1 - explained variance.
+so a step costs one dense encoder matmul and sparse work for the rest. Losses are normalised by the batch variance
+of the target, so ``fvu`` reads as 1 - explained variance.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ class Selection:
 
 
 # rows per encoder block: a [rows, d_sae] block of pre-activations stays in cache between the matmul writing it and
-# the top-k reading it; one [batch, d_sae] matmul is memory-bound on its output at d_in = 256 (one 4096-row block measured 14% slower, min of 12)
+# the top-k reading it; one [batch, d_sae] matmul is memory-bound on its output at d_in = 256 (one 4096-row block
+# measured 14% slower, min of 12)
 _ROWS_PER_BLOCK = 512
 
 
