@@ -33,9 +33,14 @@ print(json.dumps({"tokens": a.meta["tokens"], "seconds": time.perf_counter() - t
 def one_build(tree: Path, model: Path, stories: Path, n: int) -> tuple[float, float]:
     """(tokens per wall-clock second, tokens per CPU-second of the build process)."""
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([sys.executable, "-c", CHILD, str(model), str(stories), str(Path(tmp) / "atlas"), str(n)],
-                             cwd=tree, env={**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"},
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(model), str(stories), str(Path(tmp) / "atlas"), str(n)],
+            cwd=tree,
+            env={**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     r = json.loads(out.stdout.strip().splitlines()[-1])
     return r["tokens"] / r["seconds"], r["tokens"] / r["cpu"]
 

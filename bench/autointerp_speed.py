@@ -43,7 +43,7 @@ def answer(delay_s: float, body: dict, n: int) -> tuple[str, str]:
     time.sleep(delay_s)
     text = last_text(body)
     if not text.startswith("Explanation of the unit"):
-        return ("ok", "Explanation: words about feelings and the word \"happy\"")
+        return ("ok", 'Explanation: words about feelings and the word "happy"')
     lines = re.findall(r"^\d+\. ", text, re.M)
     return ("ok", json.dumps({"answers": [round((i % 5) / 4, 2) for i in range(len(lines))]}))
 
@@ -82,8 +82,12 @@ def runner_only(url: str, n: int, concurrency: int) -> float:
     items = [LLMItem(id=str(i), messages=[{"role": "user", "content": "Explain. " * 200}]) for i in range(n)]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        run_items(items, Path(tmp) / "o.jsonl", RunnerConfig(model="bench-llm", base_url=url,
-                                                              concurrency=concurrency), progress=False)
+        run_items(
+            items,
+            Path(tmp) / "o.jsonl",
+            RunnerConfig(model="bench-llm", base_url=url, concurrency=concurrency),
+            progress=False,
+        )
         return time.perf_counter() - t0
 
 
@@ -103,16 +107,22 @@ def llm_run(model: Path, spec: str, n: int, stories: list[str], delay_s: float, 
     with Endpoint(delay_s) as url:
         runner = RunnerConfig(model="bench-llm", base_url=url, concurrency=concurrency)
         t0 = time.perf_counter()
-        result = run_autointerp(unit_set, stories, units, AutointerpConfig(), runner, api_key="bench",
-                                progress=False)
+        result = run_autointerp(unit_set, stories, units, AutointerpConfig(), runner, api_key="bench", progress=False)
         wall = time.perf_counter() - t0
         logs = Path(result["atlas"]).parent / "autointerp" / "bench-llm__bench-llm"
         requests = sum(r["attempts"] for step in ("explain", "score") for r in iter_records(logs / f"{step}.jsonl"))
         alone = runner_only(url, requests, concurrency)
     floor = requests * delay_s / concurrency
-    return {"units": len(units), "requests": requests, "wall_s": wall, "floor_s": floor, "runner_alone_s": alone,
-            "overhead_s": wall - alone, "scored": result["summary"]["detection"]["scored"],
-            "failed": sum(s["failed"] for s in result["summary"].values()) + result["explain_failed"]}
+    return {
+        "units": len(units),
+        "requests": requests,
+        "wall_s": wall,
+        "floor_s": floor,
+        "runner_alone_s": alone,
+        "overhead_s": wall - alone,
+        "scored": result["summary"]["detection"]["scored"],
+        "failed": sum(s["failed"] for s in result["summary"].values()) + result["explain_failed"],
+    }
 
 
 def baseline_run(model: Path, spec: str, stories: list[str]) -> dict:
@@ -122,13 +132,19 @@ def baseline_run(model: Path, spec: str, stories: list[str]) -> dict:
     t0 = time.perf_counter()
     unit_set = open_unit_set(model, spec)
     units = unit_set.units()
-    result = run_autointerp(unit_set, stories, units, AutointerpConfig(explainer="baseline", scorer="rules"),
-                            progress=False)
+    result = run_autointerp(
+        unit_set, stories, units, AutointerpConfig(explainer="baseline", scorer="rules"), progress=False
+    )
     wall = time.perf_counter() - t0
     s = result["summary"]
-    return {"units": len(units), "wall_s": wall, "scored": s["detection"]["scored"],
-            "skipped": s["detection"]["skipped"], "detection": s["detection"]["balanced_accuracy"]["mean"],
-            "fuzzing": s["fuzzing"]["balanced_accuracy"]["mean"]}
+    return {
+        "units": len(units),
+        "wall_s": wall,
+        "scored": s["detection"]["scored"],
+        "skipped": s["detection"]["skipped"],
+        "detection": s["detection"]["balanced_accuracy"]["mean"],
+        "fuzzing": s["fuzzing"]["balanced_accuracy"]["mean"],
+    }
 
 
 def main() -> None:
@@ -155,21 +171,30 @@ def main() -> None:
         model = copy_model(Path(args.model), Path(tmp) / "model")
         llm = {} if args.skip_llm else llm_run(model, args.units, args.n, stories, args.delay, args.concurrency)
         if llm:
-            print(f"LLM pipeline: {llm['units']} units, {llm['requests']} requests in {llm['wall_s']:.1f} s; the "
-                  f"runner alone on as many trivial requests: {llm['runner_alone_s']:.1f} s (floor "
-                  f"{llm['floor_s']:.1f} s at {args.delay * 1000:.0f} ms x {args.concurrency}); pipeline overhead "
-                  f"{llm['overhead_s']:.1f} s; {llm['failed']} failed")
-        base = {"units": 0, "wall_s": 0.0} if args.skip_baseline else \
-            baseline_run(model, args.baseline_units or args.units, stories)
+            print(
+                f"LLM pipeline: {llm['units']} units, {llm['requests']} requests in {llm['wall_s']:.1f} s; the "
+                f"runner alone on as many trivial requests: {llm['runner_alone_s']:.1f} s (floor "
+                f"{llm['floor_s']:.1f} s at {args.delay * 1000:.0f} ms x {args.concurrency}); pipeline overhead "
+                f"{llm['overhead_s']:.1f} s; {llm['failed']} failed"
+            )
+        base = (
+            {"units": 0, "wall_s": 0.0}
+            if args.skip_baseline
+            else baseline_run(model, args.baseline_units or args.units, stories)
+        )
         if base["units"]:
-            print(f"baseline: {base['units']} units in {base['wall_s']:.1f} s ({base['scored']} scored, "
-                  f"{base['skipped']} not scorable; mean balanced accuracy: detection {base['detection']:.3f}, "
-                  f"fuzzing {base['fuzzing']:.3f})")
+            print(
+                f"baseline: {base['units']} units in {base['wall_s']:.1f} s ({base['scored']} scored, "
+                f"{base['skipped']} not scorable; mean balanced accuracy: detection {base['detection']:.3f}, "
+                f"fuzzing {base['fuzzing']:.3f})"
+            )
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} at end")
-    print(f"llm_units={llm.get('units', 0)} llm_wall_s={llm.get('wall_s', 0):.1f} "
-          f"overhead_s={llm.get('overhead_s', 0):.1f} baseline_units={base['units']} "
-          f"baseline_wall_s={base['wall_s']:.1f}")
+    print(
+        f"llm_units={llm.get('units', 0)} llm_wall_s={llm.get('wall_s', 0):.1f} "
+        f"overhead_s={llm.get('overhead_s', 0):.1f} baseline_units={base['units']} "
+        f"baseline_wall_s={base['wall_s']:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,10 @@ def main() -> None:
     t = time.perf_counter()
     index = NGramIndex(train, n=2)
     build = time.perf_counter() - t
-    print(f"index: {len(train)} stories ({mb:.1f} MB) in {build:.2f}s = {len(train) / build:,.0f} stories/s, "
-          f"{len(index.docs):,} postings")
+    print(
+        f"index: {len(train)} stories ({mb:.1f} MB) in {build:.2f}s = {len(train) / build:,.0f} stories/s, "
+        f"{len(index.docs):,} postings"
+    )
     t = time.perf_counter()
     fast = [index.best_rouge(q) for q in queries]
     t_fast = (time.perf_counter() - t) / len(queries)
@@ -37,8 +39,10 @@ def main() -> None:
     exact = [index.best_rouge(q, exact=True) for q in queries[:k]]
     t_exact = (time.perf_counter() - t) / k
     agree = sum(abs(a["f1"] - b["f1"]) < 1e-12 for a, b in zip(fast, exact)) / k
-    print(f"query: {1 / t_fast:,.1f}/s through the index vs {1 / t_exact:,.2f}/s exhaustive "
-          f"(speed-up x{t_exact / t_fast:,.0f}); same best Rouge-2 in {agree:.0%} of {k} checked")
+    print(
+        f"query: {1 / t_fast:,.1f}/s through the index vs {1 / t_exact:,.2f}/s exhaustive "
+        f"(speed-up x{t_exact / t_fast:,.0f}); same best Rouge-2 in {agree:.0%} of {k} checked"
+    )
     full_stories = 2_100_000  # about the size of the full TinyStories train split: extrapolated build time
     print(f"extrapolated full-train build: ~{full_stories / (len(train) / build) / 60:.1f} min")
 

@@ -64,8 +64,18 @@ def end_to_end(tokens: int, out: Path, data: Path, threads: int, prefetch: bool 
     from tiny_interp.features.config import SAETrainConfig
     from tiny_interp.features.trainer import Trainer
 
-    cfg = SAETrainConfig(hooks=(HOOK,), latents=4096, k=16, tokens=tokens, buffer_stories=512, log_every=10**6,
-                         save_every=10**6, threads=threads, prefetch=prefetch, reuse=reuse)
+    cfg = SAETrainConfig(
+        hooks=(HOOK,),
+        latents=4096,
+        k=16,
+        tokens=tokens,
+        buffer_stories=512,
+        log_every=10**6,
+        save_every=10**6,
+        threads=threads,
+        prefetch=prefetch,
+        reuse=reuse,
+    )
     t = Trainer(REPO / "trained_models" / "ts-1L", data, out, cfg, progress=False)
     t.run()
     return t.tokens_per_s
@@ -102,8 +112,8 @@ def activations(n_tokens: int, data: Path) -> torch.Tensor:
 
 
 def our_steps(x: torch.Tensor, steps: int, B: int) -> float:
-    from tiny_interp.features.objective import topk_loss
     from tiny_interp.features.config import SAETrainConfig
+    from tiny_interp.features.objective import topk_loss
     from tiny_interp.features.sae import SAE
     from tiny_interp.features.trainer import sae_config
 
@@ -134,8 +144,22 @@ def saelens_steps(x: torch.Tensor, steps: int, B: int, threads: int) -> float:
         return float("nan")
     with tempfile.TemporaryDirectory() as tmp:
         torch.save(x, Path(tmp) / "x.pt")
-        out = subprocess.run([str(SIDE_PYTHON), "-c", SAELENS_STEPS, str(Path(tmp) / "x.pt"), str(threads), str(steps),
-                              str(B), "4096", "16"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                str(SIDE_PYTHON),
+                "-c",
+                SAELENS_STEPS,
+                str(Path(tmp) / "x.pt"),
+                str(threads),
+                str(steps),
+                str(B),
+                "4096",
+                "16",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])["tokens_per_s"]
 
 
@@ -159,12 +183,16 @@ def main() -> None:
         print(f"end to end, forwards then steps in turn: {serial:,.0f} tokens/s (load {before:.1f} -> {load():.1f})")
         before = load()
         e2e = end_to_end(args.tokens, Path(tmp) / "run", args.data, args.threads)
-        print(f"end to end, next buffer prefetched in a thread: {e2e:,.0f} tokens/s, {e2e / serial:.2f}x in turn "
-              f"(load {before:.1f} -> {load():.1f})")
+        print(
+            f"end to end, next buffer prefetched in a thread: {e2e:,.0f} tokens/s, {e2e / serial:.2f}x in turn "
+            f"(load {before:.1f} -> {load():.1f})"
+        )
         before = load()
         shipped = end_to_end(args.tokens, Path(tmp) / "reuse", args.data, args.threads, reuse=args.reuse)
-        print(f"end to end, prefetched, each buffer used {args.reuse}x (the shipped SAE's recipe: this train split "
-              f"holds 2.4M tokens): {shipped:,.0f} training tokens/s (load {before:.1f} -> {load():.1f})")
+        print(
+            f"end to end, prefetched, each buffer used {args.reuse}x (the shipped SAE's recipe: this train split "
+            f"holds 2.4M tokens): {shipped:,.0f} training tokens/s (load {before:.1f} -> {load():.1f})"
+        )
     x = activations(args.batch * 8, args.data)
     before = load()
     ours = our_steps(x, args.steps, args.batch)
@@ -174,8 +202,10 @@ def main() -> None:
     print(f"SAELens TopKTrainingSAE, step only: {theirs:,.0f} tokens/s (load {before:.1f})")
     m = json.loads((SAE_DIR / "eval.json").read_text())
     ce = m["spliced"][0]["ce_loss_recovered"]
-    print(f"shipped {SAE_DIR.relative_to(REPO)}: explained variance {m['explained_variance']:.4f}, "
-          f"dead {m['dead_fraction']:.4f} on {m['tokens']:,} held-out tokens")
+    print(
+        f"shipped {SAE_DIR.relative_to(REPO)}: explained variance {m['explained_variance']:.4f}, "
+        f"dead {m['dead_fraction']:.4f} on {m['tokens']:,} held-out tokens"
+    )
     print(f"ce_recovered={ce:.4f} l0={m['l0']:.2f} sae_tokens_per_s={shipped:.0f} ratio_vs_saelens={ours / theirs:.2f}")
 
 

@@ -76,8 +76,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(args.model) if args.model else imported_stories260k(Path(tmp) / "stories260K")
         model = load_tinylm(model_dir)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     print(f"model: {model_dir.name if args.model else 'stories260K (imported)'}, {model.cfg.n_params():,} params")
     print(f"load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (other processes share the CPUs)")
     variants = args.variants.split(",")
@@ -98,8 +100,11 @@ def main() -> None:
             rate = batch * args.new_tokens / seconds
             best = max(best, rate)
             extra = f"  latency {1000 * seconds / args.new_tokens:.3f} ms/token" if batch == 1 else ""
-            print(f"batch {batch:4d} {v:12s}: {rate:10,.0f} tokens/s  {batch * args.new_tokens / cpu:10,.0f} "
-                  f"tokens/CPU-s  ({seconds:.3f} s for {args.new_tokens} tokens){extra}", flush=True)
+            print(
+                f"batch {batch:4d} {v:12s}: {rate:10,.0f} tokens/s  {batch * args.new_tokens / cpu:10,.0f} "
+                f"tokens/CPU-s  ({seconds:.3f} s for {args.new_tokens} tokens){extra}",
+                flush=True,
+            )
         print(f"  load average after batch {batch}: {os.getloadavg()[0]:.1f}", flush=True)
     print(f"tokens_per_s={best:.0f}")
 

@@ -27,9 +27,11 @@ from tiny_interp.graphs.config import GraphConfig  # noqa: E402  (light: no torc
 
 REPO = Path(__file__).resolve().parents[1]
 VALID = REPO.parent / "shared" / "data" / "tinystories" / "valid.txt"
-FALLBACK = ("Once upon a time, there was a little girl named Lily. She loved to play in the park with her friend "
-            "Tom. One day, Lily and Tom went to the park. Lily had a big red ball. She gave the ball to Tom, and Tom "
-            "threw it high in the sky. They laughed and played all day. When the sun went down, they")
+FALLBACK = (
+    "Once upon a time, there was a little girl named Lily. She loved to play in the park with her friend "
+    "Tom. One day, Lily and Tom went to the park. Lily had a big red ball. She gave the ball to Tom, and Tom "
+    "threw it high in the sky. They laughed and played all day. When the sun went down, they"
+)
 
 
 def prompt_of(tokenizer, n_tokens: int) -> str:
@@ -52,8 +54,17 @@ def random_transcoders(model, d_sae: int):
     out = []
     for l in range(model.cfg.n_layers):
         # TopK with k 16: as many active features per token as a trained sparse dictionary of that kind
-        tc = SAE(SAEConfig("transcoder", d, d_sae, f"blocks.{l}.ln2.hook_normalized",
-                           hook_name_out=f"blocks.{l}.hook_mlp_out", activation="topk", k=16))
+        tc = SAE(
+            SAEConfig(
+                "transcoder",
+                d,
+                d_sae,
+                f"blocks.{l}.ln2.hook_normalized",
+                hook_name_out=f"blocks.{l}.hook_mlp_out",
+                activation="topk",
+                k=16,
+            )
+        )
         with torch.no_grad():
             tc.W_dec.mul_(0.1)
         out.append(tc.eval())
@@ -78,8 +89,11 @@ def main() -> None:
     from tiny_interp.widgets.graph import graph_view_data, save_graph_html
 
     torch.set_num_threads(args.threads)
-    tcs = random_transcoders(load_tinylm(args.model), args.random) if args.random else (
-        args.transcoders or Path(args.model) / "saes")
+    tcs = (
+        random_transcoders(load_tinylm(args.model), args.random)
+        if args.random
+        else (args.transcoders or Path(args.model) / "saes")
+    )
     gm = open_graph_model(args.model, tcs)
     prompt = prompt_of(gm.tokenizer, args.tokens)
     gm.graph("Once upon a time")  # first-call set-up (lazy imports, allocator), not part of a graph's cost
@@ -89,19 +103,27 @@ def main() -> None:
     pruned = prune(graph)
     t_prune = time.perf_counter() - start - t_attr
     with tempfile.TemporaryDirectory() as tmp:
-        page = save_graph_html(Path(tmp) / "graph.html", graph_view_data(graph, pruned, gm.model, gm.transcoders,
-                                                                         gm.tokenizer, gm.feature_info()))
+        page = save_graph_html(
+            Path(tmp) / "graph.html",
+            graph_view_data(graph, pruned, gm.model, gm.transcoders, gm.tokenizer, gm.feature_info()),
+        )
         graph_s = time.perf_counter() - start
         page_kb = page.stat().st_size / 1024
     fid = fidelity(graph, pruned)
     load = os.getloadavg()[0]
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, load average {load:.1f}, "
-          f"torch threads {args.threads}")
-    print(f"prompt: {graph.n_pos} tokens; {graph.n_active} active features, {graph.n_features} attributed; "
-          f"{graph.n_logits} output nodes; kept {pruned.n_nodes} nodes, {pruned.n_edges} edges")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, load average {load:.1f}, "
+        f"torch threads {args.threads}"
+    )
+    print(
+        f"prompt: {graph.n_pos} tokens; {graph.n_active} active features, {graph.n_features} attributed; "
+        f"{graph.n_logits} output nodes; kept {pruned.n_nodes} nodes, {pruned.n_edges} edges"
+    )
     print(f"attribution {t_attr:.2f} s, pruning {t_prune:.2f} s, page {graph_s - t_attr - t_prune:.2f} s")
-    print(f"fidelity: error share {fid.error_share:.3f} (top logit {fid.error_share_top:.3f}), completeness "
-          f"{fid.completeness:.3f}, KL without errors {fid.kl_without_errors:.3f} nats")
+    print(
+        f"fidelity: error share {fid.error_share:.3f} (top logit {fid.error_share_top:.3f}), completeness "
+        f"{fid.completeness:.3f}, KL without errors {fid.kl_without_errors:.3f} nats"
+    )
     print(f"graph_s={graph_s:.2f} page_kb={page_kb:.0f} error_share={fid.error_share_top:.3f}")
     sys.stdout.flush()
 

@@ -73,8 +73,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1, help="torch threads per build process (0: torch's default)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                    help="worker processes of the parallel build, measured against one process (default: all cpus)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes of the parallel build, measured against one process (default: all cpus)",
+    )
     args = ap.parse_args()
 
     import numpy as np
@@ -90,34 +94,50 @@ def main() -> None:
     tokenizer = train_bpe_tokenizer(texts, vocab_size=4096)
     cfg = get_preset("1M").replace(vocab_size=len(tokenizer))
     torch.manual_seed(0)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()} "
-          f"(build: {args.threads or torch.get_num_threads()}), load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()} "
+        f"(build: {args.threads or torch.get_num_threads()}), load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"stories: {source}; model: 1M preset ({cfg.n_layers} layers x {cfg.d_mlp} neurons, vocab {cfg.vocab_size})")
     with tempfile.TemporaryDirectory() as tmp:
         path = save_model(Path(tmp) / "1M", TinyLM(cfg), tokenizer)
         t0, c0 = time.perf_counter(), time.process_time()
-        atlas = build_atlas(path, texts[: args.stories], batch_size=args.batch_size, threads=args.threads,
-                             progress=False)
+        atlas = build_atlas(
+            path, texts[: args.stories], batch_size=args.batch_size, threads=args.threads, progress=False
+        )
         build_s, build_cpu = time.perf_counter() - t0, time.process_time() - c0
         tokens = atlas.meta["tokens"]
         one_rate = tokens / build_s
         # CPU seconds are steadier than wall time on a shared machine
-        print(f"atlas build, 1 process: {tokens:,} tokens in {build_s:.1f} s = {one_rate:,.0f} tokens/s "
-              f"({tokens / build_cpu:,.0f} tokens per CPU-second, {build_cpu / build_s:.2f} cores busy) "
-              f"(size on disk {sum(f.stat().st_size for f in (path / 'atlas').iterdir()) / 1e6:.1f} MB)")
+        print(
+            f"atlas build, 1 process: {tokens:,} tokens in {build_s:.1f} s = {one_rate:,.0f} tokens/s "
+            f"({tokens / build_cpu:,.0f} tokens per CPU-second, {build_cpu / build_s:.2f} cores busy) "
+            f"(size on disk {sum(f.stat().st_size for f in (path / 'atlas').iterdir()) / 1e6:.1f} MB)"
+        )
         rate = one_rate
         if args.workers > 1:
             t0 = time.perf_counter()
-            build_atlas(path, texts[: args.stories], out=Path(tmp) / "atlas-parallel", batch_size=args.batch_size,
-                        threads=args.threads, workers=args.workers, progress=False)
+            build_atlas(
+                path,
+                texts[: args.stories],
+                out=Path(tmp) / "atlas-parallel",
+                batch_size=args.batch_size,
+                threads=args.threads,
+                workers=args.workers,
+                progress=False,
+            )
             par_rate = tokens / (time.perf_counter() - t0)
-            print(f"atlas build, {args.workers} worker processes: {par_rate:,.0f} tokens/s "
-                  f"= {par_rate / one_rate:.2f}x one process (process start and merge included)")
+            print(
+                f"atlas build, {args.workers} worker processes: {par_rate:,.0f} tokens/s "
+                f"= {par_rate / one_rate:.2f}x one process (process start and merge included)"
+            )
             rate = max(rate, par_rate)
 
         fwd_rate = bare_forward_rate(path, texts[: args.stories], args.batch_size, args.threads)
-        print(f"bare forward to the last MLP (same batches, no bookkeeping, 1 process): {fwd_rate:,.0f} tokens/s; "
-              f"atlas / bare = {one_rate / fwd_rate:.2f}")
+        print(
+            f"bare forward to the last MLP (same batches, no bookkeeping, 1 process): {fwd_rate:,.0f} tokens/s; "
+            f"atlas / bare = {one_rate / fwd_rate:.2f}"
+        )
 
         t0 = time.perf_counter()
         atlas = Atlas.open(path)
@@ -127,14 +147,18 @@ def main() -> None:
         lat: dict[str, list[float]] = {"top_examples": [], "top_tokens": [], "selective_for_class": []}
         for _ in range(args.queries):
             layer, neuron = int(rng.integers(cfg.n_layers)), int(rng.integers(cfg.d_mlp))
-            for name, call in (("top_examples", lambda: atlas.top_examples(layer, neuron)),
-                               ("top_tokens", lambda: atlas.top_tokens(layer, neuron)),
-                               ("selective_for_class", lambda: atlas.selective_for_class("names"))):
+            for name, call in (
+                ("top_examples", lambda: atlas.top_examples(layer, neuron)),
+                ("top_tokens", lambda: atlas.top_tokens(layer, neuron)),
+                ("selective_for_class", lambda: atlas.selective_for_class("names")),
+            ):
                 t0 = time.perf_counter()
                 call()
                 lat[name].append((time.perf_counter() - t0) * 1e3)
         medians = {k: statistics.median(v) for k, v in lat.items()}
-        print(f"atlas open: {open_ms:.1f} ms; median query ms: " + ", ".join(f"{k} {v:.2f}" for k, v in medians.items()))
+        print(
+            f"atlas open: {open_ms:.1f} ms; median query ms: " + ", ".join(f"{k} {v:.2f}" for k, v in medians.items())
+        )
 
         bridge = tiny_interp.load(path)
         t0 = time.perf_counter()

@@ -86,9 +86,9 @@ def prepare(tmp: Path) -> dict:
 
 def worker(setup_file: str, out_dir: str) -> None:
     """Measure every figure with the tiny_interp that PYTHONPATH points at; print one JSON line."""
-    import tiny_interp  # first, so the bench helpers below cannot pull in another tree's package
-
     import torch
+
+    import tiny_interp  # first, so the bench helpers below cannot pull in another tree's package
 
     torch.set_num_threads(1)
     setup = json.loads(Path(setup_file).read_text())
@@ -122,8 +122,12 @@ def train_figures() -> dict:
     steps, batch, seq = 20, 8, 128
     cfg = get_preset("1M").replace(vocab_size=VOCAB, n_ctx=256)
     tokens = np.random.default_rng(0).integers(0, VOCAB, size=batch * (seq + 1) * (steps + 5) * 2, dtype=np.uint16)
-    batches = [torch.from_numpy(tokens[i * batch * (seq + 1):(i + 1) * batch * (seq + 1)].astype(np.int64))
-               .view(batch, seq + 1) for i in range(steps)]
+    batches = [
+        torch.from_numpy(tokens[i * batch * (seq + 1) : (i + 1) * batch * (seq + 1)].astype(np.int64)).view(
+            batch, seq + 1
+        )
+        for i in range(steps)
+    ]
     ours, reference, ours_cpu, reference_cpu = [], [], [], []
     n_tokens = steps * batch * seq
     for _ in range(2):  # interleaved, best of each
@@ -134,8 +138,11 @@ def train_figures() -> dict:
         c0 = time.process_time()
         reference.append(time_plain(RefGPT(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.n_ctx), batches, hf=False))
         reference_cpu.append(n_tokens / (time.process_time() - c0))
-    return {"train_ratio_vs_reference": max(ours) / max(reference),
-            "train_cpu_ratio_vs_reference": max(ours_cpu) / max(reference_cpu), "train_tokens_per_cpu_s": max(ours_cpu)}
+    return {
+        "train_ratio_vs_reference": max(ours) / max(reference),
+        "train_cpu_ratio_vs_reference": max(ours_cpu) / max(reference_cpu),
+        "train_tokens_per_cpu_s": max(ours_cpu),
+    }
 
 
 def atlas_figures(setup: dict, out: Path) -> dict:
@@ -160,8 +167,10 @@ def widget_figures(setup: dict) -> dict:
 
     bridge, story = tiny_interp.load(setup["model"]), setup["story"]
     out = {}
-    for name, view in (("attention_view", lambda: safe_json(story_attention(bridge, story).view_data([0], 0, 0))),
-                       ("story_inspector", lambda: safe_json(story_data(bridge, story)))):
+    for name, view in (
+        ("attention_view", lambda: safe_json(story_attention(bridge, story).view_data([0], 0, 0))),
+        ("story_inspector", lambda: safe_json(story_data(bridge, story))),
+    ):
         view()  # warm-up
         wall, cpu = best_of(5, view)
         out.update({f"{name}_ms": 1000 * wall, f"{name}_cpu_ms": 1000 * cpu})
@@ -184,8 +193,13 @@ def generate_figures(model_dir: str) -> dict:
 def run_worker(tree: Path, setup_file: Path, tmp: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     out = Path(tempfile.mkdtemp(dir=tmp))
-    proc = subprocess.run([sys.executable, __file__, "--worker", str(setup_file), str(out)], env=env,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", str(setup_file), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"worker for {tree} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -201,8 +215,10 @@ def table(results: dict[str, list[dict]]) -> str:
             continue
         b, a = (statistics.median(r[name] for r in results[k]) for k in ("before", "after"))
         verdict = a / b if higher else b / a
-        lines.append(f"| {name} ({unit}) | {b:,.2f} | {a:,.2f} | {a / b:.3f} ({'better' if verdict >= 1 else 'worse'}"
-                     f" by {abs(verdict - 1):.1%}) |")
+        lines.append(
+            f"| {name} ({unit}) | {b:,.2f} | {a:,.2f} | {a / b:.3f} ({'better' if verdict >= 1 else 'worse'}"
+            f" by {abs(verdict - 1):.1%}) |"
+        )
     return "\n".join(lines)
 
 
@@ -218,8 +234,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         before = tmp / "before"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(before), args.before],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(before), args.before],
+            check=True,
+            capture_output=True,
+        )
         try:
             setup_file = tmp / "setup.json"
             setup_file.write_text(json.dumps(prepare(tmp)))
@@ -227,13 +246,15 @@ def main() -> None:
             results: dict[str, list[dict]] = {"before": [], "after": []}
             loads = [os.getloadavg()[0]]
             for r in range(args.rounds):
-                for name in (("before", "after") if r % 2 == 0 else ("after", "before")):
+                for name in ("before", "after") if r % 2 == 0 else ("after", "before"):
                     results[name].append(run_worker(trees[name], setup_file, tmp))
                     loads.append(os.getloadavg()[0])
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)], check=False)
-    print(f"{args.rounds} rounds, ABBA order, medians; {os.cpu_count()} CPUs, load average during the run "
-          f"{min(loads):.1f}-{max(loads):.1f}; {time.perf_counter() - started:.0f} s in all")
+    print(
+        f"{args.rounds} rounds, ABBA order, medians; {os.cpu_count()} CPUs, load average during the run "
+        f"{min(loads):.1f}-{max(loads):.1f}; {time.perf_counter() - started:.0f} s in all"
+    )
     print(table(results))
     print(json.dumps(results))
 

@@ -96,11 +96,21 @@ def time_plain(model: nn.Module, batches: list[torch.Tensor], hf: bool) -> float
     return (len(batches) - 3) * batches[0][:, :-1].numel() / (time.perf_counter() - t)
 
 
-def time_ours(preset: str, steps: int, batch: int, seq: int, tokens: np.ndarray, device: str = "cpu",
-              compile: bool = False) -> float:
+def time_ours(
+    preset: str, steps: int, batch: int, seq: int, tokens: np.ndarray, device: str = "cpu", compile: bool = False
+) -> float:
     with tempfile.TemporaryDirectory() as out:
-        cfg = TrainConfig(preset=preset, max_steps=steps, batch_size=batch, seq_len=seq, warmup_steps=3,
-                          eval_every=10, save_every=10_000, device=device, compile=compile)
+        cfg = TrainConfig(
+            preset=preset,
+            max_steps=steps,
+            batch_size=batch,
+            seq_len=seq,
+            warmup_steps=3,
+            eval_every=10,
+            save_every=10_000,
+            device=device,
+            compile=compile,
+        )
         data = TrainData(tokens, None, Tok())
         train(cfg, data, out, progress=False)
         rows = read_metrics(out)
@@ -114,12 +124,18 @@ def run(preset: str, steps: int, batch: int, seq: int, rounds: int) -> dict[str,
     cfg = get_preset(preset).replace(vocab_size=VOCAB, n_ctx=max(seq, 256))
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, VOCAB, size=batch * (seq + 1) * (steps + 5) * 2, dtype=np.uint16)
-    batches = [torch.from_numpy(tokens[i * batch * (seq + 1):(i + 1) * batch * (seq + 1)].astype(np.int64)).view(batch, seq + 1)
-               for i in range(steps)]
+    batches = [
+        torch.from_numpy(tokens[i * batch * (seq + 1) : (i + 1) * batch * (seq + 1)].astype(np.int64)).view(
+            batch, seq + 1
+        )
+        for i in range(steps)
+    ]
     results: dict[str, list[float]] = {"ours": [], "reference": [], "hf_gptneo": []}
     for _ in range(rounds):
         torch.manual_seed(0)
-        results["reference"].append(time_plain(RefGPT(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.n_ctx), batches, hf=False))
+        results["reference"].append(
+            time_plain(RefGPT(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.n_ctx), batches, hf=False)
+        )
         torch.manual_seed(0)
         hf = GPTNeoForCausalLM(to_hf_config(cfg))
         results["hf_gptneo"].append(time_plain(hf, batches, hf=True))
@@ -148,8 +164,17 @@ def gpu_report(presets: list[str], steps: int, batch: int, seq: int, peak_tflops
         compiled = time_ours(preset, steps, batch, seq, tokens, device="cuda", compile=True)
         mfu = compiled * flops_per_token(preset, seq) / (peak * 1e12) if peak else float("nan")
         print(f"{preset:>7} bf16 {eager:>12.0f} tok/s   bf16+compile {compiled:>12.0f} tok/s   MFU {mfu:.1%}")
-        print(json.dumps({"preset": preset, "device": name, "bf16_tokens_per_s": round(eager),
-                          "bf16_compile_tokens_per_s": round(compiled), "mfu": round(mfu, 4)}))
+        print(
+            json.dumps(
+                {
+                    "preset": preset,
+                    "device": name,
+                    "bf16_tokens_per_s": round(eager),
+                    "bf16_compile_tokens_per_s": round(compiled),
+                    "mfu": round(mfu, 4),
+                }
+            )
+        )
 
 
 def main() -> None:
@@ -167,14 +192,18 @@ def main() -> None:
     args = p.parse_args()
     if torch.cuda.is_available():
         gpu_report(args.gpu_presets.split(","), args.gpu_steps, args.gpu_batch, args.gpu_seq, args.peak_tflops)
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; batch {args.batch} x {args.seq} tokens, vocab {VOCAB}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; batch {args.batch} x {args.seq} tokens, vocab {VOCAB}"
+    )
     print(f"{'preset':>7} {'ours tok/s':>11} {'reference':>10} {'hf gptneo':>10} {'vs ref':>7} {'vs hf':>6}")
     last = None
     for preset in args.presets.split(","):
         r = run(preset, args.steps, args.batch, args.seq, args.rounds)
         last = (r["ours"] / r["reference"], r["ours"] / r["hf_gptneo"])
-        print(f"{preset:>7} {r['ours']:>11.0f} {r['reference']:>10.0f} {r['hf_gptneo']:>10.0f} {last[0]:>6.2f}x {last[1]:>5.2f}x")
+        print(
+            f"{preset:>7} {r['ours']:>11.0f} {r['reference']:>10.0f} {r['hf_gptneo']:>10.0f} {last[0]:>6.2f}x {last[1]:>5.2f}x"
+        )
         print(json.dumps({"preset": preset, **{k: round(v, 1) for k, v in r.items()}}))
     assert last is not None
     print(f"ratio_vs_reference={last[0]:.3f} ratio_vs_hf_gptneo={last[1]:.3f}")

@@ -100,13 +100,17 @@ def main() -> None:
             kb = len(view.encode()) / 1024
             dense_kb = cfg.n_layers * cfg.n_heads * T * T * len(json.dumps(0.123456789)) / 1024  # full floats
             hover_ms, switch_ms = browser_latency(json.loads(view), Path(tmp) / f"{name}.html", args.repeats)
-            print(f"{name:7s} tokens={T} layers={cfg.n_layers} heads={cfg.n_heads} attention_ms={ms:.1f} "
-                  f"view_kb={kb:.1f} (dense floats ~{dense_kb:.0f} KB, {dense_kb / kb:.0f}x) "
-                  f"story_inspector_ms={story_ms:.1f} story_kb={len(sdata.encode()) / 1024:.1f} "
-                  f"hover_ms={hover_ms:.2f} head_change_ms={switch_ms:.1f}")
+            print(
+                f"{name:7s} tokens={T} layers={cfg.n_layers} heads={cfg.n_heads} attention_ms={ms:.1f} "
+                f"view_kb={kb:.1f} (dense floats ~{dense_kb:.0f} KB, {dense_kb / kb:.0f}x) "
+                f"story_inspector_ms={story_ms:.1f} story_kb={len(sdata.encode()) / 1024:.1f} "
+                f"hover_ms={hover_ms:.2f} head_change_ms={switch_ms:.1f}"
+            )
             worst_ms, worst_kb = max(worst_ms, ms), max(worst_kb, kb)
             worst_hover, worst_switch = max(worst_hover, hover_ms), max(worst_switch, switch_ms)
-    print(f"latency_ms={worst_ms:.1f} view_kb={worst_kb:.1f} hover_ms={worst_hover:.2f} head_change_ms={worst_switch:.1f}")
+    print(
+        f"latency_ms={worst_ms:.1f} view_kb={worst_kb:.1f} hover_ms={worst_hover:.2f} head_change_ms={worst_switch:.1f}"
+    )
 
 
 HOVER_JS = """(n) => { const c = document.querySelector('.ti-big'), r = c.getBoundingClientRect(), out = [];

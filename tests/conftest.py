@@ -12,7 +12,6 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-
 from storygen import stories as synthetic_stories  # noqa: E402
 from storygen import write_txt  # noqa: E402
 
@@ -78,6 +77,7 @@ def make_model_dir(tmp_path_factory, bpe_tokenizer):
         return made[key]
 
     return make
+
 
 # notebook tests: one session model trained through notebooks/01_train, shared by the notebook, report and browser tests
 from nb_fixtures import nb_run  # noqa: E402,F401

@@ -35,6 +35,7 @@ def _frozen_hooks(rep: LocalReplacement, inject: dict, reads: dict):
             y = c[name] + frozen.linear(seen[resid_name] - c[resid_name])
             reads[name] = y
             return y[None].to(x.dtype)
+
         return fn
 
     def mlp_out(l):
@@ -43,17 +44,23 @@ def _frozen_hooks(rep: LocalReplacement, inject: dict, reads: dict):
             tc = rep.transcoders[l]
             y = c[name] + ((x2 - c[block_name(l, "ln2.hook_normalized")]) @ tc.W_skip if tc.W_skip is not None else 0)
             return add(y[None].to(x.dtype), name)
+
         return fn
 
     hooks = []
     for l in range(L):
-        hooks += [(block_name(l, "hook_resid_pre"), keep), (block_name(l, "hook_resid_mid"), keep),
-                  (block_name(l, "attn.hook_pattern"), lambda x, name: c[name][None].to(x.dtype)),
-                  (block_name(l, "ln1.hook_normalized"), norm(rep.ln1[l], block_name(l, "hook_resid_pre"))),
-                  (block_name(l, "ln2.hook_normalized"), norm(rep.ln2[l], block_name(l, "hook_resid_mid"))),
-                  (block_name(l, "hook_mlp_out"), mlp_out(l))]
-    hooks += [(block_name(L - 1, "hook_resid_post"), keep),
-              ("ln_final.hook_normalized", norm(rep.ln_final, block_name(L - 1, "hook_resid_post")))]
+        hooks += [
+            (block_name(l, "hook_resid_pre"), keep),
+            (block_name(l, "hook_resid_mid"), keep),
+            (block_name(l, "attn.hook_pattern"), lambda x, name: c[name][None].to(x.dtype)),
+            (block_name(l, "ln1.hook_normalized"), norm(rep.ln1[l], block_name(l, "hook_resid_pre"))),
+            (block_name(l, "ln2.hook_normalized"), norm(rep.ln2[l], block_name(l, "hook_resid_mid"))),
+            (block_name(l, "hook_mlp_out"), mlp_out(l)),
+        ]
+    hooks += [
+        (block_name(L - 1, "hook_resid_post"), keep),
+        ("ln_final.hook_normalized", norm(rep.ln_final, block_name(L - 1, "hook_resid_post"))),
+    ]
     return hooks
 
 

@@ -24,8 +24,16 @@ def planted_gpt_neo(out: Path, tokenizer, offsets=(1, 3), n_ctx: int = 64, sharp
     n_freq = 16
     d_model = 4 * n_freq
     n_heads = len(offsets)
-    cfg = ModelConfig(family="gpt-neo", vocab_size=len(tokenizer), d_model=d_model, n_layers=1, n_heads=n_heads,
-                      d_mlp=4 * d_model, n_ctx=n_ctx, attention_layers=("global",))
+    cfg = ModelConfig(
+        family="gpt-neo",
+        vocab_size=len(tokenizer),
+        d_model=d_model,
+        n_layers=1,
+        n_heads=n_heads,
+        d_mlp=4 * d_model,
+        n_ctx=n_ctx,
+        attention_layers=("global",),
+    )
     model = TinyLM(cfg)
     code, w = _freq_code(n_ctx, n_freq, period=n_ctx)
     d_head = cfg.d_head
@@ -58,8 +66,17 @@ def planted_gpt_neo(out: Path, tokenizer, offsets=(1, 3), n_ctx: int = 64, sharp
 def planted_llama(out: Path, tokenizer, offsets=(1, 3), n_ctx: int = 64, sharpness: float = 40.0) -> Path:
     """One llama layer (2 query heads sharing 1 KV head) where RoPE makes head h attend from i to i - offsets[h]."""
     d_model, n_heads = 64, len(offsets)
-    cfg = ModelConfig(family="llama", vocab_size=len(tokenizer), d_model=d_model, n_layers=1, n_heads=n_heads,
-                      n_kv_heads=1, d_mlp=96, n_ctx=n_ctx, rope_theta=30.0)
+    cfg = ModelConfig(
+        family="llama",
+        vocab_size=len(tokenizer),
+        d_model=d_model,
+        n_layers=1,
+        n_heads=n_heads,
+        n_kv_heads=1,
+        d_mlp=96,
+        n_ctx=n_ctx,
+        rope_theta=30.0,
+    )
     model = TinyLM(cfg)
     d_head, half = cfg.d_head, cfg.d_head // 2
     inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, d_head, 2, dtype=torch.float64) / d_head))

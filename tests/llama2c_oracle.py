@@ -28,7 +28,7 @@ class Llama2cOracle:
         def take(*shape: int) -> np.ndarray:
             nonlocal pos
             n = int(np.prod(shape))
-            out = data[pos:pos + n].reshape(shape)
+            out = data[pos : pos + n].reshape(shape)
             pos += n
             return out
 
@@ -76,12 +76,12 @@ class Llama2cOracle:
             att_out = np.zeros(self.dim, np.float32)
             for head in range(self.heads):
                 kvh = head // group
-                qh = q[head * self.hs:(head + 1) * self.hs]
-                keys = self.k_cache[l, :pos + 1, kvh * self.hs:(kvh + 1) * self.hs]
-                vals = self.v_cache[l, :pos + 1, kvh * self.hs:(kvh + 1) * self.hs]
+                qh = q[head * self.hs : (head + 1) * self.hs]
+                keys = self.k_cache[l, : pos + 1, kvh * self.hs : (kvh + 1) * self.hs]
+                vals = self.v_cache[l, : pos + 1, kvh * self.hs : (kvh + 1) * self.hs]
                 scores = keys @ qh / np.float32(np.sqrt(self.hs))
                 scores = np.exp(scores - scores.max())
-                att_out[head * self.hs:(head + 1) * self.hs] = (scores / scores.sum()) @ vals
+                att_out[head * self.hs : (head + 1) * self.hs] = (scores / scores.sum()) @ vals
             x = x + self.wo[l] @ att_out
             h = self._rms(x, self.rms_ffn[l])
             a, b = self.w1[l] @ h, self.w3[l] @ h

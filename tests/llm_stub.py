@@ -80,8 +80,9 @@ class StubServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout): that is the point of the slow behaviours
 
-            def send(self, status: int, data: bytes, headers: dict[str, str] | None = None,
-                     length: int | None = None) -> None:
+            def send(
+                self, status: int, data: bytes, headers: dict[str, str] | None = None, length: int | None = None
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data) if length is None else length))
@@ -93,8 +94,11 @@ class StubServer:
 
             def respond(self, body: dict[str, Any], kind: str, arg: Any) -> None:
                 if kind == "429":
-                    self.send(429, json.dumps({"error": {"message": "rate limited", "type": "rate_limit"}}).encode(),
-                              {"Retry-After": str(arg)})
+                    self.send(
+                        429,
+                        json.dumps({"error": {"message": "rate limited", "type": "rate_limit"}}).encode(),
+                        {"Retry-After": str(arg)},
+                    )
                 elif kind == "status":
                     self.send(int(arg), json.dumps({"error": {"message": f"status {arg}"}}).encode())
                 elif kind == "400":
@@ -144,22 +148,33 @@ class StubServer:
 
 def logprobs_json(tokens: list[tuple[str, list[tuple[str, float]]]]) -> dict[str, Any]:
     """Chat completions' ``logprobs`` object: per token its own logprob (from its alternatives) and the top ones."""
-    return {"content": [{"token": t, "logprob": dict(top).get(t, -20.0), "bytes": list(t.encode()),
-                         "top_logprobs": [{"token": a, "logprob": lp, "bytes": list(a.encode())} for a, lp in top]}
-                        for t, top in tokens]}
+    return {
+        "content": [
+            {
+                "token": t,
+                "logprob": dict(top).get(t, -20.0),
+                "bytes": list(t.encode()),
+                "top_logprobs": [{"token": a, "logprob": lp, "bytes": list(a.encode())} for a, lp in top],
+            }
+            for t, top in tokens
+        ]
+    }
 
 
-def completion_json(body: dict[str, Any], text: str, finish: str,
-                    logprobs: list[tuple[str, list[tuple[str, float]]]] | None = None) -> bytes:
+def completion_json(
+    body: dict[str, Any], text: str, finish: str, logprobs: list[tuple[str, list[tuple[str, float]]]] | None = None
+) -> bytes:
     words = len(text.split())
     choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
     if logprobs is not None:
         choice["logprobs"] = logprobs_json(logprobs)
-    return json.dumps({
-        "id": f"chatcmpl-{time.monotonic_ns()}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.get("model", "stub"),
-        "choices": [choice],
-        "usage": {"prompt_tokens": 10, "completion_tokens": words, "total_tokens": 10 + words},
-    }).encode()
+    return json.dumps(
+        {
+            "id": f"chatcmpl-{time.monotonic_ns()}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "stub"),
+            "choices": [choice],
+            "usage": {"prompt_tokens": 10, "completion_tokens": words, "total_tokens": 10 + words},
+        }
+    ).encode()

@@ -30,9 +30,24 @@ def text_of(nb) -> str:
 
 def train_params(story_files, out: Path, max_steps: int) -> dict:
     train, valid = story_files
-    return dict(PRESET="tiny", DATA=str(train), VAL_DATA=str(valid), OUT=str(out), MAX_STEPS=max_steps,
-                BATCH_SIZE=8, SEQ_LEN=64, LR=3e-3, WARMUP_STEPS=4, EVAL_EVERY=8, SAVE_EVERY=8, KEEP_CHECKPOINTS=3,
-                MAX_STORIES=None, VOCAB_SIZE=512, MODEL_SET=["n_layers=1"], REFRESH_S=0.3)
+    return dict(
+        PRESET="tiny",
+        DATA=str(train),
+        VAL_DATA=str(valid),
+        OUT=str(out),
+        MAX_STEPS=max_steps,
+        BATCH_SIZE=8,
+        SEQ_LEN=64,
+        LR=3e-3,
+        WARMUP_STEPS=4,
+        EVAL_EVERY=8,
+        SAVE_EVERY=8,
+        KEEP_CHECKPOINTS=3,
+        MAX_STORIES=None,
+        VOCAB_SIZE=512,
+        MODEL_SET=["n_layers=1"],
+        REFRESH_S=0.3,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -47,5 +62,3 @@ def nb_run(tmp_path_factory, story_files) -> Path:
     live = [o for c in nb.cells for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert live, "the loss plot was never drawn"
     return out
-
-

@@ -16,8 +16,8 @@ def story(rng: random.Random) -> str:
     animal, obj, adj, verb = rng.choice(ANIMALS), rng.choice(OBJECTS), rng.choice(ADJS), rng.choice(VERBS)
     return (
         f"Once upon a time, there was a {adj} {animal} named {name}. {name} liked to {verb} with a {obj}.\n\n"
-        f"One day, {name} met {friend}. \"Can I {verb} with your {obj}?\" asked {friend}. "
-        f"{name} said, \"Yes, let us {verb} together!\"\n\n"
+        f'One day, {name} met {friend}. "Can I {verb} with your {obj}?" asked {friend}. '
+        f'{name} said, "Yes, let us {verb} together!"\n\n'
         f"They were very happy. {name} and {friend} became best friends and played with the {adj} {obj} every day."
     )
 

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import TINYSTORIES, needs_shared
+
 from tiny_interp.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,15 +44,33 @@ def test_out_must_be_new_empty_or_its_own_atlas(make_model_dir, story_files, tmp
     assert (foreign / "notes.txt").read_text() == "mine" and (foreign / "atlas.json").is_file()
 
 
-@pytest.mark.parametrize("bad, message", [
-    (["--top-k", "0"], "top-k must be a positive integer"), (["--batch-size", "-1"], "batch-size must be"),
-    (["--workers", "0"], "workers must be"), (["--n-stories", "0"], "--n-stories must be positive"),
-    (["--show", "99:0"], "the atlas has layers"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["--top-k", "0"], "top-k must be a positive integer"),
+        (["--batch-size", "-1"], "batch-size must be"),
+        (["--workers", "0"], "workers must be"),
+        (["--n-stories", "0"], "--n-stories must be positive"),
+        (["--show", "99:0"], "the atlas has layers"),
+    ],
+)
 def test_bad_values_end_in_one_line(bad, message, make_model_dir, story_files, tmp_path, capsys):
     out = tmp_path / "a"
-    code = cli_main(["atlas", str(make_model_dir("tiny")), "--stories", str(story_files[0]), "--n-stories", "24",
-                     "--max-len", "48", "--out", str(out), *bad])
+    code = cli_main(
+        [
+            "atlas",
+            str(make_model_dir("tiny")),
+            "--stories",
+            str(story_files[0]),
+            "--n-stories",
+            "24",
+            "--max-len",
+            "48",
+            "--out",
+            str(out),
+            *bad,
+        ]
+    )
     err = capsys.readouterr().err.strip()
     last = err.splitlines()[-1]  # (a progress bar may come before it)
     assert code == 2 and last.startswith("error:") and message in last and "Traceback" not in err, err
@@ -74,10 +92,25 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's")
 def test_a_killed_parallel_build_ends_its_workers(tmp_path):
     model = REPO / "trained_models" / "ts-1M-neo"
-    proc = subprocess.Popen([sys.executable, "-m", "tiny_interp.cli", "atlas", str(model), "--stories",
-                             str(TINYSTORIES / "valid.txt"), "--workers", "2", "--out", str(tmp_path / "atlas")],
-                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tiny_interp.cli",
+            "atlas",
+            str(model),
+            "--stories",
+            str(TINYSTORIES / "valid.txt"),
+            "--workers",
+            "2",
+            "--out",
+            str(tmp_path / "atlas"),
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     workers: list[int] = []
     while len(workers) < 2 and proc.poll() is None and time.time() < deadline:

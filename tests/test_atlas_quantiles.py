@@ -55,8 +55,13 @@ def exact_sample(model, stories, bands: int, per_band: int, seed: int = 0):
 
 def built_sample(atlas: Atlas):
     stories, positions = np.asarray(atlas.a["quantile_story"]), np.asarray(atlas.a["quantile_position"])
-    return [[sorted((int(s), int(p)) for s, p in zip(stories[f, j], positions[f, j]) if s >= 0)
-             for j in range(stories.shape[1])] for f in range(len(stories))]
+    return [
+        [
+            sorted((int(s), int(p)) for s, p in zip(stories[f, j], positions[f, j]) if s >= 0)
+            for j in range(stories.shape[1])
+        ]
+        for f in range(len(stories))
+    ]
 
 
 def test_streamed_quantiles_equal_the_exact_sample(corpus, tmp_path):
@@ -91,8 +96,14 @@ def test_quantiles_are_the_same_resumed_or_in_worker_processes(corpus, tmp_path)
     resumed = build_atlas(model, stories, out=tmp_path / "two", **KW)
     parallel = build_atlas(model, stories, out=tmp_path / "three", workers=2, **KW)
     for atlas in (resumed, parallel):
-        for name in ("quantile_scale", "quantile_values", "quantile_story", "quantile_position",
-                     "quantile_window_tokens", "quantile_window_acts"):
+        for name in (
+            "quantile_scale",
+            "quantile_values",
+            "quantile_story",
+            "quantile_position",
+            "quantile_window_tokens",
+            "quantile_window_acts",
+        ):
             np.testing.assert_array_equal(atlas.a[name], one.a[name], err_msg=name)
     # another seed draws other examples from the same bands
     other = build_atlas(model, stories, out=tmp_path / "seed", quantile_seed=1, **KW)
@@ -109,6 +120,11 @@ def test_an_atlas_without_quantiles_still_opens(corpus, tmp_path):
     old = Atlas.open(atlas.path)
     assert not old.has_quantiles and old.quantile_bands(0, 1) == [] and old.band_examples(0, 1).empty
     assert atlas.quantile_bands(0, 1) and not atlas.band_examples(0, 1).empty
-    none = build_atlas(model, stories[:12], out=tmp_path / "none", quantile_per_band=0, **{k: v for k, v in KW.items()
-                                                                                         if k != "quantile_per_band"})
+    none = build_atlas(
+        model,
+        stories[:12],
+        out=tmp_path / "none",
+        quantile_per_band=0,
+        **{k: v for k, v in KW.items() if k != "quantile_per_band"},
+    )
     assert not none.has_quantiles

@@ -10,16 +10,29 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-
 from llm_stub import StubServer, last_text
 from storygen import write_txt
-from tiny_interp.autointerp import (AutointerpConfig, HeldoutConfig, NeuronSet, explanations_for, run_autointerp,
-                                    sample_units, search)
+
+from tiny_interp.autointerp import (
+    AutointerpConfig,
+    HeldoutConfig,
+    NeuronSet,
+    explanations_for,
+    run_autointerp,
+    sample_units,
+    search,
+)
 from tiny_interp.autointerp.baseline import baseline_explanation, explained_terms, rule_detection, rule_fuzzing
 from tiny_interp.autointerp.heldout import Snippet, detection_set, fuzzing_set, heldout_stories, scan
 from tiny_interp.autointerp.metrics import set_summary, unit_scores
-from tiny_interp.autointerp.prompts import (EXPLAIN_SYSTEM, AnswerError, explain_prompt, one_line,
-                                            parse_explanation, parse_probabilities)
+from tiny_interp.autointerp.prompts import (
+    EXPLAIN_SYSTEM,
+    AnswerError,
+    explain_prompt,
+    one_line,
+    parse_explanation,
+    parse_probabilities,
+)
 from tiny_interp.cli import main
 from tiny_interp.errors import ConfigError
 from tiny_interp.interp import build_atlas
@@ -41,6 +54,7 @@ def model(tmp_path_factory, make_model_dir, story_texts):
 
 # ---------------------------------------------------------------- metrics and parsers
 
+
 def test_metrics_known_values():
     labels = [1, 1, 1, 0, 0, 0, 0]
     m = unit_scores(labels, [1, 1, 0, 0, 0, 1, 0], n_bootstrap=200)
@@ -60,11 +74,15 @@ def test_metrics_known_values():
 def test_parsers_accept_common_forms_and_refuse_the_rest():
     assert parse_probabilities('{"answers": [0, 1, 0.25]}', 3) == [0, 1, 0.25]
     assert parse_probabilities('Sure!\n```json\n[1, "no", "80%"]\n```', 3) == [1.0, 0.0, 0.8]
-    for bad, why in [('{"answers": [1, 0]}', "2 answers for 3"), ("they all fire", "no JSON list"),
-                     ('[1, 2, 0]', "between 0 and 1"), ('[1, "maybe", 0]', "not a probability")]:
+    for bad, why in [
+        ('{"answers": [1, 0]}', "2 answers for 3"),
+        ("they all fire", "no JSON list"),
+        ("[1, 2, 0]", "between 0 and 1"),
+        ('[1, "maybe", 0]', "not a probability"),
+    ]:
         with pytest.raises(AnswerError, match=why):
             parse_probabilities(bad, 3)
-    assert parse_explanation("Thinking...\nExplanation: the word \"ball\" and toys") == 'the word "ball" and toys'
+    assert parse_explanation('Thinking...\nExplanation: the word "ball" and toys') == 'the word "ball" and toys'
     assert parse_explanation("names of girls") == "names of girls"
     for bad in ("I am not sure.\nMaybe names?", "Explanation:   ", "Explanation: " + "x" * 400):
         with pytest.raises(AnswerError):
@@ -74,8 +92,11 @@ def test_parsers_accept_common_forms_and_refuse_the_rest():
 def test_rule_scorer_reads_quoted_tokens_and_classes():
     expl = 'tokens "ball", "kite" (names)'
     assert explained_terms(expl) == (frozenset({"ball", "kite"}), frozenset({"names"}))
-    snips = [Snippet((" The", " red", " ball"), 1, "q1", 1.0), Snippet((" Tom", " ran"), 1, "q2", 1.0),
-             Snippet((" a", " cat"), 0, "random", 0.0)]
+    snips = [
+        Snippet((" The", " red", " ball"), 1, "q1", 1.0),
+        Snippet((" Tom", " ran"), 1, "q2", 1.0),
+        Snippet((" a", " cat"), 0, "random", 0.0),
+    ]
     assert rule_detection(expl, snips) == [1.0, 1.0, 0.0]
     marked = [Snippet((" The", " ball"), 1, "peak", 1.0, 1), Snippet((" The", " ball"), 0, "decoy", 0.0, 0)]
     assert rule_fuzzing(expl, marked) == [1.0, 0.0]
@@ -84,12 +105,13 @@ def test_rule_scorer_reads_quoted_tokens_and_classes():
 
 # ---------------------------------------------------------------- held-out examples
 
+
 def test_heldout_windows_come_from_stories_the_atlas_never_read(model):
     path, _, stories = model
     us = NeuronSet(path)
     units = sample_units(us.units(), 6, 0)
     held, first = heldout_stories(stories, us.atlas.meta, HELD)
-    assert first == N_ATLAS and held == stories[N_ATLAS:N_ATLAS + 80]
+    assert first == N_ATLAS and held == stories[N_ATLAS : N_ATLAS + 80]
     with pytest.raises(ConfigError, match="atlas's own stories"):
         heldout_stories(stories, us.atlas.meta, HeldoutConfig(skip=10))
     # another file is read from its start
@@ -106,7 +128,8 @@ def test_heldout_windows_come_from_stories_the_atlas_never_read(model):
     ids = torch.cat([torch.tensor([[us.tokenizer.eos_token_id]]), ids], 1)
     u = units[0]
     acts = us.model.run_with_cache(ids, names=[f"blocks.{u.layer}.mlp.hook_post"])[1][
-        f"blocks.{u.layer}.mlp.hook_post"][0, 1:7, u.index]
+        f"blocks.{u.layer}.mlp.hook_post"
+    ][0, 1:7, u.index]
     row = int(np.flatnonzero(hs.story_index == first)[0])  # the first window of the first held-out story
     assert hs.peak[row, 0] == pytest.approx(float(acts.max()), abs=1e-5)
     assert hs.low[row, 0] == pytest.approx(float(acts.min()), abs=1e-5) and hs.at_peak[row, 0] == int(acts.argmax())
@@ -124,6 +147,7 @@ def test_heldout_windows_come_from_stories_the_atlas_never_read(model):
 
 
 # ---------------------------------------------------------------- offline, end to end
+
 
 def test_baseline_pipeline_runs_offline_and_stores_beside_the_atlas(model):
     path, _, stories = model
@@ -151,12 +175,20 @@ def test_baseline_pipeline_runs_offline_and_stores_beside_the_atlas(model):
 
 # ---------------------------------------------------------------- against a loopback OpenAI-compatible server
 
+
 class Oracle:
     """Scripted LLM: explanations naming the unit; detection answered from the true labels (one unit with one
     positive flipped, one unit unreadable on its first try); fuzzing always 0.7; two transient faults first."""
 
-    def __init__(self, prompts: dict[str, str], truth: dict[str, dict[str, int]], flip: str, bad_detect: str,
-                 bad_explain: str, faults: bool):
+    def __init__(
+        self,
+        prompts: dict[str, str],
+        truth: dict[str, dict[str, int]],
+        flip: str,
+        bad_detect: str,
+        bad_explain: str,
+        faults: bool,
+    ):
         self.prompts, self.truth, self.flip = prompts, truth, flip
         self.bad = {("explain", bad_explain), ("detection", bad_detect)} if faults else set()
         self.faults = ["500", "429"] if faults else []
@@ -202,17 +234,35 @@ def test_llm_pipeline_scores_scripted_answers_and_resumes_exactly_once(model, tm
     prompts = {explain_prompt(ev).split("\n\n")[1]: k for k, ev in evidence.items()}
     keys = list(evidence)
     flip, bad_detect, bad_explain = keys[0], keys[1], keys[2]
-    args = ["autointerp", str(path), "--stories", str(story_file), "--n", "5", "--heldout-stories", "80",
-            "--window", "6", "--active-frac", "0.5", "--model", "stub-llm", "--concurrency", "4", "--no-progress"]
+    args = [
+        "autointerp",
+        str(path),
+        "--stories",
+        str(story_file),
+        "--n",
+        "5",
+        "--heldout-stories",
+        "80",
+        "--window",
+        "6",
+        "--active-frac",
+        "0.5",
+        "--model",
+        "stub-llm",
+        "--concurrency",
+        "4",
+        "--no-progress",
+    ]
     monkeypatch.setenv("OPENAI_API_KEY", "sk-autointerp-test-key")
     with StubServer(Oracle(prompts, truth, flip, bad_detect, bad_explain, faults=True)) as server:
         assert main(args + ["--base-url", server.base_url]) == 1  # failures: exit 1, rerun to retry
         assert server.behaviours()[:2] == ["500", "429"]
-        explain_texts = [last_text(q["body"]) for q in server.requests
-                         if q["body"]["messages"][0]["content"] == EXPLAIN_SYSTEM]
+        explain_texts = [
+            last_text(q["body"]) for q in server.requests if q["body"]["messages"][0]["content"] == EXPLAIN_SYSTEM
+        ]
     # the prompts' quantile examples come from the stories after the scoring ones, never from those
-    prompt_slice = "\n".join(stories[N_ATLAS + 80:N_ATLAS + 80 + 150])
-    quantile_lines = [l[l.index(") ") + 2:] for t in explain_texts for l in t.split("\n\n")[2].splitlines()[1:]]
+    prompt_slice = "\n".join(stories[N_ATLAS + 80 : N_ATLAS + 80 + 150])
+    quantile_lines = [l[l.index(") ") + 2 :] for t in explain_texts for l in t.split("\n\n")[2].splitlines()[1:]]
     assert quantile_lines and "quantile 1 of 4" in explain_texts[0]
     for line in quantile_lines:
         assert line.replace("<<", "").replace(">>", "").replace("↵", "\n").strip() in prompt_slice
@@ -234,25 +284,30 @@ def test_llm_pipeline_scores_scripted_answers_and_resumes_exactly_once(model, tm
         assert all(v == 1 for q, v in said.items() if q.startswith("q"))
         fz = u[k]["fuzzing"]
         assert fz["balanced_accuracy"] == 0.5 and fz["f1"] == pytest.approx(
-            round(2 * fz["n_pos"] / (2 * fz["n_pos"] + fz["n_neg"]), 4))
+            round(2 * fz["n_pos"] / (2 * fz["n_pos"] + fz["n_neg"]), 4)
+        )
     assert r["summary"]["detection"]["failed"] == 1 and r["summary"]["detection"]["scored"] == 3
     assert r["explain_failed"] == 1
 
     with StubServer(Oracle(prompts, truth, flip, bad_detect, bad_explain, faults=False)) as server:
         assert main(args + ["--base-url", server.base_url]) == 0
-        asked = Counter((b["messages"][0]["content"] == EXPLAIN_SYSTEM, "one token is marked" in last_text(b))
-                        for b in (q["body"] for q in server.requests))
+        asked = Counter(
+            (b["messages"][0]["content"] == EXPLAIN_SYSTEM, "one token is marked" in last_text(b))
+            for b in (q["body"] for q in server.requests)
+        )
     # only what failed is asked again: one explanation, its detection and fuzzing, and one detection
     assert asked == Counter({(True, False): 1, (False, False): 2, (False, True): 1})
     r = json.loads(res_file.read_text())
     assert all(e["detection"]["balanced_accuracy"] is not None for e in r["units"].values())
     logs = path / "autointerp" / "stub-llm__stub-llm"
-    done = Counter(x["id"] for step in ("explain", "score") for x in iter_records(logs / f"{step}.jsonl")
-                   if x["status"] == "done")
+    done = Counter(
+        x["id"] for step in ("explain", "score") for x in iter_records(logs / f"{step}.jsonl") if x["status"] == "done"
+    )
     # every unit explained and scored exactly once across the reruns
     assert done == Counter(keys + [f"{s}:{k}" for s in ("detection", "fuzzing") for k in keys])
-    assert "sk-autointerp-test-key" not in "".join(p.read_text() for p in (path / "autointerp").rglob("*")
-                                                   if p.is_file())
+    assert "sk-autointerp-test-key" not in "".join(
+        p.read_text() for p in (path / "autointerp").rglob("*") if p.is_file()
+    )
     # other settings under the same run name are refused, not mixed in
     with StubServer(Oracle(prompts, truth, flip, bad_detect, bad_explain, faults=False)) as server:
         assert main(args[:-1] + ["--window", "8", "--no-progress", "--base-url", server.base_url]) == 2
@@ -278,16 +333,26 @@ def test_search_box_finds_units_by_explanation_in_chromium(model, tmp_path):
     r = run_autointerp(us, stories, sample_units(us.units(), 6, 2), cfg, name="view-base", progress=False)
     # a second run whose explanations an LLM wrote (one hostile): the table shows both runs
     keys = list(r["units"])
-    hostile = {**r, "explainer": {"kind": "llm", "model": "some-llm"}, "date": "2030-01-01T00:00:00Z",
-               "units": {k: {**u, "explanation": "deep sadness <img src=x onerror=alert(1)>" if k == keys[0]
-                             else "animals in the garden"} for k, u in r["units"].items()}}
+    hostile = {
+        **r,
+        "explainer": {"kind": "llm", "model": "some-llm"},
+        "date": "2030-01-01T00:00:00Z",
+        "units": {
+            k: {
+                **u,
+                "explanation": "deep sadness <img src=x onerror=alert(1)>" if k == keys[0] else "animals in the garden",
+            }
+            for k, u in r["units"].items()
+        },
+    }
     (path / "autointerp" / "some-llm.json").write_text(json.dumps(hostile))
     assert [h["unit"] for h in search(us.atlas_dir, "Sadness")] == [keys[0]]
     page_file = save_html(tmp_path / "ai.html", ExplanationTable(us.atlas_dir))
     dialogs, requests = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
         try:
             page = browser.new_page()
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -309,6 +374,7 @@ def test_search_box_finds_units_by_explanation_in_chromium(model, tmp_path):
 
 
 # ---------------------------------------------------------------- features
+
 
 @pytest.fixture(scope="module")
 def feature_model(model, tmp_path_factory, story_texts):
@@ -368,6 +434,7 @@ def test_features_explained_and_scored_like_neurons(feature_model, tmp_path):
 
 # ---------------------------------------------------------------- notebook 09
 
+
 @pytest.mark.slow
 def test_notebook_09_runs_offline_and_against_an_endpoint(feature_model, tmp_path):
     from nb_fixtures import run_nb, text_of
@@ -393,8 +460,13 @@ def test_notebook_09_runs_offline_and_against_an_endpoint(feature_model, tmp_pat
     with StubServer(answer) as server:
         nb = run_nb("09_autointerp", tmp_path, **params, BASE_URL=server.base_url, LLM_MODEL="nb-llm")
         n_requests = len(server.requests)
-    results = [json.loads(f.read_text()) for f in (work / "autointerp" / "nb-llm__nb-llm.json",
-                                                   work / "saes" / "rand" / "autointerp" / "nb-llm__nb-llm.json")]
+    results = [
+        json.loads(f.read_text())
+        for f in (
+            work / "autointerp" / "nb-llm__nb-llm.json",
+            work / "saes" / "rand" / "autointerp" / "nb-llm__nb-llm.json",
+        )
+    ]
     # each unit explained once, and each scoring set (some units have none) asked once
     assert n_requests == sum(5 + sum(s["scored"] for s in r["summary"].values()) for r in results)
     result = results[0]
@@ -405,14 +477,16 @@ def test_notebook_09_runs_offline_and_against_an_endpoint(feature_model, tmp_pat
 def test_cli_refuses_bad_options_in_one_line(model, capsys):
     path, story_file, _ = model
     base = ["autointerp", str(path), "--stories", str(story_file), "--no-progress"]
-    cases = [(["--n", "-1", "--model", "baseline"], "--n must be >= 0"),
-             (["--window", "2", "--model", "baseline"], "window=2 is out of range"),
-             (["--active-frac", "1.5", "--model", "baseline"], "active_frac=1.5"),
-             (["--units", "heads", "--model", "baseline"], "--units takes 'neurons' or 'features:SAE'"),
-             (["--units", "features:nope", "--model", "baseline"], "no SAE 'nope'"),
-             (["--model", "baseline", "--scorer", "llm"], "runs offline"),
-             (["--model", "baseline", "--name", "../x"], "run name '../x'"),
-             (["--model", "baseline", "--skip", "3"], "skip=3 would score on the atlas's own stories")]
+    cases = [
+        (["--n", "-1", "--model", "baseline"], "--n must be >= 0"),
+        (["--window", "2", "--model", "baseline"], "window=2 is out of range"),
+        (["--active-frac", "1.5", "--model", "baseline"], "active_frac=1.5"),
+        (["--units", "heads", "--model", "baseline"], "--units takes 'neurons' or 'features:SAE'"),
+        (["--units", "features:nope", "--model", "baseline"], "no SAE 'nope'"),
+        (["--model", "baseline", "--scorer", "llm"], "runs offline"),
+        (["--model", "baseline", "--name", "../x"], "run name '../x'"),
+        (["--model", "baseline", "--skip", "3"], "skip=3 would score on the atlas's own stories"),
+    ]
     for extra, message in cases:
         assert main(base + extra) == 2
         err = capsys.readouterr().err.strip()
@@ -451,6 +525,7 @@ def test_baseline_explanations_scored_by_an_llm(model):
 
 # ---------------------------------------------------------------- simulation (needs logprobs)
 
+
 def _digit_answer(evs):
     """Answer tokens "i", ":", " ", digit for each predicted value, the digit's alternatives mixing 0 and 10 so
     that their expected value is exactly the prediction (plus a non-digit alternative that must be ignored)."""
@@ -459,7 +534,9 @@ def _digit_answer(evs):
     out = []
     for i, v in enumerate(evs, 1):
         p10 = v / 10
-        top = [(a, math.log(p)) for a, p in (("10", 0.8 * p10), ("0", 0.8 * (1 - p10))) if p > 0] + [("x", math.log(0.2))]
+        top = [(a, math.log(p)) for a, p in (("10", 0.8 * p10), ("0", 0.8 * (1 - p10))) if p > 0] + [
+            ("x", math.log(0.2))
+        ]
         out += [(str(i), []), (":", []), (" ", []), ("10" if p10 >= 0.5 else "0", top), ("\n", [])]
     return out
 
@@ -476,8 +553,10 @@ def test_simulation_reads_expected_values_from_logprobs():
     lp = [{"token": t, "logprob": 0.0, "top": [[a, x] for a, x in top_]} for t, top_ in _digit_answer([2.5, 9, 0])]
     assert predictions(lp, 3) == pytest.approx([2.5, 9, 0])
     # "10" split into "1" "0", and numbers in the token column, are read at the right place only
-    split = [{"token": t, "logprob": 0.0, "top": [[t, 0.0]]} for t in ["Text", " 1", ":", "\n", "1", ":", " ", "1",
-                                                                         "0", "\n", "2", ": ", "3"]]
+    split = [
+        {"token": t, "logprob": 0.0, "top": [[t, 0.0]]}
+        for t in ["Text", " 1", ":", "\n", "1", ":", " ", "1", "0", "\n", "2", ": ", "3"]
+    ]
     assert predictions(split, 2) == [1.0, 3.0]
     with pytest.raises(ItemFailure, match="no prediction for 1 of 3 tokens"):
         predictions(lp[:10], 3)
@@ -487,8 +566,12 @@ def test_simulation_reads_expected_values_from_logprobs():
 
 def test_simulation_scores_the_correlation_of_scripted_logprobs_and_is_unavailable_without(model, monkeypatch):
     from tiny_interp.autointerp.heldout import window_activations
-    from tiny_interp.autointerp.simulation import (SimulationConfig, simulation_prompt, simulation_rows,
-                                                   simulation_snippets)
+    from tiny_interp.autointerp.simulation import (
+        SimulationConfig,
+        simulation_prompt,
+        simulation_rows,
+        simulation_snippets,
+    )
     from tiny_interp.llm.runner import RunnerConfig
 
     path, _, stories = model
@@ -497,19 +580,23 @@ def test_simulation_scores_the_correlation_of_scripted_logprobs_and_is_unavailab
     acts = window_activations(us, hs, [(u, r) for u in units for r, _ in rows[u.key]], first, HELD)
     # the true activations are the seam's: each window's max is the scan's peak, and one is checked token by token
     u0, (r0, _) = units[0], rows[units[0].key][0]
-    assert all(acts[(u.key, r)].max() == pytest.approx(hs.peak[r, hs.column(u)], abs=1e-5)
-               for u in units for r, _ in rows[u.key])
+    assert all(
+        acts[(u.key, r)].max() == pytest.approx(hs.peak[r, hs.column(u)], abs=1e-5)
+        for u in units
+        for r, _ in rows[u.key]
+    )
     story = stories[int(hs.story_index[r0])]
-    ids = torch.tensor([[us.tokenizer.eos_token_id] + us.tokenizer(story)["input_ids"][:us.model_ctx - 1]])
+    ids = torch.tensor([[us.tokenizer.eos_token_id] + us.tokenizer(story)["input_ids"][: us.model_ctx - 1]])
     start = 1 + HELD.window * int(hs.window_index[r0])
-    full = us.activations(ids, [u0])[0, start:start + len(acts[(u0.key, r0)]), 0].numpy()
+    full = us.activations(ids, [u0])[0, start : start + len(acts[(u0.key, r0)]), 0].numpy()
     assert np.allclose(full, acts[(u0.key, r0)], atol=1e-5)
     truth = {}
     for u in units:
         snips = simulation_snippets(rows[u.key], u.key, hs, acts)
         truth[simulation_prompt(baseline_explanation(ev[u.key]), snips)] = np.concatenate(
-            [acts[(u.key, r)] for r, _ in rows[u.key]])
-    shapes = [lambda t: t, lambda t: 1 - t, lambda t: t ** 3]  # correlations 1, -1, and a known in-between
+            [acts[(u.key, r)] for r, _ in rows[u.key]]
+        )
+    shapes = [lambda t: t, lambda t: 1 - t, lambda t: t**3]  # correlations 1, -1, and a known in-between
 
     def simulator(body, n):
         true = truth[last_text(body)]
@@ -528,14 +615,18 @@ def test_simulation_scores_the_correlation_of_scripted_logprobs_and_is_unavailab
     assert sims[1]["correlation"] == pytest.approx(-1.0, abs=1e-3)
     t = list(truth.values())[2]
     scaled = (t - t.min()) / (t.max() - t.min())
-    assert sims[2]["correlation"] == pytest.approx(np.corrcoef(t, scaled ** 3)[0, 1], abs=1e-3)
+    assert sims[2]["correlation"] == pytest.approx(np.corrcoef(t, scaled**3)[0, 1], abs=1e-3)
     assert sims[0]["n_tokens"] == len(list(truth.values())[0]) and "detection" not in r["units"][units[0].key]
     assert r["summary"]["simulation"]["scored"] == 3 and r["summary"]["simulation"]["unavailable"] == 0
 
     # an endpoint without logprobs: unavailable, never a zero (and no other scorer disturbed)
     cfg2 = dataclasses_replace(cfg, scorers=("detection", "simulation"))
-    plain = lambda body, n: ("ok", json.dumps({"answers": [1] * len(re.findall(r"^\d+\. ", last_text(body), re.M))})
-                             if "numbered text" in last_text(body) else "1: 5\n2: 5")
+    plain = lambda body, n: (
+        "ok",
+        json.dumps({"answers": [1] * len(re.findall(r"^\d+\. ", last_text(body), re.M))})
+        if "numbered text" in last_text(body)
+        else "1: 5\n2: 5",
+    )
     with StubServer(plain) as server:
         runner = RunnerConfig(model="plain", base_url=server.base_url, fsync=False)
         r = run_autointerp(us, stories, units, cfg2, runner, api_key="k", progress=False)
@@ -553,9 +644,14 @@ def test_simulation_scores_the_correlation_of_scripted_logprobs_and_is_unavailab
     assert s["unavailable"] == 3 and s["scored"] == 0 and s["correlation"]["mean"] is None
     assert "simulation" not in json.dumps(r["summary"]["detection"])
     # the rule scorer simulates too (10 on explained tokens), so the baseline has a simulation floor
-    rules = run_autointerp(us, stories, units, AutointerpConfig(explainer="baseline", scorer="rules", heldout=HELD,
-                                                                n_bootstrap=50, scorers=("simulation",)),
-                           name="sim-rules", progress=False)
+    rules = run_autointerp(
+        us,
+        stories,
+        units,
+        AutointerpConfig(explainer="baseline", scorer="rules", heldout=HELD, n_bootstrap=50, scorers=("simulation",)),
+        name="sim-rules",
+        progress=False,
+    )
     assert all("correlation" in rules["units"][u.key]["simulation"] for u in units)
 
 
@@ -567,8 +663,23 @@ def dataclasses_replace(obj, **kw):
 
 def test_cli_scorers_option(model, capsys):
     path, story_file, _ = model
-    base = ["autointerp", str(path), "--stories", str(story_file), "--no-progress", "--n", "3", "--heldout-stories",
-            "80", "--window", "6", "--active-frac", "0.5", "--model", "baseline"]
+    base = [
+        "autointerp",
+        str(path),
+        "--stories",
+        str(story_file),
+        "--no-progress",
+        "--n",
+        "3",
+        "--heldout-stories",
+        "80",
+        "--window",
+        "6",
+        "--active-frac",
+        "0.5",
+        "--model",
+        "baseline",
+    ]
     assert main(base + ["--scorers", "detection,telepathy"]) == 2
     assert "telepathy" in capsys.readouterr().err
     assert main(base + ["--scorers", "simulation,detection", "--name", "cli-sim"]) == 0

@@ -14,9 +14,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import LLAMA2C
 from storygen import write_txt
+
 from tiny_interp.cli import main
 
 W = "{w}"  # the workspace, filled in per case
@@ -41,9 +41,20 @@ def workspace(tmp_path_factory, make_model_dir, story_texts):
     (w / "a-dir").mkdir()
     (w / "a-dir" / "keep.txt").write_text("the user's file\n")
     (w / "no-fields.jsonl").write_text(json.dumps({"id": "m/story-00/0", "status": "done", "kind": "story"}) + "\n")
-    (w / "completions.jsonl").write_text(json.dumps({
-        "id": "m/story-00/0", "status": "done", "kind": "story", "model": "m", "prompt": "Once", "completion": " upon",
-        "shape": {"d_model": 64, "n_layers": 8}}) + "\n")
+    (w / "completions.jsonl").write_text(
+        json.dumps(
+            {
+                "id": "m/story-00/0",
+                "status": "done",
+                "kind": "story",
+                "model": "m",
+                "prompt": "Once",
+                "completion": " upon",
+                "shape": {"d_model": 64, "n_layers": 8},
+            }
+        )
+        + "\n"
+    )
     (w / "figures.json").write_text('[{"d_model": 64}]')
     (w / "not-json.json").write_text("{not json")
     # a Hugging Face directory whose config.json gives a size as a string
@@ -59,8 +70,18 @@ def workspace(tmp_path_factory, make_model_dir, story_texts):
     return w
 
 
-TRAIN = ["train", "--preset", "tiny", "--data", f"{W}/stories.txt", "--max-steps", "2", "--cache-dir", f"{W}/cache",
-         "--quiet"]
+TRAIN = [
+    "train",
+    "--preset",
+    "tiny",
+    "--data",
+    f"{W}/stories.txt",
+    "--max-steps",
+    "2",
+    "--cache-dir",
+    f"{W}/cache",
+    "--quiet",
+]
 LLM = ["--model", "teacher", "--base-url", "http://127.0.0.1:9", "--no-progress"]
 
 CASES = [
@@ -73,8 +94,16 @@ CASES = [
     ("generate-missing-model", ["generate", f"{W}/nowhere"], ["nowhere", "does not exist"]),
     ("generate-not-a-model", ["generate", f"{W}/a-dir"], ["a-dir", "config.json"]),
     ("generate-wrong-config", ["generate", f"{W}/bad-config"], ["config.json", "hidden_size"]),
-    ("prepare-bad-utf8", ["prepare", "--data", f"{W}/bad-utf8.txt", "--cache-dir", f"{W}/cache"], ["bad-utf8.txt", "UTF-8"]),
-    ("prepare-small-vocab", ["prepare", "--data", f"{W}/stories.txt", "--vocab-size", "10"], ["--vocab-size", ">= 258"]),
+    (
+        "prepare-bad-utf8",
+        ["prepare", "--data", f"{W}/bad-utf8.txt", "--cache-dir", f"{W}/cache"],
+        ["bad-utf8.txt", "UTF-8"],
+    ),
+    (
+        "prepare-small-vocab",
+        ["prepare", "--data", f"{W}/stories.txt", "--vocab-size", "10"],
+        ["--vocab-size", ">= 258"],
+    ),
     ("prepare-zero-stories", ["prepare", "--data", f"{W}/stories.txt", "--max-stories", "0"], ["--max-stories"]),
     ("train-unknown-set", [*TRAIN, "--out", f"{W}/run", "--set", "foo=1"], ["foo", "not a model config field"]),
     ("train-set-wrong-type", [*TRAIN, "--out", f"{W}/run", "--set", "n_ctx=abc"], ["n_ctx", "expected int"]),
@@ -86,37 +115,67 @@ CASES = [
     ("train-resume-nothing", [*TRAIN, "--out", f"{W}/a-dir", "--resume"], ["cannot resume", "a-dir"]),
     ("train-resume-missing", [*TRAIN, "--out", f"{W}/nowhere", "--resume"], ["cannot resume", "does not exist"]),
     ("synth-zero-n", ["synth", "--n", "0", "--out", f"{W}/s.jsonl", *LLM], ["--n", ">= 1"]),
-    ("synth-feature-prob", ["synth", "--n", "3", "--out", f"{W}/s.jsonl", "--feature-prob", "2", *LLM],
-     ["--feature-prob", "<= 1"]),
+    (
+        "synth-feature-prob",
+        ["synth", "--n", "3", "--out", f"{W}/s.jsonl", "--feature-prob", "2", *LLM],
+        ["--feature-prob", "<= 1"],
+    ),
     ("synth-negative-cost", ["synth", "--n", "3", "--out", f"{W}/s.jsonl", "--max-cost", "-1", *LLM], ["--max-cost"]),
     ("complete-zero-n", ["complete", f"{W}/model", "--out", f"{W}/c.jsonl", "--n", "0"], ["--n", ">= 1"]),
-    ("complete-negative-temperature", ["complete", f"{W}/model", "--out", f"{W}/c.jsonl", "--temperature", "-1"],
-     ["--temperature"]),
+    (
+        "complete-negative-temperature",
+        ["complete", f"{W}/model", "--out", f"{W}/c.jsonl", "--temperature", "-1"],
+        ["--temperature"],
+    ),
     ("complete-unknown-kind", ["complete", f"{W}/model", "--out", f"{W}/c.jsonl", "--kinds", "poems"], ["poems"]),
     ("grade-bad-utf8", ["grade", f"{W}/bad-utf8.jsonl", "--out", f"{W}/g.jsonl", *LLM], ["bad-utf8.jsonl", "UTF-8"]),
     ("grade-directory", ["grade", f"{W}/a-dir", "--out", f"{W}/g.jsonl", *LLM], ["a-dir", "directory"]),
-    ("grade-no-fields", ["grade", f"{W}/no-fields.jsonl", "--out", f"{W}/g.jsonl", *LLM],
-     ["no-fields.jsonl", "'prompt'"]),
-    ("grade-bad-figures", ["grade", f"{W}/completions.jsonl", "--out", f"{W}/g.jsonl", "--paper-figures",
-                           f"{W}/figures.json", *LLM], ["figures.json", "--paper-figures"]),
-    ("grade-figures-not-json", ["grade", f"{W}/completions.jsonl", "--out", f"{W}/g.jsonl", "--paper-figures",
-                                f"{W}/not-json.json", *LLM], ["not-json.json"]),
-    ("grade-zero-concurrency", ["grade", f"{W}/completions.jsonl", "--out", f"{W}/g.jsonl", "--concurrency", "0",
-                                *LLM], ["--concurrency"]),
+    (
+        "grade-no-fields",
+        ["grade", f"{W}/no-fields.jsonl", "--out", f"{W}/g.jsonl", *LLM],
+        ["no-fields.jsonl", "'prompt'"],
+    ),
+    (
+        "grade-bad-figures",
+        ["grade", f"{W}/completions.jsonl", "--out", f"{W}/g.jsonl", "--paper-figures", f"{W}/figures.json", *LLM],
+        ["figures.json", "--paper-figures"],
+    ),
+    (
+        "grade-figures-not-json",
+        ["grade", f"{W}/completions.jsonl", "--out", f"{W}/g.jsonl", "--paper-figures", f"{W}/not-json.json", *LLM],
+        ["not-json.json"],
+    ),
+    (
+        "grade-zero-concurrency",
+        ["grade", f"{W}/completions.jsonl", "--out", f"{W}/g.jsonl", "--concurrency", "0", *LLM],
+        ["--concurrency"],
+    ),
     ("metrics-bad-utf8", ["metrics", f"{W}/bad-utf8.txt"], ["bad-utf8.txt", "UTF-8"]),
     ("metrics-directory", ["metrics", f"{W}/a-dir"], ["a-dir"]),
     ("metrics-no-fields", ["metrics", f"{W}/no-fields.jsonl"], ["no-fields.jsonl"]),
     ("metrics-zero-k", ["metrics", f"{W}/stories.txt", "--k", "0"], ["--k"]),
-    ("heads-zero-stories", ["heads", f"{W}/model", "--stories", f"{W}/stories.txt", "--n-stories", "0"],
-     ["--n-stories"]),
+    (
+        "heads-zero-stories",
+        ["heads", f"{W}/model", "--stories", f"{W}/stories.txt", "--n-stories", "0"],
+        ["--n-stories"],
+    ),
     ("heads-bad-utf8", ["heads", f"{W}/model", "--stories", f"{W}/bad-utf8.txt"], ["bad-utf8.txt", "UTF-8"]),
     ("eval-bpb-bad-utf8", ["eval-bpb", f"{W}/model", "--data", f"{W}/bad-utf8.txt"], ["bad-utf8.txt", "UTF-8"]),
-    ("eval-bpb-zero-batch", ["eval-bpb", f"{W}/model", "--data", f"{W}/stories.txt", "--batch-size", "0"],
-     ["--batch-size"]),
-    ("eval-bpb-negative-stories", ["eval-bpb", f"{W}/model", "--data", f"{W}/stories.txt", "--max-stories", "-5"],
-     ["--max-stories"]),
-    ("import-not-a-checkpoint", ["import-llama2c", f"{W}/stories.txt", "--tokenizer", f"{W}/stories.txt", "--out",
-                                 f"{W}/imported"], ["stories.txt"]),
+    (
+        "eval-bpb-zero-batch",
+        ["eval-bpb", f"{W}/model", "--data", f"{W}/stories.txt", "--batch-size", "0"],
+        ["--batch-size"],
+    ),
+    (
+        "eval-bpb-negative-stories",
+        ["eval-bpb", f"{W}/model", "--data", f"{W}/stories.txt", "--max-stories", "-5"],
+        ["--max-stories"],
+    ),
+    (
+        "import-not-a-checkpoint",
+        ["import-llama2c", f"{W}/stories.txt", "--tokenizer", f"{W}/stories.txt", "--out", f"{W}/imported"],
+        ["stories.txt"],
+    ),
     ("ship-empty-name", ["ship", f"{W}/model", "--name", "", "--root", f"{W}/root"], ["--name", "plain folder name"]),
     ("ship-dot-name", ["ship", f"{W}/model", "--name", ".", "--root", f"{W}/root"], ["--name", "'.'"]),
     ("ship-path-name", ["ship", f"{W}/model", "--name", "../escape", "--root", f"{W}/root"], ["../escape"]),
@@ -125,9 +184,20 @@ CASES = [
 ]
 
 if (LLAMA2C / "stories260K.bin").exists():
-    CASES.append(("import-into-users-folder", ["import-llama2c", str(LLAMA2C / "stories260K.bin"), "--tokenizer",
-                                               str(LLAMA2C / "tok512.bin"), "--out", f"{W}/users"],
-                  ["users", "--force"]))
+    CASES.append(
+        (
+            "import-into-users-folder",
+            [
+                "import-llama2c",
+                str(LLAMA2C / "stories260K.bin"),
+                "--tokenizer",
+                str(LLAMA2C / "tok512.bin"),
+                "--out",
+                f"{W}/users",
+            ],
+            ["users", "--force"],
+        )
+    )
 
 
 @pytest.mark.parametrize("argv, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -8,8 +8,8 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import LLAMA2C, TINYSTORIES, read_shared_stories
+
 from tiny_interp.eval.bpb import bits_per_byte, story_windows
 
 
@@ -34,7 +34,7 @@ def test_windows_score_every_token_once():
         windows = story_windows(ids, n_ctx, stride)
         assert sum(w.n_scored for w in windows) == len(ids) - 1
         assert all(len(w.ids) <= n_ctx and 0 < w.n_scored < len(w.ids) for w in windows)
-        scored = [t for w in windows for t in w.ids[len(w.ids) - w.n_scored:]]
+        scored = [t for w in windows for t in w.ids[len(w.ids) - w.n_scored :]]
         assert scored == ids[1:]
 
 
@@ -96,17 +96,34 @@ def test_stream_protocol_matches_naive_chunk_scoring(make_model_dir, story_files
     nats = 0.0
     with torch.no_grad():
         for i in range(0, len(stream) - 1, 32):
-            c = torch.tensor([stream[i:i + 33]])
+            c = torch.tensor([stream[i : i + 33]])
             nats += F.cross_entropy(model(c[:, :-1])[0], c[0, 1:], reduction="sum").item()
     expected = nats / math.log(2) / sum(len(s.encode()) for s in stories)
-    assert main(["eval-bpb", str(path), "--data", str(valid), "--max-stories", "12", "--protocol", "stream",
-                 "--chunk", "32"]) == 0
+    assert (
+        main(
+            [
+                "eval-bpb",
+                str(path),
+                "--data",
+                str(valid),
+                "--max-stories",
+                "12",
+                "--protocol",
+                "stream",
+                "--chunk",
+                "32",
+            ]
+        )
+        == 0
+    )
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert float(last.removeprefix("bpb=")) == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.skipif(not (LLAMA2C / "stories260K.bin").exists() or not (TINYSTORIES / "valid.txt").exists(),
-                    reason="llama2.c reference files not found")
+@pytest.mark.skipif(
+    not (LLAMA2C / "stories260K.bin").exists() or not (TINYSTORIES / "valid.txt").exists(),
+    reason="llama2.c reference files not found",
+)
 def test_stories260k_reproduces_the_reference_figure(tmp_path):
     """The reference 0.965 bpb comes from llama2.c-style scoring: stories joined as BOS s1 BOS s2 ... and cut
     into 256-token chunks. Reproducing it checks the conversion; full-context scoring must then do better."""

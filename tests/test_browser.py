@@ -21,16 +21,22 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-
 from nb_fixtures import NOTEBOOKS
+
 from tiny_interp.cli import main
 
 MB = 1024 * 1024
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # the element the attention view draws (AttentionExplorer: the selected head, large)
 ATTENTION_VIEW = ".ti-root .ti-big"
 
@@ -71,8 +77,21 @@ def open_report(browser, path: Path, shot: str):
 
 def test_report_opens_offline_with_views(browser, nb_run, tmp_path):
     out = tmp_path / "quickstart.html"
-    assert main(["report", str(NOTEBOOKS / "00_quickstart.ipynb"), "--param", f"MODEL={nb_run}",
-                 "--param", "MAX_NEW_TOKENS=20", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(NOTEBOOKS / "00_quickstart.ipynb"),
+                "--param",
+                f"MODEL={nb_run}",
+                "--param",
+                "MAX_NEW_TOKENS=20",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     html = out.read_text()
     # the views draw their own heatmaps: no plotly.js on the page, and the report stays light
     assert "plotly.js v" not in html and out.stat().st_size <= 1 * MB, out.stat().st_size
@@ -91,9 +110,25 @@ def test_report_opens_offline_with_views(browser, nb_run, tmp_path):
 
 def test_attention_heads_report_is_light(browser, nb_run, story_files, tmp_path):
     out = tmp_path / "heads.html"
-    assert main(["report", str(NOTEBOOKS / "05_attention_heads.ipynb"), "--param", f"MODEL={nb_run}",
-                 "--param", f"STORIES={story_files[1]}", "--param", "N_STORIES=16", "--param", "MAX_LEN=48",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(NOTEBOOKS / "05_attention_heads.ipynb"),
+                "--param",
+                f"MODEL={nb_run}",
+                "--param",
+                f"STORIES={story_files[1]}",
+                "--param",
+                "N_STORIES=16",
+                "--param",
+                "MAX_LEN=48",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     html = out.read_text()
     assert "plotly.js v" not in html and out.stat().st_size <= 1.5 * MB, out.stat().st_size
     page, external, errors = open_report(browser, out, "report-attention-heads.png")
@@ -140,9 +175,14 @@ def printed_url(log: Path, proc: subprocess.Popen, token: str, timeout: float = 
 
 
 def lab_env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
-            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
-            "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings")}
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+    }
 
 
 def open_notebook(page, url: str) -> None:
@@ -167,10 +207,27 @@ def test_lab_runs_quickstart_in_browser(browser, nb_run, tmp_path):
     log_path = tmp_path / "lab.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tiny_interp.cli", "lab", "--model", str(nb_run), "--workdir", str(work),
-         "--", "--no-browser", "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
-         "--ServerApp.port_retries=0"],
-        env=lab_env(tmp_path), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "tiny_interp.cli",
+            "lab",
+            "--model",
+            str(nb_run),
+            "--workdir",
+            str(work),
+            "--",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.port_retries=0",
+        ],
+        env=lab_env(tmp_path),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     view = f".jp-NotebookPanel {ATTENTION_VIEW}"
     try:
         base = f"http://127.0.0.1:{port}"
@@ -198,8 +255,9 @@ def test_lab_runs_quickstart_in_browser(browser, nb_run, tmp_path):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "lab-quickstart.png"))
         assert "Once upon a time" in page.locator(".jp-NotebookPanel").inner_text()
-        assert not page.locator(".jp-NotebookPanel .jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']",
-                                has_text="Traceback").count()
+        assert not page.locator(
+            ".jp-NotebookPanel .jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback"
+        ).count()
         assert page.get_by_text("Jupyter news").count() == 0  # no news prompt
         # a neuron clicked in the story inspector opens a NeuronExplorer (offering to build the missing atlas)
         page.wait_for_selector(".jp-NotebookPanel .ti-neuron", timeout=120_000)

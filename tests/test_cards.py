@@ -19,14 +19,62 @@ def shipped(tmp_path_factory, story_files):
     train, valid = story_files
     work = tmp_path_factory.mktemp("ship")
     run = work / "runs" / "toy"
-    args = ["train", "--preset", "tiny", "--set", "n_layers=1", "--data", str(train), "--val-data", str(valid),
-            "--out", str(run), "--max-steps", "12", "--batch-size", "4", "--seq-len", "64", "--vocab-size", "300",
-            "--eval-every", "6", "--eval-batches", "2", "--warmup-steps", "2", "--lr", "3e-3", "--keep-checkpoints", "3",
-            "--cache-dir", str(work / "cache"), "--quiet"]
+    args = [
+        "train",
+        "--preset",
+        "tiny",
+        "--set",
+        "n_layers=1",
+        "--data",
+        str(train),
+        "--val-data",
+        str(valid),
+        "--out",
+        str(run),
+        "--max-steps",
+        "12",
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "64",
+        "--vocab-size",
+        "300",
+        "--eval-every",
+        "6",
+        "--eval-batches",
+        "2",
+        "--warmup-steps",
+        "2",
+        "--lr",
+        "3e-3",
+        "--keep-checkpoints",
+        "3",
+        "--cache-dir",
+        str(work / "cache"),
+        "--quiet",
+    ]
     assert main(args) == 0
     root = work / "trained_models"
-    assert main(["ship", str(run), "--name", "toy", "--root", str(root), "--valid-data", str(valid),
-                 "--test-data", str(valid), "--with-checkpoints", "--summary", "A toy."]) == 0
+    assert (
+        main(
+            [
+                "ship",
+                str(run),
+                "--name",
+                "toy",
+                "--root",
+                str(root),
+                "--valid-data",
+                str(valid),
+                "--test-data",
+                str(valid),
+                "--with-checkpoints",
+                "--summary",
+                "A toy.",
+            ]
+        )
+        == 0
+    )
     return work, run, root / "toy"
 
 
@@ -48,7 +96,14 @@ def test_export_is_half_precision_and_keeps_snapshots(shipped):
 def test_card_has_measured_figures_samples_taxonomy_and_command(shipped):
     _, _, out = shipped
     card = (out / "README.md").read_text()
-    for section in ("## Model", "## Data and training", "## Bits per byte", "## Samples", "## Head taxonomy", "## Reproduce"):
+    for section in (
+        "## Model",
+        "## Data and training",
+        "## Bits per byte",
+        "## Samples",
+        "## Head taxonomy",
+        "## Reproduce",
+    ):
         assert section in card
     ev = json.loads((out / "tiny_interp.json").read_text())["evaluation"]
     assert 0 < ev["valid_bpb"] < 10 and ev["valid_stories"] == 40
@@ -96,6 +151,7 @@ def test_line_chart_escapes_labels():
 def test_shipped_1m_atlas_finds_the_papers_neuron_classes():
     """The shipped ts-1M-neo (the paper's 1M shape) has name, action and adjective neurons, as in section 5."""
     from conftest import REPO
+
     from tiny_interp.cards.card import neuron_summary
 
     summary = neuron_summary(REPO / "trained_models" / "ts-1M-neo")

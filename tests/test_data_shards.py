@@ -64,8 +64,9 @@ def test_second_call_reuses_without_tokenizing(prepared, story_files, monkeypatc
     assert again.reused and again.fingerprint == prepared.fingerprint
     assert os.stat(again.train.bin_path).st_mtime_ns == mtime
     # the tokenizer saved with the shards, passed as a directory, is the same tokenizer: same shards
-    by_dir = prepare_data(train, val, tokenizer=str(prepared.tokenizer_dir), cache_dir=prepared.directory.parent,
-                          progress=False)
+    by_dir = prepare_data(
+        train, val, tokenizer=str(prepared.tokenizer_dir), cache_dir=prepared.directory.parent, progress=False
+    )
     assert by_dir.reused and by_dir.fingerprint == prepared.fingerprint
 
 
@@ -109,8 +110,18 @@ def test_bad_data_errors_name_the_file(tmp_path):
 
 def test_cli_prepare_prints_summary_and_errors(story_files, tmp_path, capsys):
     train, val = story_files
-    args = ["prepare", "--data", str(train), "--val-data", str(val), "--vocab-size", "400",
-            "--cache-dir", str(tmp_path), "--quiet"]
+    args = [
+        "prepare",
+        "--data",
+        str(train),
+        "--val-data",
+        str(val),
+        "--vocab-size",
+        "400",
+        "--cache-dir",
+        str(tmp_path),
+        "--quiet",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "prepared shards in" in out and "train: 360 stories" in out and "val: 40 stories" in out
@@ -126,8 +137,14 @@ def test_cli_prepare_prints_summary_and_errors(story_files, tmp_path, capsys):
 @needs_shared
 @pytest.mark.skipif(not (GPT_NEO_TOKENIZER / "vocab.json").exists(), reason="GPT-Neo tokenizer files absent")
 def test_real_data_with_gpt_neo_tokenizer(tmp_path):
-    out = prepare_data(TINYSTORIES / "train.txt", TINYSTORIES / "valid.txt", tokenizer=f"gpt-neo:{GPT_NEO_TOKENIZER}",
-                       cache_dir=tmp_path, max_stories=400, progress=False)
+    out = prepare_data(
+        TINYSTORIES / "train.txt",
+        TINYSTORIES / "valid.txt",
+        tokenizer=f"gpt-neo:{GPT_NEO_TOKENIZER}",
+        cache_dir=tmp_path,
+        max_stories=400,
+        progress=False,
+    )
     assert out.train.n_stories == out.val.n_stories == 400
     assert out.eot_id == 50256 and out.vocab_size == 50257
     first = read_shared_stories("valid.txt", 1)[0]
@@ -139,8 +156,18 @@ def test_real_data_with_gpt_neo_tokenizer(tmp_path):
 
 @needs_shared
 def test_real_data_bpe_through_cli(tmp_path, capsys):
-    args = ["prepare", "--data", str(TINYSTORIES / "train.txt"), "--val-data", str(TINYSTORIES / "valid.txt"),
-            "--max-stories", "1500", "--cache-dir", str(tmp_path), "--quiet"]
+    args = [
+        "prepare",
+        "--data",
+        str(TINYSTORIES / "train.txt"),
+        "--val-data",
+        str(TINYSTORIES / "valid.txt"),
+        "--max-stories",
+        "1500",
+        "--cache-dir",
+        str(tmp_path),
+        "--quiet",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "train: 1,500 stories" in out and "(4096 tokens)" in out

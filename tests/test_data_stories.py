@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tiny_interp.data import story_files as story_files_mod
 from tiny_interp.data import stories as stories_mod
+from tiny_interp.data import story_files as story_files_mod
 from tiny_interp.data.stories import StoryStats, iter_stories
 from tiny_interp.errors import DataError, TinyInterpError
 
@@ -77,9 +77,11 @@ def test_jsonl_story_or_text_field_and_blank_records(tmp_path, story_texts):
 
 
 def test_json_array_is_streamed_across_chunk_boundaries(tmp_path, monkeypatch):
-    texts = [f"Ünïcode story {i} — with \"quotes\" and émojis 🐸 {'x' * (i % 13)}" for i in range(60)]
+    texts = [f'Ünïcode story {i} — with "quotes" and émojis 🐸 {"x" * (i % 13)}' for i in range(60)]
     path = tmp_path / "s.json"
-    path.write_bytes(b"\xef\xbb\xbf" + json.dumps([{"story": t, "n": i} for i, t in enumerate(texts)], indent=1).encode())
+    path.write_bytes(
+        b"\xef\xbb\xbf" + json.dumps([{"story": t, "n": i} for i, t in enumerate(texts)], indent=1).encode()
+    )
     monkeypatch.setattr(story_files_mod._JsonStream, "CHUNK", 7)  # splits multi-byte characters and tokens
     got, stats = load(path)
     assert got == [t.strip() for t in texts] and stats.n_stories == 60
@@ -113,6 +115,7 @@ def test_directory_of_files(tmp_path):
 
 
 # ---- bad input: every error names the file and says what to do ----
+
 
 def error_of(path, **kw) -> str:
     with pytest.raises(DataError) as info:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from conftest import GPT_NEO_TOKENIZER, read_shared_stories, TINYSTORIES
+from conftest import GPT_NEO_TOKENIZER, TINYSTORIES, read_shared_stories
 
 from tiny_interp.data.tokenizer import (
-    EOT, eot_id, gpt_neo_tokenizer, load_tokenizer_spec, tokenizer_fingerprint, train_bpe_tokenizer,
+    EOT,
+    eot_id,
+    gpt_neo_tokenizer,
+    load_tokenizer_spec,
+    tokenizer_fingerprint,
+    train_bpe_tokenizer,
 )
 from tiny_interp.errors import ConfigError, DataError, TinyInterpError
 

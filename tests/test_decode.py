@@ -25,8 +25,8 @@ def prefilled(model, prompts, steps, padded_mask):
     ids = torch.zeros((B, longest), dtype=torch.long)
     valid = torch.zeros((B, longest + steps), dtype=torch.bool)
     for r, p in enumerate(prompts):
-        ids[r, longest - len(p):] = torch.tensor(p)
-        valid[r, longest - len(p):] = True
+        ids[r, longest - len(p) :] = torch.tensor(p)
+        valid[r, longest - len(p) :] = True
     key_valid = valid if padded_mask or len(set(map(len, prompts))) > 1 else None
     caches = [KVCache(model.cfg, B, longest + steps, model.device, torch.float32) for _ in range(2)]
     for c in caches:
@@ -86,8 +86,9 @@ def test_top_k_never_samples_outside_the_top_k():
     model = TinyLM(CASES["gpt-neo-local"]).eval()
     logits_seen = []
     handle = model.unembed.register_forward_hook(lambda m, i, o: logits_seen.append(o[:, -1] if o.dim() == 3 else o))
-    out = generate_ids(model, [[1, 2]] * 8, SamplingConfig(max_new_tokens=12, temperature=1.5, top_k=3, seed=0,
-                                                          stop_at_eos=False))
+    out = generate_ids(
+        model, [[1, 2]] * 8, SamplingConfig(max_new_tokens=12, temperature=1.5, top_k=3, seed=0, stop_at_eos=False)
+    )
     handle.remove()
     for step in range(12):
         top3 = logits_seen[step].topk(3, dim=-1).indices

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, TINYSTORIES
 from test_browser import CHROMIUM, browser, local  # noqa: F401 (browser: the shared Chromium fixture)
 
@@ -18,8 +17,10 @@ RUN = REPO / "trained_models" / "ts-1L" / "saes"
 KB = 1024
 N_STORIES = 120
 
-needs_data = pytest.mark.skipif(not (TINYSTORIES / "valid.txt").exists() or not RUN.is_dir(),
-                                reason="needs ../shared valid stories and trained_models/ts-1L/saes")
+needs_data = pytest.mark.skipif(
+    not (TINYSTORIES / "valid.txt").exists() or not RUN.is_dir(),
+    reason="needs ../shared valid stories and trained_models/ts-1L/saes",
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +34,17 @@ def real_atlas(tmp_path_factory):
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("ts1l") / "atlas"
-    build_atlas(RUN.parent, TINYSTORIES / "valid.txt", out=out, config=FEATURE_DEFAULTS, n_stories=N_STORIES,
-                progress=False, units_factory="tiny_interp.features.feature_atlas:feature_units",
-                units_args=(str(RUN),), extra=_logit_arrays)
+    build_atlas(
+        RUN.parent,
+        TINYSTORIES / "valid.txt",
+        out=out,
+        config=FEATURE_DEFAULTS,
+        n_stories=N_STORIES,
+        progress=False,
+        units_factory="tiny_interp.features.feature_atlas:feature_units",
+        units_args=(str(RUN),),
+        extra=_logit_arrays,
+    )
     return FeatureAtlas.open(out)
 
 
@@ -178,7 +187,7 @@ def test_live_feature_widget_module_draws_and_reports_clicks_in_chromium(real_at
     model's ``data`` and writes a clicked token back through ``selection``."""
     from tiny_interp.widgets.features import FeatureWidget, feature_data
 
-    (a, fa), = busiest(real_atlas, 1)
+    ((a, fa),) = busiest(real_atlas, 1)
     data = json.dumps(feature_data(real_atlas, a, fa))
     source = json.dumps(FeatureWidget._esm).replace("</", "<\\/")  # a module from file:// is refused: a blob URL
     (tmp_path / "live.html").write_text(
@@ -188,7 +197,8 @@ def test_live_feature_widget_module_draws_and_reports_clicks_in_chromium(real_at
         "const state = {data: " + json.dumps(data).replace("</", "<\\/") + ", selection: {}}; window.saved = [];\n"
         "const model = {get: k => state[k], set: (k, v) => { state[k] = v; }, save_changes: () => "
         "window.saved.push(state.selection), on() {}, off() {}};\n"
-        "widget.render({model, el: document.getElementById('root')});\n</script></body></html>")
+        "widget.render({model, el: document.getElementById('root')});\n</script></body></html>"
+    )
     page = browser.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))

@@ -23,8 +23,20 @@ from tiny_interp.features.trainer import Trainer
 from tiny_interp.model.checkpoint import load_tinylm, load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = dict(latents=64, k=4, tokens=256 * 12, batch_tokens=256, buffer_stories=48, model_batch=16, max_len=64,
-             warmup_steps=2, save_every=4, log_every=2, dead_tokens=512, aux_k=8)
+SMALL = dict(
+    latents=64,
+    k=4,
+    tokens=256 * 12,
+    batch_tokens=256,
+    buffer_stories=48,
+    model_batch=16,
+    max_len=64,
+    warmup_steps=2,
+    save_every=4,
+    log_every=2,
+    dead_tokens=512,
+    aux_k=8,
+)
 
 
 def _train(model, data, out, **kw) -> list[Path]:
@@ -60,8 +72,15 @@ def test_bf16_autocast_training_learns_with_float32_weights(arch, make_model_dir
     """--precision bf16 (the CUDA setting, runnable on any CPU) trains through autocast: the forward and encoder
     products in bfloat16, the weights, Adam and the saved file in float32, and dead latents still reached by AuxK."""
     model = make_model_dir("tiny")
-    dirs = _train(model, story_files[0], tmp_path / "run", architecture=arch, precision="bf16", dead_tokens=256,
-                  layers=(1,) if arch == "transcoder" else ())
+    dirs = _train(
+        model,
+        story_files[0],
+        tmp_path / "run",
+        architecture=arch,
+        precision="bf16",
+        dead_tokens=256,
+        layers=(1,) if arch == "transcoder" else (),
+    )
     rec = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     name = dirs[0].name
     assert rec[-1][name]["fvu"] < rec[0][name]["fvu"]
@@ -108,16 +127,45 @@ def test_exact_reconstruction_recovers_all_of_the_loss(story_texts):
 
 
 def _cli(*args: str, **env) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tiny_interp.cli", *args], cwd=REPO,
-                            env={**os.environ, "PYTHONPATH": str(REPO), **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tiny_interp.cli", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_a_sigkilled_run_resumes_to_the_same_weights(make_model_dir, story_files, tmp_path):
     model = make_model_dir("tiny")
-    args = ["sae", "train", str(model), "--data", str(story_files[0]), "--hook", "blocks.0.hook_mlp_out",
-            "--latents", "64", "--k", "4", "--tokens", str(256 * 16), "--batch-tokens", "256", "--buffer-stories",
-            "48", "--model-batch", "16", "--max-len", "64", "--save-every", "3", "--log-every", "1"]
+    args = [
+        "sae",
+        "train",
+        str(model),
+        "--data",
+        str(story_files[0]),
+        "--hook",
+        "blocks.0.hook_mlp_out",
+        "--latents",
+        "64",
+        "--k",
+        "4",
+        "--tokens",
+        str(256 * 16),
+        "--batch-tokens",
+        "256",
+        "--buffer-stories",
+        "48",
+        "--model-batch",
+        "16",
+        "--max-len",
+        "64",
+        "--save-every",
+        "3",
+        "--log-every",
+        "1",
+    ]
     whole = _cli(*args, "--out", str(tmp_path / "whole"))
     assert whole.wait(timeout=300) == 0, whole.stderr.read()
     killed = _cli(*args, "--out", str(tmp_path / "cut"))
@@ -140,13 +188,28 @@ def test_a_sigkilled_run_resumes_to_the_same_weights(make_model_dir, story_files
     assert steps == list(range(1, 17))  # every step logged once
 
 
-@pytest.mark.parametrize("bad, message", [
-    (["--k", "0"], "--k: 0 is out of range"), (["--latents", "-4"], "--latents: -4 is out of range"),
-    (["--lr", "nan"], "not a finite number"), (["--arch", "nope"], "invalid choice: 'nope'"),
-    (["--layers", "x"], "comma-separated int"), (["--k", "5000", "--latents", "64"], "k must be in 1..latents (64)"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["--k", "0"], "--k: 0 is out of range"),
+        (["--latents", "-4"], "--latents: -4 is out of range"),
+        (["--lr", "nan"], "not a finite number"),
+        (["--arch", "nope"], "invalid choice: 'nope'"),
+        (["--layers", "x"], "comma-separated int"),
+        (["--k", "5000", "--latents", "64"], "k must be in 1..latents (64)"),
+    ],
+)
 def test_bad_training_values_end_in_one_line(bad, message, make_model_dir, story_files, tmp_path, capsys):
-    argv = ["sae", "train", str(make_model_dir("tiny")), "--data", str(story_files[0]), "--out", str(tmp_path / "o"), *bad]
+    argv = [
+        "sae",
+        "train",
+        str(make_model_dir("tiny")),
+        "--data",
+        str(story_files[0]),
+        "--out",
+        str(tmp_path / "o"),
+        *bad,
+    ]
     try:
         code = cli_main(argv)
     except SystemExit as e:  # argparse's own checks (ranges, choices, types) exit from the parser
@@ -193,7 +256,9 @@ def test_feature_atlas_examples_logits_and_queries(feature_run):
     net = load_tinylm(model)
     with torch.no_grad():
         effects = decoder_logit_effects(net, atlas.dictionaries()[0].W_dec)[5]
-    assert logits.token_id[0] == int(effects.argmax()) and logits.effect[0] == pytest.approx(float(effects.max()), rel=1e-2)
+    assert logits.token_id[0] == int(effects.argmax()) and logits.effect[0] == pytest.approx(
+        float(effects.max()), rel=1e-2
+    )
     near = atlas.nearest(1, 3, n=4)
     assert len(near) == 4 and 3 not in set(near.feature) and near.cosine.is_monotonic_decreasing
     tok = atlas.top_examples(int(fired.layer), int(fired.neuron), n=1).token[0]

@@ -19,7 +19,9 @@ def greedy_by_recompute(model, prompt, generated):
 
 @pytest.mark.parametrize("preset", ["tiny", "tiny-llama"])
 def test_cached_greedy_equals_recompute_and_left_padding(preset, make_model_dir):
-    model = load_tinylm(make_model_dir(preset, seed=5, n_ctx=320, **({"max_position_embeddings": 320} if preset == "tiny" else {})))
+    model = load_tinylm(
+        make_model_dir(preset, seed=5, n_ctx=320, **({"max_position_embeddings": 320} if preset == "tiny" else {}))
+    )
     prompts = [[0, 5, 9, 11], [0, 7], [0, 3, 4, 5, 6, 7, 8]]
     # long enough to cross gpt-neo's 256-token local window with a cache
     sampling = SamplingConfig(max_new_tokens=270, temperature=0, stop_at_eos=False)
@@ -34,16 +36,22 @@ def test_seeded_sampling_is_reproducible_and_seed_sensitive(make_model_dir):
     s = SamplingConfig(max_new_tokens=30, temperature=1.0, seed=3, stop_at_eos=False)
     a = generate_ids(model, [[0]] * 4, s)
     assert a == generate_ids(model, [[0]] * 4, s)
-    assert a != generate_ids(model, [[0]] * 4, SamplingConfig(max_new_tokens=30, temperature=1.0, seed=4, stop_at_eos=False))
+    assert a != generate_ids(
+        model, [[0]] * 4, SamplingConfig(max_new_tokens=30, temperature=1.0, seed=4, stop_at_eos=False)
+    )
     assert len({tuple(r) for r in a}) > 1  # rows of a batch differ
 
 
 def test_top_k_one_is_greedy_and_top_p_restricts(make_model_dir):
     model = load_tinylm(make_model_dir("tiny"))
     greedy = generate_ids(model, [[0, 9]], SamplingConfig(max_new_tokens=20, temperature=0, stop_at_eos=False))
-    topk1 = generate_ids(model, [[0, 9]], SamplingConfig(max_new_tokens=20, temperature=1.5, top_k=1, seed=1, stop_at_eos=False))
+    topk1 = generate_ids(
+        model, [[0, 9]], SamplingConfig(max_new_tokens=20, temperature=1.5, top_k=1, seed=1, stop_at_eos=False)
+    )
     assert greedy == topk1
-    tiny_p = generate_ids(model, [[0, 9]], SamplingConfig(max_new_tokens=20, temperature=1.5, top_p=1e-6, seed=1, stop_at_eos=False))
+    tiny_p = generate_ids(
+        model, [[0, 9]], SamplingConfig(max_new_tokens=20, temperature=1.5, top_p=1e-6, seed=1, stop_at_eos=False)
+    )
     assert tiny_p == greedy
 
 
@@ -70,10 +78,16 @@ def test_cli_generate_prints_prompt_then_continuation(make_model_dir, capsys):
     from tiny_interp.cli import main
 
     path = make_model_dir("tiny")
-    assert main(["generate", str(path), "--prompt", "Once upon a time", "--max-new-tokens", "12", "--temperature", "0"]) == 0
+    assert (
+        main(["generate", str(path), "--prompt", "Once upon a time", "--max-new-tokens", "12", "--temperature", "0"])
+        == 0
+    )
     first = capsys.readouterr().out
     assert first.startswith("Once upon a time")
-    assert main(["generate", str(path), "--prompt", "Once upon a time", "--max-new-tokens", "12", "--temperature", "0"]) == 0
+    assert (
+        main(["generate", str(path), "--prompt", "Once upon a time", "--max-new-tokens", "12", "--temperature", "0"])
+        == 0
+    )
     assert capsys.readouterr().out == first  # greedy is deterministic
 
 
@@ -103,6 +117,6 @@ def test_small_ops_take_one_thread_unless_the_machine_has_free_cores(monkeypatch
 
     busy, idle = 3.0, 1.1  # another process on both cores / only this process running
     assert used(64 * 172, busy) == [1, 2]  # batch-64 decode on a shared box: one thread, then restored
-    assert used(64 * 172, idle) == []      # ... on a free box: all threads
+    assert used(64 * 172, idle) == []  # ... on a free box: all threads
     assert used(16 * 172, idle) == [1, 2]  # too small to split even when free
     assert used(threads.SMALL_WORK, busy) == []  # big ops always get every thread

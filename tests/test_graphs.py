@@ -7,8 +7,8 @@ import random
 
 import pytest
 import torch
-
 from graph_oracle import autograd_transpose, measured_edge
+
 from tiny_interp.features.sae import SAE, SAEConfig
 from tiny_interp.graphs.attribute import attribute
 from tiny_interp.graphs.config import GraphConfig
@@ -20,8 +20,12 @@ from tiny_interp.graphs.transcoders import load_transcoders
 from tiny_interp.model.checkpoint import load_tinylm
 
 # gpt-neo with a 6-token window on its local layer (prompts are longer), llama with grouped KV heads and rotary
-CASES = [("tiny", True, "relu"), ("tiny", False, "jumprelu"), ("tiny-llama", True, "jumprelu"),
-         ("tiny-llama", False, "relu")]
+CASES = [
+    ("tiny", True, "relu"),
+    ("tiny", False, "jumprelu"),
+    ("tiny-llama", True, "jumprelu"),
+    ("tiny-llama", False, "relu"),
+]
 T = 14
 
 
@@ -31,8 +35,14 @@ def random_transcoders(model, skip: bool, activation: str, d_sae: int = 32, seed
     d = model.cfg.d_model
     tcs = []
     for l in range(model.cfg.n_layers):
-        cfg = SAEConfig("transcoder", d, d_sae, f"blocks.{l}.ln2.hook_normalized",
-                        hook_name_out=f"blocks.{l}.hook_mlp_out", activation=activation)
+        cfg = SAEConfig(
+            "transcoder",
+            d,
+            d_sae,
+            f"blocks.{l}.ln2.hook_normalized",
+            hook_name_out=f"blocks.{l}.hook_mlp_out",
+            activation=activation,
+        )
         tc = SAE(cfg)
         if skip:
             tc.add_skip()
@@ -116,8 +126,10 @@ def test_edges_are_measured_direct_effects_with_every_other_path_frozen(case):
     _, model, tcs, ids, graph = case
     rep = freeze(model, tcs, ids)
     last = [n for n in range(graph.n_features) if graph.features[n, 0] == 1 and graph.features[n, 1] == T - 1]
-    targets = [(("feature", *graph.features[last[0]].tolist()), last[0]), (("logit", graph.logit_ids[0]),
-                                                                             graph.logit_start)]
+    targets = [
+        (("feature", *graph.features[last[0]].tolist()), last[0]),
+        (("logit", graph.logit_ids[0]), graph.logit_start),
+    ]
     nonzero = 0
     for target, row in targets:
         for source, col in _some_sources(graph, random.Random(0)):
@@ -138,7 +150,9 @@ def test_local_window_cuts_direct_attention_paths(make_model_dir):
     # an error node of layer 0 at position 2 reaches layer 1 at position 11 only through the local layer's attention
     col = graph.error_index(0, 2)
     assert graph.adjacency[target, col] == 0
-    assert measured_edge(rep, ("error", 0, 2), ("feature", *graph.features[target].tolist())) == pytest.approx(0, abs=1e-9)
+    assert measured_edge(rep, ("error", 0, 2), ("feature", *graph.features[target].tolist())) == pytest.approx(
+        0, abs=1e-9
+    )
     assert graph.adjacency[target, graph.error_index(0, 9)] != 0
 
 
@@ -162,7 +176,7 @@ def test_pruning_keeps_outputs_and_the_most_influential_nodes(case):
     _, _, _, _, graph = case
     loose, tight = prune(graph, 0.95, 0.99), prune(graph, 0.5, 0.9)
     for p in (loose, tight):
-        assert p.node_mask[graph.logit_start:].all() and p.node_mask[graph.token_start:graph.logit_start].all()
+        assert p.node_mask[graph.logit_start :].all() and p.node_mask[graph.token_start : graph.logit_start].all()
         assert not (p.edge_mask & (graph.adjacency == 0)).any()
         assert not p.edge_mask[:, ~p.node_mask].any() and not p.edge_mask[~p.node_mask].any()
     assert tight.n_nodes <= loose.n_nodes and tight.n_edges <= loose.n_edges
@@ -181,7 +195,9 @@ def test_feature_budget_keeps_consistent_rows(case):
     full_rows = [graph.feature_index(*f) for f in small.features.tolist()]
     cols = full_rows + list(range(graph.error_start, graph.n_nodes))
     assert torch.allclose(small.adjacency[:12], graph.adjacency[full_rows][:, cols], atol=1e-6)
-    assert torch.allclose(small.adjacency[small.logit_start:], graph.adjacency[graph.logit_start:][:, cols], atol=1e-6)
+    assert torch.allclose(
+        small.adjacency[small.logit_start :], graph.adjacency[graph.logit_start :][:, cols], atol=1e-6
+    )
 
 
 def test_interventions_edit_the_mlp_output_by_the_decoder_direction(case):
@@ -207,7 +223,9 @@ def test_interventions_edit_the_mlp_output_by_the_decoder_direction(case):
     p_old, p_new = base[-1].softmax(-1), added[-1].softmax(-1)
     assert len(table) == 4
     for row in table:
-        assert row["old"] == pytest.approx(float(p_old[row["id"]])) and row["new"] == pytest.approx(float(p_new[row["id"]]))
+        assert row["old"] == pytest.approx(float(p_old[row["id"]])) and row["new"] == pytest.approx(
+            float(p_new[row["id"]])
+        )
     assert int(p_old.argmax()) in [r["id"] for r in table] and int(p_new.argmax()) in [r["id"] for r in table]
 
 
@@ -255,19 +273,27 @@ def test_cli_writes_the_page_and_json_and_refuses_bad_inputs(tmp_path, make_mode
     tcs = random_transcoders(model, True, "relu")
     _save(tcs, tmp_path / "tcs")
     out, js = tmp_path / "g.html", tmp_path / "g.json"
-    rc, err = _cli(capsys, path, "--prompt", "Lily gave the ball to", "--transcoders", tmp_path / "tcs", "--out", out,
-                   "--json", js)
+    rc, err = _cli(
+        capsys, path, "--prompt", "Lily gave the ball to", "--transcoders", tmp_path / "tcs", "--out", out, "--json", js
+    )
     assert rc == 0, err
     html = out.read_text()
-    assert 'data-tiny-interp="graph"' in html and len(html.encode()) < 2_000_000 and "http" not in html.lower().replace(
-        "http://www.w3.org/2000/svg", "")
+    assert (
+        'data-tiny-interp="graph"' in html
+        and len(html.encode()) < 2_000_000
+        and "http" not in html.lower().replace("http://www.w3.org/2000/svg", "")
+    )
     data = json.loads(js.read_text())
     assert data["metadata"]["prompt"] == "Lily gave the ball to" and data["nodes"]
     assert _cli(capsys, path, "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", out)[0] == 0  # own file
     rc, err = _cli(capsys, path, "--prompt", "  ", "--transcoders", tmp_path / "tcs", "--out", tmp_path / "y.html")
     assert rc == 2 and "prompt is empty" in err
-    for extra, words in [(["--logit-mass", "nan"], "logit_mass"), (["--max-logits", "0"], "max_logits"),
-                         (["--target", " Lily and Tom"], "not one"), (["--transcoders", tmp_path / "none"], "none")]:
+    for extra, words in [
+        (["--logit-mass", "nan"], "logit_mass"),
+        (["--max-logits", "0"], "max_logits"),
+        (["--target", " Lily and Tom"], "not one"),
+        (["--transcoders", tmp_path / "none"], "none"),
+    ]:
         args = [path, "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", tmp_path / "z.html", *extra]
         rc, err = _cli(capsys, *args)
         assert rc == 2 and words in err and err.count("\n") == 1, (extra, err)
@@ -281,7 +307,6 @@ def test_cli_writes_the_page_and_json_and_refuses_bad_inputs(tmp_path, make_mode
     foreign.write_text("my notes")
     rc, err = _cli(capsys, path, "--prompt", "Lily", "--transcoders", tmp_path / "tcs", "--out", foreign)
     assert rc == 2 and "not written by" in err and foreign.read_text() == "my notes"
-
 
 
 def test_batched_interventions_equal_one_at_a_time(case):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from test_graphs import random_transcoders
+
 from tiny_interp.graphs.api import open_graph_model
 from tiny_interp.graphs.prune import prune
 from tiny_interp.model.checkpoint import load_tinylm
@@ -19,8 +19,10 @@ EVIL = "</script><img src=x onerror=alert(1)>"
 
 
 def _info(layer: int, feature: int) -> dict:
-    return {"explanation": f"an explanation of {layer}/{feature} {EVIL}",
-            "examples": [{"tokens": ["Lily", " gave", EVIL], "acts": [0.0, 2.0, 1.0]}, {"text": "plain example"}]}
+    return {
+        "explanation": f"an explanation of {layer}/{feature} {EVIL}",
+        "examples": [{"tokens": ["Lily", " gave", EVIL], "acts": [0.0, 2.0, 1.0]}, {"text": "plain example"}],
+    }
 
 
 def _page(tmp_path, make_model_dir) -> tuple[Path, dict]:
@@ -42,9 +44,17 @@ def test_graph_page_in_chromium(tmp_path, make_model_dir):
     artifacts.mkdir(exist_ok=True)
     requests, problems = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.on("request", lambda r: requests.append(r.url))
@@ -57,8 +67,16 @@ def test_graph_page_in_chromium(tmp_path, make_model_dir):
             # click a feature node: its page (explanation, examples, logits, interventions) and strongest edges
             page.locator("circle.tg-node").first.click()
             panel = page.locator(".tg-panel").inner_text()
-            for part in ("activation", "Strongest inputs", "Strongest outputs", "Ablate it", "Double it",
-                         "Logits of its decoder direction", "explanation of", "plain example"):
+            for part in (
+                "activation",
+                "Strongest inputs",
+                "Strongest outputs",
+                "Ablate it",
+                "Double it",
+                "Logits of its decoder direction",
+                "explanation of",
+                "plain example",
+            ):
                 assert part in panel, part
             assert page.locator(".tg-edge.tg-hot").count() > 0
             # hover an edge: its weight in the tooltip
@@ -71,7 +89,9 @@ def test_graph_page_in_chromium(tmp_path, make_model_dir):
             circles.nth(1).click(modifiers=["Shift"])
             page.fill(".tg-name", "name mover")
             page.click(".tg-group")
-            assert page.locator(".tg-super").count() == 1 and "name mover" in page.locator(".tg-supernodes").text_content()
+            assert (
+                page.locator(".tg-super").count() == 1 and "name mover" in page.locator(".tg-supernodes").text_content()
+            )
             # pin the strongest path through the selected node
             page.click(".tg-pin")
             assert page.locator(".tg-edge.tg-pinned").count() >= 1

@@ -15,8 +15,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from test_graphs import random_transcoders
+
 from tiny_interp.graphs.api import open_graph_model
 from tiny_interp.graphs.export import graph_json, write_graph_dir
 from tiny_interp.graphs.prune import prune
@@ -59,8 +59,9 @@ def test_circuit_tracer_loads_and_serves_our_json(tmp_path, make_model_dir):
     graph = gm.graph("Lily gave the ball to")
     data = graph_json(graph, prune(graph), slug="lily-ball")
     write_graph_dir(tmp_path, data)
-    r = subprocess.run([str(SIDE), "-c", CHECK, str(tmp_path), "lily-ball"], capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [str(SIDE), "-c", CHECK, str(tmp_path), "lily-ball"], capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert got["nodes"] == got["served_nodes"] == len(data["nodes"]) and got["links"] == len(data["links"])

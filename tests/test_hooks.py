@@ -35,7 +35,9 @@ def test_every_point_equals_the_bridge_past_the_local_window(pair):
         logits, cache = ours.run_with_cache(ids)
         _, ref = bridge.run_with_cache(ids)
     expected = {"hook_embed", "ln_final.hook_normalized", "blocks.1.mlp.hook_post", "blocks.1.attn.hook_pattern"}
-    expected |= {"blocks.0.attn.hook_rot_q", "blocks.0.mlp.hook_pre_linear"} if preset == "tiny-llama" else {"hook_pos_embed"}
+    expected |= (
+        {"blocks.0.attn.hook_rot_q", "blocks.0.mlp.hook_pre_linear"} if preset == "tiny-llama" else {"hook_pos_embed"}
+    )
     assert expected <= set(cache)
     assert torch.allclose(logits, bridge(ids), atol=1e-4)
     for name, ours_act in cache.items():

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from interp_models import planted_gpt_neo, planted_llama
 
 import tiny_interp
-from interp_models import planted_gpt_neo, planted_llama
 from tiny_interp.errors import CheckpointError, ConfigError, DataError
 from tiny_interp.interp.common import encode
 from tiny_interp.interp.heads import head_taxonomy
@@ -36,6 +36,7 @@ def _strong_model(tmp_path, tokenizer, preset: str, seed: int = 0, gain: float =
 
 # ---------------------------------------------------------------- head taxonomy
 
+
 @pytest.mark.parametrize("builder", [planted_gpt_neo, planted_llama], ids=["gpt-neo", "llama"])
 def test_planted_heads_get_their_labels(tmp_path, bpe_tokenizer, story_texts, builder):
     path = builder(tmp_path / "planted", bpe_tokenizer, offsets=(1, 3))
@@ -54,8 +55,19 @@ def test_taxonomy_table_is_tidy_and_bounded(make_model_dir, story_texts, preset)
     table = head_taxonomy(str(path), story_texts[:20], max_len=64, induction_seqs=4)
     cfg = get_preset(preset)
     assert len(table) == cfg.n_layers * cfg.n_heads
-    assert sorted(zip(table["layer"], table["head"])) == [(l, h) for l in range(cfg.n_layers) for h in range(cfg.n_heads)]
-    masses = ["prev_token", "offset_share", "induction", "sink", "duplicate_token", "entropy", "sem_pronouns", "sem_determiners"]
+    assert sorted(zip(table["layer"], table["head"])) == [
+        (l, h) for l in range(cfg.n_layers) for h in range(cfg.n_heads)
+    ]
+    masses = [
+        "prev_token",
+        "offset_share",
+        "induction",
+        "sink",
+        "duplicate_token",
+        "entropy",
+        "sem_pronouns",
+        "sem_determiners",
+    ]
     for col in masses:
         assert table[col].between(0, 1 + 1e-6).all(), col
     # random weights attend almost uniformly: diffuse heads, semantic lifts near 1
@@ -64,6 +76,7 @@ def test_taxonomy_table_is_tidy_and_bounded(make_model_dir, story_texts, preset)
 
 
 # ---------------------------------------------------------------- logit lens and DLA
+
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_dla_contributions_sum_to_the_logit(tmp_path, bpe_tokenizer, story_texts, preset):
@@ -124,6 +137,7 @@ def test_lens_and_attribution_hold_at_every_position_at_once(tmp_path, bpe_token
 
 # ---------------------------------------------------------------- patching
 
+
 @pytest.mark.parametrize("preset", PRESETS)
 def test_patching_localises_the_changed_token(tmp_path, bpe_tokenizer, preset):
     path = _strong_model(tmp_path, bpe_tokenizer, preset, seed=2)
@@ -154,6 +168,7 @@ def test_patching_needs_equal_token_lengths(make_model_dir):
 
 
 # ---------------------------------------------------------------- neuron atlas
+
 
 def _bridge_neurons(bridge, rows):
     """[story][position, layer * d_mlp] from the bridge's MLP post-activation hooks."""
@@ -257,6 +272,7 @@ def test_atlas_resumes_and_answers_queries(tmp_path, bpe_tokenizer, story_texts)
 
 # ---------------------------------------------------------------- imported models
 
+
 def test_parallel_atlas_build_equals_one_process(tmp_path, bpe_tokenizer, story_texts):
     """workers=2 (spawned processes, shards merged in order) gives the one-process atlas, also when it picks up a
     stopped one-process build."""
@@ -267,8 +283,15 @@ def test_parallel_atlas_build_equals_one_process(tmp_path, bpe_tokenizer, story_
     assert build_atlas(path, stories, out=tmp_path / "two", stop_after_batches=2, **kw) is None
     two = build_atlas(path, stories, out=tmp_path / "two", workers=2, **kw)
     for atlas in (two, build_atlas(path, stories, out=tmp_path / "fresh2", workers=2, **kw)):
-        for name in ("top_values", "top_story", "top_position", "top_window_tokens", "hist_counts", "token_count",
-                     "token_mean_q"):
+        for name in (
+            "top_values",
+            "top_story",
+            "top_position",
+            "top_window_tokens",
+            "hist_counts",
+            "token_count",
+            "token_mean_q",
+        ):
             np.testing.assert_array_equal(atlas.a[name], one.a[name], err_msg=name)
         np.testing.assert_allclose(atlas.a["neuron_stats"], one.a["neuron_stats"], rtol=1e-5, atol=1e-6)
         assert atlas.meta["tokens"] == one.meta["tokens"]
@@ -284,7 +307,9 @@ def test_parallel_atlas_build_equals_one_process(tmp_path, bpe_tokenizer, story_
     rows = encode(tiny_interp.load(path).tokenizer, stories, 80)
     a, b = shard_bounds(rows, batch_plan(rows, 6), 1, workers=2)[0]
     cfg = get_preset("tiny")
-    damaged = _State(cfg.n_layers, cfg.d_mlp, len(bpe_tokenizer), AtlasConfig(top_k=5, window=2, batch_size=6, max_len=80))
+    damaged = _State(
+        cfg.n_layers, cfg.d_mlp, len(bpe_tokenizer), AtlasConfig(top_k=5, window=2, batch_size=6, max_len=80)
+    )
     damaged.batches_done = b - a + 1
     saved = json.loads(bytes(np.load(partial / "state.npz")["progress"]).decode())
     damaged.save(partial / f"shard-{a:06d}-{b:06d}.npz", {"identity": saved["identity"]})
@@ -297,9 +322,18 @@ def test_imported_hf_llama_works(tmp_path, bpe_tokenizer, story_texts):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(4)
-    hf = LlamaForCausalLM(LlamaConfig(vocab_size=len(bpe_tokenizer), hidden_size=32, intermediate_size=64,
-                                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                      max_position_embeddings=128, tie_word_embeddings=False))
+    hf = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(bpe_tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+            tie_word_embeddings=False,
+        )
+    )
     out = tmp_path / "hf-llama"
     hf.save_pretrained(out, safe_serialization=True)
     bpe_tokenizer.save_pretrained(out)
@@ -310,6 +344,7 @@ def test_imported_hf_llama_works(tmp_path, bpe_tokenizer, story_texts):
 
 
 # ---------------------------------------------------------------- training dynamics
+
 
 def test_training_dynamics_over_run_checkpoints(tmp_path, bpe_tokenizer, story_texts):
     from tiny_interp.interp.dynamics import list_checkpoints, training_dynamics
@@ -347,15 +382,25 @@ def test_training_dynamics_over_run_checkpoints(tmp_path, bpe_tokenizer, story_t
     assert set(neurons.metric) == {"mean", "max", "frac_active"}
     # ... and they are the bridge's mlp.hook_post over every token of the stories
     with torch.no_grad():
-        acts = torch.cat([bridge.run_with_cache(torch.tensor([r]), names_filter="blocks.1.mlp.hook_post")[1]
-                          ["blocks.1.mlp.hook_post"][0, :, 7] for r in rows])
+        acts = torch.cat(
+            [
+                bridge.run_with_cache(torch.tensor([r]), names_filter="blocks.1.mlp.hook_post")[1][
+                    "blocks.1.mlp.hook_post"
+                ][0, :, 7]
+                for r in rows
+            ]
+        )
     got = neurons[(neurons.step == 5) & (neurons.layer == 1) & (neurons.unit == 7)].set_index("metric")["value"]
     assert got["mean"] == pytest.approx(float(acts.mean()), rel=1e-4, abs=1e-6)
     assert got["max"] == pytest.approx(float(acts.max()), rel=1e-4, abs=1e-6)
     assert got["frac_active"] == pytest.approx(float((acts > 0).float().mean()))
     assert df[(df.kind == "train") & (df.step == 20)]["value"].item() == 6.0
     logged = df[df.kind == "log"]
-    assert sorted(zip(logged.step, logged.metric, logged.value)) == [(5, "loss", 6.2), (5, "lr", 1e-3), (10, "loss", 6.0)]
+    assert sorted(zip(logged.step, logged.metric, logged.value)) == [
+        (5, "loss", 6.2),
+        (5, "lr", 1e-3),
+        (10, "loss", 6.0),
+    ]
     # a plain list of model directories works too (no heads: faster)
     df2 = training_dynamics([dirs[1]], stories, heads=False, n_stories=12, progress=False)
     assert set(df2.kind) == {"train", "eval"} and df2[df2.metric == "loss"]["step"].item() == 20
@@ -363,14 +408,31 @@ def test_training_dynamics_over_run_checkpoints(tmp_path, bpe_tokenizer, story_t
 
 # ---------------------------------------------------------------- CLI
 
+
 def test_cli_atlas_and_heads(make_model_dir, story_files, tmp_path, capsys):
     from tiny_interp.cli import main
 
     model = make_model_dir("tiny-llama")
     train, _ = story_files
     out = tmp_path / "atlas"
-    assert main(["atlas", str(model), "--stories", str(train), "--n-stories", "16", "--out", str(out),
-                 "--show", "1:2", "--dead"]) == 0
+    assert (
+        main(
+            [
+                "atlas",
+                str(model),
+                "--stories",
+                str(train),
+                "--n-stories",
+                "16",
+                "--out",
+                str(out),
+                "--show",
+                "1:2",
+                "--dead",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "layer 1 neuron 2" in text and "[[" in text and "dead neurons" in text
     assert (out / "atlas.json").exists()
@@ -417,8 +479,12 @@ def test_taxonomy_scores_and_labels_on_constructed_patterns():
         ind_p[:, 1, q] = 0
         ind_p[:, 1, q, q - half + 1] = 1
     acc = _Accumulator(1, 5, max_offset=10, class_names=["names", "objects", "pronouns", "determiners"])
-    classes = {"names": torch.tensor([name]), "objects": torch.tensor([99]), "pronouns": torch.tensor([98]),
-               "determiners": torch.tensor([97])}
+    classes = {
+        "names": torch.tensor([name]),
+        "objects": torch.tensor([99]),
+        "pronouns": torch.tensor([98]),
+        "determiners": torch.tensor([97]),
+    }
     acc.add_stories([story_p], ids, valid, classes)
     acc.add_induction([ind_p])
     table = scores_table(acc.result(), TaxonomyConfig())

@@ -7,9 +7,9 @@ import struct
 import numpy as np
 import pytest
 import torch
-
 from conftest import LLAMA2C, TINYSTORIES, read_shared_stories
 from llama2c_oracle import Llama2cOracle
+
 from tiny_interp.cli import main
 
 needs_llama2c = pytest.mark.skipif(
@@ -17,8 +17,10 @@ needs_llama2c = pytest.mark.skipif(
     reason=f"llama2.c reference files not found at {LLAMA2C}",
 )
 pytestmark = needs_llama2c
-README_START = ("Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
-                "One day, she saw a big, red ball.")
+README_START = (
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+    "One day, she saw a big, red ball."
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +31,16 @@ def oracle():
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
     out = tmp_path_factory.mktemp("llama2c") / "stories260K"
-    rc = main(["import-llama2c", str(LLAMA2C / "stories260K.bin"), "--tokenizer", str(LLAMA2C / "tok512.model"),
-               "--out", str(out)])
+    rc = main(
+        [
+            "import-llama2c",
+            str(LLAMA2C / "stories260K.bin"),
+            "--tokenizer",
+            str(LLAMA2C / "tok512.model"),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     return out
 
@@ -75,7 +85,9 @@ def test_generate_with_prompt_matches_greedy_decode_of_llama2c_weights(imported,
     new = 40
     expected_ids = oracle.greedy(ids, steps=len(ids) + new - 1)
     expected = tok.decode(ids + expected_ids, skip_special_tokens=True)
-    assert main(["generate", str(imported), "--prompt", prompt, "--temperature", "0", "--max-new-tokens", str(new)]) == 0
+    assert (
+        main(["generate", str(imported), "--prompt", prompt, "--temperature", "0", "--max-new-tokens", str(new)]) == 0
+    )
     assert capsys.readouterr().out.rstrip("\n") == expected
 
 
@@ -129,15 +141,34 @@ def test_pt_checkpoint_imports_like_bin(tmp_path, oracle):
     state = {"tok_embeddings.weight": o.emb, "norm.weight": o.rms_final, "output.weight": o.emb}
     for i in range(o.layers):
         p = f"_orig_mod.layers.{i}"
-        state.update({f"{p}.attention_norm.weight": o.rms_att[i], f"{p}.ffn_norm.weight": o.rms_ffn[i],
-                      f"{p}.attention.wq.weight": o.wq[i], f"{p}.attention.wk.weight": o.wk[i],
-                      f"{p}.attention.wv.weight": o.wv[i], f"{p}.attention.wo.weight": o.wo[i],
-                      f"{p}.feed_forward.w1.weight": o.w1[i], f"{p}.feed_forward.w2.weight": o.w2[i],
-                      f"{p}.feed_forward.w3.weight": o.w3[i]})
-    ckpt = {"model": {k: torch.tensor(np.array(v)) for k, v in state.items()},
-            "model_args": {"dim": o.dim, "n_layers": o.layers, "n_heads": o.heads, "n_kv_heads": o.kv_heads,
-                           "vocab_size": o.vocab, "multiple_of": 4, "max_seq_len": o.seq_len, "dropout": 0.0},
-            "iter_num": 10, "best_val_loss": 1.5}
+        state.update(
+            {
+                f"{p}.attention_norm.weight": o.rms_att[i],
+                f"{p}.ffn_norm.weight": o.rms_ffn[i],
+                f"{p}.attention.wq.weight": o.wq[i],
+                f"{p}.attention.wk.weight": o.wk[i],
+                f"{p}.attention.wv.weight": o.wv[i],
+                f"{p}.attention.wo.weight": o.wo[i],
+                f"{p}.feed_forward.w1.weight": o.w1[i],
+                f"{p}.feed_forward.w2.weight": o.w2[i],
+                f"{p}.feed_forward.w3.weight": o.w3[i],
+            }
+        )
+    ckpt = {
+        "model": {k: torch.tensor(np.array(v)) for k, v in state.items()},
+        "model_args": {
+            "dim": o.dim,
+            "n_layers": o.layers,
+            "n_heads": o.heads,
+            "n_kv_heads": o.kv_heads,
+            "vocab_size": o.vocab,
+            "multiple_of": 4,
+            "max_seq_len": o.seq_len,
+            "dropout": 0.0,
+        },
+        "iter_num": 10,
+        "best_val_loss": 1.5,
+    }
     torch.save(ckpt, tmp_path / "ckpt.pt")
     from_pt = load_llama2c_model(tmp_path / "ckpt.pt")
     from_bin = load_llama2c_model(LLAMA2C / "stories260K.bin")
@@ -174,6 +205,8 @@ def test_tokenizer_of_wrong_size_gives_error(tmp_path, capsys):
         offset += 8 + length
     small = tmp_path / "tok256.bin"
     small.write_bytes(data[:offset])
-    rc = main(["import-llama2c", str(LLAMA2C / "stories260K.bin"), "--tokenizer", str(small), "--out", str(tmp_path / "o")])
+    rc = main(
+        ["import-llama2c", str(LLAMA2C / "stories260K.bin"), "--tokenizer", str(small), "--out", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and str(small) in err and "256" in err and "512" in err

@@ -8,8 +8,8 @@ import random
 import re
 
 import pytest
-
 from llm_stub import StubServer, last_text
+
 from tiny_interp.cli import main
 from tiny_interp.data.stories import read_stories
 from tiny_interp.lexicon import simple as words
@@ -54,13 +54,20 @@ def test_synth_protocol_is_deterministic_and_follows_the_paper():
 
 
 def test_instruct_format():
-    rec = {"story": "Tom had a red ball. He threw it high. The ball landed in a tree!", "summary": "Tom loses a ball.",
-           "instruction": {"prompt": "p", "words": ["throw", "ball", "red"], "features": ["Dialogue", "Twist"]},
-           "source": "m"}
+    rec = {
+        "story": "Tom had a red ball. He threw it high. The ball landed in a tree!",
+        "summary": "Tom loses a ball.",
+        "instruction": {"prompt": "p", "words": ["throw", "ball", "red"], "features": ["Dialogue", "Twist"]},
+        "source": "m",
+    }
     text = instruct_text(rec)
     lines = text.split("\n")
-    assert lines[:4] == ["Summary: Tom loses a ball.", "Features: Dialogue, Twist", "Sentence: He threw it high.",
-                         "Words: throw, ball, red"]
+    assert lines[:4] == [
+        "Summary: Tom loses a ball.",
+        "Features: Dialogue, Twist",
+        "Sentence: He threw it high.",
+        "Words: throw, ball, red",
+    ]
     assert lines[4] == "Story: " and "\n".join(lines[5:]) == rec["story"]
     seen = {tuple(l.split(":")[0] for l in instruct_text(rec, random.Random(s)).split("\n")[:-2]) for s in range(40)}
     assert len(seen) > 5 and all(s for s in seen)  # random non-empty subsets in random order
@@ -81,8 +88,25 @@ def test_synth_cli_end_to_end(tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     out, export, instruct = tmp_path / "s.jsonl", tmp_path / "data.json", tmp_path / "instruct.txt"
     with StubServer(lambda body, n: ("ok", story_for(body))) as server:
-        rc = main(["synth", "--n", "12", "--out", str(out), "--base-url", server.base_url, "--model", "teacher",
-                   "--summaries", "--export", str(export), "--instruct", str(instruct), "--no-progress"])
+        rc = main(
+            [
+                "synth",
+                "--n",
+                "12",
+                "--out",
+                str(out),
+                "--base-url",
+                server.base_url,
+                "--model",
+                "teacher",
+                "--summaries",
+                "--export",
+                str(export),
+                "--instruct",
+                str(instruct),
+                "--no-progress",
+            ]
+        )
         assert rc == 0
         assert len(server.requests) == 24  # 12 stories + 12 summaries
         assert all(r["auth"] == f"Bearer {KEY}" for r in server.requests)
@@ -115,16 +139,23 @@ def test_eval_prompts():
 
 
 def test_parse_grade_json_and_free_text():
-    j = parse_grade('Here you go:\n```json\n{"assessment": "Fine.", "Grammar": "9/10", "creativity": 7, '
-                    '"consistency": 8, "plot": 6.5, "age group": "C: 6-7"}\n```')
+    j = parse_grade(
+        'Here you go:\n```json\n{"assessment": "Fine.", "Grammar": "9/10", "creativity": 7, '
+        '"consistency": 8, "plot": 6.5, "age group": "C: 6-7"}\n```'
+    )
     assert (j["grammar"], j["creativity"], j["consistency"], j["plot"], j["age_group"]) == (9, 7, 8, 6.5, "C")
-    t = parse_grade("The grammar is mostly fine but the plot wanders.\nGrammar: 8/10\nCreativity: 5 out of 10\n"
-                    "Consistency: 7/10\nPlot: 4/10\nAge group: B (4-5)")
+    t = parse_grade(
+        "The grammar is mostly fine but the plot wanders.\nGrammar: 8/10\nCreativity: 5 out of 10\n"
+        "Consistency: 7/10\nPlot: 4/10\nAge group: B (4-5)"
+    )
     assert (t["grammar"], t["creativity"], t["consistency"], t["plot"], t["age_group"]) == (8, 5, 7, 4, "B")
     assert t["assessment"].startswith("The grammar is mostly fine")
-    for bad in ["I liked it a lot!", "Grammar: 8/10 Creativity: 6/10 Consistency: 7/10 Plot: 5/10",
-                "Grammar: 12/10 Creativity: 6/10 Consistency: 7/10 Plot: 5/10 Age group: B",
-                '{"grammar": 8, "creativity": 6}']:
+    for bad in [
+        "I liked it a lot!",
+        "Grammar: 8/10 Creativity: 6/10 Consistency: 7/10 Plot: 5/10",
+        "Grammar: 12/10 Creativity: 6/10 Consistency: 7/10 Plot: 5/10 Age group: B",
+        '{"grammar": 8, "creativity": 6}',
+    ]:
         with pytest.raises(GradeParseError):
             parse_grade(bad)
 
@@ -142,16 +173,33 @@ def grade_answer(body: dict, n: int):
     if "response_format" in body:  # structured request: JSON
         if n % 5 == 4:
             return ("ok", "Sorry, I cannot grade this.")
-        return ("ok", json.dumps({"assessment": "ok", "grammar": g, "creativity": 5, "consistency": 6, "plot": 7,
-                                  "age_group": "B"}))
+        return (
+            "ok",
+            json.dumps(
+                {"assessment": "ok", "grammar": g, "creativity": 5, "consistency": 6, "plot": 7, "age_group": "B"}
+            ),
+        )
     return ("ok", f"Decent.\nGrammar: {g}/10\nCreativity: 5/10\nConsistency: 6/10\nPlot: 7/10\nAge group: C")
 
 
 def test_complete_then_grade_end_to_end(tmp_path, make_model_dir, monkeypatch, capfd):
     model = make_model_dir("tiny", seed=1)
     comp = tmp_path / "comp.jsonl"
-    args = ["complete", str(model), "--out", str(comp), "--n", "2", "--max-new-tokens", "12", "--name", "tiny-a",
-            "--seed", "5", "--no-progress"]
+    args = [
+        "complete",
+        str(model),
+        "--out",
+        str(comp),
+        "--n",
+        "2",
+        "--max-new-tokens",
+        "12",
+        "--name",
+        "tiny-a",
+        "--seed",
+        "5",
+        "--no-progress",
+    ]
     assert main(args) == 0
     recs = list(iter_records(comp))
     n_prompts = len(eval_prompts())
@@ -172,11 +220,38 @@ def test_complete_then_grade_end_to_end(tmp_path, make_model_dir, monkeypatch, c
     grades = tmp_path / "grades.jsonl"
     figures = tmp_path / "paper.json"
     shape = recs[0]["shape"]
-    figures.write_text(json.dumps([{"d_model": shape["d_model"], "n_layers": shape["n_layers"], "grammar": 1.5,
-                                    "creativity": 2.5, "consistency": 3.5, "plot": 4.5}]))
+    figures.write_text(
+        json.dumps(
+            [
+                {
+                    "d_model": shape["d_model"],
+                    "n_layers": shape["n_layers"],
+                    "grammar": 1.5,
+                    "creativity": 2.5,
+                    "consistency": 3.5,
+                    "plot": 4.5,
+                }
+            ]
+        )
+    )
     with StubServer(grade_answer) as server:
-        rc = main(["grade", str(comp), "--out", str(grades), "--base-url", server.base_url, "--model", "teacher",
-                   "--paper-figures", str(figures), "--no-progress", "--concurrency", "3"])
+        rc = main(
+            [
+                "grade",
+                str(comp),
+                "--out",
+                str(grades),
+                "--base-url",
+                server.base_url,
+                "--model",
+                "teacher",
+                "--paper-figures",
+                str(figures),
+                "--no-progress",
+                "--concurrency",
+                "3",
+            ]
+        )
         bodies = [r["body"] for r in server.requests]
     n_story = sum(r["kind"] == "story" for r in recs)
     assert len(bodies) == n_story
@@ -185,8 +260,11 @@ def test_complete_then_grade_end_to_end(tmp_path, make_model_dir, monkeypatch, c
     assert "***" in first and "A: 3 or under" in first and "F: 13-16" in first
     g = latest_records(grades)
     failed = [r for r in g.values() if r["status"] == "failed"]
-    assert rc == 1 and failed and all(r["cause"] == "parse_error" and r["raw"] == "Sorry, I cannot grade this."
-                                      for r in failed)
+    assert (
+        rc == 1
+        and failed
+        and all(r["cause"] == "parse_error" and r["raw"] == "Sorry, I cannot grade this." for r in failed)
+    )
     done = [r["result"] for r in g.values() if r["status"] == "done"]
     assert len(done) + len(failed) == n_story
     (row,) = grade_table(grades, paper={(shape["d_model"], shape["n_layers"]): {"grammar": 1.5}})
@@ -200,8 +278,20 @@ def test_complete_then_grade_end_to_end(tmp_path, make_model_dir, monkeypatch, c
 
     # rerun in free-text mode: only the failed ones are asked, and they now parse
     with StubServer(grade_answer) as server:
-        rc = main(["grade", str(comp), "--out", str(grades), "--base-url", server.base_url, "--model", "teacher",
-                   "--free-text", "--no-progress"])
+        rc = main(
+            [
+                "grade",
+                str(comp),
+                "--out",
+                str(grades),
+                "--base-url",
+                server.base_url,
+                "--model",
+                "teacher",
+                "--free-text",
+                "--no-progress",
+            ]
+        )
         assert len(server.requests) == len(failed)
         assert all("response_format" not in r["body"] for r in server.requests)
     assert rc == 0

@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from llm_stub import ScriptByItem, StubServer, last_text
+
 from tiny_interp.errors import ConfigError
 from tiny_interp.llm.records import iter_records, latest_records
 from tiny_interp.llm.runner import LLMItem, RunnerConfig, retry_after_s, run_items
@@ -23,13 +23,24 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def items(keys: list[str]) -> list[LLMItem]:
-    return [LLMItem(id=k, messages=[{"role": "user", "content": f"Tell me something. ITEM:{k}"}], meta={"k": k})
-            for k in keys]
+    return [
+        LLMItem(id=k, messages=[{"role": "user", "content": f"Tell me something. ITEM:{k}"}], meta={"k": k})
+        for k in keys
+    ]
 
 
 def cfg(server: StubServer, **kw) -> RunnerConfig:
-    base = dict(model="stub-model", base_url=server.base_url, concurrency=4, timeout_s=0.5, max_attempts=3,
-                backoff_base_s=0.01, backoff_max_s=0.5, jitter_seed=0, fsync=False)
+    base = dict(
+        model="stub-model",
+        base_url=server.base_url,
+        concurrency=4,
+        timeout_s=0.5,
+        max_attempts=3,
+        backoff_base_s=0.01,
+        backoff_max_s=0.5,
+        jitter_seed=0,
+        fsync=False,
+    )
     base.update(kw)
     return RunnerConfig(**base)
 
@@ -52,8 +63,13 @@ PLAN = {
     "deadslow": [("slow", 2.0)] * 3,
     "leak": [("400", f"bad key {KEY} rejected")],
 }
-EXPECT_FAILED = {"trunc": "truncated", "dead500": "server_error", "deadrl": "rate_limit", "deadslow": "timeout",
-                 "leak": "client_error_400"}
+EXPECT_FAILED = {
+    "trunc": "truncated",
+    "dead500": "server_error",
+    "deadrl": "rate_limit",
+    "deadslow": "timeout",
+    "leak": "client_error_400",
+}
 
 
 def test_every_item_ends_once_then_rerun_finishes_failed_only(tmp_path, capfd):
@@ -98,37 +114,60 @@ def test_every_item_ends_once_then_rerun_finishes_failed_only(tmp_path, capfd):
     captured = capfd.readouterr()
     assert KEY not in all_text_under(tmp_path) + captured.out + captured.err
     assert "[REDACTED]" in out.read_text()
-    assert {p.name for p in tmp_path.iterdir()} >= {"out.jsonl", "out.jsonl.runner.json", "out.jsonl.summary.json",
-                                                     "out.jsonl.log"}
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "out.jsonl",
+        "out.jsonl.runner.json",
+        "out.jsonl.summary.json",
+        "out.jsonl.log",
+    }
     assert "failed" in (tmp_path / "out.jsonl.log").read_text()
 
 
 def test_budget_caps_stop_requests_and_record_the_cap(tmp_path):
     out = tmp_path / "capped.jsonl"
     with StubServer(ScriptByItem({})) as server:
-        s = run_items(items([f"k{i}" for i in range(6)]), out, cfg(server, concurrency=1, max_requests=3),
-                      api_key=KEY, progress=False)
+        s = run_items(
+            items([f"k{i}" for i in range(6)]),
+            out,
+            cfg(server, concurrency=1, max_requests=3),
+            api_key=KEY,
+            progress=False,
+        )
         assert len(server.requests) == 3
     assert s.completed == 3 and s.failures_by_cause == {"cap_requests": 3}
     # cost cap: each stub answer costs 10 prompt tokens at $1e5/1M = $1; a $2 cap allows two requests
     out2 = tmp_path / "cost.jsonl"
     with StubServer(ScriptByItem({})) as server:
-        s = run_items(items([f"k{i}" for i in range(5)]), out2,
-                      cfg(server, concurrency=1, max_cost_usd=2.0, price_input_per_1m=1e5), api_key=KEY,
-                      progress=False)
+        s = run_items(
+            items([f"k{i}" for i in range(5)]),
+            out2,
+            cfg(server, concurrency=1, max_cost_usd=2.0, price_input_per_1m=1e5),
+            api_key=KEY,
+            progress=False,
+        )
         assert len(server.requests) == 2
     assert s.completed == 2 and s.failures_by_cause == {"cap_cost": 3} and s.cost_usd == pytest.approx(2.0)
 
 
 def test_client_errors_are_not_retried_and_auth_errors_stop_the_run(tmp_path):
     with StubServer(ScriptByItem({f"k{i}": [("400", "nope")] for i in range(4)})) as server:
-        s = run_items(items([f"k{i}" for i in range(4)]), tmp_path / "a.jsonl", cfg(server, concurrency=1),
-                      api_key=KEY, progress=False)
+        s = run_items(
+            items([f"k{i}" for i in range(4)]),
+            tmp_path / "a.jsonl",
+            cfg(server, concurrency=1),
+            api_key=KEY,
+            progress=False,
+        )
         assert len(server.requests) == 4  # a 400 belongs to its item: each is tried once, none retried
     assert s.failures_by_cause == {"client_error_400": 4}
     with StubServer(lambda body, n: ("status", 401)) as server:
-        s = run_items(items([f"k{i}" for i in range(4)]), tmp_path / "b.jsonl", cfg(server, concurrency=1),
-                      api_key=KEY, progress=False)
+        s = run_items(
+            items([f"k{i}" for i in range(4)]),
+            tmp_path / "b.jsonl",
+            cfg(server, concurrency=1),
+            api_key=KEY,
+            progress=False,
+        )
         assert len(server.requests) == 1  # a bad key fails every item alike: stop asking
     assert s.failures_by_cause == {"auth": 1, "aborted_auth": 3}
 
@@ -137,8 +176,12 @@ def test_config_rejects_bad_values_and_needs_a_key(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="concurrency"):
         RunnerConfig(model="m", concurrency=0)
     with pytest.raises(ConfigError, match="unique"):
-        run_items(items(["a", "a"]), tmp_path / "x.jsonl", RunnerConfig(model="m", base_url="http://127.0.0.1:9"),
-                  progress=False)
+        run_items(
+            items(["a", "a"]),
+            tmp_path / "x.jsonl",
+            RunnerConfig(model="m", base_url="http://127.0.0.1:9"),
+            progress=False,
+        )
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
@@ -175,8 +218,24 @@ def test_a_kill_mid_run_loses_nothing_answered(tmp_path):
     env.pop("OPENAI_BASE_URL", None)
 
     def cmd(base_url):
-        return [sys.executable, "-m", "tiny_interp.cli", "synth", "--n", str(n_items), "--out", str(out),
-                "--base-url", base_url, "--model", "stub-model", "--concurrency", "2", "--timeout", "30"]
+        return [
+            sys.executable,
+            "-m",
+            "tiny_interp.cli",
+            "synth",
+            "--n",
+            str(n_items),
+            "--out",
+            str(out),
+            "--base-url",
+            base_url,
+            "--model",
+            "stub-model",
+            "--concurrency",
+            "2",
+            "--timeout",
+            "30",
+        ]
 
     with StubServer(first_script) as server:
         proc = subprocess.Popen(cmd(server.base_url), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

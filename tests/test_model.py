@@ -56,7 +56,15 @@ def test_gpt_neo_attention_is_unscaled(make_model_dir):
 
 
 def test_presets_have_the_paper_shapes():
-    shapes = {"1M": (64, 8), "3M": (128, 8), "8M": (256, 8), "28M": (512, 8), "33M": (768, 4), "1L-21M": (1024, 1), "2L-33M": (1024, 2)}
+    shapes = {
+        "1M": (64, 8),
+        "3M": (128, 8),
+        "8M": (256, 8),
+        "28M": (512, 8),
+        "33M": (768, 4),
+        "1L-21M": (1024, 1),
+        "2L-33M": (1024, 2),
+    }
     for name, (d, layers) in shapes.items():
         cfg = get_preset(name)
         assert (cfg.family, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.d_mlp) == ("gpt-neo", d, layers, 16, 4 * d)
@@ -82,7 +90,9 @@ def test_saved_directory_is_standard_hf(make_model_dir):
     assert AutoConfig.from_pretrained(str(path)).architectures == ["LlamaForCausalLM"]
     tok = AutoTokenizer.from_pretrained(str(path))
     assert tok.decode(tok.encode("Once upon a time")) == "Once upon a time"
-    assert {"config.json", "model.safetensors", "tiny_interp.json", "tokenizer.json"} <= {p.name for p in path.iterdir()}
+    assert {"config.json", "model.safetensors", "tiny_interp.json", "tokenizer.json"} <= {
+        p.name for p in path.iterdir()
+    }
     assert not list(path.glob("*.bin"))
 
 
@@ -139,7 +149,9 @@ def test_attention_dropout_follows_dropout_unless_set(tmp_path):
     base = get_preset("tiny-llama").replace(dropout=0.1)
     assert base.attn_dropout == 0.1
     cpu_friendly = base.replace(attention_dropout=0.0)
-    assert cpu_friendly.attn_dropout == 0.0 and ModelConfig.from_dict(json.loads(cpu_friendly.to_json())) == cpu_friendly
+    assert (
+        cpu_friendly.attn_dropout == 0.0 and ModelConfig.from_dict(json.loads(cpu_friendly.to_json())) == cpu_friendly
+    )
     assert to_hf_config(cpu_friendly).attention_dropout == 0.0
     with pytest.raises(ConfigError, match="attention_dropout"):
         base.replace(attention_dropout=1.5)

@@ -10,18 +10,28 @@ import re
 
 import nbformat
 import pytest
-
 from llm_stub import StubServer, last_text
-from tiny_interp.llm.records import latest_records
 from nb_fixtures import NOTEBOOKS, TRAIN_STEPS, run_nb, text_of, train_params
+
+from tiny_interp.llm.records import latest_records
 from tiny_interp.report import declared_parameters
 
 
 def test_notebooks_are_clean_and_parameterised():
     names = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
-    assert names == ["00_quickstart", "01_train", "02_synthesize_dataset", "03_generate_completions", "04_grade",
-                     "05_attention_heads", "06_neurons", "07_training_dynamics", "08_features", "09_autointerp",
-                     "10_attribution_graphs"]
+    assert names == [
+        "00_quickstart",
+        "01_train",
+        "02_synthesize_dataset",
+        "03_generate_completions",
+        "04_grade",
+        "05_attention_heads",
+        "06_neurons",
+        "07_training_dynamics",
+        "08_features",
+        "09_autointerp",
+        "10_attribution_graphs",
+    ]
     for name in names:
         nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
         nbformat.validate(nb)
@@ -45,31 +55,41 @@ def test_00_quickstart(nb_run, tmp_path):
 
 
 def test_05_attention_heads(nb_run, story_files, tmp_path):
-    nb = run_nb("05_attention_heads", tmp_path, MODEL=str(nb_run), STORIES=str(story_files[1]), N_STORIES=16,
-                MAX_LEN=48)
+    nb = run_nb(
+        "05_attention_heads", tmp_path, MODEL=str(nb_run), STORIES=str(story_files[1]), N_STORIES=16, MAX_LEN=48
+    )
     text = text_of(nb)
     assert "1 layer(s) x 4 heads" in text and re.search(r"distance|semantic|other", text)
 
 
 def test_06_neurons(nb_run, story_files, tmp_path):
     atlas = tmp_path / "atlas"
-    nb = run_nb("06_neurons", tmp_path, MODEL=str(nb_run), STORIES=str(story_files[1]), N_STORIES=24,
-                ATLAS=str(atlas))
+    nb = run_nb("06_neurons", tmp_path, MODEL=str(nb_run), STORIES=str(story_files[1]), N_STORIES=24, ATLAS=str(atlas))
     assert any(atlas.iterdir())
     assert "atlas of 128 neurons" in text_of(nb)
 
 
 def test_07_training_dynamics(nb_run, story_files, tmp_path):
-    nb = run_nb("07_training_dynamics", tmp_path, RUN=str(nb_run), STORIES=str(story_files[1]), N_STORIES=4,
-                NEURONS=[[0, 1]])
+    nb = run_nb(
+        "07_training_dynamics", tmp_path, RUN=str(nb_run), STORIES=str(story_files[1]), N_STORIES=4, NEURONS=[[0, 1]]
+    )
     n = len(list((nb_run / "checkpoints").glob("step-*")))
     assert n >= 3 and f"{n} checkpoints" in text_of(nb)
 
 
 def test_08_features(nb_run, story_files, tmp_path):
     saes = tmp_path / "saes"
-    nb = run_nb("08_features", tmp_path, MODEL=str(nb_run), SAES=str(saes), STORIES=str(story_files[1]), N_STORIES=24,
-                TRAIN_DATA=str(story_files[0]), TRAIN_TOKENS=8192, LATENTS=64)
+    nb = run_nb(
+        "08_features",
+        tmp_path,
+        MODEL=str(nb_run),
+        SAES=str(saes),
+        STORIES=str(story_files[1]),
+        N_STORIES=24,
+        TRAIN_DATA=str(story_files[0]),
+        TRAIN_TOKENS=8192,
+        LATENTS=64,
+    )
     text = text_of(nb)
     assert (saes / "atlas" / "atlas.json").is_file() and "feature atlas of 64 features" in text
     assert "neuron_precision" in text and "feature_precision" in text
@@ -81,8 +101,12 @@ def story_answer(body: dict, n: int):
 
 
 def grade_answer(body: dict, n: int):
-    return ("ok", json.dumps({"assessment": "fine", "grammar": 6, "creativity": 5, "consistency": 7, "plot": 4,
-                              "age_group": "B"}))
+    return (
+        "ok",
+        json.dumps(
+            {"assessment": "fine", "grammar": 6, "creativity": 5, "consistency": 7, "plot": 4, "age_group": "B"}
+        ),
+    )
 
 
 def test_02_synthesize_dry_run_then_loopback(tmp_path):
@@ -90,8 +114,15 @@ def test_02_synthesize_dry_run_then_loopback(tmp_path):
     nb = run_nb("02_synthesize_dataset", tmp_path, N=4, OUT=str(out))  # defaults: dry run, no network
     assert "dry run: 4 requests prepared" in text_of(nb) and not out.exists()
     with StubServer(story_answer) as server:
-        nb = run_nb("02_synthesize_dataset", tmp_path, N=4, OUT=str(out), DRY_RUN=False, BASE_URL=server.base_url,
-                    LLM_MODEL="stub")
+        nb = run_nb(
+            "02_synthesize_dataset",
+            tmp_path,
+            N=4,
+            OUT=str(out),
+            DRY_RUN=False,
+            BASE_URL=server.base_url,
+            LLM_MODEL="stub",
+        )
         assert len(server.requests) == 4
     recs = latest_records(out)
     assert len(recs) == 4 and all(r["status"] == "done" and r["result"]["missing_words"] == [] for r in recs.values())
@@ -100,8 +131,16 @@ def test_02_synthesize_dry_run_then_loopback(tmp_path):
 
 def test_03_completions_then_04_grade(nb_run, tmp_path):
     comp = tmp_path / "comp.jsonl"
-    nb = run_nb("03_generate_completions", tmp_path, MODEL=str(nb_run), N=2, MAX_NEW_TOKENS=12, MAX_PROMPTS=6,
-                KINDS=["story", "knowledge"], OUT=str(comp))
+    nb = run_nb(
+        "03_generate_completions",
+        tmp_path,
+        MODEL=str(nb_run),
+        N=2,
+        MAX_NEW_TOKENS=12,
+        MAX_PROMPTS=6,
+        KINDS=["story", "knowledge"],
+        OUT=str(comp),
+    )
     recs = latest_records(comp)
     assert len(recs) == 12 and "▶" in text_of(nb)
     grades = tmp_path / "grades.jsonl"
@@ -110,14 +149,22 @@ def test_03_completions_then_04_grade(nb_run, tmp_path):
     assert "| TinyStories-1M | 64 x 8 | 6.14 | 4.68 | 4.45 | - |" in text_of(nb)  # the paper's Figure 4 side table
     n_story = sum(r["kind"] == "story" for r in recs.values())
     with StubServer(grade_answer) as server:
-        nb = run_nb("04_grade", tmp_path, COMPLETIONS=str(comp), OUT=str(grades), DRY_RUN=False,
-                    BASE_URL=server.base_url, LLM_MODEL="stub")
+        nb = run_nb(
+            "04_grade",
+            tmp_path,
+            COMPLETIONS=str(comp),
+            OUT=str(grades),
+            DRY_RUN=False,
+            BASE_URL=server.base_url,
+            LLM_MODEL="stub",
+        )
         assert len(server.requests) == n_story
     assert sum(r["status"] == "done" for r in latest_records(grades).values()) == n_story
     assert "6.00" in text_of(nb)  # the grammar mean in the table
 
 
 # ---- the lab from anywhere: paths, models and errors resolve the same in the lab, a report and a terminal
+
 
 def test_paths_resolve_from_the_repository_root_wherever_the_kernel_runs(tmp_path, monkeypatch):
     from tiny_interp.defaults import REPO_ROOT

@@ -6,7 +6,6 @@ import time
 
 import pytest
 import torch
-
 from conftest import GPT_NEO_TOKENIZER
 
 needs_tokenizer = pytest.mark.skipif(
@@ -74,13 +73,17 @@ def test_official_model_opens_offline_through_the_bridge(offline_env, fake_hub, 
 @needs_tokenizer
 def test_official_model_works_with_generate_and_eval_bpb(offline_env, fake_hub, tmp_path, capsys):
     from tiny_interp.cli import main
-    from tiny_interp.model.checkpoint import load_tinylm
     from tiny_interp.loading import resolve_model_dir
+    from tiny_interp.model.checkpoint import load_tinylm
 
     path = resolve_model_dir("TinyStories-1M")  # owner optional
     assert load_tinylm(path).cfg.n_ctx == 512
-    assert main(["generate", "roneneldan/TinyStories-1M", "--prompt", "Once", "--max-new-tokens", "5",
-                 "--temperature", "0"]) == 0
+    assert (
+        main(
+            ["generate", "roneneldan/TinyStories-1M", "--prompt", "Once", "--max-new-tokens", "5", "--temperature", "0"]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.startswith("Once")
     data = tmp_path / "s.txt"
     data.write_text("Tom had a ball.\n<|endoftext|>\nSue saw a cat.\n<|endoftext|>\n")

@@ -19,10 +19,12 @@ from tiny_interp.workbench.paper import head_kinds
 def small_notebook(path, body: str = "print(N * 2, LABEL)"):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_markdown_cell("# Small report\n\nText."),
-                nbformat.v4.new_code_cell("N = 3\nLABEL = 'a'", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_markdown_cell("## Result"),
-                nbformat.v4.new_code_cell(body)]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Small report\n\nText."),
+        nbformat.v4.new_code_cell("N = 3\nLABEL = 'a'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_markdown_cell("## Result"),
+        nbformat.v4.new_code_cell(body),
+    ]
     nbformat.write(nb, path)
     return path
 
@@ -46,11 +48,13 @@ def test_inject_after_parameters_cell_and_refuse_unknown(tmp_path):
 
 
 def test_strip_remote_leaves_nothing_to_fetch():
-    page = ('<html><head><script src="https://cdnjs.cloudflare.com/require.js"></script>'
-            '<link rel="stylesheet" href="https://fonts.example/x.css"><style>@import url("https://x/y.css");</style>'
-            '<script type="module">const m = (await import("https://cdn/mermaid.mjs")).default;</script>'
-            '<script type="text/x-mathjax-config">MathJax.Hub.Config({});</script></head>'
-            '<body><a href="https://example.com">ok</a><script>var a = 1;</script></body></html>')
+    page = (
+        '<html><head><script src="https://cdnjs.cloudflare.com/require.js"></script>'
+        '<link rel="stylesheet" href="https://fonts.example/x.css"><style>@import url("https://x/y.css");</style>'
+        '<script type="module">const m = (await import("https://cdn/mermaid.mjs")).default;</script>'
+        '<script type="text/x-mathjax-config">MathJax.Hub.Config({});</script></head>'
+        '<body><a href="https://example.com">ok</a><script>var a = 1;</script></body></html>'
+    )
     assert len(remote_references(page)) >= 4
     clean = strip_remote(page)
     assert remote_references(clean) == []
@@ -63,28 +67,73 @@ def test_table_of_contents():
 
 
 def test_workbench_helpers():
-    argv = train_argv("tiny", "t.txt", "out", 10, val_data="v.txt", resume=True, batch_size=4, set=["n_layers=1"],
-                      compile=False, max_stories=None)
-    assert argv == ["train", "--preset", "tiny", "--data", "t.txt", "--out", "out", "--max-steps", "10",
-                    "--val-data", "v.txt", "--resume", "--batch-size", "4", "--set", "n_layers=1"]
+    argv = train_argv(
+        "tiny",
+        "t.txt",
+        "out",
+        10,
+        val_data="v.txt",
+        resume=True,
+        batch_size=4,
+        set=["n_layers=1"],
+        compile=False,
+        max_stories=None,
+    )
+    assert argv == [
+        "train",
+        "--preset",
+        "tiny",
+        "--data",
+        "t.txt",
+        "--out",
+        "out",
+        "--max-steps",
+        "10",
+        "--val-data",
+        "v.txt",
+        "--resume",
+        "--batch-size",
+        "4",
+        "--set",
+        "n_layers=1",
+    ]
     fig = loss_figure([{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.5, "val_loss": 2.6, "val_bpb": 1.1}])
-    assert [t.name for t in fig.data] == ["train loss", "val loss", "val bits/byte"] and "step 2" in fig.layout.title.text
+    assert [t.name for t in fig.data] == [
+        "train loss",
+        "val loss",
+        "val bits/byte",
+    ] and "step 2" in fig.layout.title.text
     import pandas as pd
 
-    table = pd.DataFrame({"layer": [0, 0, 0, 0], "head": [0, 1, 2, 3], "offset_share": [0.9, 0.1, 0.2, 0.3],
-                          "local_mass": [0.95, 0.2, 0.3, 0.8],
-                          "lift_names": [1.0, 4.0, 1.2, 0.5], "lift_objects": [0.5, 1.0, 3.0, 0.5],
-                          "label": ["previous-token", "semantic:names", "diffuse", "distance"]})
+    table = pd.DataFrame(
+        {
+            "layer": [0, 0, 0, 0],
+            "head": [0, 1, 2, 3],
+            "offset_share": [0.9, 0.1, 0.2, 0.3],
+            "local_mass": [0.95, 0.2, 0.3, 0.8],
+            "lift_names": [1.0, 4.0, 1.2, 0.5],
+            "lift_objects": [0.5, 1.0, 3.0, 0.5],
+            "label": ["previous-token", "semantic:names", "diffuse", "distance"],
+        }
+    )
     kinds = head_kinds(table)
     assert list(kinds["kind"]) == ["distance", "semantic", "other", "distance"]
-    assert list(kinds["semantic_lift"]) == [1.0, 4.0, 3.0, 0.5] and list(kinds["distance_score"]) == [0.95, 0.2, 0.3, 0.8]
+    assert list(kinds["semantic_lift"]) == [1.0, 4.0, 3.0, 0.5] and list(kinds["distance_score"]) == [
+        0.95,
+        0.2,
+        0.3,
+        0.8,
+    ]
 
 
 def test_report_command_small_notebook(tmp_path, capfd):
-    nb = small_notebook(tmp_path / "small.ipynb", "import plotly.express as px, plotly.io as pio\n"
-                        "pio.renderers.default = 'plotly_mimetype+notebook'\nprint('value', N * 2, LABEL)\n"
-                        "from tiny_interp.report import note_run\nnote_run(model='my-model', data='my-data')\n"
-                        "px.line(x=[1, 2, 3], y=[N, 1, 2]).show()\npx.bar(x=[1, 2], y=[2, 1]).show()")
+    nb = small_notebook(
+        tmp_path / "small.ipynb",
+        "import plotly.express as px, plotly.io as pio\n"
+        "pio.renderers.default = 'plotly_mimetype+notebook'\nprint('value', N * 2, LABEL)\n"
+        "from tiny_interp.report import note_run\nnote_run(model='my-model', data='my-data')\n"
+        "px.line(x=[1, 2, 3], y=[N, 1, 2]).show()\npx.bar(x=[1, 2], y=[2, 1]).show()",
+    )
     out = tmp_path / "r" / "small.html"
     assert main(["report", str(nb), "--param", "N=21", "-p", "LABEL=hello world", "--out", str(out)]) == 0
     page = out.read_text()
@@ -93,7 +142,11 @@ def test_report_command_small_notebook(tmp_path, capfd):
     assert remote_references(page) == []
     assert 'id="toc"' in page and 'href="#Small-report"' in page and 'href="#Result"' in page
     meta = json.loads(re.search(r'<script type="application/json" id="tiny-interp-run">(.*?)</script>', page).group(1))
-    assert meta["model"] == "my-model" and meta["data"] == "my-data" and meta["parameters"] == {"N": 21, "LABEL": "hello world"}
+    assert (
+        meta["model"] == "my-model"
+        and meta["data"] == "my-data"
+        and meta["parameters"] == {"N": 21, "LABEL": "hello world"}
+    )
     assert meta["tiny_interp_version"] and meta["date"] and "git_commit" in meta
     assert not list(out.parent.glob("*.tmp*"))
 

@@ -122,17 +122,27 @@ def test_generated_options_round_trip_a_config_with_default_on_flags_turned_off(
     assert config_from_args(SAETrainConfig, parser.parse_args(argv)) == cfg
 
 
-@pytest.mark.parametrize("arch,activation", [("topk", "relu"), ("jumprelu", "relu"), ("batchtopk", "relu"),
-                                             ("transcoder", "topk"), ("transcoder", "jumprelu")])
+@pytest.mark.parametrize(
+    "arch,activation",
+    [("topk", "relu"), ("jumprelu", "relu"), ("batchtopk", "relu"), ("transcoder", "topk"), ("transcoder", "jumprelu")],
+)
 def test_folded_scales_read_raw_activations(arch, activation):
     """A dictionary trained on scaled activations, folded, gives the trained latents / scale_out and the raw target."""
     from tiny_interp.features.trainer import fold_scales
 
     torch.manual_seed(1)
     transcoder = arch == "transcoder"
-    cfg = SAEConfig(architecture=arch, d_in=12, d_sae=40, hook_name="h", k=6 if arch != "jumprelu" else None,
-                    d_out=9 if transcoder else None, hook_name_out="o" if transcoder else None,
-                    activation=activation if transcoder else "relu", apply_b_dec_to_input=not transcoder)
+    cfg = SAEConfig(
+        architecture=arch,
+        d_in=12,
+        d_sae=40,
+        hook_name="h",
+        k=6 if arch != "jumprelu" else None,
+        d_out=9 if transcoder else None,
+        hook_name_out="o" if transcoder else None,
+        activation=activation if transcoder else "relu",
+        apply_b_dec_to_input=not transcoder,
+    )
     trained = SAE(cfg)
     if transcoder:
         trained.add_skip()

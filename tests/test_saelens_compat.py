@@ -42,8 +42,16 @@ def _side(code: str, *args: str) -> None:
 
 
 def _ours(arch: str, tmp_path: Path) -> Path:
-    sae = SAE(SAEConfig(architecture=arch, d_in=32, d_sae=96, hook_name="blocks.0.hook_mlp_out",
-                        k=8 if arch == "topk" else None, apply_b_dec_to_input=True))
+    sae = SAE(
+        SAEConfig(
+            architecture=arch,
+            d_in=32,
+            d_sae=96,
+            hook_name="blocks.0.hook_mlp_out",
+            k=8 if arch == "topk" else None,
+            apply_b_dec_to_input=True,
+        )
+    )
     with torch.no_grad():
         for p in sae.parameters():
             p.add_(0.05 * torch.randn_like(p))

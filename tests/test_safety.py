@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import LLAMA2C, REPO, SHARED
 from llm_stub import ScriptByItem, StubServer
 from storygen import write_txt
+
 from tiny_interp.cli import main
 from tiny_interp.errors import LockedError, OutputError
 from tiny_interp.locking import exclusive_lock
@@ -24,9 +24,33 @@ from tiny_interp.train.run_dir import LOCK_FILE
 
 
 def run_args(stories: Path, out: Path, cache: Path, steps: int, *extra: str) -> list[str]:
-    return ["train", "--preset", "tiny", "--data", str(stories), "--out", str(out), "--max-steps", str(steps),
-            "--batch-size", "4", "--seq-len", "32", "--vocab-size", "300", "--eval-every", "5", "--save-every", "5",
-            "--warmup-steps", "2", "--cache-dir", str(cache), "--quiet", *extra]
+    return [
+        "train",
+        "--preset",
+        "tiny",
+        "--data",
+        str(stories),
+        "--out",
+        str(out),
+        "--max-steps",
+        str(steps),
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "32",
+        "--vocab-size",
+        "300",
+        "--eval-every",
+        "5",
+        "--save-every",
+        "5",
+        "--warmup-steps",
+        "2",
+        "--cache-dir",
+        str(cache),
+        "--quiet",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +196,10 @@ def test_a_second_writer_is_refused(tmp_path, stories, capsys):
 
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     lock = tmp_path / "x.lock"
-    code = ("import os, sys; sys.path.insert(0, sys.argv[2]); from tiny_interp.locking import exclusive_lock\n"
-            "with exclusive_lock(sys.argv[1], 'x'): os.kill(os.getpid(), 9)")
+    code = (
+        "import os, sys; sys.path.insert(0, sys.argv[2]); from tiny_interp.locking import exclusive_lock\n"
+        "with exclusive_lock(sys.argv[1], 'x'): os.kill(os.getpid(), 9)"
+    )
     proc = subprocess.run([sys.executable, "-c", code, str(lock), str(REPO)])
     assert proc.returncode == -9 and lock.exists()
     with exclusive_lock(lock, "x"):
@@ -187,8 +213,10 @@ def test_rerun_reasks_only_changed_requests_and_says_how_many(tmp_path):
     from tiny_interp.llm.runner import LLMItem, RunnerConfig, run_items
 
     def items(second: str) -> list[LLMItem]:
-        return [LLMItem(id=k, messages=[{"role": "user", "content": f"{text} ITEM:{k}"}])
-                for k, text in (("a", "first"), ("b", second))]
+        return [
+            LLMItem(id=k, messages=[{"role": "user", "content": f"{text} ITEM:{k}"}])
+            for k, text in (("a", "first"), ("b", second))
+        ]
 
     out = tmp_path / "log.jsonl"
     with StubServer(ScriptByItem({})) as server:
@@ -197,8 +225,13 @@ def test_rerun_reasks_only_changed_requests_and_says_how_many(tmp_path):
         again = run_items(items("second, changed"), out, cfg, api_key="k", progress=False)
         assert (again.completed, again.changed, again.already_done) == (1, 1, 1)
         assert any("re-asked 1" in line for line in again.lines())
-        other_model = run_items(items("second, changed"), out, RunnerConfig(model="m2", base_url=server.base_url),
-                                api_key="k", progress=False)
+        other_model = run_items(
+            items("second, changed"),
+            out,
+            RunnerConfig(model="m2", base_url=server.base_url),
+            api_key="k",
+            progress=False,
+        )
         assert other_model.changed == 2 and len(server.requests) == 5
     with exclusive_lock(out.with_name(out.name + ".lock"), "test"):
         with pytest.raises(LockedError, match="log.jsonl"):
@@ -212,9 +245,12 @@ def test_grade_table_escapes_names_and_shows_figure4_by_default(tmp_path):
     from tiny_interp.llm.grade import PAPER_FIGURE4, grade_table, table_markdown
 
     grades = tmp_path / "g.jsonl"
-    rec = {"id": "x", "status": "done", "result": {"grammar": 7, "creativity": 6, "consistency": 8, "plot": 7,
-                                                    "age_group": "C"},
-           "meta": {"model": "<img src=x onerror=alert(1)>|x", "shape": {"d_model": 64, "n_layers": 8}}}
+    rec = {
+        "id": "x",
+        "status": "done",
+        "result": {"grammar": 7, "creativity": 6, "consistency": 8, "plot": 7, "age_group": "C"},
+        "meta": {"model": "<img src=x onerror=alert(1)>|x", "shape": {"d_model": 64, "n_layers": 8}},
+    }
     grades.write_text(json.dumps(rec) + "\n")
     rows = grade_table(grades)
     assert rows[0]["paper_grammar"] == 6.14 and rows[0]["paper_plot"] is None
@@ -223,8 +259,9 @@ def test_grade_table_escapes_names_and_shows_figure4_by_default(tmp_path):
     figure = SHARED / "paper" / "figure4.json"
     if figure.exists():
         for r in json.loads(figure.read_text()):
-            assert PAPER_FIGURE4[(r["d_model"], r["n_layers"])] == {c: r[c] for c in
-                                                                     ("grammar", "creativity", "consistency")}
+            assert PAPER_FIGURE4[(r["d_model"], r["n_layers"])] == {
+                c: r[c] for c in ("grammar", "creativity", "consistency")
+            }
 
 
 def test_ship_skips_an_unreadable_sibling_and_escapes_the_card(tmp_path, stories):
@@ -235,8 +272,10 @@ def test_ship_skips_an_unreadable_sibling_and_escapes_the_card(tmp_path, stories
     (root / "other").mkdir()
     (root / "other" / "keep.txt").write_text("mine")
     with pytest.warns(UserWarning, match="skipped .*broken"):
-        assert main(["ship", str(run), "--name", "toy", "--root", str(root), "--summary",
-                     "<script>x</script> A toy."]) == 0
+        assert (
+            main(["ship", str(run), "--name", "toy", "--root", str(root), "--summary", "<script>x</script> A toy."])
+            == 0
+        )
     card = (root / "toy" / "README.md").read_text()
     rendered = card.split("## Card settings")[0]  # the settings block below is a code block (shown, not rendered)
     assert "<script>" not in rendered and "&lt;script&gt;" in rendered
@@ -250,10 +289,13 @@ def test_ship_skips_an_unreadable_sibling_and_escapes_the_card(tmp_path, stories
 
 
 def test_help_does_not_import_torch():
-    code = ("import sys; from tiny_interp.cli import build_parser; build_parser(); "
-            "assert 'torch' not in sys.modules, 'torch imported'")
-    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)},
-                          capture_output=True, text=True)
+    code = (
+        "import sys; from tiny_interp.cli import build_parser; build_parser(); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
 
 

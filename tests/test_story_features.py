@@ -40,7 +40,9 @@ def expected_top(model_dir: Path, sae: SAE, story: str, n: int) -> list[list[tup
     return [[(int(f), float(v)) for v, f in zip(vs, fs) if v > 0] for vs, fs in zip(top.values, top.indices)]
 
 
-@pytest.mark.parametrize("model, dictionary", [("ts-1L", "blocks.0.hook_mlp_out"), ("ts-1M-neo", "blocks.5.transcoder")])
+@pytest.mark.parametrize(
+    "model, dictionary", [("ts-1L", "blocks.0.hook_mlp_out"), ("ts-1M-neo", "blocks.5.transcoder")]
+)
 def test_panel_numbers_are_the_dictionary_encoding_at_each_position(model, dictionary):
     model_dir = SHIPPED / model
     ins = StoryInspector(tiny_interp.load(model_dir), story=STORY, n_features=5)
@@ -119,7 +121,6 @@ def test_dictionaries_can_be_passed_or_turned_off(make_model_dir, tmp_path):
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed at /usr/bin/chromium")
 def test_exported_inspector_updates_the_features_panel_on_a_click(explained_copy, tmp_path):
     from playwright.sync_api import sync_playwright
-
     from test_widgets import launch, watched_page
 
     model_dir, feature = explained_copy

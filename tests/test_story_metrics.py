@@ -7,8 +7,8 @@ import random
 
 import numpy as np
 import pytest
-
 from conftest import needs_shared, read_shared_stories
+
 from tiny_interp.cli import main
 from tiny_interp.data.stories import read_stories
 from tiny_interp.eval.ngrams import NGramIndex, Vocab, ngram_hashes, rouge_n
@@ -98,8 +98,12 @@ def test_metrics_cli_on_completion_log_and_txt(tmp_path, story_files, capsys):
     comp = tmp_path / "c.jsonl"
     with open(comp, "w") as fh:
         for i, t in enumerate(read_stories(valid)):
-            fh.write(json.dumps({"id": f"m{i % 2}/p/{i}", "status": "done", "model": f"m{i % 2}", "kind": "story",
-                                 "completion": t}) + "\n")
+            fh.write(
+                json.dumps(
+                    {"id": f"m{i % 2}/p/{i}", "status": "done", "model": f"m{i % 2}", "kind": "story", "completion": t}
+                )
+                + "\n"
+            )
     out = tmp_path / "report.json"
     assert main(["metrics", str(comp), "--train", str(train), "--out", str(out)]) == 0
     rep = json.loads(out.read_text())

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO, TINYSTORIES
+
 from tiny_interp.train.config import TrainConfig
 from tiny_interp.train.schedule import log_spaced_steps, lr_at
 from tiny_interp.train.state import saved_step
@@ -28,10 +28,36 @@ def env() -> dict[str, str]:
 
 
 def small_run_args(train: Path, valid: Path, out: Path, cache: Path, steps: int = 30, **extra: str) -> list[str]:
-    args = ["train", "--preset", "tiny", "--data", str(train), "--val-data", str(valid), "--out", str(out),
-            "--max-steps", str(steps), "--batch-size", "4", "--seq-len", "64", "--vocab-size", "300",
-            "--eval-every", "10", "--eval-batches", "2", "--save-every", "5", "--warmup-steps", "3",
-            "--cache-dir", str(cache), "--quiet"]
+    args = [
+        "train",
+        "--preset",
+        "tiny",
+        "--data",
+        str(train),
+        "--val-data",
+        str(valid),
+        "--out",
+        str(out),
+        "--max-steps",
+        str(steps),
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "64",
+        "--vocab-size",
+        "300",
+        "--eval-every",
+        "10",
+        "--eval-batches",
+        "2",
+        "--save-every",
+        "5",
+        "--warmup-steps",
+        "3",
+        "--cache-dir",
+        str(cache),
+        "--quiet",
+    ]
     for k, v in extra.items():
         args += [f"--{k.replace('_', '-')}", v]
     return args
@@ -59,12 +85,58 @@ def test_end_to_end_prepare_train_load_generate(tmp_path, story_files):
     else:
         train, valid = story_files  # generated stories stand in when ../shared is absent
     cache, out = tmp_path / "cache", tmp_path / "run"
-    assert main(["prepare", "--data", str(train), "--val-data", str(valid), "--vocab-size", "512",
-                 "--cache-dir", str(cache), "--max-stories", "1500"]) == 0
-    args = ["train", "--preset", "tiny", "--data", str(train), "--val-data", str(valid), "--out", str(out),
-            "--max-steps", "120", "--batch-size", "16", "--seq-len", "128", "--vocab-size", "512", "--lr", "3e-3",
-            "--eval-every", "40", "--eval-batches", "4", "--warmup-steps", "10", "--cache-dir", str(cache),
-            "--max-stories", "1500", "--keep-checkpoints", "4", "--quiet"]
+    assert (
+        main(
+            [
+                "prepare",
+                "--data",
+                str(train),
+                "--val-data",
+                str(valid),
+                "--vocab-size",
+                "512",
+                "--cache-dir",
+                str(cache),
+                "--max-stories",
+                "1500",
+            ]
+        )
+        == 0
+    )
+    args = [
+        "train",
+        "--preset",
+        "tiny",
+        "--data",
+        str(train),
+        "--val-data",
+        str(valid),
+        "--out",
+        str(out),
+        "--max-steps",
+        "120",
+        "--batch-size",
+        "16",
+        "--seq-len",
+        "128",
+        "--vocab-size",
+        "512",
+        "--lr",
+        "3e-3",
+        "--eval-every",
+        "40",
+        "--eval-batches",
+        "4",
+        "--warmup-steps",
+        "10",
+        "--cache-dir",
+        str(cache),
+        "--max-stories",
+        "1500",
+        "--keep-checkpoints",
+        "4",
+        "--quiet",
+    ]
     assert main(args) == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in rows if r.get("val_loss") is not None]
@@ -77,8 +149,13 @@ def test_end_to_end_prepare_train_load_generate(tmp_path, story_files):
     bridge = tiny_interp.load(out)
     logits = bridge(bridge.tokenizer.encode("Once upon a time", return_tensors="pt"))
     assert logits.shape[-1] == 512
-    proc = subprocess.run(cli("generate", str(out), "--prompt", "Once upon a time", "--max-new-tokens", "20",
-                              "--temperature", "0"), capture_output=True, text=True, env=env(), timeout=120)
+    proc = subprocess.run(
+        cli("generate", str(out), "--prompt", "Once upon a time", "--max-new-tokens", "20", "--temperature", "0"),
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("Once upon a time") and len(proc.stdout) > len("Once upon a time\n")
 
@@ -90,8 +167,12 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, story_files):
     args = dict(dropout="0.1")  # dropout makes the RNG state part of what must be restored
     subprocess.run(cli(*small_run_args(train, valid, straight, cache, **args)), check=True, env=env(), timeout=300)
 
-    proc = subprocess.Popen(cli(*small_run_args(train, valid, killed, cache, **args)), env=env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cli(*small_run_args(train, valid, killed, cache, **args)),
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
     while time.time() < deadline:
         if saved_step(killed) >= 10:
@@ -102,8 +183,13 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, story_files):
     stopped_at = saved_step(killed)
     assert stopped_at < 30, "the run finished before it could be killed; make it longer"
 
-    resumed = subprocess.run(cli(*small_run_args(train, valid, killed, cache, **args), "--resume"),
-                             env=env(), timeout=300, capture_output=True, text=True)
+    resumed = subprocess.run(
+        cli(*small_run_args(train, valid, killed, cache, **args), "--resume"),
+        env=env(),
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
     assert resumed.returncode == 0, resumed.stderr
     a, b = weights(straight), weights(killed)
     assert a.keys() == b.keys()
@@ -130,9 +216,20 @@ def test_ddp_two_gloo_processes_equal_one_process_with_double_batch(tmp_path, st
     cache = tmp_path / "cache"
     # tokenize once so both runs read the same cached shards
     single, ddp = tmp_path / "single", tmp_path / "ddp"
-    subprocess.run(cli(*small_run_args(train, valid, single, cache, steps=10, batch_size="8")), check=True, env=env(), timeout=300)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "tiny_interp.cli", *small_run_args(train, valid, ddp, cache, steps=10, batch_size="4", device="cpu")]
+    subprocess.run(
+        cli(*small_run_args(train, valid, single, cache, steps=10, batch_size="8")), check=True, env=env(), timeout=300
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "tiny_interp.cli",
+        *small_run_args(train, valid, ddp, cache, steps=10, batch_size="4", device="cpu"),
+    ]
     proc = subprocess.run(cmd, env=env(), timeout=300, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((ddp / "train_config.json").read_text())["world_size"] == 2
@@ -175,8 +272,27 @@ def test_unknown_preset_and_cuda_without_gpu_fail_clearly(tmp_path, story_files,
     from tiny_interp.cli import main
 
     train, valid = story_files
-    assert main(["train", "--preset", "huge", "--data", str(train), "--out", str(tmp_path / "x"),
-                 "--max-steps", "1", "--cache-dir", str(tmp_path / "c"), "--vocab-size", "300", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "huge",
+                "--data",
+                str(train),
+                "--out",
+                str(tmp_path / "x"),
+                "--max-steps",
+                "1",
+                "--cache-dir",
+                str(tmp_path / "c"),
+                "--vocab-size",
+                "300",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "unknown preset 'huge'" in capsys.readouterr().err
     if not torch.cuda.is_available():
         assert main(small_run_args(train, valid, tmp_path / "y", tmp_path / "c", steps=1, device="cuda")) == 2
@@ -193,8 +309,11 @@ def test_bf16_autocast_on_cpu_trains_and_is_recorded(tmp_path, story_files):
     saved = json.loads((out / "train_config.json").read_text())
     assert saved["train"]["precision"] == "bf16"
     assert all(t.dtype == torch.float32 for t in weights(out).values())
-    rows = [r for r in json.loads("[" + ",".join((out / "metrics.jsonl").read_text().splitlines()) + "]")
-            if r.get("val_loss") is not None]
+    rows = [
+        r
+        for r in json.loads("[" + ",".join((out / "metrics.jsonl").read_text().splitlines()) + "]")
+        if r.get("val_loss") is not None
+    ]
     assert rows[-1]["val_loss"] < rows[0]["val_loss"]
     with pytest.raises(Exception, match="precision"):
         TrainConfig(precision="fp8")
@@ -203,6 +322,7 @@ def test_bf16_autocast_on_cpu_trains_and_is_recorded(tmp_path, story_files):
 def test_story_longer_than_the_context_trains_and_generates(tmp_path, capsys):
     """One story of ~3,000 tokens against a 64-token context: windows cut it, generation trims long prompts."""
     from storygen import stories, write_txt
+
     from tiny_interp.cli import main
 
     long_story = " ".join(stories(60, seed=3)).replace("\n", " ")
@@ -212,7 +332,9 @@ def test_story_longer_than_the_context_trains_and_generates(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(small_run_args(train, valid, out, tmp_path / "cache", steps=4, set="n_ctx=64")) == 0
     capsys.readouterr()
-    assert main(["generate", str(out), "--prompt", long_story[:2000], "--max-new-tokens", "5", "--temperature", "0"]) == 0
+    assert (
+        main(["generate", str(out), "--prompt", long_story[:2000], "--max-new-tokens", "5", "--temperature", "0"]) == 0
+    )
     captured = capsys.readouterr()
     assert captured.out.startswith(long_story[:2000])
     assert "cut to the last 63" in captured.err

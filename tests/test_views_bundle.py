@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tiny_interp.widgets.figures import patterns_view, scatter_view
 from tiny_interp.atomic import write_text_atomic
+from tiny_interp.widgets.figures import patterns_view, scatter_view
 from tiny_interp.widgets.render import LIB_FILE, VIEW_FILES, PageState, bundle_js, lib_js, page_html
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -27,7 +27,8 @@ def test_every_view_file_travels_in_the_bundle_in_order():
     assert VIEW_FILES[0] == LIB_FILE and VIEW_FILES[-1] == "views.js" and lib_js() in bundle_js()
     js = bundle_js()
     assert [js.index(static.joinpath(n).read_text(encoding="utf-8")) for n in VIEW_FILES] == sorted(
-        js.index(static.joinpath(n).read_text(encoding="utf-8")) for n in VIEW_FILES)
+        js.index(static.joinpath(n).read_text(encoding="utf-8")) for n in VIEW_FILES
+    )
 
 
 def _figures() -> tuple[list, int]:
@@ -42,7 +43,6 @@ def _figures() -> tuple[list, int]:
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed at /usr/bin/chromium")
 def test_split_bundle_draws_each_view_once_even_when_embedded_twice(tmp_path):
     from playwright.sync_api import sync_playwright
-
     from test_widgets import launch, watched_page
 
     views, n_points = _figures()

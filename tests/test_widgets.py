@@ -18,13 +18,13 @@ from tiny_interp.widgets import AttentionExplorer, NeuronExplorer, StoryInspecto
 from tiny_interp.widgets.attention import story_attention
 from tiny_interp.widgets.base import story_ids
 from tiny_interp.widgets.circuits import attention_heads_html
-from tiny_interp.widgets.taxonomy import TaxonomySource
 from tiny_interp.widgets.render import KERNEL, PageState, reset_page
 from tiny_interp.widgets.story import story_data
+from tiny_interp.widgets.taxonomy import TaxonomySource
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
-EVIL = ['<script>alert(1)</script>', '"></div>', '</script><img src=x onerror=alert(1)>']
+EVIL = ["<script>alert(1)</script>", '"></div>', "</script><img src=x onerror=alert(1)>"]
 EVIL_STORY = "Lily saw " + " and ".join(EVIL) + " in the park."
 
 
@@ -52,9 +52,15 @@ def test_safe_json_never_closes_a_script():
     assert json.loads(text) == data
 
 
-@pytest.mark.parametrize("preset,overrides", [
-    ("tiny", {}), ("tiny-llama", {}), ("tiny", {"window_size": 8, "attention_layers": ("global", "local")}),
-], ids=["gpt-neo", "llama-gqa", "gpt-neo-local"])
+@pytest.mark.parametrize(
+    "preset,overrides",
+    [
+        ("tiny", {}),
+        ("tiny-llama", {}),
+        ("tiny", {"window_size": 8, "attention_layers": ("global", "local")}),
+    ],
+    ids=["gpt-neo", "llama-gqa", "gpt-neo-local"],
+)
 def test_attention_view_matches_the_bridge_patterns(make_model_dir, story_texts, preset, overrides):
     bridge = tiny_interp.load(make_model_dir(preset, seed=1, **overrides))
     story = " ".join(story_texts[:3])
@@ -173,12 +179,15 @@ def test_taxonomy_is_measured_on_sampled_stories_and_again_on_request(make_model
     assert len(ex.table) == L * H and "6 stories sampled from the model (seed 0)" in ex.tax_note
     tax = json.loads(ex.view.data)["taxonomy"]
     assert (tax["n_layers"], tax["n_heads"]) == (L, H) and tax["source"] == ex.tax_note
-    assert [tax["labels"][l][h] for l in range(L) for h in range(H)] == [ex.labels[(l, h)] for l in range(L) for h in range(H)]
+    assert [tax["labels"][l][h] for l in range(L) for h in range(H)] == [
+        ex.labels[(l, h)] for l in range(L) for h in range(H)
+    ]
     ex.remeasure()
     assert "(seed 1)" in ex.tax_note and "labels changed" in ex.status.value
     assert json.loads(ex.view.data)["taxonomy"]["source"] == ex.tax_note
-    given = AttentionExplorer(bridge, story="Tom ran.", stories=["Tom ran home.", "Sue saw a dog.", "A cat sat."],
-                              source=SMALL_TAXONOMY)
+    given = AttentionExplorer(
+        bridge, story="Tom ran.", stories=["Tom ran home.", "Sue saw a dog.", "A cat sat."], source=SMALL_TAXONOMY
+    )
     assert "measured on 3 stories of the given stories" in given.tax_note
 
 
@@ -222,15 +231,26 @@ def test_circuitsvis_export_keeps_tokens_as_text():
 def _evil_page(tmp_path: Path, atlas_model: Path, story_texts) -> Path:
     bridge = tiny_interp.load(atlas_model)
     long_story = EVIL_STORY + " " + " ".join(story_texts[:12])
-    views = [AttentionExplorer(bridge, story=long_story, stories=story_texts[:8], source=SMALL_TAXONOMY),
-             NeuronExplorer(bridge), StoryInspector(bridge, story=EVIL_STORY)]
+    views = [
+        AttentionExplorer(bridge, story=long_story, stories=story_texts[:8], source=SMALL_TAXONOMY),
+        NeuronExplorer(bridge),
+        StoryInspector(bridge, story=EVIL_STORY),
+    ]
     return save_html(tmp_path / "views.html", *views)
 
 
 def launch(p):
-    return p.chromium.launch(executable_path=str(CHROMIUM), args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"])
+    return p.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    )
 
 
 def watched_page(b, width: int, height: int, requests: list, problems: list, dialogs: list):
@@ -250,7 +270,9 @@ OVERLAPS_JS = """(sel) => { const boxes = [...document.querySelectorAll(sel)].ma
   return [boxes.length, bad.slice(0, 5)]; }"""
 
 browser = pytest.mark.browser
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's Chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
+)
 
 
 def attention_info(page, n: int = 0) -> str:
@@ -310,9 +332,13 @@ def test_views_render_in_chromium(tmp_path, atlas_model, story_texts):
             assert "position 20" in attention_info(page) and "[pinned]" in attention_info(page)
             view.locator(".ti-map .ti-cell").nth(H + 2).click()  # layer 1, head 2
             assert "layer 1, head 2" in view.locator(".ti-head").first.inner_text()
-            assert view.locator(".ti-cell.ti-sel").count() == 1 and view.locator(".ti-cell").nth(H + 2).get_attribute("class").endswith("ti-sel")
+            assert view.locator(".ti-cell.ti-sel").count() == 1 and view.locator(".ti-cell").nth(H + 2).get_attribute(
+                "class"
+            ).endswith("ti-sel")
             view.locator("select.ti-layer").select_option("0")
-            assert "layer 0, head 2" in view.locator(".ti-head").first.inner_text() and "[pinned]" in attention_info(page)
+            assert "layer 0, head 2" in view.locator(".ti-head").first.inner_text() and "[pinned]" in attention_info(
+                page
+            )
             assert view.locator(".ti-tokens .ti-tok.ti-pin").count() == 1
             # source view: who attends to the pinned token
             view.locator(".ti-mode").click()
@@ -324,7 +350,10 @@ def test_views_render_in_chromium(tmp_path, atlas_model, story_texts):
             story.locator(".ti-tok").nth(4).click()
             assert "position 4" in story.inner_text() and story.locator("table").count() == 2
             # no label is cut: every attribution label shows its whole text
-            assert story.locator(".ti-lab").evaluate_all("ls => ls.filter(l => l.scrollWidth > l.clientWidth + 1).length") == 0
+            assert (
+                story.locator(".ti-lab").evaluate_all("ls => ls.filter(l => l.scrollWidth > l.clientWidth + 1).length")
+                == 0
+            )
             # hostile text shows as text and ran nothing
             text = page.locator("body").inner_text()
             for evil in EVIL:
@@ -342,11 +371,34 @@ def synthetic_table(n_layers: int, n_heads: int = 16):
     """A head-taxonomy table with every label kind the taxonomy gives (longest names included)."""
     import pandas as pd
 
-    kinds = ["previous-token", "current-token", "offset-3", "induction", "sink", "duplicate-token", "distance",
-             "semantic:names", "semantic:objects", "semantic:pronouns", "semantic:determiners", "diffuse", "mixed"]
-    rows = [{"layer": l, "head": h, "label": kinds[(l * 7 + h) % len(kinds)] if n_layers > 1 else kinds[h % 7],
-             "prev_token": 0.1, "induction": 0.0, "sink": 0.2, "entropy": 0.5}
-            for l in range(n_layers) for h in range(n_heads)]
+    kinds = [
+        "previous-token",
+        "current-token",
+        "offset-3",
+        "induction",
+        "sink",
+        "duplicate-token",
+        "distance",
+        "semantic:names",
+        "semantic:objects",
+        "semantic:pronouns",
+        "semantic:determiners",
+        "diffuse",
+        "mixed",
+    ]
+    rows = [
+        {
+            "layer": l,
+            "head": h,
+            "label": kinds[(l * 7 + h) % len(kinds)] if n_layers > 1 else kinds[h % 7],
+            "prev_token": 0.1,
+            "induction": 0.0,
+            "sink": 0.2,
+            "entropy": 0.5,
+        }
+        for l in range(n_layers)
+        for h in range(n_heads)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -375,15 +427,25 @@ def test_taxonomy_legend_stays_readable_for_1_to_12_layers(tmp_path, make_model_
                 page.goto(f.as_uri())
                 page.wait_for_selector(".ti-map .ti-cell")
                 assert page.locator(".ti-map .ti-cell").count() == 16 * L
-                for sel in (".ti-maplegend .ti-chip", ".ti-mapy", ".ti-mapx", ".ti-legend .ti-tick", ".ti-map .ti-cell"):
+                for sel in (
+                    ".ti-maplegend .ti-chip",
+                    ".ti-mapy",
+                    ".ti-mapx",
+                    ".ti-legend .ti-tick",
+                    ".ti-map .ti-cell",
+                ):
                     n, bad = page.evaluate(OVERLAPS_JS, sel)
                     assert n > 0 and bad == [], (L, sel, bad)
                 # every legend label is whole and readable (>= 11 px)
                 chips = page.locator(".ti-maplegend .ti-chiplab")
                 assert chips.count() == len(set(synthetic_table(L)["label"]))
-                assert chips.evaluate_all("cs => cs.every(c => c.scrollWidth <= c.clientWidth + 1 && parseFloat(getComputedStyle(c).fontSize) >= 11)")
+                assert chips.evaluate_all(
+                    "cs => cs.every(c => c.scrollWidth <= c.clientWidth + 1 && parseFloat(getComputedStyle(c).fontSize) >= 11)"
+                )
                 selected = page.locator(".ti-cell.ti-sel")
-                assert selected.count() == 1 and selected.get_attribute("title").startswith(f"layer 0 head {att.n_heads - 1}:")
+                assert selected.count() == 1 and selected.get_attribute("title").startswith(
+                    f"layer 0 head {att.n_heads - 1}:"
+                )
                 page.locator(".ti-map").screenshot(path=str(artifacts / f"taxonomy-{L}-layers.png"))
         finally:
             b.close()
@@ -398,8 +460,11 @@ def test_circuitsvis_view_renders_offline(tmp_path):
     pattern = np.tril(np.ones((3, 4, 4), dtype=np.float32))
     pattern /= pattern.sum(-1, keepdims=True)
     f = tmp_path / "cv.html"
-    f.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>"
-                 + attention_heads_html(tokens, pattern, ["L0H0", "L0H1", "L0H2"]).html + "</body></html>")
+    f.write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>"
+        + attention_heads_html(tokens, pattern, ["L0H0", "L0H1", "L0H2"]).html
+        + "</body></html>"
+    )
     requests, problems, dialogs = [], [], []
     with sync_playwright() as p:
         b = launch(p)
@@ -433,13 +498,28 @@ def explained_model(tmp_path, atlas_model, story_texts):
     path = tmp_path / "m"
     shutil.copytree(atlas_model, path, ignore=shutil.ignore_patterns("autointerp"))
     us = NeuronSet(path)
-    cfg = AutointerpConfig(explainer="baseline", scorer="rules", n_bootstrap=20,
-                           heldout=HeldoutConfig(n_stories=60, window=6, active_frac=0.5))
+    cfg = AutointerpConfig(
+        explainer="baseline",
+        scorer="rules",
+        n_bootstrap=20,
+        heldout=HeldoutConfig(n_stories=60, window=6, active_frac=0.5),
+    )
     r = run_autointerp(us, story_texts[:200], sample_units(us.units(), 4, 0), cfg, progress=False)
     keys = list(r["units"])
-    llm = {**r, "explainer": {"kind": "llm", "model": "some-llm"}, "date": "2030-01-01T00:00:00Z",
-           "units": {k: {**u, "explanation": HOSTILE_EXPLANATION if k == keys[0] else
-                         ("animals in the garden" if k != keys[3] else "sadness")} for k, u in r["units"].items()}}
+    llm = {
+        **r,
+        "explainer": {"kind": "llm", "model": "some-llm"},
+        "date": "2030-01-01T00:00:00Z",
+        "units": {
+            k: {
+                **u,
+                "explanation": HOSTILE_EXPLANATION
+                if k == keys[0]
+                else ("animals in the garden" if k != keys[3] else "sadness"),
+            }
+            for k, u in r["units"].items()
+        },
+    }
     (path / "autointerp" / "some-llm.json").write_text(json.dumps(llm))
     return path, keys
 
@@ -500,11 +580,13 @@ def test_neuron_explanations_and_search_in_chromium(tmp_path, explained_model):
             assert "sadness" in page.locator(".ti-note").last.inner_text() + page.locator("body").inner_text()
             assert page.locator(".ti-expl").count() == 2
             # in a live widget the same click asks the kernel to open the neuron (the anywidget hook)
-            picked = page.evaluate("""(data) => { const el = document.createElement('div'); document.body.appendChild(el);
+            picked = page.evaluate(
+                """(data) => { const el = document.createElement('div'); document.body.appendChild(el);
                 let got = null; tinyInterpViews.render(el, data, { live: true, initial: { query: 'garden' },
                   onSelect: (s) => { got = s; } });
                 const hit = el.querySelector('.ti-nhit'); hit.click(); return [el.querySelectorAll('.ti-nhit').length, got]; }""",
-                                   ex.data())
+                ex.data(),
+            )
             assert picked[0] == 2 and picked[1]["query"] == "garden"
             assert (picked[1]["layer"], picked[1]["neuron"]) in {_unit(k) for k in keys[1:3]}
         finally:

@@ -15,16 +15,19 @@ import typing
 from typing import Any, Callable, Iterable, Literal, Union
 
 
-def opt(help: str, low: float | None = None, high: float | None = None, low_open: bool = False,
-        flag: bool = True) -> dict[str, Any]:
+def opt(
+    help: str, low: float | None = None, high: float | None = None, low_open: bool = False, flag: bool = True
+) -> dict[str, Any]:
     """Field metadata: the option's help, its allowed range (``low_open``: strictly above ``low``), and whether
     it is a CLI option at all."""
     return {"help": help, "low": low, "high": high, "low_open": low_open, "flag": flag}
 
 
-def number(kind: type = int, low: float | None = None, high: float | None = None, low_open: bool = False
-           ) -> Callable[[str], Any]:
+def number(
+    kind: type = int, low: float | None = None, high: float | None = None, low_open: bool = False
+) -> Callable[[str], Any]:
     """An argparse ``type`` that parses ``kind`` and rejects NaN, infinities and values outside the range."""
+
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -79,8 +82,9 @@ def config_fields(cls: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls) if f.metadata.get("flag", True) and f.init]
 
 
-def add_config_args(parser: argparse.ArgumentParser, cls: type, required: Iterable[str] = (),
-                    skip: Iterable[str] = ()) -> None:
+def add_config_args(
+    parser: argparse.ArgumentParser, cls: type, required: Iterable[str] = (), skip: Iterable[str] = ()
+) -> None:
     """One option per field of the dataclass ``cls`` (``--field-name``), typed, range-checked and documented."""
     hints = typing.get_type_hints(cls)
     required, skip = set(required), set(skip)
@@ -126,4 +130,3 @@ def config_argv(cfg: Any, skip: Iterable[str] = (), keep: Iterable[str] = ()) ->
         elif value is not None:
             argv += [flag_name(f.name), str(value)]
     return argv
-

@@ -42,8 +42,10 @@ def _decode(path: Path, lineno: int, raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}: line {lineno} is not valid UTF-8 (byte {e.start}); pass the JSONL file "
-                        "tiny-interp wrote, or re-save it as UTF-8") from None
+        raise DataError(
+            f"{path}: line {lineno} is not valid UTF-8 (byte {e.start}); pass the JSONL file "
+            "tiny-interp wrote, or re-save it as UTF-8"
+        ) from None
 
 
 def _parse(line: str) -> tuple[Any, str | None]:

@@ -49,7 +49,9 @@ def load_hf_model(path: Path, device: str | torch.device = "cpu", dtype: torch.d
     read_safetensors(path / "model.safetensors")  # a corrupt file fails here with its name, not deep in HF
     hf_logging.disable_progress_bar()
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype, use_safetensors=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path), local_files_only=True, dtype=dtype, use_safetensors=True
+        )
     except (OSError, ValueError) as e:
         raise CheckpointError(f"cannot load the model in {path} ({e})") from e
     return model.to(device).eval()

@@ -91,7 +91,9 @@ def _ensure_downloaded(repo: str) -> None:
     from .hub import require_hub
 
     have_weights = any(cached_file(repo, f) for f in WEIGHT_FILES)
-    have_tokenizer = any(cached_file(r, "vocab.json") or cached_file(r, "tokenizer.json") for r in (repo, TOKENIZER_REPO))
+    have_tokenizer = any(
+        cached_file(r, "vocab.json") or cached_file(r, "tokenizer.json") for r in (repo, TOKENIZER_REPO)
+    )
     if cached_file(repo, "config.json") and have_weights and have_tokenizer:
         return
     require_hub(f"the official model {repo!r}", f"It is not in the local Hugging Face cache. {download_hint(repo)}")
@@ -134,7 +136,9 @@ def _official_tokenizer(repo: str) -> Any:
         vocab = cached_file(source, "vocab.json")
         if vocab is not None and cached_file(source, "merges.txt") is not None:
             return gpt_neo_tokenizer(vocab.parent)
-    raise TinyInterpError(f"the GPT-Neo tokenizer of {repo!r} is not in the local Hugging Face cache. {download_hint(repo)}")
+    raise TinyInterpError(
+        f"the GPT-Neo tokenizer of {repo!r} is not in the local Hugging Face cache. {download_hint(repo)}"
+    )
 
 
 def official_model_dir(name: str) -> Path:
@@ -161,17 +165,25 @@ def official_model_dir(name: str) -> Path:
     try:
         hf_config = json.loads(config_file.read_text())
     except json.JSONDecodeError as e:
-        raise CheckpointError(f"{config_file} is not valid JSON ({e}); delete it from the cache and download again") from e
+        raise CheckpointError(
+            f"{config_file} is not valid JSON ({e}); delete it from the cache and download again"
+        ) from e
     cfg = from_hf_config(hf_config, n_ctx=N_CTX, source=str(config_file))
-    state = from_hf_state_dict(cfg, {k: v.float() for k, v in read_official_weights(weights).items()}, source=str(weights))
+    state = from_hf_state_dict(
+        cfg, {k: v.float() for k, v in read_official_weights(weights).items()}, source=str(weights)
+    )
     model = TinyLM(cfg)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if [k for k in missing if k != "unembed.weight"] or unexpected:
-        raise CheckpointError(f"{weights} does not fit its config.json: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        raise CheckpointError(
+            f"{weights} does not fit its config.json: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     tokenizer = _official_tokenizer(repo)
     tokenizer.model_max_length = N_CTX
-    meta = {"source": {"kind": "official", "repo": repo, "revision": revision, "weights": weights.name},
-            "preset": OFFICIAL_MODELS[repo]}
+    meta = {
+        "source": {"kind": "official", "repo": repo, "revision": revision, "weights": weights.name},
+        "preset": OFFICIAL_MODELS[repo],
+    }
     with atomic_directory(out) as tmp:
         write_model_files(tmp, model, tokenizer, meta)
     return out

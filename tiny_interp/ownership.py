@@ -36,11 +36,13 @@ def kinds_in(path: str | os.PathLike) -> list[str]:
     if not path.is_dir():
         return []
     names = [p.name for p in path.glob(f"{MARKER_PREFIX}*.json")]
-    return sorted(n[len(MARKER_PREFIX):-len(".json")] for n in names)
+    return sorted(n[len(MARKER_PREFIX) : -len(".json")] for n in names)
 
 
 def claim_output_dir(
-    path: str | os.PathLike, kind: str, force: bool = False,
+    path: str | os.PathLike,
+    kind: str,
+    force: bool = False,
     legacy: Callable[[Path], bool] | None = None,
 ) -> Path:
     """Make ``path`` ours for output of ``kind`` (creating it), or refuse with an ``OutputError``.
@@ -53,15 +55,22 @@ def claim_output_dir(
     check_output_dir(path, kind, force, legacy)
     path.mkdir(parents=True, exist_ok=True)
     if not owns(path, kind):
-        write_json_atomic(marker_path(path, kind), {
-            "kind": kind, "tiny_interp_version": __version__,
-            "claimed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        })
+        write_json_atomic(
+            marker_path(path, kind),
+            {
+                "kind": kind,
+                "tiny_interp_version": __version__,
+                "claimed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
     return path
 
 
 def check_output_dir(
-    path: str | os.PathLike, kind: str, force: bool = False, legacy: Callable[[Path], bool] | None = None,
+    path: str | os.PathLike,
+    kind: str,
+    force: bool = False,
+    legacy: Callable[[Path], bool] | None = None,
 ) -> None:
     """``claim_output_dir``'s refusals without writing anything (to refuse before taking a lock inside it)."""
     path = Path(path)
@@ -80,5 +89,7 @@ def _holds_files(path: Path) -> bool:
 def _refusal(path: Path, kind: str) -> str:
     others = kinds_in(path)
     holds = f"holds {', '.join(others)} output" if others else "holds files tiny-interp did not write"
-    return (f"{path} {holds}, not {kind} output: pick a new or empty directory, "
-            f"or pass --force to write the {kind} files there (other files are left alone)")
+    return (
+        f"{path} {holds}, not {kind} output: pick a new or empty directory, "
+        f"or pass --force to write the {kind} files there (other files are left alone)"
+    )

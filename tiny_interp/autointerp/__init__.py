@@ -7,5 +7,15 @@ from .pipeline import AutointerpConfig, run_autointerp
 from .store import explanations_for, load_results, search
 from .units import FeatureSet, NeuronSet, Unit, sample_units
 
-__all__ = ["AutointerpConfig", "FeatureSet", "HeldoutConfig", "NeuronSet", "Unit", "explanations_for",
-           "load_results", "run_autointerp", "sample_units", "search"]
+__all__ = [
+    "AutointerpConfig",
+    "FeatureSet",
+    "HeldoutConfig",
+    "NeuronSet",
+    "Unit",
+    "explanations_for",
+    "load_results",
+    "run_autointerp",
+    "sample_units",
+    "search",
+]

@@ -21,13 +21,16 @@ def shipped_sae(model_dir: str | os.PathLike) -> Path | None:
         return None
     if any((p / "cfg.json").is_file() for p in base.iterdir()):
         return base
-    runs = sorted((p for p in base.iterdir() if any((q / "cfg.json").is_file() for q in p.glob("*"))),
-                  key=lambda p: (not (p / "atlas" / "atlas.json").exists(), p.name))
+    runs = sorted(
+        (p for p in base.iterdir() if any((q / "cfg.json").is_file() for q in p.glob("*"))),
+        key=lambda p: (not (p / "atlas" / "atlas.json").exists(), p.name),
+    )
     return runs[0] if runs else None
 
 
-def working_copy(model_dir: str | os.PathLike, out: str | os.PathLike, shipped: str | os.PathLike | None = None
-                 ) -> Path:
+def working_copy(
+    model_dir: str | os.PathLike, out: str | os.PathLike, shipped: str | os.PathLike | None = None
+) -> Path:
     """Where a run may write: a model shipped with the repository (under ``shipped``, default ``trained_models/``)
     is copied once into ``out/<name>`` (results, feature atlases and explanation files then land there and the
     shipped files stay as they are); any other model directory is the user's own and is used in place."""
@@ -62,8 +65,12 @@ def tidy(result: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per unit of a result: set, unit, explanation, each scorer's balanced accuracy / AUROC or why not."""
     rows = []
     for key, u in result["units"].items():
-        row: dict[str, Any] = {"set": result["unit_set"], "kind": result["kind"], "unit": key,
-                               "explanation": u["explanation"]}
+        row: dict[str, Any] = {
+            "set": result["unit_set"],
+            "kind": result["kind"],
+            "unit": key,
+            "explanation": u["explanation"],
+        }
         for s in SCORERS:
             m = u.get(s) or {}
             row[s] = m.get("balanced_accuracy")
@@ -77,9 +84,16 @@ def tidy(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def compare_sets(model_dir: str | os.PathLike, specs: Sequence[str], stories: Sequence[str], n: int,
-                 cfg: AutointerpConfig, runner: RunnerConfig | None = None, seed: int = 0,
-                 progress: bool = False) -> Any:
+def compare_sets(
+    model_dir: str | os.PathLike,
+    specs: Sequence[str],
+    stories: Sequence[str],
+    n: int,
+    cfg: AutointerpConfig,
+    runner: RunnerConfig | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> Any:
     """Explain and score ``n`` random units of each unit set (``"neurons"``, ``"features:SAE"``) as a DataFrame."""
     import pandas as pd
 
@@ -99,9 +113,19 @@ def distribution_figure(df: Any, title: str = "Explanation scores: neurons vs fe
     for name, part in df.groupby("set", sort=False):
         for s in SCORERS:
             vals = part[s].dropna()
-            fig.add_trace(go.Box(y=vals, x=[s] * len(vals), name=f"{name} (n={len(vals)})", legendgroup=name,
-                                 offsetgroup=name, boxpoints="all", jitter=0.4, pointpos=0,
-                                 showlegend=s == next(iter(SCORERS))))
+            fig.add_trace(
+                go.Box(
+                    y=vals,
+                    x=[s] * len(vals),
+                    name=f"{name} (n={len(vals)})",
+                    legendgroup=name,
+                    offsetgroup=name,
+                    boxpoints="all",
+                    jitter=0.4,
+                    pointpos=0,
+                    showlegend=s == next(iter(SCORERS)),
+                )
+            )
     fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
     fig.update_layout(boxmode="group", title=title, yaxis={"title": "balanced accuracy", "range": [0, 1.02]})
     return fig
@@ -115,7 +139,15 @@ def summary_table(df: Any) -> Any:
     for name, part in df.groupby("set", sort=False):
         for s in SCORERS:
             v = part[s].dropna()
-            rows.append({"set": name, "scorer": s, "scored": len(v), "not scored": int(part[s].isna().sum()),
-                         "mean": v.mean() if len(v) else None, "median": v.median() if len(v) else None,
-                         "above chance": float((v > 0.5).mean()) if len(v) else None})
+            rows.append(
+                {
+                    "set": name,
+                    "scorer": s,
+                    "scored": len(v),
+                    "not scored": int(part[s].isna().sum()),
+                    "mean": v.mean() if len(v) else None,
+                    "median": v.median() if len(v) else None,
+                    "above chance": float((v > 0.5).mean()) if len(v) else None,
+                }
+            )
     return pd.DataFrame(rows)

@@ -39,17 +39,27 @@ class HeldoutConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        checks = {"n_stories": self.n_stories >= 1, "window": 4 <= self.window <= 255,
-                  "batch_size": self.batch_size >= 1, "n_quantiles": self.n_quantiles >= 1,
-                  "per_quantile": self.per_quantile >= 1, "n_hard": self.n_hard >= 0, "n_random": self.n_random >= 0,
-                  "min_activating": self.min_activating >= 1, "skip": self.skip is None or self.skip >= 0,
-                  "prompt_stories": self.prompt_stories >= 0,
-                  "active_frac": 0 < self.active_frac <= 1, "quiet_frac": 0 <= self.quiet_frac < self.active_frac,
-                  "quiet_percentile": 0 <= self.quiet_percentile <= 100}
+        checks = {
+            "n_stories": self.n_stories >= 1,
+            "window": 4 <= self.window <= 255,
+            "batch_size": self.batch_size >= 1,
+            "n_quantiles": self.n_quantiles >= 1,
+            "per_quantile": self.per_quantile >= 1,
+            "n_hard": self.n_hard >= 0,
+            "n_random": self.n_random >= 0,
+            "min_activating": self.min_activating >= 1,
+            "skip": self.skip is None or self.skip >= 0,
+            "prompt_stories": self.prompt_stories >= 0,
+            "active_frac": 0 < self.active_frac <= 1,
+            "quiet_frac": 0 <= self.quiet_frac < self.active_frac,
+            "quiet_percentile": 0 <= self.quiet_percentile <= 100,
+        }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ConfigError(f"held-out setting {bad[0]}={getattr(self, bad[0])} is out of range "
-                              "(window 4-255, counts >= 1, 0 <= quiet_frac < active_frac <= 1)")
+            raise ConfigError(
+                f"held-out setting {bad[0]}={getattr(self, bad[0])} is out of range "
+                "(window 4-255, counts >= 1, 0 <= quiet_frac < active_frac <= 1)"
+            )
 
 
 @dataclass(frozen=True)
@@ -98,8 +108,10 @@ class HeldoutScan:
     def rows_with(self, token_ids: Sequence[int]) -> np.ndarray:
         """Windows that contain any of these tokens."""
         width = self.tokens.shape[1]
-        hits = [self._order[np.searchsorted(self._sorted, t):np.searchsorted(self._sorted, t, side="right")]
-                for t in token_ids]
+        hits = [
+            self._order[np.searchsorted(self._sorted, t) : np.searchsorted(self._sorted, t, side="right")]
+            for t in token_ids
+        ]
         return np.unique(np.concatenate(hits) // width) if hits else np.zeros(0, dtype=np.int64)
 
     def window_tokens(self, row: int) -> tuple[str, ...]:
@@ -118,30 +130,36 @@ def heldout_stories(stories: Sequence[str], atlas_meta: dict[str, Any], cfg: Hel
     floor = n_atlas if same else 0
     skip = floor if cfg.skip is None else cfg.skip
     if skip < floor:
-        raise ConfigError(f"skip={skip} would score on the atlas's own stories (this file starts with the "
-                          f"{n_atlas} it read); use skip >= {n_atlas}")
-    chosen = list(stories[skip: skip + cfg.n_stories])
+        raise ConfigError(
+            f"skip={skip} would score on the atlas's own stories (this file starts with the "
+            f"{n_atlas} it read); use skip >= {n_atlas}"
+        )
+    chosen = list(stories[skip : skip + cfg.n_stories])
     if not chosen:
-        raise ConfigError(f"no held-out stories: the file has {len(stories)} stories and the first {skip} are "
-                          "passed over (the atlas read them); pass another story file, e.g. the train split")
+        raise ConfigError(
+            f"no held-out stories: the file has {len(stories)} stories and the first {skip} are "
+            "passed over (the atlas read them); pass another story file, e.g. the train split"
+        )
     return chosen, skip
 
 
 def prompt_stories(stories: Sequence[str], first: int, cfg: HeldoutConfig) -> tuple[list[str], int]:
     """The stories right after the scoring ones, for the explanation prompt's quantile examples (never scored)."""
     start = first + cfg.n_stories
-    return list(stories[start: start + cfg.prompt_stories]), start
+    return list(stories[start : start + cfg.prompt_stories]), start
 
 
-def quantile_examples(ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig, per_quantile: int = 2
-                      ) -> tuple[tuple[str, tuple[Example, ...]], ...]:
+def quantile_examples(
+    ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig, per_quantile: int = 2
+) -> tuple[tuple[str, tuple[Example, ...]], ...]:
     """Examples from each activation quantile of the unit's activating windows in ``hs`` (the prompt slice), the
     peak token carrying the window's peak activation; strongest quantile first."""
     col = hs.column(ev.unit)
     peaks = hs.peak[:, col]
     hi, _ = _thresholds(ev, peaks, cfg)
-    drawn = _activating(peaks, hi, dataclasses.replace(cfg, per_quantile=per_quantile),
-                        unit_rng(ev.unit, cfg.seed, "prompt"))
+    drawn = _activating(
+        peaks, hi, dataclasses.replace(cfg, per_quantile=per_quantile), unit_rng(ev.unit, cfg.seed, "prompt")
+    )
     groups: dict[str, list[Example]] = {}
     for r, q in drawn:
         toks = hs.window_tokens(r)
@@ -151,8 +169,14 @@ def quantile_examples(ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig, per_qua
     return tuple((f"quantile {q[1:]} of {cfg.n_quantiles}", tuple(exs)) for q, exs in groups.items())
 
 
-def scan(unit_set: UnitSet, units: Sequence[Unit], stories: Sequence[str], first_index: int,
-         cfg: HeldoutConfig, progress: bool = False) -> HeldoutScan:
+def scan(
+    unit_set: UnitSet,
+    units: Sequence[Unit],
+    stories: Sequence[str],
+    first_index: int,
+    cfg: HeldoutConfig,
+    progress: bool = False,
+) -> HeldoutScan:
     """Run the held-out stories through the seam and keep the per-window table for these units."""
     from ..interp.common import encode, pad_rows
 
@@ -170,8 +194,9 @@ def scan(unit_set: UnitSet, units: Sequence[Unit], stories: Sequence[str], first
     return HeldoutScan(list(units), cat[0], pieces, cat[1], cat[2], cat[3], cat[4], cat[5], list(stories), cat[6])
 
 
-def window_activations(unit_set: UnitSet, hs: HeldoutScan, wanted: Sequence[tuple[Unit, int]], first_index: int,
-                       cfg: HeldoutConfig) -> dict[tuple[str, int], np.ndarray]:
+def window_activations(
+    unit_set: UnitSet, hs: HeldoutScan, wanted: Sequence[tuple[Unit, int]], first_index: int, cfg: HeldoutConfig
+) -> dict[tuple[str, int], np.ndarray]:
     """Every token's activation in the wanted (unit, window row) pairs: their stories run again through the seam
     (the scan keeps only each window's peak and quietest token)."""
     from ..interp.common import encode, pad_rows
@@ -179,12 +204,13 @@ def window_activations(unit_set: UnitSet, hs: HeldoutScan, wanted: Sequence[tupl
     stories = sorted({int(hs.story_index[r]) for _, r in wanted})
     units = list({u.key: u for u, _ in wanted}.values())
     col = {u.key: j for j, u in enumerate(units)}
-    rows = dict(zip(stories, encode(unit_set.tokenizer, [hs.texts[i - first_index] for i in stories],
-                                    unit_set.model_ctx)))
+    rows = dict(
+        zip(stories, encode(unit_set.tokenizer, [hs.texts[i - first_index] for i in stories], unit_set.model_ctx))
+    )
     out: dict[tuple[str, int], np.ndarray] = {}
     with torch.inference_mode():
         for s in range(0, len(stories), cfg.batch_size):
-            batch = stories[s:s + cfg.batch_size]
+            batch = stories[s : s + cfg.batch_size]
             ids, _ = pad_rows([rows[i] for i in batch], pad_id=unit_set.tokenizer.eos_token_id or 0)
             acts = unit_set.activations(ids, units).numpy()
             at = {i: b for b, i in enumerate(batch)}
@@ -192,7 +218,7 @@ def window_activations(unit_set: UnitSet, hs: HeldoutScan, wanted: Sequence[tupl
                 if int(hs.story_index[r]) in at:
                     start = 1 + cfg.window * int(hs.window_index[r])
                     n = int((hs.tokens[r] >= 0).sum())
-                    out[(u.key, r)] = acts[at[int(hs.story_index[r])], start:start + n, col[u.key]].astype(np.float64)
+                    out[(u.key, r)] = acts[at[int(hs.story_index[r])], start : start + n, col[u.key]].astype(np.float64)
     return out
 
 
@@ -201,11 +227,12 @@ def _batches(order: list[int], size: int, progress: bool) -> Any:
 
     starts = range(0, len(order), size)
     bar = tqdm(starts, desc="held-out activations", unit="batch", disable=not progress)
-    return (order[s:s + size] for s in bar)
+    return (order[s : s + size] for s in bar)
 
 
-def _windows(acts: torch.Tensor, valid: torch.Tensor, ids: torch.Tensor, story_ids: np.ndarray, w: int
-             ) -> tuple[np.ndarray, ...]:
+def _windows(
+    acts: torch.Tensor, valid: torch.Tensor, ids: torch.Tensor, story_ids: np.ndarray, w: int
+) -> tuple[np.ndarray, ...]:
     """Cut each story after its BOS into windows of w tokens (a last short window kept when at least w/2 long)."""
     B, T, U = acts.shape
     n_win = (T - 1 + w - 1) // w
@@ -220,9 +247,15 @@ def _windows(acts: torch.Tensor, valid: torch.Tensor, ids: torch.Tensor, story_i
     toks = t.masked_fill(~ok, -1)
     story = torch.as_tensor(story_ids)[:, None].expand(B, n_win)
     which = torch.arange(n_win)[None, :].expand(B, n_win)
-    return (toks[keep].numpy().astype(np.int32), hi.values[keep].numpy().astype(np.float32),
-            hi.indices[keep].numpy().astype(np.uint8), lo.values[keep].numpy().astype(np.float32),
-            lo.indices[keep].numpy().astype(np.uint8), story[keep].numpy(), which[keep].numpy().astype(np.int32))
+    return (
+        toks[keep].numpy().astype(np.int32),
+        hi.values[keep].numpy().astype(np.float32),
+        hi.indices[keep].numpy().astype(np.uint8),
+        lo.values[keep].numpy().astype(np.float32),
+        lo.indices[keep].numpy().astype(np.uint8),
+        story[keep].numpy(),
+        which[keep].numpy().astype(np.int32),
+    )
 
 
 def unit_rng(unit: Unit, seed: int, purpose: str) -> np.random.Generator:
@@ -241,8 +274,7 @@ def _thresholds(ev: Evidence, col_peaks: np.ndarray, cfg: HeldoutConfig) -> tupl
     return hi, min(max(cfg.quiet_frac * scale, low_share), hi / 2)
 
 
-def _activating(peaks: np.ndarray, hi: float, cfg: HeldoutConfig, rng: np.random.Generator
-                ) -> list[tuple[int, str]]:
+def _activating(peaks: np.ndarray, hi: float, cfg: HeldoutConfig, rng: np.random.Generator) -> list[tuple[int, str]]:
     """(window row, quantile label) drawn from each activation quantile of the activating windows."""
     rows = np.flatnonzero(peaks >= hi) if hi > 0 else np.zeros(0, dtype=np.int64)
     rows = rows[np.argsort(-peaks[rows], kind="stable")]

@@ -45,15 +45,21 @@ def graded(scores: Sequence[float]) -> bool:
     return any(float(s) not in (0.0, 1.0) for s in scores)
 
 
-def unit_scores(labels: Sequence[int], scores: Sequence[float], n_bootstrap: int = 1000, seed: int = 0
-                ) -> dict[str, Any]:
+def unit_scores(
+    labels: Sequence[int], scores: Sequence[float], n_bootstrap: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """Metrics and 95% bootstrap intervals (positives and negatives resampled separately, so every replicate
     has both classes). AUROC is None when the answers are plain yes/no."""
     return unit_scores_many([(labels, scores)], n_bootstrap, seed)[0]
 
 
-def _bootstrap_cis(rng: np.random.Generator, hit_p: Float[np.ndarray, "g p"], hit_n: Float[np.ndarray, "g n"],
-                   wins: Float[np.ndarray, "a p n"], n_bootstrap: int) -> tuple[dict[str, list], Any]:
+def _bootstrap_cis(
+    rng: np.random.Generator,
+    hit_p: Float[np.ndarray, "g p"],
+    hit_n: Float[np.ndarray, "g n"],
+    wins: Float[np.ndarray, "a p n"],
+    n_bootstrap: int,
+) -> tuple[dict[str, list], Any]:
     """95% intervals of balanced accuracy and F1 for every unit of a group, and of AUROC for the graded ones."""
     if n_bootstrap <= 0:
         return {}, iter(())
@@ -68,8 +74,9 @@ def _bootstrap_cis(rng: np.random.Generator, hit_p: Float[np.ndarray, "g p"], hi
     return cis, iter(np.percentile(auc, [2.5, 97.5], axis=1).T.tolist())
 
 
-def unit_scores_many(answers: Sequence[tuple[Sequence[int], Sequence[float]]], n_bootstrap: int = 1000,
-                     seed: int = 0) -> list[dict[str, Any]]:
+def unit_scores_many(
+    answers: Sequence[tuple[Sequence[int], Sequence[float]]], n_bootstrap: int = 1000, seed: int = 0
+) -> list[dict[str, Any]]:
     """``unit_scores`` of many units at once: units with as many positives and negatives share one set of
     bootstrap draws and are computed as one array (thousands of units in a second, not a minute)."""
     split = [_split(y, s) for y, s in answers]
@@ -108,8 +115,11 @@ def set_summary(values: Sequence[float], n_bootstrap: int = 1000, seed: int = 0)
         return {"n": 0, "mean": None, "ci95": None}
     rng = np.random.default_rng(seed)
     means = v[rng.integers(0, len(v), (n_bootstrap, len(v)))].mean(1) if n_bootstrap > 0 else v[None]
-    return {"n": int(len(v)), "mean": float(v.mean()),
-            "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]}
+    return {
+        "n": int(len(v)),
+        "mean": float(v.mean()),
+        "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
+    }
 
 
 def said_fires_by_kind(kinds: Sequence[str], scores: Sequence[float]) -> dict[str, float]:

@@ -22,13 +22,40 @@ from ..errors import ConfigError
 from ..llm.records import latest_records
 from ..llm.runner import Completion, ItemFailure, LLMItem, RunnerConfig
 from .baseline import BASELINE_MODEL, baseline_explanation, rule_detection, rule_fuzzing
-from .heldout import (HeldoutConfig, HeldoutScan, Snippet, detection_set, fuzzing_set, heldout_stories,
-                      prompt_stories, quantile_examples, scan, window_activations)
+from .heldout import (
+    HeldoutConfig,
+    HeldoutScan,
+    Snippet,
+    detection_set,
+    fuzzing_set,
+    heldout_stories,
+    prompt_stories,
+    quantile_examples,
+    scan,
+    window_activations,
+)
 from .metrics import said_fires_by_kind, set_summary, unit_scores_many
-from .prompts import (EXPLAIN_SYSTEM, PROMPT_VERSION, SCORE_SYSTEM, AnswerError, detection_prompt, explain_prompt,
-                      fuzzing_prompt, parse_explanation, parse_probabilities)
-from .simulation import (SimulationConfig, answered_simulation, rule_simulation, simulation_handler, simulation_item,
-                         simulation_rows, simulation_score, simulation_snippets)
+from .prompts import (
+    EXPLAIN_SYSTEM,
+    PROMPT_VERSION,
+    SCORE_SYSTEM,
+    AnswerError,
+    detection_prompt,
+    explain_prompt,
+    fuzzing_prompt,
+    parse_explanation,
+    parse_probabilities,
+)
+from .simulation import (
+    SimulationConfig,
+    answered_simulation,
+    rule_simulation,
+    simulation_handler,
+    simulation_item,
+    simulation_rows,
+    simulation_score,
+    simulation_snippets,
+)
 from .store import RunPaths, export_for_feature_explorer, write_result
 from .units import Evidence, Unit, UnitSet
 
@@ -64,8 +91,13 @@ class AutointerpConfig:
             raise ConfigError(f"explainer must be 'llm' or 'baseline', got {self.explainer!r}")
         if self.scorer not in ("llm", "rules"):
             raise ConfigError(f"scorer must be 'llm' or 'rules', got {self.scorer!r}")
-        if not (self.n_top >= 1 and self.n_tokens >= 1 and self.n_logits >= 0 and 0 < self.mark_frac <= 1
-                and self.n_bootstrap >= 0):
+        if not (
+            self.n_top >= 1
+            and self.n_tokens >= 1
+            and self.n_logits >= 0
+            and 0 < self.mark_frac <= 1
+            and self.n_bootstrap >= 0
+        ):
             raise ConfigError("n_top and n_tokens must be >= 1, n_logits and n_bootstrap >= 0, 0 < mark_frac <= 1")
 
     @property
@@ -83,18 +115,31 @@ def run_name(cfg: AutointerpConfig, runner: RunnerConfig | None) -> str:
     return f"{llm if cfg.explainer == 'llm' else BASELINE_MODEL}__{llm if cfg.scorer == 'llm' else 'rules'}"
 
 
-def run_autointerp(unit_set: UnitSet, stories: Sequence[str], units: Sequence[Unit],
-                   cfg: AutointerpConfig = AutointerpConfig(), runner: RunnerConfig | None = None, *,
-                   name: str | None = None, stories_label: str = "", api_key: str | None = None,
-                   progress: bool = True) -> dict[str, Any]:
+def run_autointerp(
+    unit_set: UnitSet,
+    stories: Sequence[str],
+    units: Sequence[Unit],
+    cfg: AutointerpConfig = AutointerpConfig(),
+    runner: RunnerConfig | None = None,
+    *,
+    name: str | None = None,
+    stories_label: str = "",
+    api_key: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Explain and score ``units``; rerunning the same call asks nothing already done. Returns the result dict
     that was written to ``RunPaths.result`` (see ``store``)."""
     if cfg.needs_llm and runner is None:
         raise ConfigError("an LLM explainer or scorer needs an endpoint (RunnerConfig / --base-url and --model)")
     paths = RunPaths.of(unit_set.atlas_dir, name or run_name(cfg, runner))
     held, first = heldout_stories(stories, unit_set.atlas.meta, cfg.heldout)
-    settings = {"unit_set": unit_set.name, "prompt_version": PROMPT_VERSION, "stories": stories_label,
-                "first_heldout_story": first, "config": _config_identity(cfg)}
+    settings = {
+        "unit_set": unit_set.name,
+        "prompt_version": PROMPT_VERSION,
+        "stories": stories_label,
+        "first_heldout_story": first,
+        "config": _config_identity(cfg),
+    }
     paths.claim(settings, resumable=cfg.needs_llm)
     n_logits = cfg.n_logits if cfg.explainer == "llm" else 0  # only an LLM's prompt shows them
     evidence = unit_set.evidence_many(units, cfg.n_top, cfg.n_tokens, n_logits)
@@ -115,16 +160,24 @@ def run_autointerp(unit_set: UnitSet, stories: Sequence[str], units: Sequence[Un
     return result
 
 
-def _with_prompt_quantiles(unit_set: UnitSet, evidence: dict[str, Evidence], stories: Sequence[str], first: int,
-                           cfg: HeldoutConfig, progress: bool) -> dict[str, Evidence]:
+def _with_prompt_quantiles(
+    unit_set: UnitSet,
+    evidence: dict[str, Evidence],
+    stories: Sequence[str],
+    first: int,
+    cfg: HeldoutConfig,
+    progress: bool,
+) -> dict[str, Evidence]:
     """Evidence with quantile examples from the stories after the scoring ones, where the atlas keeps none."""
     todo = [ev.unit for ev in evidence.values() if not ev.quantiles]
     texts, start = prompt_stories(stories, first, cfg)
     if not todo or not texts:
         return evidence
     hs = scan(unit_set, todo, texts, start, cfg, progress)
-    return {k: ev if ev.quantiles else dataclasses.replace(ev, quantiles=quantile_examples(ev, hs, cfg))
-            for k, ev in evidence.items()}
+    return {
+        k: ev if ev.quantiles else dataclasses.replace(ev, quantiles=quantile_examples(ev, hs, cfg))
+        for k, ev in evidence.items()
+    }
 
 
 def _config_identity(cfg: AutointerpConfig) -> dict[str, Any]:
@@ -167,13 +220,22 @@ def _explain_handler(item: LLMItem, c: Completion) -> dict[str, Any]:
         raise ItemFailure("truncated" if c.finish_reason == "length" else "parse_error", str(e), raw=c.text) from None
 
 
-def _explain(evidence: dict[str, Evidence], cfg: AutointerpConfig, call: _Caller, paths: RunPaths
-             ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+def _explain(
+    evidence: dict[str, Evidence], cfg: AutointerpConfig, call: _Caller, paths: RunPaths
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     if cfg.explainer == "baseline":
         return {k: baseline_explanation(ev) for k, ev in evidence.items()}, {}
-    items = [LLMItem(id=k, messages=[{"role": "system", "content": EXPLAIN_SYSTEM},
-                                     {"role": "user", "content": explain_prompt(ev, cfg.mark_frac)}],
-                     meta={"unit": k}) for k, ev in evidence.items()]
+    items = [
+        LLMItem(
+            id=k,
+            messages=[
+                {"role": "system", "content": EXPLAIN_SYSTEM},
+                {"role": "user", "content": explain_prompt(ev, cfg.mark_frac)},
+            ],
+            meta={"unit": k},
+        )
+        for k, ev in evidence.items()
+    ]
     call("explain", items, paths.log("explain"), _explain_handler, cfg.explain_max_tokens)
     return _split_records(paths.log("explain"), evidence, lambda r: r["result"]["explanation"])
 
@@ -205,38 +267,67 @@ def score_id(scorer: str, key: str) -> str:
 def _done_scores(paths: RunPaths, cfg: AutointerpConfig) -> dict[str, dict[str, Any]]:
     if cfg.scorer != "llm":
         return {}  # rules are recomputed, never logged
-    return {k: r for step in ("score", "simulate") for k, r in latest_records(paths.log(step)).items()
-            if r.get("status") == "done"}
+    return {
+        k: r
+        for step in ("score", "simulate")
+        for k, r in latest_records(paths.log(step)).items()
+        if r.get("status") == "done"
+    }
 
 
-def _scoring_sets(unit_set: UnitSet, pending: list[Unit], evidence: dict[str, Evidence],
-                  done: dict[str, dict[str, Any]], stories: list[str], first: int, cfg: AutointerpConfig,
-                  progress: bool) -> dict[str, tuple[list[Snippet], str | None]]:
+def _scoring_sets(
+    unit_set: UnitSet,
+    pending: list[Unit],
+    evidence: dict[str, Evidence],
+    done: dict[str, dict[str, Any]],
+    stories: list[str],
+    first: int,
+    cfg: AutointerpConfig,
+    progress: bool,
+) -> dict[str, tuple[list[Snippet], str | None]]:
     """score id -> (snippets, problem) for every pending unit and scorer (none when all are done)."""
     if not pending:
         return {}
     hs = scan(unit_set, pending, stories, first, cfg.heldout, progress)
-    sets = {score_id(s, u.key): SCORERS[s][0](evidence[u.key], hs, cfg.heldout) for u in pending
-            for s in cfg.scorers if s in SCORERS and score_id(s, u.key) not in done}
+    sets = {
+        score_id(s, u.key): SCORERS[s][0](evidence[u.key], hs, cfg.heldout)
+        for u in pending
+        for s in cfg.scorers
+        if s in SCORERS and score_id(s, u.key) not in done
+    }
     if "simulation" in cfg.scorers:
-        sets |= _simulation_sets(unit_set, [u for u in pending if score_id("simulation", u.key) not in done],
-                                 evidence, hs, first, cfg)
+        sets |= _simulation_sets(
+            unit_set, [u for u in pending if score_id("simulation", u.key) not in done], evidence, hs, first, cfg
+        )
     return sets
 
 
-def _simulation_sets(unit_set: UnitSet, units: list[Unit], evidence: dict[str, Evidence], hs: HeldoutScan,
-                     first: int, cfg: AutointerpConfig) -> dict[str, tuple[list[Snippet], str | None]]:
+def _simulation_sets(
+    unit_set: UnitSet,
+    units: list[Unit],
+    evidence: dict[str, Evidence],
+    hs: HeldoutScan,
+    first: int,
+    cfg: AutointerpConfig,
+) -> dict[str, tuple[list[Snippet], str | None]]:
     """Simulation snippets with every token's true activation (one more pass over just their stories)."""
     rows = {u.key: simulation_rows(evidence[u.key], hs, cfg.heldout, cfg.simulation) for u in units}
     wanted = [(u, r) for u in units for r, _ in rows[u.key][0]]
     acts = window_activations(unit_set, hs, wanted, first, cfg.heldout) if wanted else {}
-    return {score_id("simulation", k): (simulation_snippets(picked, k, hs, acts), problem)
-            for k, (picked, problem) in rows.items()}
+    return {
+        score_id("simulation", k): (simulation_snippets(picked, k, hs, acts), problem)
+        for k, (picked, problem) in rows.items()
+    }
 
 
-def _score(explanations: dict[str, str], sets: dict[str, tuple[list[Snippet], str | None]],
-           done: dict[str, dict[str, Any]], cfg: AutointerpConfig, call: _Caller, paths: RunPaths
-           ) -> dict[str, dict[str, dict[str, Any]]]:
+def _score(
+    explanations: dict[str, str],
+    sets: dict[str, tuple[list[Snippet], str | None]],
+    done: dict[str, dict[str, Any]],
+    cfg: AutointerpConfig,
+    call: _Caller,
+    paths: RunPaths,
+) -> dict[str, dict[str, dict[str, Any]]]:
     """scorer -> unit key -> {"labels", "kinds", "scores"} (simulation: its score) | {"failure": ...} |
     {"skipped": reason}; detection and fuzzing requests go out as one batch, simulations as another."""
     out: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in cfg.scorers}
@@ -255,20 +346,31 @@ def _score(explanations: dict[str, str], sets: dict[str, tuple[list[Snippet], st
             elif s == "simulation":
                 items["simulate"].append(simulation_item(sid, k, explanation, snippets, cfg.simulation))
             else:
-                items["score"].append(LLMItem(id=sid, meta={"unit": k, "scorer": s, **_labels(snippets)},
-                                              messages=[{"role": "system", "content": SCORE_SYSTEM},
-                                                        {"role": "user", "content": SCORERS[s][1](explanation,
-                                                                                                  snippets)}]))
-    handlers = {"score": (_probabilities_handler, cfg.score_max_tokens),
-                "simulate": (simulation_handler, cfg.simulation.max_tokens)}
+                items["score"].append(
+                    LLMItem(
+                        id=sid,
+                        meta={"unit": k, "scorer": s, **_labels(snippets)},
+                        messages=[
+                            {"role": "system", "content": SCORE_SYSTEM},
+                            {"role": "user", "content": SCORERS[s][1](explanation, snippets)},
+                        ],
+                    )
+                )
+    handlers = {
+        "score": (_probabilities_handler, cfg.score_max_tokens),
+        "simulate": (simulation_handler, cfg.simulation.max_tokens),
+    }
     for step, batch in items.items():
         if batch:
             call(step, batch, paths.log(step), *handlers[step])
             recs = latest_records(paths.log(step))
             for it in batch:
                 r = recs[it.id]
-                out[it.meta["scorer"]][it.meta["unit"]] = _answered(r) if r.get("status") == "done" else {
-                    "failure": {"cause": r.get("cause"), "error": r.get("error"), "raw": r.get("raw")}}
+                out[it.meta["scorer"]][it.meta["unit"]] = (
+                    _answered(r)
+                    if r.get("status") == "done"
+                    else {"failure": {"cause": r.get("cause"), "error": r.get("error"), "raw": r.get("raw")}}
+                )
     return out
 
 
@@ -286,34 +388,50 @@ def _labels(snippets: list[Snippet]) -> dict[str, list]:
 def _answered(record: dict[str, Any]) -> dict[str, Any]:
     if record["meta"].get("scorer") == "simulation":
         return answered_simulation(record["meta"], record["result"])
-    return {"labels": record["meta"]["labels"], "kinds": record["meta"]["kinds"],
-            "scores": record["result"]["scores"]}
+    return {"labels": record["meta"]["labels"], "kinds": record["meta"]["kinds"], "scores": record["result"]["scores"]}
 
 
-def _assemble(unit_set: UnitSet, units: Sequence[Unit], cfg: AutointerpConfig, runner: RunnerConfig | None,
-              explanations: dict[str, str], explain_failures: dict[str, Any], scores: dict[str, dict[str, Any]],
-              settings: dict[str, Any]) -> dict[str, Any]:
+def _assemble(
+    unit_set: UnitSet,
+    units: Sequence[Unit],
+    cfg: AutointerpConfig,
+    runner: RunnerConfig | None,
+    explanations: dict[str, str],
+    explain_failures: dict[str, Any],
+    scores: dict[str, dict[str, Any]],
+    settings: dict[str, Any],
+) -> dict[str, Any]:
     metrics = _metrics(scores, cfg.n_bootstrap)
     per_unit = {}
     for u in units:
-        entry: dict[str, Any] = {"kind": u.kind, "layer": u.layer, "index": u.index,
-                                 "explanation": explanations.get(u.key)}
+        entry: dict[str, Any] = {
+            "kind": u.kind,
+            "layer": u.layer,
+            "index": u.index,
+            "explanation": explanations.get(u.key),
+        }
         if u.key in explain_failures:
             entry["explain_failure"] = explain_failures[u.key]
         for s in cfg.scorers:
             entry[s] = metrics[s].get(u.key)  # None: not explained, so not scored
         per_unit[u.key] = entry
-    summary = {s: _scorer_summary([e[s] for e in per_unit.values() if e[s]], s, cfg.n_bootstrap)
-               for s in cfg.scorers}
+    summary = {s: _scorer_summary([e[s] for e in per_unit.values() if e[s]], s, cfg.n_bootstrap) for s in cfg.scorers}
     llm = runner.to_json() if runner is not None else None
     return {
-        "format": "tiny-interp-autointerp-1", "prompt_version": PROMPT_VERSION,
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "unit_set": unit_set.name,
-        "kind": unit_set.kind, "model_dir": str(unit_set.model_dir), "atlas": str(unit_set.atlas_dir),
+        "format": "tiny-interp-autointerp-1",
+        "prompt_version": PROMPT_VERSION,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "unit_set": unit_set.name,
+        "kind": unit_set.kind,
+        "model_dir": str(unit_set.model_dir),
+        "atlas": str(unit_set.atlas_dir),
         "explainer": {"kind": cfg.explainer, "model": llm["model"] if cfg.explainer == "llm" else BASELINE_MODEL},
         "scorer": {"kind": cfg.scorer, "model": llm["model"] if cfg.scorer == "llm" else "rules"},
         "endpoint": {"base_url": llm["base_url"], "temperature": TEMPERATURE} if llm else None,
-        "settings": settings, "n_units": len(per_unit), "summary": summary, "units": per_unit,
+        "settings": settings,
+        "n_units": len(per_unit),
+        "summary": summary,
+        "units": per_unit,
         "explain_failed": len(explain_failures),
     }
 
@@ -323,9 +441,11 @@ def _scorer_summary(entries: list[dict[str, Any]], scorer: str, n_bootstrap: int
     simulation, had no logprobs to read)."""
     metrics = ("correlation",) if scorer == "simulation" else ("balanced_accuracy", "f1", "auroc")
     out = {m: set_summary([e.get(m) for e in entries], n_bootstrap) for m in metrics}
-    out |= {"scored": sum(1 for e in entries if metrics[0] in e),
-            "failed": sum(1 for e in entries if "failure" in e),
-            "skipped": sum(1 for e in entries if "skipped" in e)}
+    out |= {
+        "scored": sum(1 for e in entries if metrics[0] in e),
+        "failed": sum(1 for e in entries if "failure" in e),
+        "skipped": sum(1 for e in entries if "skipped" in e),
+    }
     if scorer == "simulation":
         out["unavailable"] = sum(1 for e in entries if "unavailable" in e)
     return out
@@ -334,8 +454,9 @@ def _scorer_summary(entries: list[dict[str, Any]], scorer: str, n_bootstrap: int
 def _metrics(scores: dict[str, dict[str, Any]], n_bootstrap: int) -> dict[str, dict[str, Any]]:
     """scorer -> unit -> metrics (answered units, all at once) or the skip / failure record (simulation: its
     score as answered)."""
-    out: dict[str, dict[str, Any]] = {s: {k: _rounded(a) for k, a in v.items() if "scores" not in a}
-                                      for s, v in scores.items()}
+    out: dict[str, dict[str, Any]] = {
+        s: {k: _rounded(a) for k, a in v.items() if "scores" not in a} for s, v in scores.items()
+    }
     answered = [(s, k, a) for s in scores if s in SCORERS for k, a in scores[s].items() if "scores" in a]
     many = unit_scores_many([(a["labels"], a["scores"]) for _, _, a in answered], n_bootstrap)
     for (s, k, a), m in zip(answered, many):

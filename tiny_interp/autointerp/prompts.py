@@ -50,8 +50,12 @@ def _token_list(pairs: Sequence[tuple[str, float]]) -> str:
 def explain_prompt(ev: Evidence, mark_frac: float = 0.5) -> str:
     """The explanation request: top examples, quantile examples, top tokens and, for features, logit effects."""
     kind = "MLP neuron" if ev.unit.kind == "neuron" else "sparse-autoencoder feature"
-    lines = [f"Here is evidence about one {kind}. In each example the tokens where it fires most strongly are "
-             "marked <<like this>>; the number is its peak activation.", "", "Top activating examples:"]
+    lines = [
+        f"Here is evidence about one {kind}. In each example the tokens where it fires most strongly are "
+        "marked <<like this>>; the number is its peak activation.",
+        "",
+        "Top activating examples:",
+    ]
     lines += [f"{i + 1}. ({ex.peak:.2f}) {mark_example(ex, mark_frac)}" for i, ex in enumerate(ev.top)]
     for label, group in ev.quantiles:
         lines += ["", f"Examples from {label} of its activating texts (1 = strongest; peak token marked):"]
@@ -62,8 +66,11 @@ def explain_prompt(ev: Evidence, mark_frac: float = 0.5) -> str:
         lines += ["", "Tokens its output direction promotes: " + _token_list(ev.logits_up)]
     if ev.logits_down:
         lines += ["Tokens its output direction suppresses: " + _token_list(ev.logits_down)]
-    lines += ["", "What does this unit respond to? Reply with exactly one line of the form",
-              "Explanation: <a short phrase, at most 15 words>"]
+    lines += [
+        "",
+        "What does this unit respond to? Reply with exactly one line of the form",
+        "Explanation: <a short phrase, at most 15 words>",
+    ]
     return "\n".join(lines)
 
 
@@ -91,18 +98,22 @@ def numbered(snippets: Sequence[Snippet]) -> str:
 
 def detection_prompt(explanation: str, snippets: Sequence[Snippet]) -> str:
     body = numbered(snippets)
-    return (f"Explanation of the unit: {explanation}\n\nFor each numbered text below, give the probability (0 to 1) "
-            "that the unit fires strongly somewhere in it, judging only from the explanation.\n\n"
-            f"{body}\n\nAnswer with JSON only: {{\"answers\": [p1, ..., p{len(snippets)}]}}, one number per text, "
-            "in order.")
+    return (
+        f"Explanation of the unit: {explanation}\n\nFor each numbered text below, give the probability (0 to 1) "
+        "that the unit fires strongly somewhere in it, judging only from the explanation.\n\n"
+        f'{body}\n\nAnswer with JSON only: {{"answers": [p1, ..., p{len(snippets)}]}}, one number per text, '
+        "in order."
+    )
 
 
 def fuzzing_prompt(explanation: str, snippets: Sequence[Snippet]) -> str:
     body = numbered(snippets)
-    return (f"Explanation of the unit: {explanation}\n\nIn each numbered text below one token is marked <<like "
-            "this>>. For each text, give the probability (0 to 1) that the marked token is one on which the unit "
-            f"fires strongly, judging only from the explanation.\n\n{body}\n\nAnswer with JSON only: "
-            f"{{\"answers\": [p1, ..., p{len(snippets)}]}}, one number per text, in order.")
+    return (
+        f"Explanation of the unit: {explanation}\n\nIn each numbered text below one token is marked <<like "
+        "this>>. For each text, give the probability (0 to 1) that the marked token is one on which the unit "
+        f"fires strongly, judging only from the explanation.\n\n{body}\n\nAnswer with JSON only: "
+        f'{{"answers": [p1, ..., p{len(snippets)}]}}, one number per text, in order.'
+    )
 
 
 _YES = {"yes": 1.0, "true": 1.0, "fires": 1.0, "no": 0.0, "false": 0.0}

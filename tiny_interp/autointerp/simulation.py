@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..llm.runner import Completion, ItemFailure, LLMItem
-from .baseline import explained_terms, _matches
+from .baseline import _matches, explained_terms
 from .heldout import HeldoutConfig, HeldoutScan, Snippet, draw_activating
 from .units import Evidence
 
@@ -40,12 +40,12 @@ class SimulationConfig:
 
     def __post_init__(self) -> None:
         if self.n_active < 1 or self.n_quiet < 0 or not 1 <= self.top_logprobs <= 20 or self.max_tokens < 1:
-            raise ConfigError("simulation needs n_active >= 1, n_quiet >= 0, 1 <= top_logprobs <= 20, "
-                              "max_tokens >= 1")
+            raise ConfigError("simulation needs n_active >= 1, n_quiet >= 0, 1 <= top_logprobs <= 20, max_tokens >= 1")
 
 
-def simulation_rows(ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig, sim: SimulationConfig
-                    ) -> tuple[list[tuple[int, str]], str | None]:
+def simulation_rows(
+    ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig, sim: SimulationConfig
+) -> tuple[list[tuple[int, str]], str | None]:
     """(window row, kind) of the snippets to simulate: activating ones spread over the quantiles, then quiet ones;
     or none and why the unit cannot be simulated."""
     d = draw_activating(ev, hs, cfg, "simulation")
@@ -58,11 +58,20 @@ def simulation_rows(ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig, sim: Simu
     return pos + [(int(r), "quiet") for r in sorted(take)], None
 
 
-def simulation_snippets(rows: Sequence[tuple[int, str]], key: str, hs: HeldoutScan,
-                        acts: dict[tuple[str, int], np.ndarray]) -> list[Snippet]:
+def simulation_snippets(
+    rows: Sequence[tuple[int, str]], key: str, hs: HeldoutScan, acts: dict[tuple[str, int], np.ndarray]
+) -> list[Snippet]:
     col = hs.column(next(u for u in hs.units if u.key == key))
-    return [Snippet(hs.window_tokens(r), int(kind != "quiet"), kind, float(hs.peak[r, col]),
-                    acts=tuple(float(a) for a in acts[(key, r)])) for r, kind in rows]
+    return [
+        Snippet(
+            hs.window_tokens(r),
+            int(kind != "quiet"),
+            kind,
+            float(hs.peak[r, col]),
+            acts=tuple(float(a) for a in acts[(key, r)]),
+        )
+        for r, kind in rows
+    ]
 
 
 def simulation_prompt(explanation: str, snippets: Sequence[Snippet]) -> str:
@@ -73,11 +82,14 @@ def simulation_prompt(explanation: str, snippets: Sequence[Snippet]) -> str:
         for t in s.tokens:
             i += 1
             lines.append(f"{i}\t{json.dumps(t, ensure_ascii=False)}")
-    return (f"Explanation of the unit: {explanation}\n\nBelow are texts split into numbered tokens, one per line as "
-            "<number> <tab> <token>. For each token, predict the unit's activation on it, as a whole number from 0 "
-            "(does not fire) to 10 (fires most strongly), judging only from the explanation.\n\n"
-            + "\n".join(lines) + f"\n\nAnswer with one line per token, \"<number>: <activation>\", for every token "
-            f"from 1 to {i} in order, and nothing else.")
+    return (
+        f"Explanation of the unit: {explanation}\n\nBelow are texts split into numbered tokens, one per line as "
+        "<number> <tab> <token>. For each token, predict the unit's activation on it, as a whole number from 0 "
+        "(does not fire) to 10 (fires most strongly), judging only from the explanation.\n\n"
+        + "\n".join(lines)
+        + f'\n\nAnswer with one line per token, "<number>: <activation>", for every token '
+        f"from 1 to {i} in order, and nothing else."
+    )
 
 
 def expected_value(top: Sequence[Sequence[Any]], chosen: str) -> float:
@@ -116,14 +128,25 @@ def simulation_handler(item: LLMItem, c: Completion) -> dict[str, Any]:
         raise ItemFailure(e.cause, e.message, raw=c.text) from None
 
 
-def simulation_item(sid: str, key: str, explanation: str, snippets: Sequence[Snippet], sim: SimulationConfig
-                    ) -> LLMItem:
+def simulation_item(
+    sid: str, key: str, explanation: str, snippets: Sequence[Snippet], sim: SimulationConfig
+) -> LLMItem:
     acts = [a for s in snippets for a in s.acts]
-    return LLMItem(id=sid, top_logprobs=sim.top_logprobs,
-                   meta={"unit": key, "scorer": "simulation", "n_tokens": len(acts), "acts": acts,
-                         "kinds": [s.kind for s in snippets]},
-                   messages=[{"role": "system", "content": SIMULATE_SYSTEM},
-                             {"role": "user", "content": simulation_prompt(explanation, snippets)}])
+    return LLMItem(
+        id=sid,
+        top_logprobs=sim.top_logprobs,
+        meta={
+            "unit": key,
+            "scorer": "simulation",
+            "n_tokens": len(acts),
+            "acts": acts,
+            "kinds": [s.kind for s in snippets],
+        },
+        messages=[
+            {"role": "system", "content": SIMULATE_SYSTEM},
+            {"role": "user", "content": simulation_prompt(explanation, snippets)},
+        ],
+    )
 
 
 def rule_simulation(explanation: str, snippets: Sequence[Snippet]) -> list[float]:
@@ -137,8 +160,11 @@ def simulation_score(true: Sequence[float], predicted: Sequence[float], kinds: S
     y, p = np.asarray(true, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
     out: dict[str, Any] = {"n_tokens": int(len(y)), "n_snippets": len(kinds)}
     if y.std() == 0 or p.std() == 0:
-        return {**out, "correlation": None,
-                "note": "constant " + ("true activations" if y.std() == 0 else "predictions") + ": no correlation"}
+        return {
+            **out,
+            "correlation": None,
+            "note": "constant " + ("true activations" if y.std() == 0 else "predictions") + ": no correlation",
+        }
     return {**out, "correlation": float(np.corrcoef(y, p)[0, 1])}
 
 

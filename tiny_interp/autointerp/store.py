@@ -24,8 +24,11 @@ RESULT_FORMAT = "tiny-interp-autointerp-1"
 
 def autointerp_dir(atlas_dir: str | os.PathLike) -> Path:
     atlas_dir = Path(atlas_dir)
-    return atlas_dir.parent / "autointerp" / atlas_dir.name if atlas_dir.name != "atlas" else \
-        atlas_dir.parent / "autointerp"
+    return (
+        atlas_dir.parent / "autointerp" / atlas_dir.name
+        if atlas_dir.name != "atlas"
+        else atlas_dir.parent / "autointerp"
+    )
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,10 @@ class RunPaths:
             saved = json.loads(file.read_text(encoding="utf-8"))
             if saved != json.loads(json.dumps(settings)):
                 diff = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
-                raise ConfigError(f"{self.folder} holds a run with other settings ({', '.join(diff)} differ); "
-                                  "rerun with the same settings to resume, or give another run name (--name)")
+                raise ConfigError(
+                    f"{self.folder} holds a run with other settings ({', '.join(diff)} differ); "
+                    "rerun with the same settings to resume, or give another run name (--name)"
+                )
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         write_json_atomic(file, settings)
@@ -92,12 +97,16 @@ def _explanations(atlas_dir: str, stamp: tuple) -> dict[str, list[dict[str, Any]
         for key, u in r["units"].items():
             if u.get("explanation") is None:
                 continue
-            out.setdefault(key, []).append({
-                "explainer": r["explainer"]["model"], "scorer": r["scorer"]["model"], "date": r["date"],
-                "explanation": u["explanation"],
-                **{s: (u.get(s) or {}).get("balanced_accuracy") for s in ("detection", "fuzzing")},
-                "simulation": (u.get("simulation") or {}).get("correlation"),
-            })
+            out.setdefault(key, []).append(
+                {
+                    "explainer": r["explainer"]["model"],
+                    "scorer": r["scorer"]["model"],
+                    "date": r["date"],
+                    "explanation": u["explanation"],
+                    **{s: (u.get(s) or {}).get("balanced_accuracy") for s in ("detection", "fuzzing")},
+                    "simulation": (u.get("simulation") or {}).get("correlation"),
+                }
+            )
     return out
 
 

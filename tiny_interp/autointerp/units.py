@@ -80,8 +80,9 @@ def examples_from_frame(df: Any) -> tuple[Example, ...]:
     return tuple(out)
 
 
-def examples_from_arrays(tokens: np.ndarray, acts: np.ndarray, window: int, pieces: Sequence[str]
-                         ) -> tuple[Example, ...]:
+def examples_from_arrays(
+    tokens: np.ndarray, acts: np.ndarray, window: int, pieces: Sequence[str]
+) -> tuple[Example, ...]:
     """Atlas windows ([k, 2W+1] token ids, -1 outside the story, and activations) as ``Example``s, decoded through
     a vocabulary table: the atlas's own per-example decode costs ~30 ms a unit, too slow for every SAE feature."""
     out = []
@@ -89,8 +90,9 @@ def examples_from_arrays(tokens: np.ndarray, acts: np.ndarray, window: int, piec
         ok = t >= 0
         if not ok.any():
             continue
-        out.append(Example(tuple(pieces[int(i)] for i in t[ok]), tuple(float(x) for x in a[ok]),
-                           int(ok[:window].sum())))
+        out.append(
+            Example(tuple(pieces[int(i)] for i in t[ok]), tuple(float(x) for x in a[ok]), int(ok[:window].sum()))
+        )
     return tuple(out)
 
 
@@ -140,8 +142,9 @@ class UnitSet:
     def evidence(self, unit: Unit, n_top: int = 10, n_tokens: int = 10, n_logits: int = 8) -> Evidence:
         return self.evidence_many([unit], n_top, n_tokens, n_logits)[unit.key]
 
-    def evidence_many(self, units: Sequence[Unit], n_top: int = 10, n_tokens: int = 10, n_logits: int = 8,
-                      min_count: int = 10) -> dict[str, Evidence]:
+    def evidence_many(
+        self, units: Sequence[Unit], n_top: int = 10, n_tokens: int = 10, n_logits: int = 8, min_count: int = 10
+    ) -> dict[str, Evidence]:
         """Evidence per unit key; top tokens (highest positive mean activation among tokens seen ``min_count``
         times) come from one read of the atlas's token-mean table for all the units."""
         a = self.atlas
@@ -157,10 +160,18 @@ class UnitSet:
             ids = [int(i) for i in order[:, j] if means[i, j] > 0]  # sparse atlases read 0 beyond their tops
             up, down = self.logit_effects(u, n_logits)
             out[u.key] = Evidence(
-                unit=u, quantiles=self.quantile_examples(u), logits_up=up, logits_down=down,
-                top=examples_from_arrays(np.asarray(a.a["top_window_tokens"][f, :n_top])[keep],
-                                         np.asarray(a.a["top_window_acts"][f, :n_top])[keep], window, self.pieces),
-                top_tokens=tuple((self.pieces[i], float(means[i, j])) for i in ids), top_token_ids=tuple(ids),
+                unit=u,
+                quantiles=self.quantile_examples(u),
+                logits_up=up,
+                logits_down=down,
+                top=examples_from_arrays(
+                    np.asarray(a.a["top_window_tokens"][f, :n_top])[keep],
+                    np.asarray(a.a["top_window_acts"][f, :n_top])[keep],
+                    window,
+                    self.pieces,
+                ),
+                top_tokens=tuple((self.pieces[i], float(means[i, j])) for i in ids),
+                top_token_ids=tuple(ids),
                 scale=float(vals[keep].max()) if keep.any() else 0.0,
             )
         return out
@@ -242,9 +253,13 @@ class FeatureSet(UnitSet):
         if n <= 0 or "logit_pos_ids" not in a:
             return (), ()
         f = unit.layer * self.atlas.d_mlp + unit.index
-        return tuple(tuple((self.pieces[int(i)], float(v)) for i, v in zip(a[f"logit_{sign}_ids"][f, :n],
-                                                                            a[f"logit_{sign}_values"][f, :n]))
-                     for sign in ("pos", "neg"))
+        return tuple(
+            tuple(
+                (self.pieces[int(i)], float(v))
+                for i, v in zip(a[f"logit_{sign}_ids"][f, :n], a[f"logit_{sign}_values"][f, :n])
+            )
+            for sign in ("pos", "neg")
+        )
 
 
 def sample_units(units: Sequence[Unit], n: int | None, seed: int) -> list[Unit]:
@@ -261,12 +276,20 @@ def sae_directory(model_dir: str | os.PathLike, name_or_path: str) -> Path:
     inside a run whose feature atlas sits in the run directory stands for that run (the atlas numbers its
     dictionaries)."""
     model_dir = Path(model_dir)
-    found = next((p for p in (Path(name_or_path).expanduser(), model_dir / "saes" / name_or_path,
-                              model_dir / name_or_path) if p.is_dir()), None)
+    found = next(
+        (
+            p
+            for p in (Path(name_or_path).expanduser(), model_dir / "saes" / name_or_path, model_dir / name_or_path)
+            if p.is_dir()
+        ),
+        None,
+    )
     if found is None:
         have = sorted(p.name for p in (model_dir / "saes").glob("*") if p.is_dir())
-        raise ConfigError(f"no SAE {name_or_path!r}: not a directory, nor under {model_dir / 'saes'}"
-                          + (f" (there: {', '.join(have)})" if have else ""))
+        raise ConfigError(
+            f"no SAE {name_or_path!r}: not a directory, nor under {model_dir / 'saes'}"
+            + (f" (there: {', '.join(have)})" if have else "")
+        )
     if (found / "cfg.json").is_file() and not (found / "atlas").is_dir() and (found.parent / "atlas").is_dir():
         return found.parent
     return found
@@ -277,13 +300,14 @@ def open_unit_set(model_dir: str | os.PathLike, spec: str, atlas: str | os.PathL
     defaults to ``<model>/atlas`` for neurons and ``<sae>/atlas`` for features."""
     if spec == "neurons":
         return NeuronSet(model_dir, atlas)
-    if spec.startswith("features:") and spec[len("features:"):]:
+    if spec.startswith("features:") and spec[len("features:") :]:
         from ..features.feature_atlas import FeatureAtlas
 
-        sae_dir = sae_directory(model_dir, spec[len("features:"):])
+        sae_dir = sae_directory(model_dir, spec[len("features:") :])
         atlas_dir = Path(atlas) if atlas is not None else sae_dir / "atlas"
         if not (atlas_dir / "atlas.json").is_file():
             raise ConfigError(f"no feature atlas at {atlas_dir}: build the SAE's feature atlas first (or pass --atlas)")
         return FeatureSet(model_dir, sae_dir, FeatureAtlas.open(atlas_dir))
-    raise ConfigError(f"--units takes 'neurons' or 'features:SAE' (an SAE directory or a name under "
-                      f"<model>/saes/), got {spec!r}")
+    raise ConfigError(
+        f"--units takes 'neurons' or 'features:SAE' (an SAE directory or a name under <model>/saes/), got {spec!r}"
+    )

@@ -43,9 +43,11 @@ class ExplanationTable:
 
         vid = "ti-ai-" + uuid.uuid4().hex[:12]
         script = _script().replace("</", "<\\/")
-        return (f'<div class="ti-ai" id="{vid}" data-pending="1"></div>\n'
-                f'<script type="application/json" id="{vid}-data">{safe_json(self.data())}</script>\n'
-                f"<script>{script}</script>\n")
+        return (
+            f'<div class="ti-ai" id="{vid}" data-pending="1"></div>\n'
+            f'<script type="application/json" id="{vid}-data">{safe_json(self.data())}</script>\n'
+            f"<script>{script}</script>\n"
+        )
 
     def _repr_html_(self) -> str:
         return self.to_html()

@@ -92,16 +92,28 @@ def taxonomy_summary(model_dir: Path, cfg: CardConfig) -> str:
     lines = ["| label | heads |", "|---|---|"] + [f"| {label} | {n} |" for label, n in counts.items()]
     window = TaxonomyConfig().distance_window + 1
     best = table.sort_values("local_mass", ascending=False).head(4)
-    lines += ["", "Most positional heads: " + ", ".join(
-        f"L{r.layer}H{r.head} ({r.label}, {r.local_mass:.0%} on the last {window} tokens, "
-        f"{r.offset_share:.0%} at offset {r.dominant_offset})" for r in best.itertuples())]
+    lines += [
+        "",
+        "Most positional heads: "
+        + ", ".join(
+            f"L{r.layer}H{r.head} ({r.label}, {r.local_mass:.0%} on the last {window} tokens, "
+            f"{r.offset_share:.0%} at offset {r.dominant_offset})"
+            for r in best.itertuples()
+        ),
+    ]
     lifts = [c for c in table.columns if c.startswith("lift_")]
     if lifts:
         semantic = table.assign(best_lift=table[lifts].max(axis=1), best_class=table[lifts].fillna(-1.0).idxmax(axis=1))
         semantic = semantic.sort_values("best_lift", ascending=False).head(4)
-        lines += ["", "Most semantic heads: " + ", ".join(
-            f"L{r.layer}H{r.head} ({r.label}, {r.best_lift:.1f}x uniform attention on "
-            f"{r.best_class.removeprefix('lift_')})" for r in semantic.itertuples())]
+        lines += [
+            "",
+            "Most semantic heads: "
+            + ", ".join(
+                f"L{r.layer}H{r.head} ({r.label}, {r.best_lift:.1f}x uniform attention on "
+                f"{r.best_class.removeprefix('lift_')})"
+                for r in semantic.itertuples()
+            ),
+        ]
     return "\n".join(lines)
 
 
@@ -118,13 +130,17 @@ def neuron_summary(model_dir: Path, per_class: int = 2) -> str | None:
         f"From the atlas in `atlas/` ({atlas.meta['tokens']:,} tokens of {atlas.meta['stories']:,} validation stories; "
         "`tiny_interp.interp.Atlas`): per word class of the paper's section 5, the neurons whose mean activation on "
         "the class's tokens stands furthest above their overall mean (in standard deviations), with the tokens "
-        "that fire them most.", "",
-        "| class | neuron | selectivity | tokens it fires on most |", "|---|---|---|---|",
+        "that fire them most.",
+        "",
+        "| class | neuron | selectivity | tokens it fires on most |",
+        "|---|---|---|---|",
     ]
     if table.empty:
         return lines[0] + "\n\nNo word of these classes is a single token of this model's vocabulary."
-    lines += [f"| {r['class']} | L{r['layer']}N{r['neuron']} | {r['selectivity']:.1f} | {escape_md(r['top_tokens'])} |"
-              for _, r in table.iterrows()]
+    lines += [
+        f"| {r['class']} | L{r['layer']}N{r['neuron']} | {r['selectivity']:.1f} | {escape_md(r['top_tokens'])} |"
+        for _, r in table.iterrows()
+    ]
     return "\n".join(lines)
 
 
@@ -150,7 +166,9 @@ def shipped_figures(root: Path) -> list[tuple[str, dict[str, Any]]]:
         try:
             meta = json.loads(meta_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            warnings.warn(f"skipped {meta_file.parent} in the card's bits-per-byte table: {meta_file} is unreadable ({e})")
+            warnings.warn(
+                f"skipped {meta_file.parent} in the card's bits-per-byte table: {meta_file} is unreadable ({e})"
+            )
             continue
         evaluation = meta.get("evaluation") if isinstance(meta, dict) else None
         if isinstance(evaluation, dict):
@@ -161,8 +179,10 @@ def shipped_figures(root: Path) -> list[tuple[str, dict[str, Any]]]:
 def bpb_table(root: Path) -> str:
     lines = ["| model | valid.txt bpb | test.txt bpb |", "|---|---|---|"]
     for name, ev in shipped_figures(root):
-        lines.append(f"| {escape_md(name)} (shipped) | {escape_md(ev.get('valid_bpb', '–'))} | "
-                     f"{escape_md(ev.get('test_bpb', '–'))} |")
+        lines.append(
+            f"| {escape_md(name)} (shipped) | {escape_md(ev.get('valid_bpb', '–'))} | "
+            f"{escape_md(ev.get('test_bpb', '–'))} |"
+        )
     for name, bpb in PAPER_BPB:
         lines.append(f"| {name}, val loss converted | {bpb} | – |")
     for name, bpb in STORIES260K_BPB:
@@ -186,28 +206,41 @@ def read_card_config(model_dir: str | os.PathLike) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def write_card(model_dir: str | os.PathLike, cfg: CardConfig, evaluate_now: bool = True, force_eval: bool = True) -> Path:
+def write_card(
+    model_dir: str | os.PathLike, cfg: CardConfig, evaluate_now: bool = True, force_eval: bool = True
+) -> Path:
     model_dir = Path(model_dir)
     if evaluate_now:
         evaluate(model_dir, cfg, force=force_eval)
     write_json_atomic(model_dir / CARD_CONFIG_FILE, asdict(cfg))
     meta = read_meta(model_dir)
     model_cfg = model_config_of(model_dir)
-    train_config = json.loads((model_dir / "train_config.json").read_text()) if (model_dir / "train_config.json").exists() else None
+    train_config = (
+        json.loads((model_dir / "train_config.json").read_text())
+        if (model_dir / "train_config.json").exists()
+        else None
+    )
     n_params = model_cfg.n_params()
     hours = meta.get("train_seconds", 0) / 3600
     curve = loss_curve(model_dir)
     lines = [
-        f"# {escape_md(cfg.name)}", "", escape_html(cfg.summary), "",
-        "## Model", "",
+        f"# {escape_md(cfg.name)}",
+        "",
+        escape_html(cfg.summary),
+        "",
+        "## Model",
+        "",
         f"| family | d_model | layers | heads | kv heads | d_mlp | context | vocab | parameters |",
         "|---|---|---|---|---|---|---|---|---|",
         f"| {model_cfg.family} | {model_cfg.d_model} | {model_cfg.n_layers} | {model_cfg.n_heads} | {model_cfg.kv_heads} "
-        f"| {model_cfg.d_mlp} | {model_cfg.n_ctx} | {model_cfg.vocab_size} | {n_params:,} |", "",
+        f"| {model_cfg.d_mlp} | {model_cfg.n_ctx} | {model_cfg.vocab_size} | {n_params:,} |",
+        "",
         f"Weights: `model.safetensors` in {meta.get('weights_dtype', 'float32')}; Hugging Face "
         f"`{'GPTNeoForCausalLM' if model_cfg.family == 'gpt-neo' else 'LlamaForCausalLM'}`; open with "
-        f"`tiny_interp.load(\"trained_models/{cfg.name}\")`.", "",
-        "## Data and training", "",
+        f'`tiny_interp.load("trained_models/{cfg.name}")`.',
+        "",
+        "## Data and training",
+        "",
     ]
     if train_config:
         td = train_config.get("train_data", {})
@@ -223,22 +256,45 @@ def write_card(model_dir: str | os.PathLike, cfg: CardConfig, evaluate_now: bool
         lines += ["", escape_html(cfg.what_worked)]
     if curve:
         lines += ["", f"![loss curve]({curve})"]
-    lines += ["", "## Bits per byte", "",
-              "Measured with `tiny-interp eval-bpb` (every byte of every story, end of story included; see the main "
-              "README). Paper figures: the paper's validation losses converted with 4.04 bytes per GPT-Neo token.", "",
-              bpb_table(model_dir.parent), "",
-              "## Samples", "", f"Temperature {cfg.temperature}, seed {cfg.seed}, fixed prompts (bold).", ""]
+    lines += [
+        "",
+        "## Bits per byte",
+        "",
+        "Measured with `tiny-interp eval-bpb` (every byte of every story, end of story included; see the main "
+        "README). Paper figures: the paper's validation losses converted with 4.04 bytes per GPT-Neo token.",
+        "",
+        bpb_table(model_dir.parent),
+        "",
+        "## Samples",
+        "",
+        f"Temperature {cfg.temperature}, seed {cfg.seed}, fixed prompts (bold).",
+        "",
+    ]
     for prompt, text in zip(SAMPLE_PROMPTS, samples(model_dir, cfg)):
-        lines += [f"> **{escape_md(prompt)}**{escape_md(text[len(prompt):])}", ""]
-    lines += ["## Head taxonomy", "", f"On the first {cfg.taxonomy_stories} stories of the validation file "
-              "(`tiny_interp.interp.head_taxonomy`).", "", taxonomy_summary(model_dir, cfg), ""]
+        lines += [f"> **{escape_md(prompt)}**{escape_md(text[len(prompt) :])}", ""]
+    lines += [
+        "## Head taxonomy",
+        "",
+        f"On the first {cfg.taxonomy_stories} stories of the validation file (`tiny_interp.interp.head_taxonomy`).",
+        "",
+        taxonomy_summary(model_dir, cfg),
+        "",
+    ]
     neurons = neuron_summary(model_dir)
     if neurons:
         lines += ["## Neurons", "", neurons, ""]
     if train_config:
-        lines += ["## Reproduce", "", "```bash", train_command(train_config, f"runs/{cfg.name}"),
-                  ship_command(cfg, with_checkpoints=(model_dir / "checkpoints").is_dir()),
-                  "```", "", "On a GPU add `--device cuda` (bf16 autocast); on a CPU it runs as is.", ""]
+        lines += [
+            "## Reproduce",
+            "",
+            "```bash",
+            train_command(train_config, f"runs/{cfg.name}"),
+            ship_command(cfg, with_checkpoints=(model_dir / "checkpoints").is_dir()),
+            "```",
+            "",
+            "On a GPU add `--device cuda` (bf16 autocast); on a CPU it runs as is.",
+            "",
+        ]
     settings = json.dumps(asdict(cfg), indent=2)
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", settings)), default=0))  # never closed early
     lines += ["## Card settings", "", fence + "json", settings, fence, ""]

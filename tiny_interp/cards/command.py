@@ -18,7 +18,9 @@ def train_command(train_config: dict[str, Any], out: str) -> str:
     data, val = train_config.get("train_data", {}), train_config.get("val_data", {})
     tokenizer = data.get("tokenizer", "bpe")
     data_cfg = DataConfig(
-        data=data.get("source", "TRAIN.txt"), val_data=val.get("source"), tokenizer=tokenizer,
+        data=data.get("source", "TRAIN.txt"),
+        val_data=val.get("source"),
+        tokenizer=tokenizer,
         vocab_size=data.get("vocab_size", 4096) if tokenizer == "bpe" else DataConfig.vocab_size,
         max_stories=data.get("max_stories") or None,
     )

@@ -23,8 +23,11 @@ def is_shipped(path: Path) -> bool:
 
 
 def export_model(
-    run_dir: str | os.PathLike, out: str | os.PathLike, dtype: torch.dtype = torch.float16,
-    with_checkpoints: bool = False, force: bool = False,
+    run_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    dtype: torch.dtype = torch.float16,
+    with_checkpoints: bool = False,
+    force: bool = False,
 ) -> Path:
     """Copy ``run_dir``'s final model (and optionally its ``checkpoints/step-*``) to ``out`` in ``dtype``.
 
@@ -35,8 +38,10 @@ def export_model(
     run_dir = check_model_dir(run_dir)
     claim_output_dir(out, KIND, force, legacy=is_shipped)
     if (Path(out) / "atlas").is_dir():
-        warnings.warn(f"{Path(out) / 'atlas'} was built from the model shipped there before; rebuild it with "
-                      "`tiny-interp atlas` (the card's neuron section reads it)")
+        warnings.warn(
+            f"{Path(out) / 'atlas'} was built from the model shipped there before; rebuild it with "
+            "`tiny-interp atlas` (the card's neuron section reads it)"
+        )
     with staged_into(out) as tmp:
         _export_one(run_dir, tmp, dtype)
         for name in RUN_FILES:

@@ -19,15 +19,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=16, help="examples kept per neuron (default 16)")
     p.add_argument("--batch-size", type=int, default=32, help="stories per forward pass (default 32)")
     p.add_argument("--max-len", type=int, default=256, help="tokens per story at most (default 256)")
-    p.add_argument("--out", default=None, help="atlas directory (default <model>/atlas): new, empty, or an earlier atlas "
-                   "(only the atlas's own files are ever replaced)")
-    p.add_argument("--fresh", "--force", action="store_true", dest="fresh",
-                   help="rebuild: discard a stopped build's state and replace the atlas's own files")
-    p.add_argument("--show", action="append", default=[], metavar="LAYER:NEURON", help="print this neuron's top examples (repeatable)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="atlas directory (default <model>/atlas): new, empty, or an earlier atlas "
+        "(only the atlas's own files are ever replaced)",
+    )
+    p.add_argument(
+        "--fresh",
+        "--force",
+        action="store_true",
+        dest="fresh",
+        help="rebuild: discard a stopped build's state and replace the atlas's own files",
+    )
+    p.add_argument(
+        "--show",
+        action="append",
+        default=[],
+        metavar="LAYER:NEURON",
+        help="print this neuron's top examples (repeatable)",
+    )
     p.add_argument("--dead", action="store_true", help="list dead neurons")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--workers", type=int, default=1,
-                   help="build in N processes (one torch thread each; about N times faster on N free cores)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="build in N processes (one torch thread each; about N times faster on N free cores)",
+    )
     p.set_defaults(run=run)
 
 
@@ -40,13 +59,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n_stories is not None and args.n_stories <= 0:
         raise ConfigError(f"--n-stories must be positive, got {args.n_stories}")
-    config = AtlasConfig(top_k=args.top_k, batch_size=args.batch_size, max_len=args.max_len, device=args.device,
-                         workers=args.workers)  # checks every value before anything is read
+    config = AtlasConfig(
+        top_k=args.top_k, batch_size=args.batch_size, max_len=args.max_len, device=args.device, workers=args.workers
+    )  # checks every value before anything is read
     model_dir = resolve_model_dir(args.model)
     out = Path(args.out).resolve() if args.out else default_atlas_dir(model_dir)
     if args.stories:
-        atlas = build_atlas(model_dir, args.stories, out=out, config=config, n_stories=args.n_stories,
-                            fresh=args.fresh)
+        atlas = build_atlas(model_dir, args.stories, out=out, config=config, n_stories=args.n_stories, fresh=args.fresh)
         print(f"atlas: {atlas.meta['tokens']:,} tokens from {atlas.meta['stories']:,} stories -> {out}")
     elif not (out / "atlas.json").is_file():
         raise ConfigError(f"no atlas at {out}; build one with --stories FILE")
@@ -57,12 +76,16 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigError(f"--show takes LAYER:NEURON, e.g. 3:117, got {spec!r}") from None
         if not (0 <= layer < atlas.n_layers and 0 <= neuron < atlas.d_mlp):
-            raise ConfigError(f"--show {spec}: the atlas has layers 0..{atlas.n_layers - 1} and neurons "
-                              f"0..{atlas.d_mlp - 1}")
+            raise ConfigError(
+                f"--show {spec}: the atlas has layers 0..{atlas.n_layers - 1} and neurons 0..{atlas.d_mlp - 1}"
+            )
         print(f"\nlayer {layer} neuron {neuron}")
         for r in atlas.top_examples(layer, neuron).itertuples():
             print(f"  {r.activation:8.3f}  story {r.story:>6} pos {r.position:>4}  {r.context!r}")
     if args.dead:
         dead = atlas.dead_neurons()
-        print(f"\n{len(dead)} dead neurons" + (": " + ", ".join(f"{l}:{n}" for l, n in zip(dead.layer, dead.neuron)) if len(dead) else ""))
+        print(
+            f"\n{len(dead)} dead neurons"
+            + (": " + ", ".join(f"{l}:{n}" for l, n in zip(dead.layer, dead.neuron)) if len(dead) else "")
+        )
     return 0

@@ -21,8 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="JSONL of completion records (appended)")
     p.add_argument("--n", type=positive_int, default=10, help="completions per prompt (default 10)")
     p.add_argument("--name", default=None, help="model name in the records (default: the model directory name)")
-    p.add_argument("--kinds", default="story,knowledge,reasoning,context",
-                   help="prompt kinds, comma-separated (default all)")
+    p.add_argument(
+        "--kinds", default="story,knowledge,reasoning,context", help="prompt kinds, comma-separated (default all)"
+    )
     p.add_argument("--max-new-tokens", type=positive_int, default=200, help="tokens per completion (default 200)")
     p.add_argument("--temperature", type=nonneg_float, default=1.0, help="0 = greedy; default 1.0")
     p.add_argument("--top-k", type=positive_int, default=None, help="sample from the k most likely tokens only")
@@ -40,12 +41,22 @@ def run(args: argparse.Namespace) -> int:
 
     name = args.name or Path(args.model.rstrip("/")).name
     cfg = CompleteConfig(
-        model=args.model, name=name, n=args.n, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-        top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-        kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()), device=args.device,
+        model=args.model,
+        name=name,
+        n=args.n,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
+        device=args.device,
     )
     counts = complete(cfg, args.out, progress=not args.no_progress)
     redone = f" ({counts['redone']} completions redone: made with other settings)" if counts["redone"] else ""
-    print(f"{name}: completed {counts['generated_prompts']} prompts, {counts['skipped_prompts']} already done"
-          f"{redone} -> {args.out}", file=sys.stderr)
+    print(
+        f"{name}: completed {counts['generated_prompts']} prompts, {counts['skipped_prompts']} already done"
+        f"{redone} -> {args.out}",
+        file=sys.stderr,
+    )
     return 0

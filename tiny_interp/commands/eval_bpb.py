@@ -20,16 +20,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "scored once, with at least context - stride tokens before it). The last line is bpb=<number>.",
     )
     p.add_argument("model", help="model directory or Hugging Face hub id")
-    p.add_argument("--data", required=True, help="stories: a .txt in the TinyStories format, .jsonl/.parquet, or a hub dataset id")
+    p.add_argument(
+        "--data", required=True, help="stories: a .txt in the TinyStories format, .jsonl/.parquet, or a hub dataset id"
+    )
     p.add_argument("--max-stories", type=positive_int, default=None, help="score only the first N stories")
     p.add_argument("--split", default="validation", help="dataset split for a hub id (default validation)")
     p.add_argument("--batch-size", type=positive_int, default=16, help="windows per forward pass (default 16)")
-    p.add_argument("--stride", type=positive_int, default=None,
-                   help="sliding-window step for long stories (default: half the context)")
+    p.add_argument(
+        "--stride",
+        type=positive_int,
+        default=None,
+        help="sliding-window step for long stories (default: half the context)",
+    )
     p.add_argument("--device", type=device, default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--protocol", choices=["stories", "stream"], default="stories",
-                   help="stories (default): each story from its own BOS, as documented above; stream: llama2.c-style, "
-                   "the stories joined into one stream cut into --chunk-token chunks (less context, higher figures)")
+    p.add_argument(
+        "--protocol",
+        choices=["stories", "stream"],
+        default="stories",
+        help="stories (default): each story from its own BOS, as documented above; stream: llama2.c-style, "
+        "the stories joined into one stream cut into --chunk-token chunks (less context, higher figures)",
+    )
     p.add_argument("--chunk", type=number(int, 2), default=256, help="chunk length for --protocol stream (default 256)")
     p.set_defaults(run=run)
 
@@ -44,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.bpb import bits_per_byte, stream_bits_per_byte
     from ..loading import resolve_model_dir
     from ..model.checkpoint import load_tinylm, load_tokenizer
-
     from ..train.loop import resolve_device
 
     path = resolve_model_dir(args.model)
@@ -60,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         result = bits_per_byte(model, tokenizer, stories, batch_size=args.batch_size, stride=args.stride, progress=True)
     print(f"model: {path} (protocol: {args.protocol})")
-    print(f"stories={result.n_stories} bytes={result.n_bytes} tokens={result.n_tokens} "
-          f"bytes_per_token={result.bytes_per_token:.4f} nats_per_token={result.nats_per_token:.4f}")
+    print(
+        f"stories={result.n_stories} bytes={result.n_bytes} tokens={result.n_tokens} "
+        f"bytes_per_token={result.bytes_per_token:.4f} nats_per_token={result.nats_per_token:.4f}"
+    )
     print(f"bpb={result.bpb:.6f}")
     return 0

@@ -26,17 +26,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kinds", default="story", help="completion kinds to grade (default story)")
     p.add_argument("--free-text", action="store_true", help="ask for plain text grades instead of a JSON schema")
     p.add_argument("--max-tokens", type=positive_int, default=600, help="max tokens per answer (default 600)")
-    p.add_argument("--paper-figures", default=None,
-                   help="JSON list of grades by d_model/n_layers to show beside ours instead of the built-in side "
-                   "table (the paper's Figure 4, Eldan & Li 2023)")
+    p.add_argument(
+        "--paper-figures",
+        default=None,
+        help="JSON list of grades by d_model/n_layers to show beside ours instead of the built-in side "
+        "table (the paper's Figure 4, Eldan & Li 2023)",
+    )
     add_endpoint_args(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import write_json_atomic, write_text_atomic
-    from ..llm.grade import (grade_figure, grade_handler, grade_items, grade_table, load_paper_figures,
-                             table_markdown)
+    from ..llm.grade import grade_figure, grade_handler, grade_items, grade_table, load_paper_figures, table_markdown
     from ..llm.runner import config_from_args, run_items
 
     out = Path(args.out)
@@ -48,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
     summary = run_items(items, out, cfg, grade_handler, progress=not args.no_progress, desc="grade")
     print("\n".join(summary.lines()), file=sys.stderr)
     if not args.free_text and any(c.startswith("client_error_4") for c in summary.failures_by_cause):
-        print("  hint: if the endpoint does not support response_format (JSON schema), rerun with --free-text",
-              file=sys.stderr)
+        print(
+            "  hint: if the endpoint does not support response_format (JSON schema), rerun with --free-text",
+            file=sys.stderr,
+        )
     rows = grade_table(out, paper)
     write_json_atomic(out.with_name(out.name + ".table.json"), rows)
     md = table_markdown(rows)

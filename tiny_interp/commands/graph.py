@@ -21,14 +21,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="model directory or hub id")
     p.add_argument("--prompt", required=True, help="text whose next token is traced")
-    p.add_argument("--target", default=None, help="one token to trace whatever its probability, e.g. ' Tom' "
-                   "(the first output node; pruning keeps what matters to it)")
+    p.add_argument(
+        "--target",
+        default=None,
+        help="one token to trace whatever its probability, e.g. ' Tom' "
+        "(the first output node; pruning keeps what matters to it)",
+    )
     p.add_argument("--transcoders", required=True, help="directory with one transcoder per layer (cfg.json each)")
     p.add_argument("--out", required=True, help="HTML page to write")
     p.add_argument("--json", default=None, help="also write the graph JSON that circuit-tracer / Neuronpedia read")
     for f in dataclasses.fields(GraphConfig):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
-                       help=f"(default {f.default})")
+        p.add_argument(
+            f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"(default {f.default})"
+        )
     p.set_defaults(run=run)
 
 
@@ -68,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
         exported["metadata"]["generator"] = "tiny-interp"
         write_graph_json(js, exported)
     fid = fidelity(graph, pruned)
-    print(f"{graph.n_pos} tokens, {graph.n_active} active features; kept {pruned.n_nodes} nodes and "
-          f"{pruned.n_edges} edges; error share {fid.error_share:.3f} (top logit {fid.error_share_top:.3f}); "
-          f"KL without errors {fid.kl_without_errors:.3f} nats; {time.perf_counter() - start:.1f} s")
+    print(
+        f"{graph.n_pos} tokens, {graph.n_active} active features; kept {pruned.n_nodes} nodes and "
+        f"{pruned.n_edges} edges; error share {fid.error_share:.3f} (top logit {fid.error_share_top:.3f}); "
+        f"KL without errors {fid.kl_without_errors:.3f} nats; {time.perf_counter() - start:.1f} s"
+    )
     print(f"wrote {out}" + (f" and {js}" if js else ""))
     return 0

@@ -23,17 +23,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import write_text_atomic
+    from ..errors import utf8_input
     from ..interp.heads import head_taxonomy
     from ..loading import load
-
-    from ..errors import utf8_input
 
     with utf8_input(args.stories):
         table = head_taxonomy(load(args.model), args.stories, n_stories=args.n_stories)
     lifts = [c for c in table.columns if c.startswith("lift_")]
     shown = table.assign(best_lift=table[lifts].max(axis=1)) if lifts else table
-    cols = ["layer", "head", "label", "prev_token", "dominant_offset", "offset_share", "local_mass", "induction",
-            "sink", "duplicate_token"] + (["best_lift"] if lifts else []) + ["entropy"]
+    cols = (
+        [
+            "layer",
+            "head",
+            "label",
+            "prev_token",
+            "dominant_offset",
+            "offset_share",
+            "local_mass",
+            "induction",
+            "sink",
+            "duplicate_token",
+        ]
+        + (["best_lift"] if lifts else [])
+        + ["entropy"]
+    )
     print(shown[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.csv:
         write_text_atomic(args.csv, table.to_csv(index=False))

@@ -16,9 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="llama2.c checkpoint: MODEL.bin (legacy export) or ckpt.pt (training checkpoint)")
     p.add_argument("--tokenizer", required=True, help="SentencePiece tokenizer.model or llama2.c tok*.bin")
-    p.add_argument("--out", required=True,
-                   help="directory to write: new, empty, or an earlier import (its model files are replaced one by "
-                   "one; other files stay)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="directory to write: new, empty, or an earlier import (its model files are replaced one by "
+        "one; other files stay)",
+    )
     p.add_argument("--force", action="store_true", help="write the model files into a folder that holds other files")
     p.set_defaults(run=run)
 
@@ -29,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = import_llama2c(args.model, args.tokenizer, args.out, force=args.force)
     cfg = model_config_of(out)
-    print(f"wrote {out}: llama d_model={cfg.d_model} layers={cfg.n_layers} heads={cfg.n_heads}/{cfg.kv_heads} "
-          f"vocab={cfg.vocab_size} context={cfg.n_ctx} params={cfg.n_params():,}")
+    print(
+        f"wrote {out}: llama d_model={cfg.d_model} layers={cfg.n_layers} heads={cfg.n_heads}/{cfg.kv_heads} "
+        f"vocab={cfg.vocab_size} context={cfg.n_ctx} params={cfg.n_params():,}"
+    )
     return 0

@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default=None, help="model directory or hub id to open (default: the shipped default)")
     p.add_argument("--train-steps", type=int, default=600, help="steps for the fallback model when none is shipped")
-    p.add_argument("--notebooks", default=None, help="folder of notebooks to copy (default: the repository's notebooks/)")
+    p.add_argument(
+        "--notebooks", default=None, help="folder of notebooks to copy (default: the repository's notebooks/)"
+    )
     p.add_argument("--workdir", default=None, help="folder the lab works in (default: runs/lab in the repository)")
     p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="arguments passed on to jupyter lab")
     p.set_defaults(run=run)
@@ -41,8 +43,16 @@ def ensure_default_model(train_steps: int) -> str:
     from ..train.config import DataConfig, TrainConfig
     from ..train.state import has_state
 
-    cfg = TrainConfig(preset="1M", max_steps=train_steps, batch_size=16, seq_len=256, warmup_steps=50, lr=2e-3,
-                      eval_every=200, save_every=200)
+    cfg = TrainConfig(
+        preset="1M",
+        max_steps=train_steps,
+        batch_size=16,
+        seq_len=256,
+        warmup_steps=50,
+        lr=2e-3,
+        eval_every=200,
+        save_every=200,
+    )
     stories = DataConfig(data=data, val_data=val, max_stories=6000)
     # a stopped fallback run continues; a finished or foreign folder is the train command's to refuse
     argv = train_argv(cfg, stories, FALLBACK_MODEL, resume=has_state(FALLBACK_MODEL))
@@ -65,20 +75,27 @@ def checked_model(given: str | None, train_steps: int) -> str:
 
 
 def jupyter_command(root: "os.PathLike[str]", quickstart: "os.PathLike[str]", extra: list[str]) -> list[str]:
-    from pathlib import Path
-
     from importlib import resources
+    from pathlib import Path
 
     url = "/lab/tree/" + Path(quickstart).relative_to(root).as_posix()
     settings = resources.files("tiny_interp.workbench").joinpath("lab_settings")
-    return [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}",
-            # the printed URL and the opened page are the quickstart, not the launcher
-            f"--ServerApp.default_url={url}", f"--LabApp.default_url={url}",
-            # kernels start at the repository root (paths as in a terminal there and in the README)
-            "--ServerApp.kernel_manager_class=tiny_interp.workbench.lab_kernels.RepoRootKernelManager",
-            # our overrides: no news feed (nor the prompt about it), no update check, widget state saved
-            f"--LabApp.app_settings_dir={settings}",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={root}",
+        # the printed URL and the opened page are the quickstart, not the launcher
+        f"--ServerApp.default_url={url}",
+        f"--LabApp.default_url={url}",
+        # kernels start at the repository root (paths as in a terminal there and in the README)
+        "--ServerApp.kernel_manager_class=tiny_interp.workbench.lab_kernels.RepoRootKernelManager",
+        # our overrides: no news feed (nor the prompt about it), no update check, widget state saved
+        f"--LabApp.app_settings_dir={settings}",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.news_url=None",
+        *extra,
+    ]
 
 
 def run(args: argparse.Namespace) -> int:

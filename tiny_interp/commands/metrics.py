@@ -27,8 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train", default=None, help="training stories (.txt) for novelty")
     p.add_argument("--max-train", type=positive_int, default=None, help="index only the first N training stories")
     p.add_argument("--k", type=number(int, 1, 16), default=4, help="k-gram size for the training overlap (default 4)")
-    p.add_argument("--keep-mod", type=positive_int, default=1,
-                   help="index 1/M of the n-grams (consistent hash sample) to save memory on the full dataset")
+    p.add_argument(
+        "--keep-mod",
+        type=positive_int,
+        default=1,
+        help="index 1/M of the n-grams (consistent hash sample) to save memory on the full dataset",
+    )
     p.add_argument("--model", default=None, help="model directory: also report its bits per byte on --bpb-data")
     p.add_argument("--bpb-data", default=None, help="TinyStories .txt to score with --model (e.g. valid.txt)")
     p.add_argument("--device", type=device, default="cpu", help="cpu or cuda (default cpu)")
@@ -41,9 +45,8 @@ def _f(x: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import write_json_atomic
-    from ..errors import utf8_input
-    from ..errors import ConfigError
     from ..data.stories import read_stories
+    from ..errors import ConfigError, utf8_input
     from ..eval.inputs import read_story_groups
     from ..eval.ngrams import NGramIndex, Vocab
     from ..eval.story_metrics import story_metrics
@@ -61,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
         index_rouge = index_k if args.k == 2 else NGramIndex(train, n=2, keep_mod=args.keep_mod, vocab=vocab)
     report: dict[str, object] = {"stories": args.stories, "train": args.train, "sets": {}}
     for name, texts in groups.items():
-        report["sets"][name] = story_metrics(texts, k=args.k, keep_mod=args.keep_mod, index_k=index_k,
-                                             index_rouge=index_rouge)
+        report["sets"][name] = story_metrics(
+            texts, k=args.k, keep_mod=args.keep_mod, index_k=index_k, index_rouge=index_rouge
+        )
     if args.model:
         if not args.bpb_data:
             raise ConfigError("--model needs --bpb-data FILE.txt (the stories to score, e.g. valid.txt)")
@@ -74,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
         from ..model.checkpoint import load_tinylm, load_tokenizer
 
         path = resolve_model_dir(args.model)
-        res = bits_per_byte(load_tinylm(path, device=args.device), load_tokenizer(path),
-                            read_stories(args.bpb_data, args.limit))
+        res = bits_per_byte(
+            load_tinylm(path, device=args.device), load_tokenizer(path), read_stories(args.bpb_data, args.limit)
+        )
         report["bits_per_byte"] = dataclasses.asdict(res) if dataclasses.is_dataclass(res) else res
     if args.out:
         write_json_atomic(args.out, report)
@@ -84,9 +89,16 @@ def run(args: argparse.Namespace) -> int:
         cols += [f"train-{args.k}gram", "best-rouge2"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for name, m in report["sets"].items():
-        row = [name, str(m["n_texts"]), _f(m["distinct_1"]), _f(m["distinct_2"]),
-               _f(m["self_similarity"]["mean_best_rouge"]), _f(m["simplicity"]["outside_share"]),
-               _f(m["repetition"]["rep_4"]), _f(m["repetition"]["looping"])]
+        row = [
+            name,
+            str(m["n_texts"]),
+            _f(m["distinct_1"]),
+            _f(m["distinct_2"]),
+            _f(m["self_similarity"]["mean_best_rouge"]),
+            _f(m["simplicity"]["outside_share"]),
+            _f(m["repetition"]["rep_4"]),
+            _f(m["repetition"]["looping"]),
+        ]
         if index_k is not None:
             row += [_f(m["novelty"][f"kgram_overlap_{args.k}"]), _f(m["novelty"]["best_rouge2_mean"])]
         print("| " + " | ".join(row) + " |")

@@ -52,8 +52,13 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(DataConfig, args)
     prepared = prepare_data(
-        cfg.data, cfg.val_data, tokenizer=cfg.tokenizer, vocab_size=cfg.vocab_size,
-        cache_dir=cfg.cache_dir, max_stories=cfg.max_stories, progress=not args.quiet,
+        cfg.data,
+        cfg.val_data,
+        tokenizer=cfg.tokenizer,
+        vocab_size=cfg.vocab_size,
+        cache_dir=cfg.cache_dir,
+        max_stories=cfg.max_stories,
+        progress=not args.quiet,
     )
     print(f"{'reused cached shards' if prepared.reused else 'prepared shards'} in {prepared.directory}")
     print(f"tokenizer: {args.tokenizer} ({prepared.vocab_size} tokens) in {prepared.tokenizer_dir}")

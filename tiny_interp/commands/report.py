@@ -15,21 +15,39 @@ def register(sub: argparse._SubParsersAction) -> None:
         "inline, a table of contents, and the run's model, data, package version, git commit, parameters and date.",
     )
     p.add_argument("notebook", help="the .ipynb to run (e.g. notebooks/05_attention_heads.ipynb)")
-    p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a parameter; VALUE is a Python literal or plain text (repeatable)")
+    p.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter; VALUE is a Python literal or plain text (repeatable)",
+    )
     p.add_argument("--out", required=True, help="HTML file to write")
     p.add_argument("--cwd", default=None, help="working directory of the kernel (default: the current one)")
     p.add_argument("--cell-timeout", type=float, default=1800, help="seconds one cell may run (default 1800)")
-    p.add_argument("--save-executed", default=None, metavar="FILE.ipynb",
-                   help="also save the executed notebook (also on failure, to see which cell broke)")
+    p.add_argument(
+        "--save-executed",
+        default=None,
+        metavar="FILE.ipynb",
+        help="also save the executed notebook (also on failure, to see which cell broke)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..report import build_report, parse_params
 
-    meta = build_report(args.notebook, args.out, parse_params(args.param), cwd=args.cwd,
-                        cell_timeout=args.cell_timeout, executed_copy=args.save_executed)
-    print(f"wrote {args.out} ({meta['execution_seconds']} s; model {meta.get('model')}, commit {meta.get('git_commit')})",
-          file=sys.stderr)
+    meta = build_report(
+        args.notebook,
+        args.out,
+        parse_params(args.param),
+        cwd=args.cwd,
+        cell_timeout=args.cell_timeout,
+        executed_copy=args.save_executed,
+    )
+    print(
+        f"wrote {args.out} ({meta['execution_seconds']} s; model {meta.get('model')}, commit {meta.get('git_commit')})",
+        file=sys.stderr,
+    )
     return 0

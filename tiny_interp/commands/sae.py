@@ -23,37 +23,66 @@ def register(sub: argparse._SubParsersAction) -> None:
     from ..cli_args import add_config_args
     from ..features.config import SAETrainConfig
 
-    p = sub.add_parser("sae", help="train, evaluate and map sparse autoencoders / transcoders",
-                       description="Sparse dictionary features: `sae train`, `sae eval`, `sae atlas`.")
+    p = sub.add_parser(
+        "sae",
+        help="train, evaluate and map sparse autoencoders / transcoders",
+        description="Sparse dictionary features: `sae train`, `sae eval`, `sae atlas`.",
+    )
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
-    t = verbs.add_parser("train", help="train SAEs or transcoders", description=TRAIN_HELP,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    t = verbs.add_parser(
+        "train",
+        help="train SAEs or transcoders",
+        description=TRAIN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     t.add_argument("model", help="model directory or hub id")
     t.add_argument("--data", required=True, help="training stories: .txt/.jsonl/.json/.parquet, a folder or a hub id")
     t.add_argument("--out", required=True, help="run directory to create (or resume)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--force", action="store_true", help="start over in --out, replacing the run's own files")
     add_config_args(t, SAETrainConfig, skip=("architecture",))
-    t.add_argument("--arch", "--architecture", dest="architecture", default="topk",
-                   choices=["standard", "topk", "batchtopk", "jumprelu", "transcoder"], help="dictionary kind")
-    t.add_argument("--hook", "--hooks", dest="hooks", type=_names, default=("blocks.0.hook_mlp_out",),
-                   help="hook points to train SAEs on, comma-separated (ignored by transcoders)")
+    t.add_argument(
+        "--arch",
+        "--architecture",
+        dest="architecture",
+        default="topk",
+        choices=["standard", "topk", "batchtopk", "jumprelu", "transcoder"],
+        help="dictionary kind",
+    )
+    t.add_argument(
+        "--hook",
+        "--hooks",
+        dest="hooks",
+        type=_names,
+        default=("blocks.0.hook_mlp_out",),
+        help="hook points to train SAEs on, comma-separated (ignored by transcoders)",
+    )
     t.add_argument("--layers", type=_layers, default=(), help="transcoders: layers, comma-separated (default: all)")
-    t.add_argument("--skip", action=argparse.BooleanOptionalAction, default=True,
-                   help="transcoders: learn a linear skip term x @ W_skip")
+    t.add_argument(
+        "--skip",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="transcoders: learn a linear skip term x @ W_skip",
+    )
     t.set_defaults(run=run_train)
-    e = verbs.add_parser("eval", help="held-out metrics: explained variance, L0, dead latents, CE loss recovered, KL",
-                         description="Evaluate every dictionary under DIR on held-out stories and write eval.json "
-                         "beside each and a card (README.md) in DIR. Transcoders are spliced in all at once.")
+    e = verbs.add_parser(
+        "eval",
+        help="held-out metrics: explained variance, L0, dead latents, CE loss recovered, KL",
+        description="Evaluate every dictionary under DIR on held-out stories and write eval.json "
+        "beside each and a card (README.md) in DIR. Transcoders are spliced in all at once.",
+    )
     e.add_argument("dir", help="a run directory from `sae train` or one dictionary directory")
     e.add_argument("--data", required=True, help="held-out stories (e.g. valid.txt; never the test split)")
     e.add_argument("--n-stories", type=int, default=300, help="stories to evaluate on (default 300)")
     e.add_argument("--model", default=None, help="model directory (default: the one recorded at training)")
     e.set_defaults(run=run_eval)
-    a = verbs.add_parser("atlas", help="build the feature atlas of the dictionaries under DIR",
-                         description="Stream stories through the model and the dictionaries and save, in DIR/atlas, "
-                         "every feature's top and quantile examples, histogram, density, per-token means and logit "
-                         "effects (the neuron atlas's machinery, for features).")
+    a = verbs.add_parser(
+        "atlas",
+        help="build the feature atlas of the dictionaries under DIR",
+        description="Stream stories through the model and the dictionaries and save, in DIR/atlas, "
+        "every feature's top and quantile examples, histogram, density, per-token means and logit "
+        "effects (the neuron atlas's machinery, for features).",
+    )
     a.add_argument("dir", help="a run directory from `sae train`")
     a.add_argument("--data", required=True, help="stories to stream (e.g. valid.txt)")
     a.add_argument("--n-stories", type=int, default=None, help="use only the first N stories")
@@ -80,8 +109,9 @@ def run_train(args: argparse.Namespace) -> int:
     from ..features.config import SAETrainConfig
     from ..features.trainer import Trainer
 
-    cfg = config_from_args(SAETrainConfig, args, architecture=args.architecture, hooks=args.hooks,
-                           layers=args.layers, skip=args.skip)
+    cfg = config_from_args(
+        SAETrainConfig, args, architecture=args.architecture, hooks=args.hooks, layers=args.layers, skip=args.skip
+    )
     dirs = Trainer(args.model, args.data, args.out, cfg, resume=args.resume, force=args.force).run()
     for d in dirs:
         print(f"saved {d}")
@@ -99,8 +129,10 @@ def run_eval(args: argparse.Namespace) -> int:
     for s in result["spliced"]:
         print(f"{len(s['hooks'])} spliced: CE loss recovered {s['ce_loss_recovered']:.4f}, KL {s['kl']:.4f}")
     for hook, m in result["dictionaries"].items():
-        print(f"{hook}: explained variance {m['explained_variance']:.4f}, L0 {m['l0']:.2f}, "
-              f"dead {m['dead_fraction']:.4f}, dense {m['dense_fraction']:.4f}")
+        print(
+            f"{hook}: explained variance {m['explained_variance']:.4f}, L0 {m['l0']:.2f}, "
+            f"dead {m['dead_fraction']:.4f}, dense {m['dense_fraction']:.4f}"
+        )
     return 0
 
 

@@ -25,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the word/feature draws (default 0)")
     p.add_argument("--feature-prob", type=number(float, 0, 1), default=0.3, help="chance of each feature (default 0.3)")
     p.add_argument("--max-tokens", type=positive_int, default=1024, help="max tokens per story (default 1024)")
-    p.add_argument("--temperature", type=number(float, 0, 2), default=1.0, help="sampling temperature, 0..2 (default 1.0)")
+    p.add_argument(
+        "--temperature", type=number(float, 0, 2), default=1.0, help="sampling temperature, 0..2 (default 1.0)"
+    )
     p.add_argument("--summaries", action="store_true", help="then ask for a 1-2 sentence summary of each story")
     p.add_argument("--export", default=None, help="then write finished stories as a JSON array (released schema)")
     p.add_argument("--instruct", default=None, help="then write TinyStories-Instruct text for the trainer")
@@ -36,8 +38,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..atomic import write_json_atomic
     from ..llm.runner import config_from_args, run_items
-    from ..llm.synth import (SynthConfig, dataset_records, export_dataset, story_handler, summary_handler,
-                             summary_items, synth_config_json, synth_items, write_instruct_txt)
+    from ..llm.synth import (
+        SynthConfig,
+        dataset_records,
+        export_dataset,
+        story_handler,
+        summary_handler,
+        summary_items,
+        synth_config_json,
+        synth_items,
+        write_instruct_txt,
+    )
 
     out = Path(args.out)
     scfg = SynthConfig(n=args.n, seed=args.seed, feature_prob=args.feature_prob, source=args.model)
@@ -49,8 +60,14 @@ def run(args: argparse.Namespace) -> int:
     summaries_log = None
     if args.summaries:
         summaries_log = out.with_name(out.stem + ".summaries.jsonl")
-        s2 = run_items(summary_items(out), summaries_log, config_from_args(args, max_tokens=200, temperature=0.0),
-                       summary_handler, progress=not args.no_progress, desc="summaries")
+        s2 = run_items(
+            summary_items(out),
+            summaries_log,
+            config_from_args(args, max_tokens=200, temperature=0.0),
+            summary_handler,
+            progress=not args.no_progress,
+            desc="summaries",
+        )
         print("summaries: " + "\n".join(s2.lines()), file=sys.stderr)
         failed += s2.failed
     if args.export:

@@ -24,11 +24,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_args(p, DataConfig, required=("data",))
     p.add_argument("--out", required=True, help="run / model directory to write")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out (exactly where it stopped)")
-    p.add_argument("--force", action="store_true",
-                   help="start afresh in --out even though it holds other files or an earlier run (replaces only "
-                   "the run's own files)")
-    p.add_argument("--set", dest="model_set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a model config field, e.g. --set n_ctx=256 --set d_mlp=512 (repeatable)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="start afresh in --out even though it holds other files or an earlier run (replaces only "
+        "the run's own files)",
+    )
+    p.add_argument(
+        "--set",
+        dest="model_set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model config field, e.g. --set n_ctx=256 --set d_mlp=512 (repeatable)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -61,9 +70,11 @@ def _check_type(key: str, value: object, default: object) -> None:
     from ..errors import ConfigError
 
     numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
-    wrong = (isinstance(default, bool) and not isinstance(value, bool)) or (
-        numeric and (isinstance(value, bool) or not isinstance(value, (int, float)))) or (
-        isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float))
+    wrong = (
+        (isinstance(default, bool) and not isinstance(value, bool))
+        or (numeric and (isinstance(value, bool) or not isinstance(value, (int, float))))
+        or (isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float))
+    )
     if wrong:
         raise ConfigError(f"--set {key}={value!r}: expected {type(default).__name__} like the default {default!r}")
 
@@ -79,8 +90,13 @@ def run(args: argparse.Namespace) -> int:
     get_preset(cfg.preset).replace(**overrides)  # fail on a bad preset or value before spending minutes on data
     resolve_device(cfg.device)
     prepared = prepare_data(
-        data_cfg.data, data_cfg.val_data, tokenizer=data_cfg.tokenizer, vocab_size=data_cfg.vocab_size,
-        cache_dir=data_cfg.cache_dir, max_stories=data_cfg.max_stories, progress=not args.quiet,
+        data_cfg.data,
+        data_cfg.val_data,
+        tokenizer=data_cfg.tokenizer,
+        vocab_size=data_cfg.vocab_size,
+        cache_dir=data_cfg.cache_dir,
+        max_stories=data_cfg.max_stories,
+        progress=not args.quiet,
     )
     data = TrainData(
         train_tokens=prepared.train.tokens,
@@ -90,8 +106,17 @@ def run(args: argparse.Namespace) -> int:
         train_meta=prepared.train.meta,
         val_meta=prepared.val.meta if prepared.val is not None else {},
     )
-    final = train(cfg, data, Path(args.out), resume=args.resume, model_overrides=overrides,
-                  progress=not args.quiet, force=args.force)
-    summary = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in final.items() if v is not None)
+    final = train(
+        cfg,
+        data,
+        Path(args.out),
+        resume=args.resume,
+        model_overrides=overrides,
+        progress=not args.quiet,
+        force=args.force,
+    )
+    summary = ", ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in final.items() if v is not None
+    )
     print(f"trained {args.out}: {summary}")
     return 0

@@ -83,7 +83,7 @@ class TokenShard:
         """Token ids of story ``i`` (without the EOT around it)."""
         starts = self.story_starts
         end = int(starts[i + 1]) if i + 1 < len(starts) else len(self.tokens) - 1
-        return np.asarray(self.tokens[int(starts[i]) + 1:end])
+        return np.asarray(self.tokens[int(starts[i]) + 1 : end])
 
     def exists(self) -> bool:
         return self.bin_path.exists() and self.starts_path.exists() and self.meta_path.exists()
@@ -158,17 +158,28 @@ def prepare_data(
         )
     eot = eot_id(tok)
     tok_fp = tokenizer_fingerprint(tok)
-    fingerprint = _hash({
-        "format": FORMAT_VERSION, "train": train_id, "val": val_id, "tokenizer": tok_fp,
-        "vocab_size": len(tok), "max_stories": max_stories,
-    })
+    fingerprint = _hash(
+        {
+            "format": FORMAT_VERSION,
+            "train": train_id,
+            "val": val_id,
+            "tokenizer": tok_fp,
+            "vocab_size": len(tok),
+            "max_stories": max_stories,
+        }
+    )
     out = cache / fingerprint
     with _lock(cache / f".{fingerprint}.lock"):
         if (out / "prepared.json").exists():
             return load_prepared(out, reused=True)
         common = {
-            "fingerprint": fingerprint, "tokenizer_fingerprint": tok_fp, "tokenizer": tokenizer,
-            "vocab_size": len(tok), "eot_id": eot, "dtype": np.dtype(DTYPE).name, "format_version": FORMAT_VERSION,
+            "fingerprint": fingerprint,
+            "tokenizer_fingerprint": tok_fp,
+            "tokenizer": tokenizer,
+            "vocab_size": len(tok),
+            "eot_id": eot,
+            "dtype": np.dtype(DTYPE).name,
+            "format_version": FORMAT_VERSION,
             "max_stories": max_stories,
         }
         with atomic_directory(out) as tmp:
@@ -176,10 +187,17 @@ def prepare_data(
             _write_shard(tok, eot, train, "train", tmp / "train", max_stories, progress, common)
             if val is not None:
                 _write_shard(tok, eot, val, "validation", tmp / "val", max_stories, progress, common)
-            write_json_atomic(tmp / "prepared.json", {
-                **common, "train": str(train), "val": None if val is None else str(val),
-                "train_identity": train_id, "val_identity": val_id, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            })
+            write_json_atomic(
+                tmp / "prepared.json",
+                {
+                    **common,
+                    "train": str(train),
+                    "val": None if val is None else str(val),
+                    "train_identity": train_id,
+                    "val_identity": val_id,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                },
+            )
     return load_prepared(out)
 
 
@@ -229,7 +247,12 @@ def _lock(path: Path) -> Iterator[None]:
 
 
 def _get_tokenizer(
-    spec: str, train: str | Path, train_id: dict, vocab_size: int, max_stories: int | None, cache: Path,
+    spec: str,
+    train: str | Path,
+    train_id: dict,
+    vocab_size: int,
+    max_stories: int | None,
+    cache: Path,
     progress: bool,
 ) -> Any:
     if spec != "bpe":
@@ -264,7 +287,13 @@ def _encode_batch(tok: Any, batch: list[str]) -> list[list[int]]:
 
 
 def _write_shard(
-    tok: Any, eot: int, source: str | Path, split: str, base: Path, max_stories: int | None, progress: bool,
+    tok: Any,
+    eot: int,
+    source: str | Path,
+    split: str,
+    base: Path,
+    max_stories: int | None,
+    progress: bool,
     common: dict[str, Any],
 ) -> None:
     from tqdm.auto import tqdm
@@ -276,9 +305,16 @@ def _write_shard(
     shard = TokenShard(base)
     starts: list[int] = []
     n_tokens = 0
-    with open(shard.bin_path, "wb") as fh, tqdm(
-        desc=f"tokenizing {base.name}", unit=" stories", total=max_stories, disable=not progress, smoothing=0.1,
-    ) as bar:
+    with (
+        open(shard.bin_path, "wb") as fh,
+        tqdm(
+            desc=f"tokenizing {base.name}",
+            unit=" stories",
+            total=max_stories,
+            disable=not progress,
+            smoothing=0.1,
+        ) as bar,
+    ):
         for batch in _batched(stories, ENCODE_BATCH):
             flat: list[int] = []
             for ids in _encode_batch(tok, batch):
@@ -293,14 +329,17 @@ def _write_shard(
         n_tokens += 1
     np.save(shard.starts_path, np.asarray(starts, dtype=np.int64))
     n_story_tokens = n_tokens - len(starts) - 1
-    write_json_atomic(shard.meta_path, {
-        **common,
-        "split": base.name,
-        "source": stats.source,
-        "n_stories": stats.n_stories,
-        "n_blank_dropped": stats.n_blank_dropped,
-        "n_bytes": stats.n_bytes,
-        "n_tokens": n_tokens,
-        "n_story_tokens": n_story_tokens,
-        "bytes_per_token": stats.n_bytes / max(n_story_tokens, 1),
-    })
+    write_json_atomic(
+        shard.meta_path,
+        {
+            **common,
+            "split": base.name,
+            "source": stats.source,
+            "n_stories": stats.n_stories,
+            "n_blank_dropped": stats.n_blank_dropped,
+            "n_bytes": stats.n_bytes,
+            "n_tokens": n_tokens,
+            "n_story_tokens": n_story_tokens,
+            "bytes_per_token": stats.n_bytes / max(n_story_tokens, 1),
+        },
+    )

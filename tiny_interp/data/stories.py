@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..errors import DataError, TinyInterpError
-from .story_files import (file_format, has_known_suffix, iter_directory, iter_file, split_on_separator,
-                          story_from_record)
+from .story_files import file_format, has_known_suffix, iter_directory, iter_file, split_on_separator, story_from_record
 
 TINYSTORIES_ID = "roneneldan/TinyStories"
 # split names of the V2 (GPT-4 only) text files in the TinyStories repository
@@ -52,9 +51,7 @@ class StoryStats:
     source: str = ""
 
 
-def iter_stories(
-    source: str | os.PathLike, split: str = "train", stats: StoryStats | None = None
-) -> Iterator[str]:
+def iter_stories(source: str | os.PathLike, split: str = "train", stats: StoryStats | None = None) -> Iterator[str]:
     """Yield the non-blank stories of ``source`` (a local file/directory or a hub dataset id), stripped.
 
     A missing file, an unknown format or an unreachable hub raise here, at the call; problems inside the data
@@ -107,8 +104,10 @@ def check_hub_source(dataset_id: str, split: str) -> None:
 
     if dataset_id == TINYSTORIES_ID and split in TINYSTORIES_V2_FILES:
         file = TINYSTORIES_V2_FILES[split]
-        how = (f"Download it once while online (`hf download {dataset_id} {file} --repo-type dataset`) "
-               "and pass the local file instead.")
+        how = (
+            f"Download it once while online (`hf download {dataset_id} {file} --repo-type dataset`) "
+            "and pass the local file instead."
+        )
     else:
         how = "Download the data once while online and pass a local .txt/.jsonl/.parquet file instead."
     if dataset_id != TINYSTORIES_ID:
@@ -149,7 +148,10 @@ def _iter_hub(dataset_id: str, split: str) -> Iterator[str | None]:
         if dataset_id == TINYSTORIES_ID and split in TINYSTORIES_V2_FILES:
             # The V2 files are plain text: rows are lines, so stories are re-assembled from the separators.
             ds = load_dataset(
-                dataset_id, data_files={"data": TINYSTORIES_V2_FILES[split]}, split="data", streaming=True,
+                dataset_id,
+                data_files={"data": TINYSTORIES_V2_FILES[split]},
+                split="data",
+                streaming=True,
                 keep_linebreaks=True,
             )
             lines = ((i, row["text"].replace("\r\n", "\n")) for i, row in enumerate(ds, start=1))

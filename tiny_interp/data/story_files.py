@@ -92,11 +92,11 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
             start = offset
             offset += len(raw)
             if lineno == 1 and raw.startswith(_BOM):
-                raw, start = raw[len(_BOM):], start + len(_BOM)
+                raw, start = raw[len(_BOM) :], start + len(_BOM)
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise _utf8_error(path, start + e.start, lineno, raw[e.start:e.end]) from e
+                raise _utf8_error(path, start + e.start, lineno, raw[e.start : e.end]) from e
             if line.endswith("\r\n"):
                 line = line[:-2] + "\n"
             yield lineno, line
@@ -173,7 +173,9 @@ def story_from_record(record: Any, path: Path, where: str) -> str | None:
             f"{path}: {where}: the record has no 'story' or 'text' field (fields: {fields}). "
             "Each JSON record needs the story text under 'story' or 'text'."
         )
-    raise DataError(f"{path}: {where}: expected a JSON object with a 'story' or 'text' field, got {type(record).__name__}")
+    raise DataError(
+        f"{path}: {where}: expected a JSON object with a 'story' or 'text' field, got {type(record).__name__}"
+    )
 
 
 def _read_jsonl(path: Path) -> Iterator[str | None]:
@@ -212,14 +214,14 @@ class _JsonStream:
             return False
         chunk = self.fh.read(self.CHUNK)
         if self.bytes_read == 0 and chunk.startswith(_BOM):
-            chunk, self.bytes_read = chunk[len(_BOM):], len(_BOM)
+            chunk, self.bytes_read = chunk[len(_BOM) :], len(_BOM)
         try:
             text = self.decoder.decode(chunk, final=not chunk)
         except UnicodeDecodeError as e:
-            raise _utf8_error(self.path, self.bytes_read + e.start, None, e.object[e.start:e.end]) from e
+            raise _utf8_error(self.path, self.bytes_read + e.start, None, e.object[e.start : e.end]) from e
         self.bytes_read += len(chunk)
         self.eof = not chunk
-        self.buf = self.buf[self.pos:] + text
+        self.buf = self.buf[self.pos :] + text
         self.pos = 0
         return True
 
@@ -229,7 +231,7 @@ class _JsonStream:
             while self.pos < len(self.buf) and self.buf[self.pos].isspace():
                 self.pos += 1
             if self.pos < len(self.buf) or not self.fill():
-                return self.buf[self.pos:self.pos + 1]
+                return self.buf[self.pos : self.pos + 1]
 
     def expect(self, chars: str) -> str:
         c = self.peek()

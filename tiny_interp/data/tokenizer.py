@@ -57,7 +57,8 @@ def gpt_neo_tokenizer(local_dir: str | os.PathLike | None = None) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataError(f"{vocab} is not a valid vocab.json ({e})") from e
     merge_lines = [
-        tuple(line.split(" ")) for line in merges.read_text(encoding="utf-8").splitlines()
+        tuple(line.split(" "))
+        for line in merges.read_text(encoding="utf-8").splitlines()
         if line and not line.startswith("#version")
     ]
     return GPT2TokenizerFast(

@@ -66,7 +66,7 @@ def story_windows(ids: list[int], n_ctx: int, stride: int) -> list[Window]:
     end = n_ctx
     while end < len(ids):
         new_end = min(end + stride, len(ids))
-        windows.append(Window(ids[new_end - n_ctx:new_end], new_end - end))
+        windows.append(Window(ids[new_end - n_ctx : new_end], new_end - end))
         end = new_end
     return windows
 
@@ -86,7 +86,7 @@ def _batch_nats(model: TinyLM, batch: list[Window], device: torch.device) -> flo
         # right padding: causal attention keeps real tokens blind to it
         rows += [r] * w.n_scored
         positions += range(n - 1 - w.n_scored, n - 1)
-        targets += w.ids[n - w.n_scored:]
+        targets += w.ids[n - w.n_scored :]
     # the final residual only; the readout (final norm + unembedding) then runs on the scored rows, in slices
     hidden = model(ids.to(device), stop_at_layer=model.cfg.n_layers)
     picked = hidden[torch.tensor(rows, device=device), torch.tensor(positions, device=device)]
@@ -94,8 +94,8 @@ def _batch_nats(model: TinyLM, batch: list[Window], device: torch.device) -> flo
     step = max(1, LOGIT_ELEMENTS // model.cfg.vocab_size)
     total = 0.0
     for i in range(0, len(targets), step):
-        logits = model.readout(picked[None, i:i + step])[0].float()  # [1, rows, d]: the hooks see [batch, pos, d]
-        total += F.cross_entropy(logits, target[i:i + step], reduction="sum").double().item()
+        logits = model.readout(picked[None, i : i + step])[0].float()  # [1, rows, d]: the hooks see [batch, pos, d]
+        total += F.cross_entropy(logits, target[i : i + step], reduction="sum").double().item()
     return total
 
 
@@ -135,12 +135,15 @@ def bits_per_byte(
             for chunk in _chunks(stories, STORIES_PER_CHUNK):
                 n_bytes += sum(len(s.encode("utf-8")) for s in chunk)
                 n_stories += len(chunk)
-                windows = [w for ids in encode_stories(tokenizer, chunk, cfg.bos_token_id, cfg.eos_token_id)
-                           for w in story_windows(ids, cfg.n_ctx, stride)]
+                windows = [
+                    w
+                    for ids in encode_stories(tokenizer, chunk, cfg.bos_token_id, cfg.eos_token_id)
+                    for w in story_windows(ids, cfg.n_ctx, stride)
+                ]
                 n_tokens += sum(w.n_scored for w in windows)
                 windows.sort(key=lambda w: len(w.ids), reverse=True)  # similar lengths share a batch: little padding
                 for i in range(0, len(windows), batch_size):
-                    nats += _batch_nats(model, windows[i:i + batch_size], model.device)
+                    nats += _batch_nats(model, windows[i : i + batch_size], model.device)
                 if bar is not None:
                     bar.update(len(chunk))
     finally:
@@ -153,7 +156,12 @@ def bits_per_byte(
 
 @torch.inference_mode()
 def stream_bits_per_byte(
-    model: TinyLM, tokenizer: Any, stories: Iterable[str], *, chunk: int = 256, batch_size: int = 16,
+    model: TinyLM,
+    tokenizer: Any,
+    stories: Iterable[str],
+    *,
+    chunk: int = 256,
+    batch_size: int = 16,
 ) -> BpbResult:
     """Bits per byte with llama2.c-style chunked scoring of the joined stream (see the module docstring)."""
     cfg = model.cfg
@@ -164,7 +172,9 @@ def stream_bits_per_byte(
     stream = [t for ids in encode_stories(tokenizer, stories, cfg.bos_token_id, cfg.eos_token_id) for t in ids[:-1]]
     stream.append(cfg.eos_token_id)
     # chunk i predicts stream[i*chunk + 1 : (i+1)*chunk + 1] from stream[i*chunk : (i+1)*chunk]
-    windows = [Window(stream[i:i + chunk + 1], len(stream[i:i + chunk + 1]) - 1) for i in range(0, len(stream) - 1, chunk)]
+    windows = [
+        Window(stream[i : i + chunk + 1], len(stream[i : i + chunk + 1]) - 1) for i in range(0, len(stream) - 1, chunk)
+    ]
     was_training = model.training
     model.eval()
     nats = 0.0
@@ -172,7 +182,7 @@ def stream_bits_per_byte(
         with threads_for(batch_size * chunk * cfg.d_model, model.device):
             windows.sort(key=lambda w: len(w.ids), reverse=True)
             for i in range(0, len(windows), batch_size):
-                nats += _batch_nats(model, windows[i:i + batch_size], model.device)
+                nats += _batch_nats(model, windows[i : i + batch_size], model.device)
     finally:
         model.train(was_training)
     n_tokens = len(stream) - 1

@@ -10,8 +10,9 @@ from ..errors import DataError
 from ..llm.records import latest_records
 
 
-def read_story_groups(path: str | os.PathLike, kinds: tuple[str, ...] = ("story",), limit: int | None = None
-                      ) -> dict[str, list[str]]:
+def read_story_groups(
+    path: str | os.PathLike, kinds: tuple[str, ...] = ("story",), limit: int | None = None
+) -> dict[str, list[str]]:
     """Named sets of texts: per model for a completions log, one set otherwise."""
     path = Path(path)
     if not path.exists():
@@ -28,6 +29,8 @@ def read_story_groups(path: str | os.PathLike, kinds: tuple[str, ...] = ("story"
         elif isinstance(r.get("result"), dict) and "story" in r["result"]:
             groups.setdefault(path.stem, []).append(r["result"]["story"])
     if not groups:
-        raise DataError(f"{path}: no finished completions (kinds {', '.join(kinds)}) or synthesized stories found; "
-                        "give a completions JSONL, a synth JSONL, a dataset .json or a TinyStories .txt")
+        raise DataError(
+            f"{path}: no finished completions (kinds {', '.join(kinds)}) or synthesized stories found; "
+            "give a completions JSONL, a synth JSONL, a dataset .json or a TinyStories .txt"
+        )
     return {k: v[:limit] for k, v in groups.items()}

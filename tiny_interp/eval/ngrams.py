@@ -66,7 +66,7 @@ class Encoded:
         return len(self.offsets) - 1
 
     def story(self, i: int) -> np.ndarray:
-        return self.ids[self.offsets[i]: self.offsets[i + 1]]
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]
 
 
 def encode(texts: Sequence[str], vocab: Vocab) -> Encoded:
@@ -82,7 +82,7 @@ def ngram_hashes(ids: np.ndarray, n: int) -> UInt64[np.ndarray, "ngrams"]:
     h = np.zeros(len(ids) - n + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(n):
-            h = (h + x[j: len(ids) - n + 1 + j] + np.uint64(1)) * _MUL
+            h = (h + x[j : len(ids) - n + 1 + j] + np.uint64(1)) * _MUL
         return _mix(h)
 
 
@@ -94,7 +94,7 @@ def corpus_ngrams(enc: Encoded, n: int, keep_mod: int = 1) -> tuple[UInt64[np.nd
         return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
     h = ngram_hashes(ids, n)
     start_doc = doc[: len(h)]
-    valid = start_doc == doc[n - 1:]
+    valid = start_doc == doc[n - 1 :]
     if keep_mod > 1:
         valid &= (h % np.uint64(keep_mod)) == 0
     return h[valid], start_doc[valid]
@@ -119,8 +119,14 @@ def rouge_n(query: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
 class NGramIndex:
     """Inverted index: n-gram hash -> sorted story indices containing it (CSR arrays, one entry per pair)."""
 
-    def __init__(self, texts: Sequence[str] | Iterable[str], n: int = 2, keep_mod: int = 1,
-                 vocab: Vocab | None = None, chunk: int = 20000):
+    def __init__(
+        self,
+        texts: Sequence[str] | Iterable[str],
+        n: int = 2,
+        keep_mod: int = 1,
+        vocab: Vocab | None = None,
+        chunk: int = 20000,
+    ):
         self.n, self.keep_mod = n, keep_mod
         self.vocab = vocab or Vocab()
         parts: list[Encoded] = []
@@ -169,8 +175,7 @@ class NGramIndex:
         pos = np.searchsorted(self.keys, hashes).clip(max=len(self.keys) - 1)
         return self.keys[pos] == hashes
 
-    def candidates(self, hashes: np.ndarray, top: int, postings_budget: int, exclude: int | None = None
-                   ) -> np.ndarray:
+    def candidates(self, hashes: np.ndarray, top: int, postings_budget: int, exclude: int | None = None) -> np.ndarray:
         """Stories sharing the most (sampled) n-grams with the query: rarest n-grams first, as many as fit the
         postings budget (the very common ones, like "once upon", rank nothing and cost the most)."""
         q = np.unique(sampled(hashes, self.keep_mod))
@@ -184,7 +189,7 @@ class NGramIndex:
         order = np.argsort(df, kind="stable")
         k, df = k[order], df[order]
         n_use = max(1, int(np.searchsorted(np.cumsum(df), postings_budget, side="right")))
-        hits = np.concatenate([self.docs[self.starts[j]: self.starts[j + 1]] for j in k[:n_use]])
+        hits = np.concatenate([self.docs[self.starts[j] : self.starts[j + 1]] for j in k[:n_use]])
         ids, counts = np.unique(hits, return_counts=True)
         if exclude is not None:
             mask = ids != exclude
@@ -192,8 +197,14 @@ class NGramIndex:
         best = np.argsort(-counts, kind="stable")[:top]
         return ids[best].astype(np.int64)
 
-    def best_rouge(self, text: str, top: int = 200, postings_budget: int = 2_000_000, exclude: int | None = None,
-                   exact: bool = False) -> dict[str, float | int]:
+    def best_rouge(
+        self,
+        text: str,
+        top: int = 200,
+        postings_budget: int = 2_000_000,
+        exclude: int | None = None,
+        exact: bool = False,
+    ) -> dict[str, float | int]:
         """The indexed story with the highest Rouge-n F1 against ``text`` (and that match's precision/recall).
 
         Candidates come from the index (see ``candidates``) and are then scored exactly; ``exact=True`` scores

@@ -14,7 +14,7 @@ from .ngrams import NGramIndex, Vocab, ngram_hashes
 
 
 def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(words[i: i + n]) for i in range(len(words) - n + 1)]
+    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:
@@ -46,9 +46,16 @@ def kgram_overlap(texts: Sequence[str], index: NGramIndex) -> float:
     return hits / total if total else float("nan")
 
 
-def novelty(texts: Sequence[str], train: Sequence[str], k: int = 4, n: int = 2, keep_mod: int = 1,
-            top: int = 200, index_k: NGramIndex | None = None, index_rouge: NGramIndex | None = None
-            ) -> dict[str, Any]:
+def novelty(
+    texts: Sequence[str],
+    train: Sequence[str],
+    k: int = 4,
+    n: int = 2,
+    keep_mod: int = 1,
+    top: int = 200,
+    index_k: NGramIndex | None = None,
+    index_rouge: NGramIndex | None = None,
+) -> dict[str, Any]:
     """Section 4.4 of the paper: how much of the generated text is copied from the training set.
 
     ``kgram_overlap``: share of generated k-grams seen in training; ``best_rouge``: per text, the highest Rouge-n
@@ -75,8 +82,7 @@ def vocabulary_simplicity(texts: Sequence[str], top: int = 20) -> dict[str, Any]
     words = [w for t in texts for w in tokenize_words(t)]
     outside = Counter(w for w in words if w not in vocab)
     n_out = sum(outside.values())
-    return {"outside_share": n_out / len(words) if words else float("nan"),
-            "top_outside": outside.most_common(top)}
+    return {"outside_share": n_out / len(words) if words else float("nan"), "top_outside": outside.most_common(top)}
 
 
 def repetition(texts: Sequence[str], n: int = 4) -> dict[str, float]:
@@ -89,12 +95,21 @@ def repetition(texts: Sequence[str], n: int = 4) -> dict[str, float]:
             reps.append(1 - len(set(grams)) / len(grams))
         sents = [s.strip().lower() for s in t.replace("!", ".").replace("?", ".").split(".") if len(s.split()) >= 3]
         loops += len(sents) != len(set(sents))
-    return {f"rep_{n}": float(np.mean(reps)) if reps else float("nan"),
-            "looping": loops / len(texts) if texts else float("nan")}
+    return {
+        f"rep_{n}": float(np.mean(reps)) if reps else float("nan"),
+        "looping": loops / len(texts) if texts else float("nan"),
+    }
 
 
-def story_metrics(texts: Sequence[str], train: Sequence[str] | None = None, *, k: int = 4, keep_mod: int = 1,
-                  index_k: NGramIndex | None = None, index_rouge: NGramIndex | None = None) -> dict[str, Any]:
+def story_metrics(
+    texts: Sequence[str],
+    train: Sequence[str] | None = None,
+    *,
+    k: int = 4,
+    keep_mod: int = 1,
+    index_k: NGramIndex | None = None,
+    index_rouge: NGramIndex | None = None,
+) -> dict[str, Any]:
     """Every LLM-free metric of one set of texts (novelty only when training stories or indexes are given)."""
     out: dict[str, Any] = {"n_texts": len(texts)}
     for n in (1, 2, 3):
@@ -103,6 +118,5 @@ def story_metrics(texts: Sequence[str], train: Sequence[str] | None = None, *, k
     out["simplicity"] = vocabulary_simplicity(texts)
     out["repetition"] = repetition(texts)
     if train is not None or index_k is not None:
-        out["novelty"] = novelty(texts, train or [], k=k, keep_mod=keep_mod, index_k=index_k,
-                                 index_rouge=index_rouge)
+        out["novelty"] = novelty(texts, train or [], k=k, keep_mod=keep_mod, index_k=index_k, index_rouge=index_rouge)
     return out

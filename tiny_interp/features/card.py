@@ -27,7 +27,9 @@ def dictionary_dirs(directory: str | os.PathLike) -> list[Path]:
     names = record.get("dictionaries") or sorted(p.name for p in directory.iterdir() if (p / CFG_FILE).is_file())
     dirs = [directory / n for n in names if (directory / n / CFG_FILE).is_file()]
     if not dirs:
-        raise CheckpointError(f"{directory} holds no dictionary (no */{CFG_FILE}); train one with `tiny-interp sae train`")
+        raise CheckpointError(
+            f"{directory} holds no dictionary (no */{CFG_FILE}); train one with `tiny-interp sae train`"
+        )
     return dirs
 
 
@@ -50,8 +52,9 @@ def load_dictionaries(directory: str | os.PathLike, device: str = "cpu") -> list
     return [load_sae(d, device=device) for d in dictionary_dirs(directory)]
 
 
-def evaluate_run(directory: str | os.PathLike, data: str | os.PathLike, n_stories: int = 300,
-                 model: str | os.PathLike | None = None) -> dict[str, Any]:
+def evaluate_run(
+    directory: str | os.PathLike, data: str | os.PathLike, n_stories: int = 300, model: str | os.PathLike | None = None
+) -> dict[str, Any]:
     from ..data.stories import iter_stories
     from .evaluate import EvalConfig, evaluate
     from .model_access import open_model
@@ -66,8 +69,16 @@ def evaluate_run(directory: str | os.PathLike, data: str | os.PathLike, n_storie
     for d, sae in zip(dirs, saes):
         key = sae.cfg.out_hook if sae.cfg.is_transcoder else sae.cfg.hook_name
         spliced = [s for s in result["spliced"] if key in s["hooks"]]
-        write_json_atomic(d / EVAL_FILE, {**result["dictionaries"][key], "spliced": spliced, "tokens": result["tokens"],
-                                          "ce_clean": result["ce_clean"], "data": str(data)})
+        write_json_atomic(
+            d / EVAL_FILE,
+            {
+                **result["dictionaries"][key],
+                "spliced": spliced,
+                "tokens": result["tokens"],
+                "ce_clean": result["ce_clean"],
+                "data": str(data),
+            },
+        )
     if len(dirs) > 1 or dirs[0] != directory:
         write_text_atomic(directory / "README.md", card_markdown(directory, dirs, result))
     return result
@@ -79,8 +90,18 @@ def reproduce_command(record: dict[str, Any], out: str) -> str:
     from .config import SAETrainConfig
 
     cfg = SAETrainConfig.from_dict(record["config"])
-    parts = ["tiny-interp", "sae", "train", str(record.get("model_dir", "MODEL")), "--data", str(record.get("data", "DATA")),
-             "--out", out, "--arch", cfg.architecture]
+    parts = [
+        "tiny-interp",
+        "sae",
+        "train",
+        str(record.get("model_dir", "MODEL")),
+        "--data",
+        str(record.get("data", "DATA")),
+        "--out",
+        out,
+        "--arch",
+        cfg.architecture,
+    ]
     if cfg.is_transcoder:
         parts += ["--layers", ",".join(map(str, cfg.layers))] if cfg.layers else []
         parts += [] if cfg.skip else ["--no-skip"]
@@ -94,27 +115,49 @@ def card_markdown(directory: Path, dirs: list[Path], result: dict[str, Any]) -> 
     record = _json(dirs[0] / TRAIN_RECORD)
     cfg = record.get("config", {})
     model = escape_markdown(Path(str(record.get("model_dir", directory.parent))).name)
-    lines = [f"# Sparse dictionaries of {model}", "",
-             f"{len(dirs)} {escape_markdown(str(cfg.get('architecture', '?')))} dictionaries of "
-             f"{cfg.get('latents', '?')} latents (k = {cfg.get('k', '?')}), trained on {record.get('tokens', 0):,} "
-             f"tokens in {record.get('seconds', 0) / 60:.1f} min ({escape_markdown(str(record.get('hardware', '')))}"
-             f"{'; 1-minute load average ' + format(record['load_avg'], '.1f') if 'load_avg' in record else ''}).",
-             "", f"Held-out: {result['tokens']:,} tokens of {escape_markdown(result['data'])}; clean CE "
-             f"{result['ce_clean']:.4f}.", "", "| spliced | CE zero-ablated | CE spliced | CE loss recovered | KL |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"# Sparse dictionaries of {model}",
+        "",
+        f"{len(dirs)} {escape_markdown(str(cfg.get('architecture', '?')))} dictionaries of "
+        f"{cfg.get('latents', '?')} latents (k = {cfg.get('k', '?')}), trained on {record.get('tokens', 0):,} "
+        f"tokens in {record.get('seconds', 0) / 60:.1f} min ({escape_markdown(str(record.get('hardware', '')))}"
+        f"{'; 1-minute load average ' + format(record['load_avg'], '.1f') if 'load_avg' in record else ''}).",
+        "",
+        f"Held-out: {result['tokens']:,} tokens of {escape_markdown(result['data'])}; clean CE "
+        f"{result['ce_clean']:.4f}.",
+        "",
+        "| spliced | CE zero-ablated | CE spliced | CE loss recovered | KL |",
+        "|---|---|---|---|---|",
+    ]
     for s in result["spliced"]:
         what = "all " + str(len(s["hooks"])) + " at once" if len(s["hooks"]) > 1 else escape_markdown(s["hooks"][0])
-        lines.append(f"| {what} | {s['ce_zero_ablated']:.4f} | {s['ce_spliced']:.4f} | {s['ce_loss_recovered']:.4f} "
-                     f"| {s['kl']:.4f} |")
+        lines.append(
+            f"| {what} | {s['ce_zero_ablated']:.4f} | {s['ce_spliced']:.4f} | {s['ce_loss_recovered']:.4f} "
+            f"| {s['kl']:.4f} |"
+        )
     lines += ["", "| dictionary | explained variance | L0 | dead | dense |", "|---|---|---|---|---|"]
     for d in dirs:
         m = _json(d / EVAL_FILE)
-        lines.append(f"| {escape_markdown(d.name)} | {m['explained_variance']:.4f} | {m['l0']:.2f} | "
-                     f"{m['dead_fraction']:.4f} | {m['dense_fraction']:.4f} |")
+        lines.append(
+            f"| {escape_markdown(d.name)} | {m['explained_variance']:.4f} | {m['l0']:.2f} | "
+            f"{m['dead_fraction']:.4f} | {m['dense_fraction']:.4f} |"
+        )
     lines += ["", "Reproduce:", "", "```bash", reproduce_command(record, str(directory))]
     if "n_stories" in result:
-        lines.append(shlex.join(["tiny-interp", "sae", "eval", str(directory), "--data", result["data"],
-                                 "--n-stories", str(result["n_stories"])]))
+        lines.append(
+            shlex.join(
+                [
+                    "tiny-interp",
+                    "sae",
+                    "eval",
+                    str(directory),
+                    "--data",
+                    result["data"],
+                    "--n-stories",
+                    str(result["n_stories"]),
+                ]
+            )
+        )
     lines += ["```", ""]
     return "\n".join(lines)
 

@@ -36,7 +36,14 @@ def neurons_vs_features(neurons: Atlas, features: Atlas, classes: dict[str, Iter
         ids = np.array(sorted(token_ids), dtype=np.int64)
         n_best, n_prec, _ = class_precision(neurons, ids)
         f_best, f_prec, _ = class_precision(features, ids)
-        rows.append({"class": name, "tokens": len(ids),
-                     "neuron": f"L{n_best // neurons.d_mlp}N{n_best % neurons.d_mlp}", "neuron_precision": n_prec,
-                     "feature": f"{f_best // features.d_mlp}/{f_best % features.d_mlp}", "feature_precision": f_prec})
+        rows.append(
+            {
+                "class": name,
+                "tokens": len(ids),
+                "neuron": f"L{n_best // neurons.d_mlp}N{n_best % neurons.d_mlp}",
+                "neuron_precision": n_prec,
+                "feature": f"{f_best // features.d_mlp}/{f_best % features.d_mlp}",
+                "feature_precision": f_prec,
+            }
+        )
     return pd.DataFrame(rows)

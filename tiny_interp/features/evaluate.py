@@ -61,6 +61,7 @@ def _splice_hooks(saes: Sequence[SAE], codes: dict[int, Tensor]) -> list[tuple[s
     hooks: list[tuple[str, Callable]] = []
     inputs: dict[int, Tensor] = {}
     for i, sae in enumerate(saes):
+
         def read(x: Tensor, name: str, i: int = i) -> None:
             inputs[i] = x
 
@@ -73,7 +74,9 @@ def _splice_hooks(saes: Sequence[SAE], codes: dict[int, Tensor]) -> list[tuple[s
             hooks.append((sae.cfg.hook_name, read))
             hooks.append((sae.cfg.out_hook, write))
         else:
-            hooks.append((sae.cfg.hook_name, lambda x, name, read=read, write=write: (read(x, name), write(x, name))[1]))
+            hooks.append(
+                (sae.cfg.hook_name, lambda x, name, read=read, write=write: (read(x, name), write(x, name))[1])
+            )
     return hooks
 
 
@@ -90,7 +93,9 @@ def _groups(saes: Sequence[SAE]) -> list[list[int]]:
 def _batch(model: Any, saes: Sequence[SAE], ids: Tensor, valid: Tensor, sums: _Sums) -> None:
     n = int(valid[:, 1:].sum())
     sums.tokens += n
-    logits, cache = run_with_cache(model, ids, names=sorted({s.cfg.hook_name for s in saes} | {s.cfg.out_hook for s in saes}))
+    logits, cache = run_with_cache(
+        model, ids, names=sorted({s.cfg.hook_name for s in saes} | {s.cfg.out_hook for s in saes})
+    )
     ce, clean_logp = _token_losses(logits, ids, valid)
     sums.add(sums.ce, "clean", float(ce.sum()))
     mask = valid.flatten()
@@ -105,8 +110,10 @@ def _batch(model: Any, saes: Sequence[SAE], ids: Tensor, valid: Tensor, sums: _S
         sums.fires[str(i)] = sums.fires.get(str(i), 0) + (f > 0).sum(0)
     for group in _groups(saes):
         key = ",".join(map(str, group))
-        for kind, hooks in (("zero", _zero_hooks([saes[i] for i in group])),
-                            ("spliced", _splice_hooks([saes[i] for i in group], {}))):
+        for kind, hooks in (
+            ("zero", _zero_hooks([saes[i] for i in group])),
+            ("spliced", _splice_hooks([saes[i] for i in group], {})),
+        ):
             out = run_with_hooks(model, ids, fwd_hooks=hooks)
             ce_k, logp = _token_losses(out, ids, valid)
             sums.add(sums.ce, f"{kind}:{key}", float(ce_k.sum()))
@@ -114,8 +121,14 @@ def _batch(model: Any, saes: Sequence[SAE], ids: Tensor, valid: Tensor, sums: _S
                 sums.add(sums.kl, key, float((clean_logp.exp() * (clean_logp - logp)).sum()))
 
 
-def evaluate(model: Any, tokenizer: Any, saes: Sequence[SAE], stories: Sequence[str], cfg: EvalConfig | None = None,
-             n_ctx: int | None = None) -> dict[str, Any]:
+def evaluate(
+    model: Any,
+    tokenizer: Any,
+    saes: Sequence[SAE],
+    stories: Sequence[str],
+    cfg: EvalConfig | None = None,
+    n_ctx: int | None = None,
+) -> dict[str, Any]:
     """Metrics per dictionary (by its hook) and per spliced group; see the module docstring. Stories are cut to
     the model's context (``n_ctx``, default the model's own)."""
     cfg = cfg or EvalConfig()
@@ -145,9 +158,13 @@ def _summarise(saes: Sequence[SAE], s: _Sums) -> dict[str, Any]:
     for group in _groups(saes):
         key = ",".join(map(str, group))
         ce_zero, ce_spliced = s.ce[f"zero:{key}"] / s.tokens, s.ce[f"spliced:{key}"] / s.tokens
-        result["spliced"].append({
-            "hooks": [saes[i].cfg.out_hook for i in group], "ce_zero_ablated": ce_zero, "ce_spliced": ce_spliced,
-            "ce_loss_recovered": (ce_zero - ce_spliced) / max(ce_zero - ce_clean, 1e-12),
-            "kl": s.kl[key] / s.tokens,
-        })
+        result["spliced"].append(
+            {
+                "hooks": [saes[i].cfg.out_hook for i in group],
+                "ce_zero_ablated": ce_zero,
+                "ce_spliced": ce_spliced,
+                "ce_loss_recovered": (ce_zero - ce_spliced) / max(ce_zero - ce_clean, 1e-12),
+                "kl": s.kl[key] / s.tokens,
+            }
+        )
     return result

@@ -37,8 +37,10 @@ def feature_units(net: Any, run_dir: str) -> Units:
     sizes = {s.cfg.d_sae for s in saes}
     if len(sizes) != 1:
         raise ValueError(f"{run_dir}: an atlas needs dictionaries of one size, got {sorted(sizes)}")
-    blocks = [UnitBlock(s.cfg.hook_name, s.cfg.d_sae, _layer(s, net), transform=lambda x, s=s: s.encode(x.float()))
-              for s in saes]
+    blocks = [
+        UnitBlock(s.cfg.hook_name, s.cfg.d_sae, _layer(s, net), transform=lambda x, s=s: s.encode(x.float()))
+        for s in saes
+    ]
     return Units(blocks, kind="feature")
 
 
@@ -67,21 +69,39 @@ def _logit_arrays(job: Any, texts: list[str]) -> tuple[dict[str, np.ndarray], di
             pos_ids.append(top.indices), pos_vals.append(top.values)
             neg_ids.append(bottom.indices), neg_vals.append(-bottom.values)
     arrays = {
-        "logit_pos_ids.npy": torch.cat(pos_ids).int().numpy(), "logit_pos_values.npy": torch.cat(pos_vals).half().numpy(),
-        "logit_neg_ids.npy": torch.cat(neg_ids).int().numpy(), "logit_neg_values.npy": torch.cat(neg_vals).half().numpy(),
+        "logit_pos_ids.npy": torch.cat(pos_ids).int().numpy(),
+        "logit_pos_values.npy": torch.cat(pos_vals).half().numpy(),
+        "logit_neg_ids.npy": torch.cat(neg_ids).int().numpy(),
+        "logit_neg_values.npy": torch.cat(neg_vals).half().numpy(),
     }
     names = [d.name for d in dictionary_dirs(run_dir)]
     return arrays, {"dictionaries": names, "run_dir": str(Path(run_dir).resolve())}
 
 
-def build_feature_atlas(run_dir: str | os.PathLike, stories: Any, n_stories: int | None = None, force: bool = False,
-                        config: AtlasConfig | None = None, progress: bool = True, **overrides: Any) -> "FeatureAtlas":
+def build_feature_atlas(
+    run_dir: str | os.PathLike,
+    stories: Any,
+    n_stories: int | None = None,
+    force: bool = False,
+    config: AtlasConfig | None = None,
+    progress: bool = True,
+    **overrides: Any,
+) -> "FeatureAtlas":
     run_dir = Path(run_dir).resolve()
     model_dir = model_dir_for(run_dir)
-    atlas = build_atlas(model_dir, stories, out=run_dir / ATLAS_DIR, config=config or FEATURE_DEFAULTS,
-                        n_stories=n_stories, fresh=force, progress=progress,
-                        units_factory="tiny_interp.features.feature_atlas:feature_units", units_args=(str(run_dir),),
-                        extra=_logit_arrays, **overrides)
+    atlas = build_atlas(
+        model_dir,
+        stories,
+        out=run_dir / ATLAS_DIR,
+        config=config or FEATURE_DEFAULTS,
+        n_stories=n_stories,
+        fresh=force,
+        progress=progress,
+        units_factory="tiny_interp.features.feature_atlas:feature_units",
+        units_args=(str(run_dir),),
+        extra=_logit_arrays,
+        **overrides,
+    )
     return FeatureAtlas.open(atlas.path)
 
 
@@ -111,8 +131,10 @@ class FeatureAtlas(Atlas):
         rows = []
         for sign in ("pos", "neg"):
             ids, vals = self.a[f"logit_{sign}_ids"][f], self.a[f"logit_{sign}_values"][f]
-            rows += [{"sign": "+" if sign == "pos" else "-", "token_id": int(i), "token": t, "effect": float(v)}
-                     for i, t, v in zip(ids, self._decode(ids), vals)]
+            rows += [
+                {"sign": "+" if sign == "pos" else "-", "token_id": int(i), "token": t, "effect": float(v)}
+                for i, t, v in zip(ids, self._decode(ids), vals)
+            ]
         return pd.DataFrame(rows)
 
     def features_for_token(self, token: int | str, n: int = 10) -> Any:

@@ -37,8 +37,7 @@ class _SparseCodes(torch.autograd.Function):
         flat_idx, flat_g = idx.reshape(-1), g.reshape(-1).to(x.dtype)
         grad_b = torch.zeros(ctx.d_sae, dtype=x.dtype, device=x.device).index_add_(0, flat_idx, flat_g)
         rows = torch.arange(B, device=x.device).repeat_interleave(k)
-        S = torch.sparse_coo_tensor(torch.stack([flat_idx, rows]), flat_g, (ctx.d_sae, B),
-                                    check_invariants=False)
+        S = torch.sparse_coo_tensor(torch.stack([flat_idx, rows]), flat_g, (ctx.d_sae, B), check_invariants=False)
         grad_w = torch.sparse.mm(S, x).t()
         return None, grad_w, grad_b, None, None
 
@@ -60,8 +59,9 @@ _ROWS_PER_BLOCK = 512
 
 
 @torch.no_grad()
-def select_topk(W_enc: Tensor, b_enc: Tensor, x_in: Float[Tensor, "b d_in"], k: int,
-                dead: Tensor | None = None, k_aux: int = 0) -> Selection:
+def select_topk(
+    W_enc: Tensor, b_enc: Tensor, x_in: Float[Tensor, "b d_in"], k: int, dead: Tensor | None = None, k_aux: int = 0
+) -> Selection:
     """TopK selection by blocks of rows; with ``dead`` ids and ``k_aux``, the AuxK selection among those columns
     only (a dead latent's column of the block, not a masked copy of all of it). Values keep the product's dtype
     (bfloat16 under autocast)."""
@@ -181,5 +181,6 @@ def dense_loss(sae: SAE, cfg: SAETrainConfig, x: Tensor, y: Tensor, state: dict[
     if sae.W_skip is not None:
         recon = recon + x @ sae.W_skip
     fvu = (recon - y).pow(2).sum(-1).mean() / var
-    return StepOutput(loss=fvu + penalty, fvu=fvu.detach(), l0=(f > 0).sum(-1).float().mean().detach(),
-                      fired=(f > 0).nonzero()[:, 1])
+    return StepOutput(
+        loss=fvu + penalty, fvu=fvu.detach(), l0=(f > 0).sum(-1).float().mean().detach(), fired=(f > 0).nonzero()[:, 1]
+    )

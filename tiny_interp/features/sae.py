@@ -145,8 +145,9 @@ class SAE(nn.Module):
     def forward(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_out"]:
         return self.decode(self.encode(x), x)
 
-    def save(self, directory: str | os.PathLike, extra: dict[str, Any] | None = None,
-             dtype: torch.dtype = torch.float32) -> Path:
+    def save(
+        self, directory: str | os.PathLike, extra: dict[str, Any] | None = None, dtype: torch.dtype = torch.float32
+    ) -> Path:
         """Write ``cfg.json`` and the weights atomically (our own JSON, e.g. metrics, lives beside them). A float16
         ``dtype`` halves the file; loading casts back to float32."""
         from safetensors.torch import save as save_bytes
@@ -181,5 +182,7 @@ def load_sae(directory: str | os.PathLike, device: str | torch.device = "cpu") -
         raise CheckpointError(f"{directory}: a threshold is saved but architecture {cfg.architecture!r} has none")
     missing, unexpected = sae.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"{directory / WEIGHTS_FILE} does not match cfg.json: missing {missing}, unexpected {unexpected}")
+        raise CheckpointError(
+            f"{directory / WEIGHTS_FILE} does not match cfg.json: missing {missing}, unexpected {unexpected}"
+        )
     return sae.to(device).eval()

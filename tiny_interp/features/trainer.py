@@ -74,7 +74,11 @@ def init_from_data(sae: SAE, x: Tensor, y: Tensor, threshold: float) -> None:
     if sae.threshold is not None:
         sae.threshold.fill_(threshold)
     f = sae.encode(x.to(sae.W_enc.device))
-    spread = (sae.decode(f, x) - sae.b_dec).norm(dim=-1).mean() if sae.W_skip is None else (f @ sae.W_dec).norm(dim=-1).mean()
+    spread = (
+        (sae.decode(f, x) - sae.b_dec).norm(dim=-1).mean()
+        if sae.W_skip is None
+        else (f @ sae.W_dec).norm(dim=-1).mean()
+    )
     target = (y - sae.b_dec).norm(dim=-1).mean()
     if spread > 0:
         sae.W_enc.mul_(target / spread)
@@ -105,16 +109,30 @@ def fold_scales(sae: SAE, scale_in: float, scale_out: float) -> None:
 
 def sae_config(cfg: SAETrainConfig, hook_in: str, hook_out: str, d_in: int, d_out: int, model_name: str) -> SAEConfig:
     return SAEConfig(
-        architecture=cfg.architecture, d_in=d_in, d_sae=cfg.latents, hook_name=hook_in,
-        d_out=d_out if cfg.is_transcoder else None, hook_name_out=hook_out if cfg.is_transcoder else None,
-        k=cfg.k if cfg.uses_k else None, activation=cfg.activation if cfg.is_transcoder else "relu",
-        apply_b_dec_to_input=not cfg.is_transcoder, model_name=model_name,
+        architecture=cfg.architecture,
+        d_in=d_in,
+        d_sae=cfg.latents,
+        hook_name=hook_in,
+        d_out=d_out if cfg.is_transcoder else None,
+        hook_name_out=hook_out if cfg.is_transcoder else None,
+        k=cfg.k if cfg.uses_k else None,
+        activation=cfg.activation if cfg.is_transcoder else "relu",
+        apply_b_dec_to_input=not cfg.is_transcoder,
+        model_name=model_name,
     )
 
 
 class Trainer:
-    def __init__(self, model_dir: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike,
-                 cfg: SAETrainConfig, resume: bool = False, force: bool = False, progress: bool = True):
+    def __init__(
+        self,
+        model_dir: str | os.PathLike,
+        data: str | os.PathLike,
+        out: str | os.PathLike,
+        cfg: SAETrainConfig,
+        resume: bool = False,
+        force: bool = False,
+        progress: bool = True,
+    ):
         self.model_dir, self.data, self.out, self.cfg = Path(model_dir), str(data), Path(out), cfg
         self.resume, self.force, self.progress = resume, force, progress
         self.step_i = self.buffer = self.batch_in_buffer = 0
@@ -131,11 +149,23 @@ class Trainer:
         self.model, self.tokenizer, self.n_layers, self.n_ctx = open_model(self.model_dir, self.cfg.device)
         specs = dictionary_specs(self.cfg, self.n_layers)
         hooks = tuple(dict.fromkeys(h for _, a, b in specs for h in (a, b)))
-        self.stream = StreamSpec(self.data, hooks, self.cfg.buffer_stories, self.cfg.model_batch, self.cfg.max_len,
-                                 self.cfg.skip_stories, self.cfg.seed, self.cfg.device, self.cfg.precision)
+        self.stream = StreamSpec(
+            self.data,
+            hooks,
+            self.cfg.buffer_stories,
+            self.cfg.model_batch,
+            self.cfg.max_len,
+            self.cfg.skip_stories,
+            self.cfg.seed,
+            self.cfg.device,
+            self.cfg.precision,
+        )
         self.specs = specs
-        identity = {"config": self.cfg.identity(), "data": data_fingerprint(self.data),
-                    "model": str(self.model_dir.resolve())}
+        identity = {
+            "config": self.cfg.identity(),
+            "data": data_fingerprint(self.data),
+            "model": str(self.model_dir.resolve()),
+        }
         self.identity = json.loads(json.dumps(identity))  # as a saved state reads it back (tuples as lists)
         if self.cfg.threads and self.cfg.device == "cpu":
             torch.set_num_threads(self.cfg.threads)
@@ -149,8 +179,9 @@ class Trainer:
         if self.resume and not state.is_file():
             raise ConfigError(f"nothing to resume in {out} (no {STATE_FILE}); run without --resume to start fresh")
         if (state.is_file() or any(out.glob("*/cfg.json"))) and not self.resume and not self.force:
-            raise ConfigError(f"{out} already holds a dictionary run; pass --resume to continue it or --force to "
-                              "replace it")
+            raise ConfigError(
+                f"{out} already holds a dictionary run; pass --resume to continue it or --force to replace it"
+            )
 
     def _build(self, first: dict[str, Tensor]) -> None:
         """Fresh dictionaries, seeded, with b_dec set to the mean of the first buffer's targets."""
@@ -225,8 +256,11 @@ class Trainer:
                 self.buffer, self.batch_in_buffer = c + 1, 0
         bar.close()
         if self.step_i < self.cfg.steps:
-            warnings.warn(f"{self.data} ran out after {self.step_i * self.cfg.batch_tokens:,} tokens ({self.step_i} "
-                          f"of {self.cfg.steps} steps); the dictionaries are saved as they are", stacklevel=2)
+            warnings.warn(
+                f"{self.data} ran out after {self.step_i * self.cfg.batch_tokens:,} tokens ({self.step_i} "
+                f"of {self.cfg.steps} steps); the dictionaries are saved as they are",
+                stacklevel=2,
+            )
         return self.finish(time.perf_counter() - self._clock[0])
 
     def _activation_buffers(self) -> Any:
@@ -238,8 +272,10 @@ class Trainer:
 
         def buffers():
             for c, stories in enumerate(story_buffers(self.stream, first=self.buffer), start=self.buffer):
-                yield c, buffer_activations(self.model, self.tokenizer, self.stream, stories, c, self.n_ctx,
-                                            self.n_layers)
+                yield (
+                    c,
+                    buffer_activations(self.model, self.tokenizer, self.stream, stories, c, self.n_ctx, self.n_layers),
+                )
 
         return Prefetched(buffers) if self.cfg.prefetch else nullcontext(buffers())
 
@@ -267,9 +303,12 @@ class Trainer:
     def _log(self) -> None:
         from ..train.loop import MetricsLog
 
-        record: dict[str, Any] = {"step": self.step_i, "tokens": self.step_i * self.cfg.batch_tokens,
-                                  "lr": self.cfg.lr * lr_factor(self.step_i - 1, self.cfg),
-                                  "tokens_per_s": round(self.tokens_per_s, 1)}
+        record: dict[str, Any] = {
+            "step": self.step_i,
+            "tokens": self.step_i * self.cfg.batch_tokens,
+            "lr": self.cfg.lr * lr_factor(self.step_i - 1, self.cfg),
+            "tokens_per_s": round(self.tokens_per_s, 1),
+        }
         for d in self.dicts:
             w = d.window
             record[d.name] = {
@@ -293,12 +332,19 @@ class Trainer:
             self._load_state()
         elif self.force and earlier_run:
             for name in (STATE_FILE, METRICS_FILE):
-                (self.out / name).unlink(missing_ok=True)  # our earlier run's files; dictionaries are replaced at the end
+                (self.out / name).unlink(
+                    missing_ok=True
+                )  # our earlier run's files; dictionaries are replaced at the end
         write_json_atomic(self.out / MARKER, {"kind": RUN_KIND, **self._run_record()})
 
     def _run_record(self) -> dict[str, Any]:
-        return {"config": self.cfg.to_dict(), "identity": self.identity, "model_dir": str(self.model_dir),
-                "data": self.data, "dictionaries": [name for name, _, _ in self.specs]}
+        return {
+            "config": self.cfg.to_dict(),
+            "identity": self.identity,
+            "model_dir": str(self.model_dir),
+            "data": self.data,
+            "dictionaries": [name for name, _, _ in self.specs],
+        }
 
     def save_state(self) -> None:
         from safetensors.torch import save as save_bytes
@@ -325,12 +371,20 @@ class Trainer:
             if "scale_in" in d.extra:
                 fold_scales(d.sae, float(d.extra["scale_in"]), float(d.extra["scale_out"]))
             d.sae.save(directory, dtype=getattr(torch, self.cfg.save_dtype))
-            write_json_atomic(directory / "train_config.json", {
-                **self._run_record(), "hook_in": d.hook_in, "hook_out": d.hook_out, "steps": self.step_i,
-                "tokens": self.step_i * self.cfg.batch_tokens, "seconds": round(seconds, 1),
-                "tokens_per_s": round(self.tokens_per_s, 1), "hardware": hardware_description(self.cfg.device),
-                "load_avg": os.getloadavg()[0],
-            })
+            write_json_atomic(
+                directory / "train_config.json",
+                {
+                    **self._run_record(),
+                    "hook_in": d.hook_in,
+                    "hook_out": d.hook_out,
+                    "steps": self.step_i,
+                    "tokens": self.step_i * self.cfg.batch_tokens,
+                    "seconds": round(seconds, 1),
+                    "tokens_per_s": round(self.tokens_per_s, 1),
+                    "hardware": hardware_description(self.cfg.device),
+                    "load_avg": os.getloadavg()[0],
+                },
+            )
             dirs.append(directory)
         (self.out / STATE_FILE).unlink(missing_ok=True)
         return dirs

@@ -58,8 +58,9 @@ class GraphModel:
     def graph(self, prompt: str, config: GraphConfig = GraphConfig(), target: str | None = None) -> AttributionGraph:
         """The graph of the next token after ``prompt``; ``target`` (one token) becomes the first output node."""
         targets = [self.token_id(target)] if target else []
-        g = attribute(self.model, self.transcoders, self.encode(prompt), self.tokenizer, config, prompt=prompt,
-                      targets=targets)
+        g = attribute(
+            self.model, self.transcoders, self.encode(prompt), self.tokenizer, config, prompt=prompt, targets=targets
+        )
         g.model_name, g.transcoder_names = self.name, list(self.transcoder_names)
         return g
 

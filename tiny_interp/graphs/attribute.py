@@ -59,8 +59,9 @@ def active_features(rep: LocalReplacement) -> tuple[Int[Tensor, "n 3"], Float[Te
     return torch.cat(rows), torch.cat(values)
 
 
-def output_tokens(logits: Float[Tensor, "vocab"], cfg: GraphConfig, targets: Sequence[int] = ()) -> tuple[
-        list[int], Tensor]:
+def output_tokens(
+    logits: Float[Tensor, "vocab"], cfg: GraphConfig, targets: Sequence[int] = ()
+) -> tuple[list[int], Tensor]:
     """The most probable next tokens covering ``logit_mass`` of the probability, at most ``max_logits``; tokens in
     ``targets`` come first whatever their probability (to trace a token the model does not favour)."""
     probs = logits.softmax(-1)
@@ -125,8 +126,11 @@ class EdgeComputer:
         features = torch.zeros(len(targets), self.sources.features.shape[0], dtype=self.dtype)
         for write, pos, cols, vectors in self.groups:
             features[:, cols] = grads[:, write, pos] @ vectors.T
-        cols = [features, torch.einsum("bltd,ltd->blt", grads[:, 1:], self.errors).flatten(1),
-                torch.einsum("btd,td->bt", grads[:, 0], self.embedding)]
+        cols = [
+            features,
+            torch.einsum("bltd,ltd->blt", grads[:, 1:], self.errors).flatten(1),
+            torch.einsum("btd,td->bt", grads[:, 0], self.embedding),
+        ]
         return torch.cat(cols, dim=1)
 
 
@@ -146,12 +150,13 @@ def _row_influence(rows: Tensor, weights: Tensor, source_of_row: Tensor, n_layer
 
 
 def _rows_in_batches(edges: EdgeComputer, targets: list[Target], batch_size: int) -> Tensor:
-    rows = [edges.rows(targets[s:s + batch_size]).float() for s in range(0, len(targets), batch_size)]
+    rows = [edges.rows(targets[s : s + batch_size]).float() for s in range(0, len(targets), batch_size)]
     return torch.cat(rows) if rows else torch.zeros(0, edges.sources.n)
 
 
-def select_features(edges: EdgeComputer, logit_rows: Tensor, logit_probs: Tensor, cfg: GraphConfig) -> tuple[
-        Tensor, Tensor]:
+def select_features(
+    edges: EdgeComputer, logit_rows: Tensor, logit_probs: Tensor, cfg: GraphConfig
+) -> tuple[Tensor, Tensor]:
     """The features to keep (indices into the active ones) and their rows: all when they fit in
     ``max_feature_nodes``, else the most influential, visited in rounds of four batches ordered by their influence
     through the rows found so far (as circuit-tracer does)."""
@@ -182,7 +187,7 @@ def _square(feature_rows: Tensor, logit_rows: Tensor, selected: Tensor, n_active
     N = n_f + n_rest + n_l
     adj = torch.zeros(N, N)
     adj[:n_f, : n_f + n_rest] = feature_rows[:, keep]
-    adj[N - n_l:, : n_f + n_rest] = logit_rows[:, keep]
+    adj[N - n_l :, : n_f + n_rest] = logit_rows[:, keep]
     return adj
 
 
@@ -236,14 +241,25 @@ def attribute(
         node_input = torch.zeros(adjacency.shape[0], dtype=DTYPE)
         node_bias = torch.zeros_like(node_input)
         node_input[:n_f], node_bias[:n_f] = real[:n_f], bias[:n_f]
-        node_input[-len(logit_ids):], node_bias[-len(logit_ids):] = real[n_f:], bias[n_f:]
+        node_input[-len(logit_ids) :], node_bias[-len(logit_ids) :] = real[n_f:], bias[n_f:]
         kl = kl_last(rep.logits[-1], rep.replacement_logits(keep_errors=False)[-1])
     ids = input_ids.tolist()
     decode = (lambda i: tokenizer.decode([i])) if tokenizer is not None else str
     return AttributionGraph(
-        prompt=prompt, input_ids=ids, tokens=[decode(i) for i in ids], n_layers=rep.n_layers,
-        features=feats[selected], activations=values[selected].float(), logit_ids=logit_ids,
-        logit_tokens=[decode(i) for i in logit_ids], logit_probs=logit_probs.float(), adjacency=adjacency.float(),
-        bias=node_bias, node_input=node_input, error_norms=sources.errors.norm(dim=-1).float(),
-        n_active=int(feats.shape[0]), kl_without_errors=kl, config=config,
+        prompt=prompt,
+        input_ids=ids,
+        tokens=[decode(i) for i in ids],
+        n_layers=rep.n_layers,
+        features=feats[selected],
+        activations=values[selected].float(),
+        logit_ids=logit_ids,
+        logit_tokens=[decode(i) for i in logit_ids],
+        logit_probs=logit_probs.float(),
+        adjacency=adjacency.float(),
+        bias=node_bias,
+        node_input=node_input,
+        error_norms=sources.errors.norm(dim=-1).float(),
+        n_active=int(feats.shape[0]),
+        kl_without_errors=kl,
+        config=config,
     )

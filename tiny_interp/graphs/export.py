@@ -40,40 +40,86 @@ def cumulative_scores(influence: torch.Tensor) -> torch.Tensor:
 def node_record(graph: AttributionGraph, node: int, score: float) -> dict[str, Any]:
     d = graph.describe(node)
     L = graph.n_layers
-    base = {"ctx_idx": d["pos"], "token_prob": 0.0, "is_target_logit": False, "run_idx": 0, "reverse_ctx_idx": 0,
-            "clerp": "", "influence": score, "activation": None}
+    base = {
+        "ctx_idx": d["pos"],
+        "token_prob": 0.0,
+        "is_target_logit": False,
+        "run_idx": 0,
+        "reverse_ctx_idx": 0,
+        "clerp": "",
+        "influence": score,
+        "activation": None,
+    }
     if d["kind"] == "feature":
         layer, feat, pos = d["layer"], d["feature"], d["pos"]
-        return {**base, "node_id": f"{layer}_{feat}_{pos}", "feature": cantor(layer, feat), "layer": str(layer),
-                "feature_type": FEATURE_TYPE, "jsNodeId": f"{layer}_{feat}-0", "activation": d["activation"]}
+        return {
+            **base,
+            "node_id": f"{layer}_{feat}_{pos}",
+            "feature": cantor(layer, feat),
+            "layer": str(layer),
+            "feature_type": FEATURE_TYPE,
+            "jsNodeId": f"{layer}_{feat}-0",
+            "activation": d["activation"],
+        }
     if d["kind"] == "error":
         layer, pos = d["layer"], d["pos"]
-        return {**base, "node_id": f"{layer}_-1_{pos}", "feature": -1, "layer": str(layer),
-                "feature_type": "mlp reconstruction error", "jsNodeId": f"{layer}_-1-{pos}"}
+        return {
+            **base,
+            "node_id": f"{layer}_-1_{pos}",
+            "feature": -1,
+            "layer": str(layer),
+            "feature_type": "mlp reconstruction error",
+            "jsNodeId": f"{layer}_-1-{pos}",
+        }
     if d["kind"] == "embedding":
         tok, pos = d["token"], d["pos"]
-        return {**base, "node_id": f"E_{tok}_{pos}", "feature": pos, "layer": "E", "feature_type": "embedding",
-                "jsNodeId": f"E_{tok}-{pos}"}
+        return {
+            **base,
+            "node_id": f"E_{tok}_{pos}",
+            "feature": pos,
+            "layer": "E",
+            "feature_type": "embedding",
+            "jsNodeId": f"E_{tok}-{pos}",
+        }
     tok, pos, p = d["token"], d["pos"], d["probability"]
-    return {**base, "node_id": f"{L + 1}_{tok}_{pos}", "feature": tok, "layer": str(L + 1), "feature_type": "logit",
-            "token_prob": p, "is_target_logit": node == graph.logit_start, "jsNodeId": f"L_{tok}-{pos}",
-            "clerp": f'Output "{d["label"]}" (p={p:.3f})', "influence": None}
+    return {
+        **base,
+        "node_id": f"{L + 1}_{tok}_{pos}",
+        "feature": tok,
+        "layer": str(L + 1),
+        "feature_type": "logit",
+        "token_prob": p,
+        "is_target_logit": node == graph.logit_start,
+        "jsNodeId": f"L_{tok}-{pos}",
+        "clerp": f'Output "{d["label"]}" (p={p:.3f})',
+        "influence": None,
+    }
 
 
-def graph_json(graph: AttributionGraph, pruned: Pruned, slug: str = "tiny-interp-graph",
-               scan: str = "") -> dict[str, Any]:
+def graph_json(
+    graph: AttributionGraph, pruned: Pruned, slug: str = "tiny-interp-graph", scan: str = ""
+) -> dict[str, Any]:
     """The pruned graph as circuit-tracer's ``Model``: metadata, qParams, nodes, links."""
     scores = cumulative_scores(pruned.node_influence)
     keep = pruned.node_mask.nonzero().flatten().tolist()
     nodes = {n: node_record(graph, n, float(scores[n])) for n in keep}
     dst, src = pruned.edge_mask.nonzero(as_tuple=True)
-    links = [{"source": nodes[s]["node_id"], "target": nodes[t]["node_id"], "weight": float(graph.adjacency[t, s])}
-             for t, s in zip(dst.tolist(), src.tolist()) if s in nodes and t in nodes]
+    links = [
+        {"source": nodes[s]["node_id"], "target": nodes[t]["node_id"], "weight": float(graph.adjacency[t, s])}
+        for t, s in zip(dst.tolist(), src.tolist())
+        if s in nodes and t in nodes
+    ]
     used = {x for link in links for x in (link["source"], link["target"])}
     kept = [r for r in nodes.values() if r["node_id"] in used or r["feature_type"] in ("embedding", "logit")]
-    meta = {"slug": slug, "scan": scan or graph.model_name or "tiny-interp", "transcoder_list": graph.transcoder_names,
-            "prompt_tokens": graph.tokens, "prompt": graph.prompt, "node_threshold": graph.config.node_threshold,
-            "schema_version": SCHEMA_VERSION}
+    meta = {
+        "slug": slug,
+        "scan": scan or graph.model_name or "tiny-interp",
+        "transcoder_list": graph.transcoder_names,
+        "prompt_tokens": graph.tokens,
+        "prompt": graph.prompt,
+        "node_threshold": graph.config.node_threshold,
+        "schema_version": SCHEMA_VERSION,
+    }
     qparams = {"pinnedIds": [], "supernodes": [], "linkType": "both", "clickedId": "", "sg_pos": ""}
     return {"metadata": meta, "qParams": qparams, "nodes": kept, "links": links}
 

@@ -96,8 +96,9 @@ class OVMap:
         out = torch.einsum("...hqe,hed->...qd", z, self.W_O)
         return out + self.b_O if with_bias else out
 
-    def transpose(self, g: Float[Tensor, "... pos d_model"], pattern: Float[Tensor, "heads q k"]) -> Float[
-            Tensor, "... pos d_model"]:
+    def transpose(
+        self, g: Float[Tensor, "... pos d_model"], pattern: Float[Tensor, "heads q k"]
+    ) -> Float[Tensor, "... pos d_model"]:
         """The transpose of the bias-free map: gradients flow from queries back to the keys they attended to.
 
         Laid out as one matmul per head over the whole batch ([head, key, query] @ [head, query, batch * d_head]),
@@ -118,7 +119,7 @@ def ov_map(model: TinyLM, layer: int) -> OVMap:
     attn = model.blocks[layer].attn
     H, K, dh, d = attn.n_heads, attn.kv_heads, attn.d_head, model.cfg.d_model
     qkv = attn.qkv.weight.detach().to(DTYPE)
-    W_V = qkv[(H + K) * dh:].reshape(K, dh, d).transpose(1, 2)
+    W_V = qkv[(H + K) * dh :].reshape(K, dh, d).transpose(1, 2)
     W_O = attn.out.weight.detach().to(DTYPE).reshape(d, H, dh).permute(1, 2, 0)
     b_O = attn.out.bias.detach().to(DTYPE) if attn.out.bias is not None else torch.zeros(d, dtype=DTYPE)
     return OVMap(W_V.contiguous(), W_O.contiguous(), b_O)
@@ -126,8 +127,14 @@ def ov_map(model: TinyLM, layer: int) -> OVMap:
 
 def cache_names(n_layers: int, family: str) -> list[str]:
     """The activations the replacement model needs from the real pass."""
-    points = ["hook_resid_pre", "ln1.hook_normalized", "attn.hook_pattern", "hook_resid_mid", "ln2.hook_normalized",
-              "hook_mlp_out"]
+    points = [
+        "hook_resid_pre",
+        "ln1.hook_normalized",
+        "attn.hook_pattern",
+        "hook_resid_mid",
+        "ln2.hook_normalized",
+        "hook_mlp_out",
+    ]
     names = [block_name(l, p) for l in range(n_layers) for p in points]
     return names + [block_name(n_layers - 1, "hook_resid_post"), "ln_final.hook_normalized"]
 
@@ -154,13 +161,18 @@ class LocalReplacement:
     def linear_part(self, dtype: torch.dtype) -> "LocalReplacement":
         """The frozen norms, OV maps and patterns in ``dtype`` (what ``transpose`` reads; float32 halves the cost
         of a graph's backward passes, while errors and node inputs stay float64)."""
+
         def norm(n: FrozenNorm) -> FrozenNorm:
             return FrozenNorm(n.weight.to(dtype), n.bias.to(dtype), n.scale.to(dtype), n.centred)
 
         return dataclasses.replace(
-            self, ln1=[norm(n) for n in self.ln1], ln2=[norm(n) for n in self.ln2], ln_final=norm(self.ln_final),
+            self,
+            ln1=[norm(n) for n in self.ln1],
+            ln2=[norm(n) for n in self.ln2],
+            ln_final=norm(self.ln_final),
             ov=[OVMap(o.W_V.to(dtype), o.W_O.to(dtype), o.b_O.to(dtype)) for o in self.ov],
-            patterns=[p.to(dtype) for p in self.patterns])
+            patterns=[p.to(dtype) for p in self.patterns],
+        )
 
     @property
     def n_pos(self) -> int:
@@ -175,9 +187,9 @@ class LocalReplacement:
 
     def errors(self) -> Float[Tensor, "layer pos d_model"]:
         """What each transcoder misses of its MLP's real output (exactly: real output minus reconstruction)."""
-        return torch.stack([
-            self.cache[block_name(l, "hook_mlp_out")] - tc(self.mlp_input(l)) for l, tc in enumerate(self.transcoders)
-        ])
+        return torch.stack(
+            [self.cache[block_name(l, "hook_mlp_out")] - tc(self.mlp_input(l)) for l, tc in enumerate(self.transcoders)]
+        )
 
     def run(
         self, embedding: Float[Tensor, "... pos d_model"], mlp: MlpFn, with_bias: bool
@@ -196,8 +208,11 @@ class LocalReplacement:
         return torch.stack(reads, dim=-3), self.ln_final(r, with_bias)
 
     def transpose(
-        self, reads: Float[Tensor, "batch layer pos d_model"], final: Float[Tensor, "batch pos d_model"],
-        skips: list[Tensor | None], top: int | None = None,
+        self,
+        reads: Float[Tensor, "batch layer pos d_model"],
+        final: Float[Tensor, "batch pos d_model"],
+        skips: list[Tensor | None],
+        top: int | None = None,
     ) -> Float[Tensor, "batch write pos d_model"]:
         """The transpose of ``run``'s linear part (biases off, each MLP replaced by ``writes[l + 1] + x2 @ skip``):
         from weights on the MLP inputs and the final norm output, the weights on every write point (embeddings
@@ -247,11 +262,19 @@ def freeze(model: TinyLM, transcoders: list[SAE], input_ids: Int[Tensor, "pos"])
 
     blocks = model.blocks
     return LocalReplacement(
-        model=model, transcoders=transcoders, input_ids=input_ids, logits=logits[0].to(DTYPE), cache=cache,
-        ln1=[norm_at(blocks[l].norm1, block_name(l, "hook_resid_pre"), block_name(l, "ln1.hook_normalized"))
-             for l in range(L)],
-        ln2=[norm_at(blocks[l].norm2, block_name(l, "hook_resid_mid"), block_name(l, "ln2.hook_normalized"))
-             for l in range(L)],
+        model=model,
+        transcoders=transcoders,
+        input_ids=input_ids,
+        logits=logits[0].to(DTYPE),
+        cache=cache,
+        ln1=[
+            norm_at(blocks[l].norm1, block_name(l, "hook_resid_pre"), block_name(l, "ln1.hook_normalized"))
+            for l in range(L)
+        ],
+        ln2=[
+            norm_at(blocks[l].norm2, block_name(l, "hook_resid_mid"), block_name(l, "ln2.hook_normalized"))
+            for l in range(L)
+        ],
         ln_final=norm_at(model.norm_f, block_name(L - 1, "hook_resid_post"), "ln_final.hook_normalized"),
         ov=[ov_map(model, l) for l in range(L)],
         patterns=[cache[block_name(l, "attn.hook_pattern")] for l in range(L)],

@@ -71,7 +71,7 @@ class AttributionGraph:
         return self.error_start + layer * self.n_pos + pos
 
     def feature_index(self, layer: int, pos: int, feature: int) -> int:
-        hit = ((self.features[:, 0] == layer) & (self.features[:, 1] == pos) & (self.features[:, 2] == feature))
+        hit = (self.features[:, 0] == layer) & (self.features[:, 1] == pos) & (self.features[:, 2] == feature)
         found = hit.nonzero().flatten()
         if found.numel() == 0:
             raise KeyError(f"feature {feature} at layer {layer}, position {pos} is not a node of this graph")
@@ -89,18 +89,35 @@ class AttributionGraph:
         kind = self.kind(node)
         if kind == "feature":
             layer, pos, feat = (int(v) for v in self.features[node])
-            return {"kind": kind, "layer": layer, "pos": pos, "feature": feat, "label": f"L{layer}/{feat}",
-                    "activation": float(self.activations[node])}
+            return {
+                "kind": kind,
+                "layer": layer,
+                "pos": pos,
+                "feature": feat,
+                "label": f"L{layer}/{feat}",
+                "activation": float(self.activations[node]),
+            }
         if kind == "error":
             layer, pos = divmod(node - self.error_start, self.n_pos)
-            return {"kind": kind, "layer": layer, "pos": pos, "label": f"err L{layer}",
-                    "activation": float(self.error_norms[layer, pos])}
+            return {
+                "kind": kind,
+                "layer": layer,
+                "pos": pos,
+                "label": f"err L{layer}",
+                "activation": float(self.error_norms[layer, pos]),
+            }
         if kind == "embedding":
             pos = node - self.token_start
             return {"kind": kind, "layer": -1, "pos": pos, "label": self.tokens[pos], "token": self.input_ids[pos]}
         k = node - self.logit_start
-        return {"kind": kind, "layer": self.n_layers, "pos": self.n_pos - 1, "label": self.logit_tokens[k],
-                "token": self.logit_ids[k], "probability": float(self.logit_probs[k])}
+        return {
+            "kind": kind,
+            "layer": self.n_layers,
+            "pos": self.n_pos - 1,
+            "label": self.logit_tokens[k],
+            "token": self.logit_ids[k],
+            "probability": float(self.logit_probs[k]),
+        }
 
     def logit_weights(self, only_top: bool = False) -> Float[Tensor, "nodes"]:
         """Output weights for influence: each logit node's probability (or the top logit alone)."""
@@ -108,5 +125,5 @@ class AttributionGraph:
         if only_top:
             w[self.logit_start] = 1.0
         else:
-            w[self.logit_start:] = self.logit_probs.to(w.dtype)
+            w[self.logit_start :] = self.logit_probs.to(w.dtype)
         return w

@@ -67,8 +67,9 @@ def edit_hooks(transcoders: Sequence[SAE], edits: Sequence[FeatureEdit]) -> list
         tc = transcoders[layer]
         bad = [e.feature for e in mine if not 0 <= e.feature < tc.cfg.d_sae]
         if bad:
-            raise ConfigError(f"feature {bad[0]} does not exist in layer {layer}'s transcoder "
-                              f"({tc.cfg.d_sae} features)")
+            raise ConfigError(
+                f"feature {bad[0]} does not exist in layer {layer}'s transcoder ({tc.cfg.d_sae} features)"
+            )
 
         def read(x: Tensor, name: str, layer: int = layer) -> None:
             inputs[layer] = x
@@ -91,13 +92,16 @@ def intervene(
 
 @torch.no_grad()
 def intervene_each(
-    model: Any, transcoders: Sequence[SAE], input_ids: Int[Tensor, "pos"], edit_sets: Sequence[Sequence[FeatureEdit]],
+    model: Any,
+    transcoders: Sequence[SAE],
+    input_ids: Int[Tensor, "pos"],
+    edit_sets: Sequence[Sequence[FeatureEdit]],
     chunk: int = 64,
 ) -> Float[Tensor, "n vocab"]:
     """Next-token logits for each set of edits, many sets per forward pass (one batch row each)."""
     out = []
     for start in range(0, len(edit_sets), chunk):
-        sets = edit_sets[start:start + chunk]
+        sets = edit_sets[start : start + chunk]
         rows = [dataclasses.replace(e, row=i) for i, edits in enumerate(sets) for e in edits]
         ids = input_ids[None].expand(len(sets), -1)
         out.append(run_with_hooks(model, ids, edit_hooks(transcoders, rows))[:, -1].float())
@@ -105,7 +109,10 @@ def intervene_each(
 
 
 def next_token_table(
-    old_logits: Float[Tensor, "vocab"], new_logits: Float[Tensor, "vocab"], tokenizer: Any = None, k: int = 5,
+    old_logits: Float[Tensor, "vocab"],
+    new_logits: Float[Tensor, "vocab"],
+    tokenizer: Any = None,
+    k: int = 5,
     also: Sequence[int] = (),
 ) -> list[dict[str, Any]]:
     """The next-token distribution before and after, side by side: the top ``k`` of either, by the larger

@@ -26,8 +26,14 @@ def decoder_logits(model: Any, transcoder: Any, feature: int, tokenizer: Any, k:
     return {"up": show(up.indices, up.values), "down": show(down.indices, -down.values)}
 
 
-def feature_pages(model: Any, transcoders: Sequence[Any], graph: AttributionGraph, nodes: Sequence[int],
-                  tokenizer: Any, info: FeatureInfo | None = None) -> dict[str, dict[str, Any]]:
+def feature_pages(
+    model: Any,
+    transcoders: Sequence[Any],
+    graph: AttributionGraph,
+    nodes: Sequence[int],
+    tokenizer: Any,
+    info: FeatureInfo | None = None,
+) -> dict[str, dict[str, Any]]:
     """One page per feature node, keyed by node index: its logits, the next-token distribution after ablating it
     and after doubling it (beside the real one), and what ``info`` knows of it."""
     ids = torch.tensor(graph.input_ids)
@@ -41,9 +47,13 @@ def feature_pages(model: Any, transcoders: Sequence[Any], graph: AttributionGrap
     pages = {}
     for j, n in enumerate(nodes):
         layer, _, feat = (int(v) for v in graph.features[n])
-        page = {"logits": decoder_logits(model, transcoders[layer], feat, tokenizer),
-                "interventions": {"ablate": next_token_table(old, new[2 * j], tokenizer),
-                                  "double": next_token_table(old, new[2 * j + 1], tokenizer)}}
+        page = {
+            "logits": decoder_logits(model, transcoders[layer], feat, tokenizer),
+            "interventions": {
+                "ablate": next_token_table(old, new[2 * j], tokenizer),
+                "double": next_token_table(old, new[2 * j + 1], tokenizer),
+            },
+        }
         page.update(info(layer, feat) if info is not None else {})
         pages[str(n)] = page
     return pages
@@ -59,14 +69,17 @@ def atlas_info(transcoder_dir: Path, names: Sequence[str], n_examples: int = 6) 
     from ..widgets.features import explanation
 
     atlas = FeatureAtlas.open(path)
-    block = {layer: atlas.dictionary_names.index(name) for layer, name in enumerate(names)
-             if name in atlas.dictionary_names}
+    block = {
+        layer: atlas.dictionary_names.index(name) for layer, name in enumerate(names) if name in atlas.dictionary_names
+    }
 
     def info(layer: int, feature: int) -> dict[str, Any]:
         if layer not in block:
             return {}
         top = atlas.top_examples(block[layer], feature, n_examples)
-        page: dict[str, Any] = {"examples": [{"tokens": list(r.tokens), "acts": list(r.acts)} for r in top.itertuples()]}
+        page: dict[str, Any] = {
+            "examples": [{"tokens": list(r.tokens), "acts": list(r.acts)} for r in top.itertuples()]
+        }
         # the auto-interp explanation the FeatureExplorer shows, when `tiny-interp autointerp` exported one
         text = explanation(atlas, block[layer], feature)
         if text:

@@ -32,8 +32,14 @@ def _order(graph: AttributionGraph) -> list[int]:
     return sorted(range(graph.n_nodes), key=lambda n: (info[n]["layer"], info[n]["pos"]))
 
 
-def best_paths(graph: AttributionGraph, pruned: Pruned, k: int = 3, logit: int = 0,
-               name: Callable[[int], str] | None = None, through_features: bool = True) -> list[Path]:
+def best_paths(
+    graph: AttributionGraph,
+    pruned: Pruned,
+    k: int = 3,
+    logit: int = 0,
+    name: Callable[[int], str] | None = None,
+    through_features: bool = True,
+) -> list[Path]:
     """The ``k`` strongest paths into logit node ``logit`` in the pruned graph, at most one per root (embedding or
     error node); with ``through_features`` only paths that cross at least one feature."""
     share = normalise_rows(graph.adjacency * pruned.edge_mask)
@@ -74,6 +80,6 @@ def feature_name(graph: AttributionGraph, node: int, pages: dict[str, Any] | Non
         return d["label"] if d["kind"] != "embedding" else repr(d["label"])
     page = (pages or {}).get(str(node), {})
     if page.get("explanation"):
-        return f"L{d['layer']}/{d['feature']} \"{page['explanation']}\""
+        return f'L{d["layer"]}/{d["feature"]} "{page["explanation"]}"'
     ups = [t for t, _ in page.get("logits", {}).get("up", [])[:3]]
     return f"L{d['layer']}/{d['feature']}@{d['pos']}" + (f" (+{'|'.join(ups)})" if ups else "")

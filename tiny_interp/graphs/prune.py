@@ -64,15 +64,19 @@ def _steps(graph: AttributionGraph) -> int:
     return graph.n_layers + 3
 
 
-def prune(graph: AttributionGraph, node_threshold: float | None = None, edge_threshold: float | None = None,
-          only_top: bool = False) -> Pruned:
+def prune(
+    graph: AttributionGraph,
+    node_threshold: float | None = None,
+    edge_threshold: float | None = None,
+    only_top: bool = False,
+) -> Pruned:
     """Keep what carries the influence on the outputs (probability-weighted; ``only_top``: the first output alone)."""
     node_threshold = graph.config.node_threshold if node_threshold is None else node_threshold
     edge_threshold = graph.config.edge_threshold if edge_threshold is None else edge_threshold
     weights = graph.logit_weights(only_top)
     node_inf = influence(normalise_rows(graph.adjacency), weights, _steps(graph))
     node_mask = node_inf >= threshold_of(node_inf, node_threshold)
-    node_mask[graph.token_start:] = True  # embeddings and outputs always stay
+    node_mask[graph.token_start :] = True  # embeddings and outputs always stay
     pruned = graph.adjacency.clone()
     pruned[~node_mask] = 0
     pruned[:, ~node_mask] = 0
@@ -114,8 +118,8 @@ class Fidelity:
 
 def _error_share(graph: AttributionGraph, norm: Tensor, weights: Tensor) -> float:
     inf = influence(norm, weights, _steps(graph))
-    errors = float(inf[graph.error_start: graph.token_start].sum())
-    tokens = float(inf[graph.token_start: graph.logit_start].sum())
+    errors = float(inf[graph.error_start : graph.token_start].sum())
+    tokens = float(inf[graph.token_start : graph.logit_start].sum())
     return errors / max(errors + tokens, 1e-30)
 
 
@@ -127,7 +131,7 @@ def fidelity(graph: AttributionGraph, pruned: Pruned | None = None) -> Fidelity:
     norm = normalise_rows(adjacency)
     weights = graph.logit_weights()
     inf = influence(norm, weights, _steps(graph))
-    from_errors = norm[:, graph.error_start: graph.token_start].sum(1)
+    from_errors = norm[:, graph.error_start : graph.token_start].sum(1)
     has_inputs = norm.sum(1) > 0
     out = (inf + weights) * has_inputs
     completeness = float(((1 - from_errors) * out).sum() / out.sum().clamp(min=1e-30))

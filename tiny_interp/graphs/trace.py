@@ -39,18 +39,24 @@ class Trace:
     def summary(self) -> str:
         g, f = self.graph, self.fidelity
         outs = ", ".join(f"{t!r} {p:.2f}" for t, p in zip(g.logit_tokens, g.logit_probs.tolist()))
-        lines = [f"prompt: {g.prompt!r} ({g.n_pos} tokens); next token: {outs}",
-                 f"{g.n_active} active features, {self.pruned.n_nodes} nodes and {self.pruned.n_edges} edges kept; "
-                 f"error share {f.error_share:.3f} (top logit {f.error_share_top:.3f}), completeness "
-                 f"{f.completeness:.3f}, KL without errors {f.kl_without_errors:.3f} nats",
-                 "strongest paths into the top logit (share of its input carried):"]
+        lines = [
+            f"prompt: {g.prompt!r} ({g.n_pos} tokens); next token: {outs}",
+            f"{g.n_active} active features, {self.pruned.n_nodes} nodes and {self.pruned.n_edges} edges kept; "
+            f"error share {f.error_share:.3f} (top logit {f.error_share_top:.3f}), completeness "
+            f"{f.completeness:.3f}, KL without errors {f.kl_without_errors:.3f} nats",
+            "strongest paths into the top logit (share of its input carried):",
+        ]
         lines += [f"  {' -> '.join(self.name(n) for n in p.nodes)}  ({p.share:.3g})" for p in self.paths]
         return "\n".join(lines)
 
     def path_features(self, i: int = 0) -> list[FeatureEdit]:
         """Ablations of the features on path ``i``."""
-        return [FeatureEdit(int(l), int(f), 0.0, int(p)) for n in self.paths[i].nodes
-                if self.graph.kind(n) == "feature" for l, p, f in [self.graph.features[n].tolist()]]
+        return [
+            FeatureEdit(int(l), int(f), 0.0, int(p))
+            for n in self.paths[i].nodes
+            if self.graph.kind(n) == "feature"
+            for l, p, f in [self.graph.features[n].tolist()]
+        ]
 
     def ablate_path(self, i: int = 0, k: int = 5) -> list[dict[str, Any]]:
         """The next-token distribution with path ``i``'s features ablated in the real model, beside the real one
@@ -67,12 +73,14 @@ class Trace:
         from ..widgets.graph import GraphView, graph_view_data
 
         gm = self.gm
-        return GraphView(graph_view_data(self.graph, self.pruned, gm.model, gm.transcoders, gm.tokenizer,
-                                         gm.feature_info()))
+        return GraphView(
+            graph_view_data(self.graph, self.pruned, gm.model, gm.transcoders, gm.tokenizer, gm.feature_info())
+        )
 
 
-def trace(gm: GraphModel, prompt: str, target: str | None = None, n_paths: int = 3,
-          config: GraphConfig = GraphConfig()) -> Trace:
+def trace(
+    gm: GraphModel, prompt: str, target: str | None = None, n_paths: int = 3, config: GraphConfig = GraphConfig()
+) -> Trace:
     """Graph, prune (for ``target`` alone when given, else for the probable outputs) and read the paths."""
     graph = gm.graph(prompt, config, target)
     pruned = prune(graph, only_top=target is not None)

@@ -18,9 +18,11 @@ def transcoder_layer(cfg: dict, where: Path) -> int:
     hook, out = cfg.get("hook_name") or (cfg.get("metadata") or {}).get("hook_name"), cfg.get("hook_name_out")
     match = _MLP_IN.match(hook or "")
     if cfg.get("architecture") != "transcoder" or not match:
-        raise CheckpointError(f"{where} is not an MLP transcoder (architecture {cfg.get('architecture')!r}, "
-                              f"hook_name {hook!r}); attribution graphs need blocks.L.ln2.hook_normalized -> "
-                              "blocks.L.hook_mlp_out transcoders")
+        raise CheckpointError(
+            f"{where} is not an MLP transcoder (architecture {cfg.get('architecture')!r}, "
+            f"hook_name {hook!r}); attribution graphs need blocks.L.ln2.hook_normalized -> "
+            "blocks.L.hook_mlp_out transcoders"
+        )
     layer = int(match.group(1))
     if out != f"blocks.{layer}.hook_mlp_out":
         raise CheckpointError(f"{where}: hook_name_out is {out!r}, expected 'blocks.{layer}.hook_mlp_out'")
@@ -46,8 +48,10 @@ def transcoder_dirs(directory: str | os.PathLike, n_layers: int) -> list[Path]:
         found[layer] = sub
     missing = [l for l in range(n_layers) if l not in found]
     if missing:
-        raise CheckpointError(f"{directory} has no transcoder for layer(s) {missing} (found {sorted(found)}); "
-                              "an attribution graph needs one per layer")
+        raise CheckpointError(
+            f"{directory} has no transcoder for layer(s) {missing} (found {sorted(found)}); "
+            "an attribution graph needs one per layer"
+        )
     extra = sorted(set(found) - set(range(n_layers)))
     if extra:
         raise CheckpointError(f"{directory}: transcoders for layer(s) {extra}, but the model has {n_layers} layers")
@@ -60,6 +64,7 @@ def load_transcoders(directory: str | os.PathLike, n_layers: int, d_model: int) 
     tcs = [load_sae(d) for d in dirs]
     for d, tc in zip(dirs, tcs):
         if tc.cfg.d_in != d_model or tc.cfg.out_dim != d_model:
-            raise CheckpointError(f"{d}: d_in/d_out {tc.cfg.d_in}/{tc.cfg.out_dim} do not match the "
-                                  f"model's d_model {d_model}")
+            raise CheckpointError(
+                f"{d}: d_in/d_out {tc.cfg.d_in}/{tc.cfg.out_dim} do not match the model's d_model {d_model}"
+            )
     return tcs

@@ -47,15 +47,21 @@ class AblationCheck:
     measured: list[float]
 
 
-def _measured(model: Any, tcs: Sequence[SAE], ids: Tensor, graph: AttributionGraph, nodes: Sequence[int],
-              token: int, base: float) -> float:
+def _measured(
+    model: Any, tcs: Sequence[SAE], ids: Tensor, graph: AttributionGraph, nodes: Sequence[int], token: int, base: float
+) -> float:
     edits = [ablate(*(int(v) for v in graph.features[n][[0, 2]]), pos=int(graph.features[n][1])) for n in nodes]
     return base - float(intervene(model, tcs, ids, edits)[-1, token])
 
 
 def ablation_check(
-    model: Any, transcoders: Sequence[SAE], graph: AttributionGraph, k: int = 10, n_compare: int = 40,
-    n_random: int = 10, seed: int = 0,
+    model: Any,
+    transcoders: Sequence[SAE],
+    graph: AttributionGraph,
+    k: int = 10,
+    n_compare: int = 40,
+    n_random: int = 10,
+    seed: int = 0,
 ) -> AblationCheck:
     """Top-k attributed vs k random active features, ablated in the real model; and predicted vs measured effects
     of single ablations for the ``n_compare`` features of largest predicted effect."""
@@ -66,8 +72,10 @@ def ablation_check(
     order = pred.abs().argsort(descending=True).tolist()
     top = abs(_measured(model, transcoders, ids, graph, order[:k], token, base))
     rng = random.Random(seed)
-    rand = [abs(_measured(model, transcoders, ids, graph, rng.sample(range(graph.n_features), k), token, base))
-            for _ in range(n_random)]
+    rand = [
+        abs(_measured(model, transcoders, ids, graph, rng.sample(range(graph.n_features), k), token, base))
+        for _ in range(n_random)
+    ]
     compare = order[:n_compare]
     measured = [_measured(model, transcoders, ids, graph, [n], token, base) for n in compare]
     predicted = [float(pred[n]) for n in compare]

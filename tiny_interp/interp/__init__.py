@@ -13,7 +13,19 @@ from .neurons import Atlas, AtlasConfig, build_atlas, open_atlas
 from .patching import activation_patching
 
 __all__ = [
-    "Atlas", "AtlasConfig", "DynamicsConfig", "TaxonomyConfig", "WORD_CLASSES", "activation_patching", "build_atlas",
-    "class_token_ids", "direct_logit_attribution", "head_labels", "head_taxonomy", "list_checkpoints", "logit_lens",
-    "open_atlas", "training_dynamics",
+    "Atlas",
+    "AtlasConfig",
+    "DynamicsConfig",
+    "TaxonomyConfig",
+    "WORD_CLASSES",
+    "activation_patching",
+    "build_atlas",
+    "class_token_ids",
+    "direct_logit_attribution",
+    "head_labels",
+    "head_taxonomy",
+    "list_checkpoints",
+    "logit_lens",
+    "open_atlas",
+    "training_dynamics",
 ]

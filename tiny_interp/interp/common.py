@@ -12,8 +12,7 @@ from torch import Tensor
 
 from ..errors import DataError
 
-__all__ = ["as_bridge", "bos_id", "context_length", "encode", "pad_rows", "to_ids",
-           "token_index"]
+__all__ = ["as_bridge", "bos_id", "context_length", "encode", "pad_rows", "to_ids", "token_index"]
 
 
 def as_bridge(model: Any) -> Any:
@@ -23,7 +22,9 @@ def as_bridge(model: Any) -> Any:
 
         return load(model)
     if not hasattr(model, "run_with_cache"):
-        raise TypeError(f"expected a TransformerBridge (from tiny_interp.load) or a model path, got {type(model).__name__}")
+        raise TypeError(
+            f"expected a TransformerBridge (from tiny_interp.load) or a model path, got {type(model).__name__}"
+        )
     return model
 
 
@@ -48,7 +49,9 @@ def encode(tokenizer: Any, texts: Sequence[str], max_len: int, prepend_bos: bool
     return out
 
 
-def pad_rows(rows: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[Int[Tensor, "batch seq"], Bool[Tensor, "batch seq"]]:
+def pad_rows(
+    rows: Sequence[Sequence[int]], pad_id: int = 0
+) -> tuple[Int[Tensor, "batch seq"], Bool[Tensor, "batch seq"]]:
     """Right-padded ids and the mask of real tokens; causal attention keeps real positions unaffected by the pads."""
     T = max(len(r) for r in rows)
     ids = torch.full((len(rows), T), pad_id, dtype=torch.long)

@@ -86,7 +86,9 @@ def training_dynamics(
         records += metrics_log_rows(Path(run) / "metrics.jsonl")
     for d in tqdm(dirs, desc="checkpoints", disable=not progress):
         records += checkpoint_rows(d, texts, chosen, cfg)
-    return pd.DataFrame.from_records(records, columns=["checkpoint", "step", "tokens_seen", "kind", "layer", "unit", "metric", "value"])
+    return pd.DataFrame.from_records(
+        records, columns=["checkpoint", "step", "tokens_seen", "kind", "layer", "unit", "metric", "value"]
+    )
 
 
 def metrics_log_rows(file: Path) -> list[dict[str, Any]]:
@@ -96,14 +98,30 @@ def metrics_log_rows(file: Path) -> list[dict[str, Any]]:
         step = entry.get("step")
         tokens = entry.get("tokens_seen", entry.get("tokens"))
         for name, value in entry.items():
-            if name in ("step", "tokens_seen", "tokens") or isinstance(value, bool) or not isinstance(value, (int, float)):
+            if (
+                name in ("step", "tokens_seen", "tokens")
+                or isinstance(value, bool)
+                or not isinstance(value, (int, float))
+            ):
                 continue
-            rows.append({"checkpoint": None, "step": step, "tokens_seen": tokens, "kind": "log", "layer": -1,
-                         "unit": -1, "metric": name, "value": float(value)})
+            rows.append(
+                {
+                    "checkpoint": None,
+                    "step": step,
+                    "tokens_seen": tokens,
+                    "kind": "log",
+                    "layer": -1,
+                    "unit": -1,
+                    "metric": name,
+                    "value": float(value),
+                }
+            )
     return rows
 
 
-def checkpoint_rows(model_dir: Path, texts: list[str], neurons: list[tuple[int, int]], cfg: DynamicsConfig) -> list[dict[str, Any]]:
+def checkpoint_rows(
+    model_dir: Path, texts: list[str], neurons: list[tuple[int, int]], cfg: DynamicsConfig
+) -> list[dict[str, Any]]:
     from ..model.checkpoint import load_tinylm, load_tokenizer, read_meta
 
     meta = read_meta(model_dir)
@@ -130,7 +148,11 @@ def checkpoint_rows(model_dir: Path, texts: list[str], neurons: list[tuple[int, 
         table = head_taxonomy(load(model_dir), texts, cfg.taxonomy)
         for r in table.to_dict("records"):
             for metric, value in r.items():
-                if metric not in ("layer", "head", "label") and value is not None and not (isinstance(value, float) and math.isnan(value)):
+                if (
+                    metric not in ("layer", "head", "label")
+                    and value is not None
+                    and not (isinstance(value, float) and math.isnan(value))
+                ):
                     add("head", int(r["layer"]), int(r["head"]), metric, value)
     return rows
 
@@ -172,7 +194,11 @@ def _loss_and_neurons(
                 active += (acts > cfg.active_threshold).sum(0)
                 n_tok += acts.shape[0]
     stats = {
-        nr: {"mean": float(total[i] / max(n_tok, 1)), "max": float(peak[i]), "frac_active": float(active[i] / max(n_tok, 1))}
+        nr: {
+            "mean": float(total[i] / max(n_tok, 1)),
+            "max": float(peak[i]),
+            "frac_active": float(active[i] / max(n_tok, 1)),
+        }
         for i, nr in enumerate(neurons)
     }
     return nll / max(n_pred, 1), stats

@@ -63,7 +63,14 @@ class TaxonomyConfig:
 
 
 SCORE_COLUMNS = (
-    "prev_token", "dominant_offset", "offset_share", "local_mass", "local_lift", "induction", "sink", "duplicate_token",
+    "prev_token",
+    "dominant_offset",
+    "offset_share",
+    "local_mass",
+    "local_lift",
+    "induction",
+    "sink",
+    "duplicate_token",
     "entropy",
 )
 
@@ -196,7 +203,9 @@ class _Accumulator:
         for c in self.classes:
             out[f"sem_{c}"] = div(self.sem[c], self.sem_n[c])
             base = self.sem_base[c] / self.sem_n[c] if self.sem_n[c] else float("nan")
-            out[f"lift_{c}"] = out[f"sem_{c}"] / base if base and not math.isnan(base) else np.full_like(out["sink"], np.nan)
+            out[f"lift_{c}"] = (
+                out[f"sem_{c}"] / base if base and not math.isnan(base) else np.full_like(out["sink"], np.nan)
+            )
         return out
 
 
@@ -254,7 +263,8 @@ def label_head(r: dict[str, Any], cfg: TaxonomyConfig) -> str:
     if ge("local_mass", cfg.distance_min) and ge("local_lift", cfg.distance_lift_min):
         return "distance"
     semantic = [
-        (r[f"lift_{c}"], c) for c in WORD_CLASSES
+        (r[f"lift_{c}"], c)
+        for c in WORD_CLASSES
         if ge(f"sem_{c}", cfg.semantic_min) and ge(f"lift_{c}", cfg.semantic_lift_min)
     ]
     if semantic:

@@ -73,8 +73,12 @@ def readout(model: Any) -> Readout:
     else:
         norm_mod, unembed = net.ln_final.original_component, net.unembed.original_component
     eps = getattr(norm_mod, "eps", None) or getattr(norm_mod, "variance_epsilon", None) or 1e-5
-    norm = FinalNorm(isinstance(norm_mod, nn.LayerNorm), _detached(norm_mod.weight), _detached(getattr(norm_mod, "bias", None)),
-                     float(eps))
+    norm = FinalNorm(
+        isinstance(norm_mod, nn.LayerNorm),
+        _detached(norm_mod.weight),
+        _detached(getattr(norm_mod, "bias", None)),
+        float(eps),
+    )
     return Readout(norm, _detached(unembed.weight), _detached(getattr(unembed, "bias", None)))
 
 
@@ -92,8 +96,9 @@ def stage_names(n_layers: int) -> list[str]:
 
 def needed(name: str) -> bool:
     """The hook points the lens and the attribution read."""
-    return (name in ("hook_embed", "hook_pos_embed", "blocks.0.hook_resid_pre")
-            or name.endswith(("hook_resid_post", "attn.hook_z", "hook_mlp_out")))
+    return name in ("hook_embed", "hook_pos_embed", "blocks.0.hook_resid_pre") or name.endswith(
+        ("hook_resid_post", "attn.hook_z", "hook_mlp_out")
+    )
 
 
 def run_cache(model: Any, ids: Int[Tensor, "1 seq"], also: Any = None) -> tuple[Tensor, dict[str, Tensor]]:
@@ -195,9 +200,17 @@ def logit_lens(model: Any, story: Any, position: int = -1, top_k: int = 5) -> An
         layer = s - 1
         for rank in range(top.token_ids.shape[-1]):
             i = int(top.token_ids[s, 0, rank])
-            records.append({"stage": "embed" if layer < 0 else f"layer {layer}", "layer": layer, "rank": rank,
-                            "token_id": i, "token": bridge.tokenizer.decode([i]), "prob": float(top.probs[s, 0, rank]),
-                            "logit": float(top.logits[s, 0, rank])})
+            records.append(
+                {
+                    "stage": "embed" if layer < 0 else f"layer {layer}",
+                    "layer": layer,
+                    "rank": rank,
+                    "token_id": i,
+                    "token": bridge.tokenizer.decode([i]),
+                    "prob": float(top.probs[s, 0, rank]),
+                    "logit": float(top.logits[s, 0, rank]),
+                }
+            )
     return pd.DataFrame.from_records(records)
 
 
@@ -218,11 +231,25 @@ def direct_logit_attribution(model: Any, story: Any, token: int | str | None = N
     logits, cache = run_cache(bridge, ids)
     tid = int(logits[pos].argmax()) if token is None else token_index(bridge, token)
     attr = attribution(bridge, {k: v[pos : pos + 1] for k, v in cache.items()}, torch.tensor([tid]))
-    records = [{"component": n, "kind": k, "layer": l, "head": h, "contribution": float(v)}
-               for n, k, l, h, v in zip(attr.names, attr.kinds, attr.layers, attr.heads, attr.shares[0])]
-    records.append({"component": "bias", "kind": "bias", "layer": int(bridge.cfg.n_layers), "head": -1,
-                    "contribution": float(attr.constant[0])})
+    records = [
+        {"component": n, "kind": k, "layer": l, "head": h, "contribution": float(v)}
+        for n, k, l, h, v in zip(attr.names, attr.kinds, attr.layers, attr.heads, attr.shares[0])
+    ]
+    records.append(
+        {
+            "component": "bias",
+            "kind": "bias",
+            "layer": int(bridge.cfg.n_layers),
+            "head": -1,
+            "contribution": float(attr.constant[0]),
+        }
+    )
     df = pd.DataFrame.from_records(records)
-    df.attrs.update(logit=float(logits[pos, tid]), total=float(df["contribution"].sum()), token_id=tid,
-                    token=bridge.tokenizer.decode([tid]), position=pos)
+    df.attrs.update(
+        logit=float(logits[pos, tid]),
+        total=float(df["contribution"].sum()),
+        token_id=tid,
+        token=bridge.tokenizer.decode([tid]),
+        position=pos,
+    )
     return df

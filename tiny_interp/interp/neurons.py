@@ -7,8 +7,20 @@ from typing import Any, Iterator
 
 from torch import Tensor
 
-from .atlas import (STAT_COLUMNS, Atlas, AtlasConfig, AtlasState, batch_plan, build_atlas, default_atlas_dir,
-                    neuron_activations, neuron_units, open_atlas, quantized_token_means, shard_bounds)
+from .atlas import (
+    STAT_COLUMNS,
+    Atlas,
+    AtlasConfig,
+    AtlasState,
+    batch_plan,
+    build_atlas,
+    default_atlas_dir,
+    neuron_activations,
+    neuron_units,
+    open_atlas,
+    quantized_token_means,
+    shard_bounds,
+)
 
 _State = AtlasState  # the name tests and older code know
 
@@ -20,5 +32,16 @@ def layer_activations(model: Any, ids: Tensor) -> Iterator[tuple[int, Tensor]]:
     yield from captured
 
 
-__all__ = ["Atlas", "AtlasConfig", "STAT_COLUMNS", "batch_plan", "build_atlas", "default_atlas_dir",
-           "layer_activations", "neuron_activations", "open_atlas", "quantized_token_means", "shard_bounds"]
+__all__ = [
+    "Atlas",
+    "AtlasConfig",
+    "STAT_COLUMNS",
+    "batch_plan",
+    "build_atlas",
+    "default_atlas_dir",
+    "layer_activations",
+    "neuron_activations",
+    "open_atlas",
+    "quantized_token_means",
+    "shard_bounds",
+]

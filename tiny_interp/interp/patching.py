@@ -75,8 +75,16 @@ def activation_patching(
         return metric(logits).float().cpu() - m_base
 
     def add(kind: str, layer: int, head: int, p: int, effect: float) -> None:
-        records.append({"kind": kind, "layer": layer, "head": head, "position": p, "effect": effect,
-                        "normalized": effect / denom if denom else float("nan")})
+        records.append(
+            {
+                "kind": kind,
+                "layer": layer,
+                "head": head,
+                "position": p,
+                "effect": effect,
+                "normalized": effect / denom if denom else float("nan"),
+            }
+        )
 
     if "resid_pre" in kinds:
         for l in range(L):
@@ -91,7 +99,9 @@ def activation_patching(
             for l in range(L):
                 add(kind, l, -1, -1, float(effects[l]))
     if "head" in kinds:
-        hooks = [(f"blocks.{l}.attn.hook_z", _patch_heads(l * H, src_cache[f"blocks.{l}.attn.hook_z"])) for l in range(L)]
+        hooks = [
+            (f"blocks.{l}.attn.hook_z", _patch_heads(l * H, src_cache[f"blocks.{l}.attn.hook_z"])) for l in range(L)
+        ]
         effects = run(L * H, hooks)
         for l in range(L):
             for h in range(H):

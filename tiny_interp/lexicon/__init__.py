@@ -8,12 +8,32 @@ taxonomy (``interp/``) use, and their mapping onto token ids.
 
 from .classes import DETERMINERS, NAMES, OBJECTS, PRONOUNS, WORD_CLASSES
 from .simple import (
-    ADJECTIVES, FUNCTION_WORDS, NOUNS, VERBS, missing_words, simple_vocabulary, tokenize_words, word_forms,
+    ADJECTIVES,
+    FUNCTION_WORDS,
+    NOUNS,
+    VERBS,
+    missing_words,
+    simple_vocabulary,
+    tokenize_words,
+    word_forms,
 )
 from .tokens import class_token_ids, normalize_token, word_class_of
 
 __all__ = [
-    "ADJECTIVES", "DETERMINERS", "FUNCTION_WORDS", "NAMES", "NOUNS", "OBJECTS", "PRONOUNS", "VERBS", "WORD_CLASSES",
-    "class_token_ids", "missing_words", "normalize_token", "simple_vocabulary", "tokenize_words", "word_class_of",
+    "ADJECTIVES",
+    "DETERMINERS",
+    "FUNCTION_WORDS",
+    "NAMES",
+    "NOUNS",
+    "OBJECTS",
+    "PRONOUNS",
+    "VERBS",
+    "WORD_CLASSES",
+    "class_token_ids",
+    "missing_words",
+    "normalize_token",
+    "simple_vocabulary",
+    "tokenize_words",
+    "word_class_of",
     "word_forms",
 ]

@@ -33,10 +33,19 @@ def interleaved_to_halves(w: Tensor, n_heads: int) -> Tensor:
 
 def model_config(header: Llama2cHeader) -> ModelConfig:
     return ModelConfig(
-        family="llama", vocab_size=header.vocab_size, d_model=header.dim, n_layers=header.n_layers,
-        n_heads=header.n_heads, n_kv_heads=header.n_kv_heads, d_mlp=header.hidden_dim, n_ctx=header.seq_len,
-        norm_eps=NORM_EPS, rope_theta=ROPE_THETA, tie_embeddings=header.shared_classifier,
-        bos_token_id=BOS_ID, eos_token_id=BOS_ID,
+        family="llama",
+        vocab_size=header.vocab_size,
+        d_model=header.dim,
+        n_layers=header.n_layers,
+        n_heads=header.n_heads,
+        n_kv_heads=header.n_kv_heads,
+        d_mlp=header.hidden_dim,
+        n_ctx=header.seq_len,
+        norm_eps=NORM_EPS,
+        rope_theta=ROPE_THETA,
+        tie_embeddings=header.shared_classifier,
+        bos_token_id=BOS_ID,
+        eos_token_id=BOS_ID,
     )
 
 
@@ -52,7 +61,9 @@ def tinylm_state(header: Llama2cHeader, state: dict[str, Tensor]) -> dict[str, T
         out[f"{b}.norm1.weight"] = state[f"{p}.attention_norm.weight"]
         out[f"{b}.norm2.weight"] = state[f"{p}.ffn_norm.weight"]
         # SwiGLU: w2(silu(w1 x) * w3 x); TinyLM's fused up projection is [gate; up]
-        out[f"{b}.mlp.up.weight"] = torch.cat([state[f"{p}.feed_forward.w1.weight"], state[f"{p}.feed_forward.w3.weight"]])
+        out[f"{b}.mlp.up.weight"] = torch.cat(
+            [state[f"{p}.feed_forward.w1.weight"], state[f"{p}.feed_forward.w3.weight"]]
+        )
         out[f"{b}.mlp.down.weight"] = state[f"{p}.feed_forward.w2.weight"]
     out["unembed.weight"] = state["output.weight"] if not header.shared_classifier else out["tok_embed.weight"]
     return out
@@ -77,7 +88,9 @@ def check_vocab(vocab: SpVocab, cfg: ModelConfig, model_path: str | os.PathLike)
             f"{cfg.vocab_size}: pass the tokenizer the model was trained with"
         )
     if len(vocab) <= BOS_ID or vocab.pieces[BOS_ID] != "<s>":
-        raise CheckpointError(f"tokenizer {vocab.source}: token {BOS_ID} is {vocab.pieces[BOS_ID]!r}, not <s> as llama2.c expects")
+        raise CheckpointError(
+            f"tokenizer {vocab.source}: token {BOS_ID} is {vocab.pieces[BOS_ID]!r}, not <s> as llama2.c expects"
+        )
 
 
 KIND = "llama2c-import"
@@ -98,8 +111,11 @@ def import_llama2c(
     check_vocab(vocab, model.cfg, model_path)
     tokenizer = build_fast_tokenizer(vocab, model_max_length=model.cfg.n_ctx)
     meta = {
-        "source": {"kind": "llama2.c", "checkpoint": str(Path(model_path).resolve()),
-                   "tokenizer": str(Path(tokenizer_path).resolve())},
+        "source": {
+            "kind": "llama2.c",
+            "checkpoint": str(Path(model_path).resolve()),
+            "tokenizer": str(Path(tokenizer_path).resolve()),
+        },
         "notes": "converted by tiny-interp import-llama2c; <s> (id 1) is both BOS and end of story, as in llama2.c",
     }
     claim_output_dir(out, KIND, force, legacy=_is_earlier_import)

@@ -57,12 +57,15 @@ def read_sentencepiece_model(path: str | os.PathLike) -> SpVocab:
     if not proto.pieces:
         raise CheckpointError(f"{path} holds no vocabulary: is it a SentencePiece .model file?")
     if proto.trainer_spec.model_type != pb.TrainerSpec.BPE:
-        raise CheckpointError(f"{path} is a SentencePiece {pb.TrainerSpec.ModelType.Name(proto.trainer_spec.model_type)} "
-                              "model; llama2.c models use BPE")
+        raise CheckpointError(
+            f"{path} is a SentencePiece {pb.TrainerSpec.ModelType.Name(proto.trainer_spec.model_type)} "
+            "model; llama2.c models use BPE"
+        )
     norm = proto.normalizer_spec
     if norm.name not in ("identity", "") or norm.precompiled_charsmap:
-        raise CheckpointError(f"{path} uses SentencePiece normalisation {norm.name!r}; only 'identity' "
-                              "(llama2.c's choice) is supported")
+        raise CheckpointError(
+            f"{path} uses SentencePiece normalisation {norm.name!r}; only 'identity' (llama2.c's choice) is supported"
+        )
     return SpVocab(
         pieces=tuple(p.piece for p in proto.pieces),
         scores=tuple(p.score for p in proto.pieces),
@@ -95,10 +98,12 @@ def read_llama2c_tokenizer(path: str | os.PathLike) -> SpVocab:
         score, length = struct.unpack_from("<fi", data, offset)
         offset += 8
         if length < 0 or length > max(max_len, 64) * 4 or offset + length > len(data):
-            raise CheckpointError(f"{path} has a bad token length {length} at byte {offset - 4}: "
-                                  "not a llama2.c tokenizer export, or truncated")
+            raise CheckpointError(
+                f"{path} has a bad token length {length} at byte {offset - 4}: "
+                "not a llama2.c tokenizer export, or truncated"
+            )
         try:
-            text = data[offset:offset + length].decode("utf-8")
+            text = data[offset : offset + length].decode("utf-8")
         except UnicodeDecodeError as e:
             raise CheckpointError(f"{path}: token {len(pieces)} is not valid UTF-8 ({e})") from e
         offset += length
@@ -187,6 +192,11 @@ def build_fast_tokenizer(vocab: SpVocab, model_max_length: int = 2048) -> Any:
             single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, vocab.pieces.index(bos))]
         )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=bos, eos_token=bos, unk_token=unk,
-        pad_token=bos, model_max_length=model_max_length, clean_up_tokenization_spaces=False,
+        tokenizer_object=tok,
+        bos_token=bos,
+        eos_token=bos,
+        unk_token=unk,
+        pad_token=bos,
+        model_max_length=model_max_length,
+        clean_up_tokenization_spaces=False,
     )

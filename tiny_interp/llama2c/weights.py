@@ -46,10 +46,19 @@ class Llama2cHeader:
         d, h, L, kv = self.dim, self.hidden_dim, self.n_layers, self.kv_dim
         rope = (self.seq_len, self.head_size // 2)
         arrays = [
-            ("tok_embeddings", (self.vocab_size, d)), ("attention_norm", (L, d)),
-            ("wq", (L, d, d)), ("wk", (L, kv, d)), ("wv", (L, kv, d)), ("wo", (L, d, d)),
-            ("ffn_norm", (L, d)), ("w1", (L, h, d)), ("w2", (L, d, h)), ("w3", (L, h, d)),
-            ("norm", (d,)), ("freq_cis_real", rope), ("freq_cis_imag", rope),
+            ("tok_embeddings", (self.vocab_size, d)),
+            ("attention_norm", (L, d)),
+            ("wq", (L, d, d)),
+            ("wk", (L, kv, d)),
+            ("wv", (L, kv, d)),
+            ("wo", (L, d, d)),
+            ("ffn_norm", (L, d)),
+            ("w1", (L, h, d)),
+            ("w2", (L, d, h)),
+            ("w3", (L, h, d)),
+            ("norm", (d,)),
+            ("freq_cis_real", rope),
+            ("freq_cis_imag", rope),
         ]
         if not self.shared_classifier:
             arrays.append(("output", (self.vocab_size, d)))
@@ -59,7 +68,15 @@ class Llama2cHeader:
         return HEADER.size + 4 * sum(int(np.prod(shape)) for _, shape in self.layout())
 
     def check(self, source: str) -> None:
-        values = [self.dim, self.hidden_dim, self.n_layers, self.n_heads, self.n_kv_heads, self.vocab_size, self.seq_len]
+        values = [
+            self.dim,
+            self.hidden_dim,
+            self.n_layers,
+            self.n_heads,
+            self.n_kv_heads,
+            self.vocab_size,
+            self.seq_len,
+        ]
         if min(values) <= 0 or self.dim % self.n_heads or self.n_heads % self.n_kv_heads or self.head_size % 2:
             raise CheckpointError(
                 f"{source} has an impossible llama2.c header {values} (dim, hidden_dim, n_layers, n_heads, "
@@ -69,10 +86,14 @@ class Llama2cHeader:
 
 # per-layer array of the ``.bin`` layout -> llama2.c's PyTorch state-dict name ({i} = layer)
 PER_LAYER_NAMES = {
-    "attention_norm": "layers.{i}.attention_norm.weight", "ffn_norm": "layers.{i}.ffn_norm.weight",
-    "wq": "layers.{i}.attention.wq.weight", "wk": "layers.{i}.attention.wk.weight",
-    "wv": "layers.{i}.attention.wv.weight", "wo": "layers.{i}.attention.wo.weight",
-    "w1": "layers.{i}.feed_forward.w1.weight", "w2": "layers.{i}.feed_forward.w2.weight",
+    "attention_norm": "layers.{i}.attention_norm.weight",
+    "ffn_norm": "layers.{i}.ffn_norm.weight",
+    "wq": "layers.{i}.attention.wq.weight",
+    "wk": "layers.{i}.attention.wk.weight",
+    "wv": "layers.{i}.attention.wv.weight",
+    "wo": "layers.{i}.attention.wo.weight",
+    "w1": "layers.{i}.feed_forward.w1.weight",
+    "w2": "layers.{i}.feed_forward.w2.weight",
     "w3": "layers.{i}.feed_forward.w3.weight",
 }
 
@@ -109,10 +130,12 @@ def read_bin(path: str | os.PathLike) -> tuple[Llama2cHeader, dict[str, Tensor]]
     offset = 0
     for name, shape in header.layout():
         n = int(np.prod(shape))
-        arrays[name] = flat[offset:offset + n].reshape(shape)
+        arrays[name] = flat[offset : offset + n].reshape(shape)
         offset += n
-    state = {"tok_embeddings.weight": torch.from_numpy(arrays["tok_embeddings"].copy()),
-             "norm.weight": torch.from_numpy(arrays["norm"].copy())}
+    state = {
+        "tok_embeddings.weight": torch.from_numpy(arrays["tok_embeddings"].copy()),
+        "norm.weight": torch.from_numpy(arrays["norm"].copy()),
+    }
     for short, pattern in PER_LAYER_NAMES.items():
         for i in range(layers):
             state[pattern.format(i=i)] = torch.from_numpy(arrays[short][i].copy())

@@ -54,8 +54,15 @@ def completion_id(name: str, prompt_id: str, sample: int) -> str:
 
 def request_hash(cfg: CompleteConfig, prompt: EvalPrompt) -> str:
     """What a completion was made from: the prompt, the model and the sampling settings."""
-    job = {"prompt": prompt.text, "model": cfg.model, "max_new_tokens": cfg.max_new_tokens,
-           "temperature": cfg.temperature, "top_k": cfg.top_k, "top_p": cfg.top_p, "seed": cfg.seed}
+    job = {
+        "prompt": prompt.text,
+        "model": cfg.model,
+        "max_new_tokens": cfg.max_new_tokens,
+        "temperature": cfg.temperature,
+        "top_k": cfg.top_k,
+        "top_p": cfg.top_p,
+        "seed": cfg.seed,
+    }
     return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -79,20 +86,24 @@ def finished_ids(cfg: CompleteConfig, prompts: Sequence[EvalPrompt], out: Path) 
 
 def model_shape(model: Any) -> dict[str, Any]:
     cfg = model.cfg
-    return {"family": cfg.family, "d_model": cfg.d_model, "n_layers": cfg.n_layers,
-            "n_params": sum(p.numel() for p in model.parameters())}
+    return {
+        "family": cfg.family,
+        "d_model": cfg.d_model,
+        "n_layers": cfg.n_layers,
+        "n_params": sum(p.numel() for p in model.parameters()),
+    }
 
 
-def complete(cfg: CompleteConfig, out: str | os.PathLike, prompts: Sequence[EvalPrompt] | None = None,
-             progress: bool = True) -> dict[str, int]:
+def complete(
+    cfg: CompleteConfig, out: str | os.PathLike, prompts: Sequence[EvalPrompt] | None = None, progress: bool = True
+) -> dict[str, int]:
     """Generate what is missing from ``out`` (or was made with other settings); returns counts of prompts done
     now and skipped, and of completions redone because their settings changed."""
     out = Path(out)
     prompts = list(prompts) if prompts is not None else eval_prompts(cfg.kinds)
     with exclusive_lock(out.with_name(out.name + ".lock"), f"completions log {out}"):
         done, stale = finished_ids(cfg, prompts, out)
-        todo = [p for p in prompts
-                if any(completion_id(cfg.name, p.id, k) not in done for k in range(cfg.n))]
+        todo = [p for p in prompts if any(completion_id(cfg.name, p.id, k) not in done for k in range(cfg.n))]
         write_json_atomic(out.with_name(out.name + ".complete.json"), dataclasses.asdict(cfg))
         if todo:
             _generate(cfg, todo, done, out, progress)
@@ -114,17 +125,34 @@ def _generate(cfg: CompleteConfig, todo: list[EvalPrompt], done: set[str], out: 
     with AppendLog(out) as log:
         for p in tqdm(todo, desc=f"complete {cfg.name}", unit="prompt", disable=not progress):
             seed = prompt_seed(cfg.seed, p.id)
-            sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                                      top_k=cfg.top_k, top_p=cfg.top_p, seed=seed)
+            sampling = SamplingConfig(
+                max_new_tokens=cfg.max_new_tokens,
+                temperature=cfg.temperature,
+                top_k=cfg.top_k,
+                top_p=cfg.top_p,
+                seed=seed,
+            )
             texts = generate_text(model, tokenizer, [p.text] * cfg.n, sampling)
             for k, text in enumerate(texts):
                 rid = completion_id(cfg.name, p.id, k)
                 if rid in done:
                     continue
-                log.append({
-                    "id": rid, "status": "done", "model": cfg.name, "model_path": str(path), "shape": shape,
-                    "request_hash": request_hash(cfg, p),
-                    "prompt_id": p.id, "kind": p.kind, "prompt": p.text, "completion": text, "sample": k,
-                    "seed": seed, "expected": list(p.expected), "probe_correct": probe_correct(p, text),
-                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                })
+                log.append(
+                    {
+                        "id": rid,
+                        "status": "done",
+                        "model": cfg.name,
+                        "model_path": str(path),
+                        "shape": shape,
+                        "request_hash": request_hash(cfg, p),
+                        "prompt_id": p.id,
+                        "kind": p.kind,
+                        "prompt": p.text,
+                        "completion": text,
+                        "sample": k,
+                        "seed": seed,
+                        "expected": list(p.expected),
+                        "probe_correct": probe_correct(p, text),
+                        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    }
+                )

@@ -38,9 +38,15 @@ PAPER_FIGURE4: dict[tuple[int, int], dict[str, float]] = {
     (1024, 1): {"grammar": 7.77, "creativity": 6.36, "consistency": 7.47},  # TinyStories-1Layer-21M
     (1024, 2): {"grammar": 8.22, "creativity": 6.68, "consistency": 8.52},  # TinyStories-2Layers-33M
 }
-PAPER_MODELS = {(64, 8): "TinyStories-1M", (128, 8): "TinyStories-3M", (256, 8): "TinyStories-8M",
-                (512, 8): "TinyStories-28M", (768, 4): "TinyStories-33M", (1024, 1): "TinyStories-1Layer-21M",
-                (1024, 2): "TinyStories-2Layers-33M"}
+PAPER_MODELS = {
+    (64, 8): "TinyStories-1M",
+    (128, 8): "TinyStories-3M",
+    (256, 8): "TinyStories-8M",
+    (512, 8): "TinyStories-28M",
+    (768, 4): "TinyStories-33M",
+    (1024, 1): "TinyStories-1Layer-21M",
+    (1024, 2): "TinyStories-2Layers-33M",
+}
 PAPER_SOURCE = "Eldan & Li 2023 (arXiv 2305.07759v2), Figure 4: GPT-4 grades of the released models of the same shape"
 
 INSTRUCTIONS = (
@@ -144,8 +150,9 @@ def parse_grade(text: str) -> dict[str, Any]:
         if not hits:
             raise GradeParseError(f"no grade for {cat}")
         out[cat] = _score(hits[-1])
-    ages = re.findall(r"age(?:\s*group)?[^A-Za-z\n]{0,10}\(?\b([A-F])\b", text, re.I) or \
-        re.findall(r"^\s*\(?([A-F])\)?\s*[:)]\s*(?:3 or under|4-5|6-7|8-9|10-12|13-16)\s*$", text, re.M)
+    ages = re.findall(r"age(?:\s*group)?[^A-Za-z\n]{0,10}\(?\b([A-F])\b", text, re.I) or re.findall(
+        r"^\s*\(?([A-F])\)?\s*[:)]\s*(?:3 or under|4-5|6-7|8-9|10-12|13-16)\s*$", text, re.M
+    )
     if not ages:
         raise GradeParseError("no age group A-F")
     out["age_group"] = ages[-1].upper()
@@ -162,8 +169,9 @@ def grade_handler(item: LLMItem, c: Completion) -> dict[str, Any]:
         raise ItemFailure(cause, str(e), raw=c.text) from None
 
 
-def grade_items(completions: str | os.PathLike, structured: bool = True, kinds: tuple[str, ...] = ("story",)
-                ) -> list[LLMItem]:
+def grade_items(
+    completions: str | os.PathLike, structured: bool = True, kinds: tuple[str, ...] = ("story",)
+) -> list[LLMItem]:
     """A grading request per finished completion of the given kinds (same id as the completion)."""
     recs = latest_records(completions)
     if not recs:
@@ -173,23 +181,61 @@ def grade_items(completions: str | os.PathLike, structured: bool = True, kinds: 
         if r.get("status") != "done" or r.get("kind", "story") not in kinds:
             continue
         if not all(isinstance(r.get(k), str) for k in ("prompt", "completion")):
-            raise DataError(f"{completions}: record {rid!r} has no text 'prompt' and 'completion'; pass the JSONL "
-                            "that `tiny-interp complete` wrote")
-        items.append(LLMItem(
-            id=rid,
-            messages=[{"role": "user", "content": grade_prompt(r["prompt"], r["completion"], structured)}],
-            meta={"model": r.get("model"), "prompt_id": r.get("prompt_id"), "sample": r.get("sample"),
-                  "shape": r.get("shape")},
-            response_format=GRADE_SCHEMA if structured else None,
-            # JSON or free text is how the grade is asked for, not what is graded: switching keeps done grades
-            job={"protocol": "teacher-grade-v1", "beginning": r["prompt"], "completion": r["completion"]},
-        ))
+            raise DataError(
+                f"{completions}: record {rid!r} has no text 'prompt' and 'completion'; pass the JSONL "
+                "that `tiny-interp complete` wrote"
+            )
+        items.append(
+            LLMItem(
+                id=rid,
+                messages=[{"role": "user", "content": grade_prompt(r["prompt"], r["completion"], structured)}],
+                meta={
+                    "model": r.get("model"),
+                    "prompt_id": r.get("prompt_id"),
+                    "sample": r.get("sample"),
+                    "shape": r.get("shape"),
+                },
+                response_format=GRADE_SCHEMA if structured else None,
+                # JSON or free text is how the grade is asked for, not what is graded: switching keeps done grades
+                job={"protocol": "teacher-grade-v1", "beginning": r["prompt"], "completion": r["completion"]},
+            )
+        )
     return items
 
 
 # two-sided 95% t quantiles for small samples; beyond 30 the normal 1.96 is close enough
-_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+_T95 = [
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+]
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
@@ -213,8 +259,7 @@ def load_paper_figures(path: str | os.PathLike) -> dict[tuple[int, int], dict[st
         raise DataError(f"--paper-figures {path}: no such file; pass {expected}")
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))
-        table = {(int(r["d_model"]), int(r["n_layers"])): {c: float(r[c]) for c in CATEGORIES if c in r}
-                 for r in rows}
+        table = {(int(r["d_model"]), int(r["n_layers"])): {c: float(r[c]) for c in CATEGORIES if c in r} for r in rows}
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
         raise DataError(f"--paper-figures {path}: expected {expected} ({type(e).__name__}: {e})") from None
     bad = [v for grades in table.values() for v in grades.values() if not 0 <= v <= 10]
@@ -223,8 +268,9 @@ def load_paper_figures(path: str | os.PathLike) -> dict[tuple[int, int], dict[st
     return table
 
 
-def grade_table(grades: str | os.PathLike, paper: dict[tuple[int, int], dict[str, float]] | None = None
-                ) -> list[dict[str, Any]]:
+def grade_table(
+    grades: str | os.PathLike, paper: dict[tuple[int, int], dict[str, float]] | None = None
+) -> list[dict[str, Any]]:
     """Per model: graded count, failures, mean and 95% CI per category, mean age index, age histogram, and the
     paper's figures for a model of the same (d_model, n_layers) where known."""
     paper = PAPER_FIGURE4 if paper is None else paper
@@ -270,8 +316,11 @@ def table_markdown(rows: list[dict[str, Any]]) -> str:
         cells += ["-" if r["paper_" + c] is None else f"{r['paper_' + c]:.2f}" for c in CATEGORIES]
         lines.append("| " + " | ".join(cells) + " |")
     shown = any(r["paper_" + c] is not None for r in rows for c in CATEGORIES)
-    note = f"\n\nPaper columns: {PAPER_SOURCE}." if shown else \
-        "\n\nPaper columns are empty: no model here has the shape of a released TinyStories model."
+    note = (
+        f"\n\nPaper columns: {PAPER_SOURCE}."
+        if shown
+        else "\n\nPaper columns are empty: no model here has the shape of a released TinyStories model."
+    )
     return "\n".join(lines) + note + "\n"
 
 
@@ -294,14 +343,30 @@ def grade_figure(rows: list[dict[str, Any]]) -> Any:
 
     fig = go.Figure()
     for r in rows:
-        fig.add_trace(go.Bar(
-            name=r["model"], x=list(CATEGORIES), y=[r[c] for c in CATEGORIES],
-            error_y={"type": "data", "array": [0 if math.isnan(r[c + "_ci95"]) else r[c + "_ci95"] for c in CATEGORIES]},
-        ))
+        fig.add_trace(
+            go.Bar(
+                name=r["model"],
+                x=list(CATEGORIES),
+                y=[r[c] for c in CATEGORIES],
+                error_y={
+                    "type": "data",
+                    "array": [0 if math.isnan(r[c + "_ci95"]) else r[c + "_ci95"] for c in CATEGORIES],
+                },
+            )
+        )
         if r["paper_grammar"] is not None:
-            fig.add_trace(go.Scatter(name=f"paper ({r['model']} shape)", x=list(CATEGORIES),
-                                     y=[r["paper_" + c] for c in CATEGORIES], mode="markers",
-                                     marker={"symbol": "diamond", "size": 11}))
-    fig.update_layout(barmode="group", yaxis={"title": "teacher grade (out of 10)", "range": [0, 10]},
-                      title="Teacher grades per model (mean, 95% CI)")
+            fig.add_trace(
+                go.Scatter(
+                    name=f"paper ({r['model']} shape)",
+                    x=list(CATEGORIES),
+                    y=[r["paper_" + c] for c in CATEGORIES],
+                    mode="markers",
+                    marker={"symbol": "diamond", "size": 11},
+                )
+            )
+    fig.update_layout(
+        barmode="group",
+        yaxis={"title": "teacher grade (out of 10)", "range": [0, 10]},
+        title="Teacher grades per model (mean, 95% CI)",
+    )
     return fig

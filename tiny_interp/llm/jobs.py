@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 from ..errors import ConfigError
 from .endpoint import strip_userinfo
 
+
 @dataclass(frozen=True)
 class RunnerConfig:
     """Endpoint, concurrency, retry and budget settings of one run (saved as JSON beside the output; no key)."""
@@ -126,8 +127,9 @@ class RunSummary:
             f"${self.cost_usd:.4f}, {self.elapsed_s:.1f}s"
         ]
         if self.changed:
-            out.append(f"  re-asked {self.changed} item(s) done before whose request changed (prompt, model or "
-                       "settings)")
+            out.append(
+                f"  re-asked {self.changed} item(s) done before whose request changed (prompt, model or settings)"
+            )
         for cause, n in sorted(self.failures_by_cause.items(), key=lambda kv: -kv[1]):
             out.append(f"  failed: {n} x {cause}")
         if self.retries_by_cause:
@@ -146,8 +148,7 @@ def request_hash(item: LLMItem, cfg: RunnerConfig) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def plan(items: Sequence[LLMItem], latest: dict[str, dict[str, Any]], cfg: RunnerConfig
-         ) -> tuple[list[LLMItem], int]:
+def plan(items: Sequence[LLMItem], latest: dict[str, dict[str, Any]], cfg: RunnerConfig) -> tuple[list[LLMItem], int]:
     """Items to ask now, and how many of them were done before for a different request. Records written before
     requests were hashed count as the same request when they name the same model."""
     pending, changed = [], 0

@@ -72,36 +72,72 @@ _STORIES = [
 ]
 
 _KNOWLEDGE = [
-    ("Lily wanted to get a cat or a dog. She asked her mom for a dog. Her mom said she could have a pet that says meow, so Lily got a", ("cat", "kitten", "kitty")),
-    ("Tim was thirsty after playing in the sun, so he went to the kitchen and drank a glass of", ("water", "milk", "juice", "lemonade")),
-    ("It was very cold outside and there was snow everywhere. Before going out, Sara put on her warm", ("coat", "jacket", "hat", "mittens", "gloves", "boots", "scarf", "sweater")),
+    (
+        "Lily wanted to get a cat or a dog. She asked her mom for a dog. Her mom said she could have a pet that says meow, so Lily got a",
+        ("cat", "kitten", "kitty"),
+    ),
+    (
+        "Tim was thirsty after playing in the sun, so he went to the kitchen and drank a glass of",
+        ("water", "milk", "juice", "lemonade"),
+    ),
+    (
+        "It was very cold outside and there was snow everywhere. Before going out, Sara put on her warm",
+        ("coat", "jacket", "hat", "mittens", "gloves", "boots", "scarf", "sweater"),
+    ),
     ("The cow lives on the farm. Every morning, the farmer gets fresh", ("milk",)),
     ("When it is night, we can see the moon and the", ("stars", "star")),
     ("Ben wanted to cut the paper into a star shape, so he asked his mom for the", ("scissors",)),
     ("The bird flapped its", ("wings",)),
-    ("Mia was going to the beach. She packed her towel, her bucket and her", ("shovel", "swimsuit", "hat", "ball", "sunglasses", "spade")),
+    (
+        "Mia was going to the beach. She packed her towel, her bucket and her",
+        ("shovel", "swimsuit", "hat", "ball", "sunglasses", "spade"),
+    ),
 ]
 
 _REASONING = [
-    ("Lily and Ben were playing. Lily had two apples and Ben had none. Lily wanted to be kind, so she gave one apple to", ("ben", "him")),
+    (
+        "Lily and Ben were playing. Lily had two apples and Ben had none. Lily wanted to be kind, so she gave one apple to",
+        ("ben", "him"),
+    ),
     ("The glass fell off the table and hit the floor. The glass", ("broke", "shattered", "was", "cracked")),
     ("Tom was very tired after a long day, so he went to his room and got into", ("bed",)),
     ("Sara's ice cream was in the hot sun for a long time. When she came back, the ice cream had", ("melted",)),
-    ("Max wanted to reach the cookie jar on the high shelf, but he was too small. So he got a chair and", ("climbed", "stood", "stepped", "got", "pushed", "put")),
+    (
+        "Max wanted to reach the cookie jar on the high shelf, but he was too small. So he got a chair and",
+        ("climbed", "stood", "stepped", "got", "pushed", "put"),
+    ),
     ("It started to rain, and Anna did not want to get wet. She opened her", ("umbrella",)),
     ("Jack was hungry. His mom gave him a sandwich, and he", ("ate", "took", "said", "smiled")),
     ("The dog barked at the door because someone was", ("there", "outside", "knocking", "at", "coming")),
 ]
 
 _CONTEXT = [
-    ("Lily had a red ball and Tom had a blue car. Tom wanted to play with a ball, so he asked Lily if he could play with her", ("ball", "red")),
+    (
+        "Lily had a red ball and Tom had a blue car. Tom wanted to play with a ball, so he asked Lily if he could play with her",
+        ("ball", "red"),
+    ),
     ("Mom put the cookies in the jar on the shelf. Later, Ben wanted a cookie, so he looked in the", ("jar",)),
-    ("Sara had a cat named Fluffy and a dog named Rex. Sara called, \"Rex, come here!\" and the", ("dog", "rex")),
-    ("Tim and his sister Mia went to the park. Tim went on the swing and Mia went on the slide. After a while, Mia got off the slide and went to Tim. Mia said,", ("tim",)),
-    ("The little bird lost its mom. It looked in the tree, but she was not there. It looked in the bush, and there it found its", ("mom", "mother", "mommy", "mama")),
-    ("Anna put her doll in the box and went to eat lunch. When she came back, she wanted her doll, so she opened the", ("box",)),
-    ("Ben had three balloons: a red one, a green one and a yellow one. The red one popped. Now Ben had two balloons: a green one and a", ("yellow",)),
-    ("Jack wanted to give a flower to his grandma. He picked a pretty yellow flower and gave it to his", ("grandma", "granny", "grandmother")),
+    ('Sara had a cat named Fluffy and a dog named Rex. Sara called, "Rex, come here!" and the', ("dog", "rex")),
+    (
+        "Tim and his sister Mia went to the park. Tim went on the swing and Mia went on the slide. After a while, Mia got off the slide and went to Tim. Mia said,",
+        ("tim",),
+    ),
+    (
+        "The little bird lost its mom. It looked in the tree, but she was not there. It looked in the bush, and there it found its",
+        ("mom", "mother", "mommy", "mama"),
+    ),
+    (
+        "Anna put her doll in the box and went to eat lunch. When she came back, she wanted her doll, so she opened the",
+        ("box",),
+    ),
+    (
+        "Ben had three balloons: a red one, a green one and a yellow one. The red one popped. Now Ben had two balloons: a green one and a",
+        ("yellow",),
+    ),
+    (
+        "Jack wanted to give a flower to his grandma. He picked a pretty yellow flower and gave it to his",
+        ("grandma", "granny", "grandmother"),
+    ),
 ]
 
 

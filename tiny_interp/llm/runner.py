@@ -29,14 +29,31 @@ from ..errors import ConfigError
 from ..locking import exclusive_lock
 from .endpoint import add_endpoint_args, config_from_args, resolve_endpoint, strip_userinfo
 from .faults import FATAL, RETRYABLE, classify, retry_after_s
-from .jobs import (Completion, Handler, ItemFailure, LLMItem, RunnerConfig, RunSummary, plan, request_hash,
-                   text_handler)
+from .jobs import Completion, Handler, ItemFailure, LLMItem, RunnerConfig, RunSummary, plan, request_hash, text_handler
 from .records import AppendLog, latest_records
 
 # the runner's public names, importable from here as before the split
-__all__ = ["Completion", "Handler", "ItemFailure", "LLMItem", "RunSummary", "RunnerConfig", "add_endpoint_args",
-           "classify", "config_from_args", "paths_for", "plan", "request_hash", "resolve_endpoint", "retry_after_s",
-           "run_items", "run_items_async", "strip_userinfo", "text_handler", "token_logprobs"]
+__all__ = [
+    "Completion",
+    "Handler",
+    "ItemFailure",
+    "LLMItem",
+    "RunSummary",
+    "RunnerConfig",
+    "add_endpoint_args",
+    "classify",
+    "config_from_args",
+    "paths_for",
+    "plan",
+    "request_hash",
+    "resolve_endpoint",
+    "retry_after_s",
+    "run_items",
+    "run_items_async",
+    "strip_userinfo",
+    "text_handler",
+    "token_logprobs",
+]
 
 
 def token_logprobs(choice: Any) -> list[dict[str, Any]] | None:
@@ -44,8 +61,14 @@ def token_logprobs(choice: Any) -> list[dict[str, Any]] | None:
     content = getattr(getattr(choice, "logprobs", None), "content", None)
     if not content:
         return None
-    return [{"token": t.token, "logprob": float(t.logprob),
-             "top": [[a.token, float(a.logprob)] for a in (t.top_logprobs or [])]} for t in content]
+    return [
+        {
+            "token": t.token,
+            "logprob": float(t.logprob),
+            "top": [[a.token, float(a.logprob)] for a in (t.top_logprobs or [])],
+        }
+        for t in content
+    ]
 
 
 def paths_for(out: str | os.PathLike) -> dict[str, Path]:
@@ -84,8 +107,9 @@ class _Budget:
 
 
 class _Run:
-    def __init__(self, cfg: RunnerConfig, client: Any, handle: Handler, log: AppendLog, textlog: Any,
-                 secret: str, progress: Any):
+    def __init__(
+        self, cfg: RunnerConfig, client: Any, handle: Handler, log: AppendLog, textlog: Any, secret: str, progress: Any
+    ):
         self.cfg, self.client, self.handle, self.log, self.textlog = cfg, client, handle, log, textlog
         self.secret = secret
         self.progress = progress
@@ -178,8 +202,16 @@ class _Run:
             await asyncio.sleep(delay)
         self.finish(item, result, cause, message, raw, attempts, usage)
 
-    def finish(self, item: LLMItem, result: dict[str, Any] | None, cause: str | None, message: str | None,
-               raw: str | None, attempts: int, usage: dict[str, int]) -> None:
+    def finish(
+        self,
+        item: LLMItem,
+        result: dict[str, Any] | None,
+        cause: str | None,
+        message: str | None,
+        raw: str | None,
+        attempts: int,
+        usage: dict[str, int],
+    ) -> None:
         rec: dict[str, Any] = {
             "id": item.id,
             "status": "done" if cause is None else "failed",
@@ -228,8 +260,16 @@ async def run_items_async(
         return await _run_locked(items, p, cfg, handle, base_url, key, progress, desc)
 
 
-async def _run_locked(items: Sequence[LLMItem], p: dict[str, Path], cfg: RunnerConfig, handle: Handler,
-                      base_url: str | None, key: str, progress: bool, desc: str) -> RunSummary:
+async def _run_locked(
+    items: Sequence[LLMItem],
+    p: dict[str, Path],
+    cfg: RunnerConfig,
+    handle: Handler,
+    base_url: str | None,
+    key: str,
+    progress: bool,
+    desc: str,
+) -> RunSummary:
     import openai
     from tqdm.auto import tqdm
 
@@ -244,7 +284,9 @@ async def _run_locked(items: Sequence[LLMItem], p: dict[str, Path], cfg: RunnerC
         run.summary.total = len(items)
         run.summary.already_done = len(items) - len(pending)
         run.summary.changed = changed
-        run.note(f"start: {len(pending)} pending ({changed} changed) of {len(items)}, model {cfg.model}, base_url {strip_userinfo(base_url)}")
+        run.note(
+            f"start: {len(pending)} pending ({changed} changed) of {len(items)}, model {cfg.model}, base_url {strip_userinfo(base_url)}"
+        )
         queue = iter(pending)
 
         async def worker() -> None:
@@ -269,8 +311,9 @@ async def _run_locked(items: Sequence[LLMItem], p: dict[str, Path], cfg: RunnerC
     return run.summary
 
 
-def run_items(items: Sequence[LLMItem], out: str | os.PathLike, cfg: RunnerConfig, handle: Handler = text_handler,
-              **kwargs: Any) -> RunSummary:
+def run_items(
+    items: Sequence[LLMItem], out: str | os.PathLike, cfg: RunnerConfig, handle: Handler = text_handler, **kwargs: Any
+) -> RunSummary:
     """Synchronous wrapper of ``run_items_async`` (not for use inside a running event loop, e.g. Jupyter:
     there, ``await run_items_async(...)``)."""
     return asyncio.run(run_items_async(items, out, cfg, handle, **kwargs))

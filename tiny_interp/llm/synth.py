@@ -93,11 +93,13 @@ def synth_items(cfg: SynthConfig) -> list[LLMItem]:
     for i in range(cfg.n):
         spec = sample_spec(random.Random(f"tiny-interp-synth:{cfg.seed}:{i}"), cfg.feature_prob)
         prompt = build_prompt(spec)
-        items.append(LLMItem(
-            id=item_id(cfg.seed, i),
-            messages=[{"role": "user", "content": prompt}],
-            meta={"words": spec.words, "features": list(spec.features), "prompt": prompt, "source": cfg.source},
-        ))
+        items.append(
+            LLMItem(
+                id=item_id(cfg.seed, i),
+                messages=[{"role": "user", "content": prompt}],
+                meta={"words": spec.words, "features": list(spec.features), "prompt": prompt, "source": cfg.source},
+            )
+        )
     return items
 
 
@@ -154,8 +156,9 @@ def summary_handler(item: LLMItem, c: Completion) -> dict[str, Any]:
     return {"summary": text}
 
 
-def dataset_records(stories_log: str | os.PathLike, summaries_log: str | os.PathLike | None = None
-                    ) -> list[dict[str, Any]]:
+def dataset_records(
+    stories_log: str | os.PathLike, summaries_log: str | os.PathLike | None = None
+) -> list[dict[str, Any]]:
     """Finished stories (id order) in the released schema, with summaries merged in where present."""
     summaries = latest_records(summaries_log) if summaries_log and Path(summaries_log).exists() else {}
     out = []
@@ -164,17 +167,20 @@ def dataset_records(stories_log: str | os.PathLike, summaries_log: str | os.Path
             continue
         res = r["result"]
         s = summaries.get(rid)
-        out.append({
-            "story": res["story"],
-            "instruction": dict(res["instruction"]),
-            "summary": s["result"]["summary"] if s and s.get("status") == "done" else res.get("summary", ""),
-            "source": res.get("source", ""),
-        })
+        out.append(
+            {
+                "story": res["story"],
+                "instruction": dict(res["instruction"]),
+                "summary": s["result"]["summary"] if s and s.get("status") == "done" else res.get("summary", ""),
+                "source": res.get("source", ""),
+            }
+        )
     return out
 
 
-def export_dataset(stories_log: str | os.PathLike, out_json: str | os.PathLike,
-                   summaries_log: str | os.PathLike | None = None) -> int:
+def export_dataset(
+    stories_log: str | os.PathLike, out_json: str | os.PathLike, summaries_log: str | os.PathLike | None = None
+) -> int:
     """Write the finished stories as one JSON array (the released files' layout); returns the count."""
     recs = dataset_records(stories_log, summaries_log)
     write_json_atomic(out_json, recs)

@@ -66,7 +66,9 @@ class Attention(nn.Module):
             y = self._explicit_attention(q, k, v, mask)
         else:
             y = F.scaled_dot_product_attention(
-                q, k, v,
+                q,
+                k,
+                v,
                 attn_mask=mask,
                 is_causal=mask is None,
                 dropout_p=self.attn_dropout if self.training else 0.0,

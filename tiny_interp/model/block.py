@@ -12,9 +12,15 @@ from .kv_cache import KVCache
 from .mlp import MLP
 from .norm import make_norm
 
-
-BLOCK_HOOKS = ("hook_resid_pre", "ln1.hook_normalized", "hook_attn_out", "hook_resid_mid", "ln2.hook_normalized",
-               "hook_mlp_out", "hook_resid_post")
+BLOCK_HOOKS = (
+    "hook_resid_pre",
+    "ln1.hook_normalized",
+    "hook_attn_out",
+    "hook_resid_mid",
+    "ln2.hook_normalized",
+    "hook_mlp_out",
+    "hook_resid_post",
+)
 
 
 class Block(nn.Module):

@@ -24,7 +24,10 @@ WEIGHTS_FILE = "model.safetensors"
 
 
 def write_model_files(
-    directory: Path, model: TinyLM, tokenizer: Any, meta: dict[str, Any] | None = None,
+    directory: Path,
+    model: TinyLM,
+    tokenizer: Any,
+    meta: dict[str, Any] | None = None,
     dtype: torch.dtype | None = None,
 ) -> None:
     """Write the model's files into an existing directory (the caller makes it atomic)."""
@@ -47,7 +50,10 @@ def write_model_files(
 
 
 def save_model(
-    out: str | os.PathLike, model: TinyLM, tokenizer: Any, meta: dict[str, Any] | None = None,
+    out: str | os.PathLike,
+    model: TinyLM,
+    tokenizer: Any,
+    meta: dict[str, Any] | None = None,
     dtype: torch.dtype | None = None,
 ) -> Path:
     """Save a complete model into ``out``: each model file replaces its namesake in one rename, and every other
@@ -71,14 +77,20 @@ def check_model_dir(path: str | os.PathLike) -> Path:
     """The directory if it looks like a complete model; otherwise a CheckpointError saying what is missing."""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"model directory {path} does not exist; train one with `tiny-interp train` or give a hub id")
+        raise CheckpointError(
+            f"model directory {path} does not exist; train one with `tiny-interp train` or give a hub id"
+        )
     if not path.is_dir():
         raise CheckpointError(f"{path} is a file, but a model is a directory with config.json and {WEIGHTS_FILE}")
     if not (path / "config.json").exists():
         raise CheckpointError(f"{path} has no config.json: it is not a Hugging Face model directory")
     if not (path / WEIGHTS_FILE).exists():
         pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
-        hint = f" ({', '.join(pickles)} found: pickle checkpoints are not loaded for safety; convert to safetensors)" if pickles else ""
+        hint = (
+            f" ({', '.join(pickles)} found: pickle checkpoints are not loaded for safety; convert to safetensors)"
+            if pickles
+            else ""
+        )
         raise CheckpointError(f"{path} has no {WEIGHTS_FILE}{hint}")
     return path
 
@@ -106,14 +118,10 @@ def read_safetensors(file: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(file))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(
-            f"{file} is truncated or corrupt ({e}); re-download or re-save the model"
-        ) from e
+        raise CheckpointError(f"{file} is truncated or corrupt ({e}); re-download or re-save the model") from e
 
 
-def load_tinylm(
-    path: str | os.PathLike, device: str | torch.device = "cpu", n_ctx: int | None = None
-) -> TinyLM:
+def load_tinylm(path: str | os.PathLike, device: str | torch.device = "cpu", n_ctx: int | None = None) -> TinyLM:
     """Our fast module with the directory's weights (float32 for exact analysis)."""
     path = check_model_dir(path)
     cfg = model_config_of(path, n_ctx=n_ctx)
@@ -123,7 +131,9 @@ def load_tinylm(
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if k != "unembed.weight" or not cfg.tie_embeddings]
     if missing or unexpected:
-        raise CheckpointError(f"{path / WEIGHTS_FILE} does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        raise CheckpointError(
+            f"{path / WEIGHTS_FILE} does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     return model.to(device).eval()
 
 

@@ -41,8 +41,12 @@ def compile_wanted(model: TinyLM, batch: int, new_tokens: int, requested: bool |
 
 def supported(model: TinyLM) -> bool:
     cfg = model.cfg
-    return (cfg.family == "llama" and model.device.type == "cpu" and Decoder.usable(model)
-            and next(model.parameters()).dtype == torch.float32)
+    return (
+        cfg.family == "llama"
+        and model.device.type == "cpu"
+        and Decoder.usable(model)
+        and next(model.parameters()).dtype == torch.float32
+    )
 
 
 def _step_fn(model: TinyLM) -> Callable:

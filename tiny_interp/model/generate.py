@@ -33,16 +33,19 @@ def generate_ids(
     prompts = [list(p) or [cfg.bos_token_id] for p in prompts]
     longest = max(len(p) for p in prompts)
     if longest >= cfg.n_ctx:
-        print(f"warning: prompt of {longest} tokens cut to the last {cfg.n_ctx - 1} (model context {cfg.n_ctx})", file=sys.stderr)
-        prompts = [p[-(cfg.n_ctx - 1):] for p in prompts]
+        print(
+            f"warning: prompt of {longest} tokens cut to the last {cfg.n_ctx - 1} (model context {cfg.n_ctx})",
+            file=sys.stderr,
+        )
+        prompts = [p[-(cfg.n_ctx - 1) :] for p in prompts]
         longest = max(len(p) for p in prompts)
     budget = min(sampling.max_new_tokens, cfg.n_ctx - longest)
     B, device = len(prompts), model.device
     ids = torch.full((B, longest), cfg.eos_token_id, dtype=torch.long, device=device)
     valid = torch.zeros((B, longest + budget), dtype=torch.bool, device=device)
     for row, p in enumerate(prompts):
-        ids[row, longest - len(p):] = torch.tensor(p, dtype=torch.long)
-        valid[row, longest - len(p):] = True
+        ids[row, longest - len(p) :] = torch.tensor(p, dtype=torch.long)
+        valid[row, longest - len(p) :] = True
     padded = any(len(p) != longest for p in prompts)
     key_valid = valid if padded else None
     generator = None
@@ -62,8 +65,10 @@ def generate_ids(
     elif Decoder.usable(model):
         step_fn = Decoder(model, cache, key_valid).step
     else:
+
         def step_fn(tok: torch.Tensor) -> torch.Tensor:
             return model(tok[:, None], cache=cache, key_valid=key_valid)[:, -1]
+
     # two threads measured slower for both steps on the shared CPU (bench/RESULTS.md): one thread for small ops
     with threads_for(B * max(cfg.d_mlp, cfg.d_model), device):
         for step in range(budget):
@@ -92,9 +97,7 @@ def encode_prompt(tokenizer: Any, text: str, bos_token_id: int) -> list[int]:
     return ids
 
 
-def generate_text(
-    model: TinyLM, tokenizer: Any, prompts: str | Sequence[str], sampling: SamplingConfig
-) -> list[str]:
+def generate_text(model: TinyLM, tokenizer: Any, prompts: str | Sequence[str], sampling: SamplingConfig) -> list[str]:
     """Continuations (text after each prompt) for one prompt or a batch of prompts."""
     if isinstance(prompts, str):
         prompts = [prompts]
@@ -106,5 +109,7 @@ def generate_text(
         # decode prompt+continuation together so tokenizers that drop a leading space (SentencePiece) stay exact
         whole = tokenizer.decode(p_ids + n_ids, skip_special_tokens=True)
         head = tokenizer.decode(p_ids, skip_special_tokens=True)
-        texts.append(whole[len(head):] if whole.startswith(head) else tokenizer.decode(n_ids, skip_special_tokens=True))
+        texts.append(
+            whole[len(head) :] if whole.startswith(head) else tokenizer.decode(n_ids, skip_special_tokens=True)
+        )
     return texts

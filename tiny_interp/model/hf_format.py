@@ -25,12 +25,17 @@ def key_map(cfg: ModelConfig) -> list[tuple[str, list[str]]]:
             h, b = f"transformer.h.{i}", f"blocks.{i}"
             a = f"{h}.attn.attention"
             pairs += [
-                (f"{b}.norm1.weight", [f"{h}.ln_1.weight"]), (f"{b}.norm1.bias", [f"{h}.ln_1.bias"]),
+                (f"{b}.norm1.weight", [f"{h}.ln_1.weight"]),
+                (f"{b}.norm1.bias", [f"{h}.ln_1.bias"]),
                 (f"{b}.attn.qkv.weight", [f"{a}.q_proj.weight", f"{a}.k_proj.weight", f"{a}.v_proj.weight"]),
-                (f"{b}.attn.out.weight", [f"{a}.out_proj.weight"]), (f"{b}.attn.out.bias", [f"{a}.out_proj.bias"]),
-                (f"{b}.norm2.weight", [f"{h}.ln_2.weight"]), (f"{b}.norm2.bias", [f"{h}.ln_2.bias"]),
-                (f"{b}.mlp.up.weight", [f"{h}.mlp.c_fc.weight"]), (f"{b}.mlp.up.bias", [f"{h}.mlp.c_fc.bias"]),
-                (f"{b}.mlp.down.weight", [f"{h}.mlp.c_proj.weight"]), (f"{b}.mlp.down.bias", [f"{h}.mlp.c_proj.bias"]),
+                (f"{b}.attn.out.weight", [f"{a}.out_proj.weight"]),
+                (f"{b}.attn.out.bias", [f"{a}.out_proj.bias"]),
+                (f"{b}.norm2.weight", [f"{h}.ln_2.weight"]),
+                (f"{b}.norm2.bias", [f"{h}.ln_2.bias"]),
+                (f"{b}.mlp.up.weight", [f"{h}.mlp.c_fc.weight"]),
+                (f"{b}.mlp.up.bias", [f"{h}.mlp.c_fc.bias"]),
+                (f"{b}.mlp.down.weight", [f"{h}.mlp.c_proj.weight"]),
+                (f"{b}.mlp.down.bias", [f"{h}.mlp.c_proj.bias"]),
             ]
         pairs += [("norm_f.weight", ["transformer.ln_f.weight"]), ("norm_f.bias", ["transformer.ln_f.bias"])]
     else:
@@ -148,12 +153,15 @@ _REQUIRED = {
 def check_hf_config(hf: Any, source: str = "config.json") -> None:
     """Refuse a ``config.json`` that is not an object or lacks a positive integer size we need, naming the key."""
     if not isinstance(hf, dict):
-        raise CheckpointError(f"{source} holds a JSON {type(hf).__name__}, not an object; restore the model's config.json")
+        raise CheckpointError(
+            f"{source} holds a JSON {type(hf).__name__}, not an object; restore the model's config.json"
+        )
     for key in _REQUIRED.get(hf.get("model_type"), ()):
         value = hf.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise CheckpointError(f"{source}: {key} must be a positive integer, got {value!r}; restore the model's "
-                                  "config.json")
+            raise CheckpointError(
+                f"{source}: {key} must be a positive integer, got {value!r}; restore the model's config.json"
+            )
 
 
 def from_hf_config(hf: dict[str, Any], n_ctx: int | None = None, source: str = "config.json") -> ModelConfig:
@@ -170,27 +178,45 @@ def from_hf_config(hf: dict[str, Any], n_ctx: int | None = None, source: str = "
             kinds.extend(list(pattern) * repeat)
         max_pos = hf.get("max_position_embeddings", 2048)
         return ModelConfig(
-            family="gpt-neo", vocab_size=hf["vocab_size"], d_model=d_model, n_layers=n_layers,
-            n_heads=hf["num_heads"], d_mlp=_get(hf, "intermediate_size", default=4 * d_model),
-            n_ctx=n_ctx or min(512, max_pos), window_size=hf.get("window_size", 256),
-            attention_layers=tuple(kinds), max_position_embeddings=max_pos,
-            norm_eps=hf.get("layer_norm_epsilon", 1e-5), tie_embeddings=hf.get("tie_word_embeddings", True),
-            bos_token_id=bos, eos_token_id=eos,
+            family="gpt-neo",
+            vocab_size=hf["vocab_size"],
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=hf["num_heads"],
+            d_mlp=_get(hf, "intermediate_size", default=4 * d_model),
+            n_ctx=n_ctx or min(512, max_pos),
+            window_size=hf.get("window_size", 256),
+            attention_layers=tuple(kinds),
+            max_position_embeddings=max_pos,
+            norm_eps=hf.get("layer_norm_epsilon", 1e-5),
+            tie_embeddings=hf.get("tie_word_embeddings", True),
+            bos_token_id=bos,
+            eos_token_id=eos,
         )
     if model_type == "llama":
         d_model, n_heads = hf["hidden_size"], hf["num_attention_heads"]
         if _get(hf, "head_dim", default=d_model // n_heads) != d_model // n_heads:
-            raise CheckpointError("llama checkpoints with head_dim != hidden_size / num_attention_heads are unsupported")
+            raise CheckpointError(
+                "llama checkpoints with head_dim != hidden_size / num_attention_heads are unsupported"
+            )
         rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
         if rope and rope.get("rope_type", "default") != "default":
             raise CheckpointError(f"llama rope scaling {rope.get('rope_type')!r} is unsupported")
         max_pos = hf.get("max_position_embeddings", 2048)
         return ModelConfig(
-            family="llama", vocab_size=hf["vocab_size"], d_model=d_model, n_layers=hf["num_hidden_layers"],
-            n_heads=n_heads, n_kv_heads=_get(hf, "num_key_value_heads", default=n_heads),
-            d_mlp=hf["intermediate_size"], n_ctx=n_ctx or max_pos, norm_eps=hf.get("rms_norm_eps", 1e-5),
+            family="llama",
+            vocab_size=hf["vocab_size"],
+            d_model=d_model,
+            n_layers=hf["num_hidden_layers"],
+            n_heads=n_heads,
+            n_kv_heads=_get(hf, "num_key_value_heads", default=n_heads),
+            d_mlp=hf["intermediate_size"],
+            n_ctx=n_ctx or max_pos,
+            norm_eps=hf.get("rms_norm_eps", 1e-5),
             rope_theta=_get(hf, "rope_theta", default=rope.get("rope_theta", 10000.0)),
-            tie_embeddings=hf.get("tie_word_embeddings", False), bos_token_id=bos, eos_token_id=eos,
+            tie_embeddings=hf.get("tie_word_embeddings", False),
+            bos_token_id=bos,
+            eos_token_id=eos,
         )
     raise CheckpointError(
         f"{source}: model_type {model_type!r} is not supported; tiny-interp reads gpt_neo and llama checkpoints"

@@ -64,7 +64,9 @@ def check_names(points: dict[str, HookPoint], names: Iterable[str]) -> None:
 
 
 @contextmanager
-def attached(points: dict[str, HookPoint], fwd_hooks: Sequence[tuple[str | Callable[[str], bool], HookFn]]) -> Iterator[None]:
+def attached(
+    points: dict[str, HookPoint], fwd_hooks: Sequence[tuple[str | Callable[[str], bool], HookFn]]
+) -> Iterator[None]:
     """Attach ``(name or predicate, fn)`` pairs for the duration of the block; always detached after."""
     added: list[tuple[HookPoint, HookFn]] = []
     check_names(points, [n for n, _ in fwd_hooks if isinstance(n, str)])

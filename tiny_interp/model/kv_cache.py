@@ -19,10 +19,14 @@ class KVCache:
     """
 
     def __init__(self, cfg: ModelConfig, batch: int, max_len: int, device: torch.device, dtype: torch.dtype):
-        self.keys = [torch.empty((batch, cfg.kv_heads, cfg.d_head, max_len), device=device, dtype=dtype)
-                     for _ in range(cfg.n_layers)]
-        self.values = [torch.empty((batch, cfg.kv_heads, max_len, cfg.d_head), device=device, dtype=dtype)
-                       for _ in range(cfg.n_layers)]
+        self.keys = [
+            torch.empty((batch, cfg.kv_heads, cfg.d_head, max_len), device=device, dtype=dtype)
+            for _ in range(cfg.n_layers)
+        ]
+        self.values = [
+            torch.empty((batch, cfg.kv_heads, max_len, cfg.d_head), device=device, dtype=dtype)
+            for _ in range(cfg.n_layers)
+        ]
         self.max_len = max_len
         self.length = 0
 

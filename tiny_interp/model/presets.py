@@ -7,8 +7,8 @@ the tokenizer at training time.
 
 from __future__ import annotations
 
-from .config import ModelConfig
 from ..errors import ConfigError
+from .config import ModelConfig
 
 
 def _neo(d_model: int, n_layers: int) -> ModelConfig:
@@ -17,7 +17,12 @@ def _neo(d_model: int, n_layers: int) -> ModelConfig:
 
 def _llama(d_model: int, n_layers: int, n_heads: int, n_kv_heads: int, d_mlp: int) -> ModelConfig:
     return ModelConfig(
-        family="llama", d_model=d_model, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv_heads, d_mlp=d_mlp,
+        family="llama",
+        d_model=d_model,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        n_kv_heads=n_kv_heads,
+        d_mlp=d_mlp,
         tie_embeddings=True,
     )
 

@@ -50,9 +50,7 @@ def next_tokens(
     return sample_from_probs(logits.softmax(-1), generator)
 
 
-def sample_from_probs(
-    probs: Float[Tensor, "batch vocab"], generator: torch.Generator | None
-) -> Int[Tensor, "batch"]:
+def sample_from_probs(probs: Float[Tensor, "batch vocab"], generator: torch.Generator | None) -> Int[Tensor, "batch"]:
     """One draw per row by inverting the cumulative distribution.
 
     Needs one uniform number per row where ``torch.multinomial`` draws one exponential per vocabulary entry

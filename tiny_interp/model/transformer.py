@@ -83,7 +83,9 @@ class TinyLM(nn.Module):
             x = x + (self.hook_pos_embed(pos.expand(B, T, -1)) if self.hook_pos_embed.active else pos)
         x = self.embed_dropout(x)
         rope = self.rotary.tables(positions) if self.rotary is not None else None
-        masks = {kind: self._mask(kind, B, T, start, key_valid, input_ids.device) for kind in set(self.cfg.layer_kinds())}
+        masks = {
+            kind: self._mask(kind, B, T, start, key_valid, input_ids.device) for kind in set(self.cfg.layer_kinds())
+        }
         for block in self.blocks[:stop_at_layer]:
             x = block(x, masks[block.attn.kind], rope, cache)
         if stop_at_layer is not None:

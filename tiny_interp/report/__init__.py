@@ -7,6 +7,16 @@ from .params import declared_parameters, inject_parameters, parse_params
 from .report import build_report
 
 __all__ = [
-    "NotebookError", "ReportError", "build_report", "declared_parameters", "execute_notebook", "inject_parameters",
-    "note_run", "parse_params", "read_notebook", "remote_references", "render_html", "run_metadata",
+    "NotebookError",
+    "ReportError",
+    "build_report",
+    "declared_parameters",
+    "execute_notebook",
+    "inject_parameters",
+    "note_run",
+    "parse_params",
+    "read_notebook",
+    "remote_references",
+    "render_html",
+    "run_metadata",
 ]

@@ -45,9 +45,14 @@ def kernel_env() -> dict[str, str]:
     return env
 
 
-def execute_notebook(nb: Any, params: dict[str, Any] | None = None, cwd: str | os.PathLike | None = None,
-                     cell_timeout: float = 1800, kernel_name: str = "python3", strict: bool = True
-                     ) -> tuple[Any, float]:
+def execute_notebook(
+    nb: Any,
+    params: dict[str, Any] | None = None,
+    cwd: str | os.PathLike | None = None,
+    cell_timeout: float = 1800,
+    kernel_name: str = "python3",
+    strict: bool = True,
+) -> tuple[Any, float]:
     """Execute a copy of ``nb`` with ``params`` injected; returns (executed notebook, seconds).
 
     Raises ``NotebookError`` (holding the partly executed notebook) when a cell fails."""
@@ -56,15 +61,23 @@ def execute_notebook(nb: Any, params: dict[str, Any] | None = None, cwd: str | o
 
     nb = inject_parameters(nb, params or {}, strict=strict)
     cwd = str(Path(cwd or os.getcwd()).resolve())
-    client = NotebookClient(nb, timeout=cell_timeout, kernel_name=kernel_name, allow_errors=False,
-                            resources={"metadata": {"path": cwd}}, record_timing=True)
+    client = NotebookClient(
+        nb,
+        timeout=cell_timeout,
+        kernel_name=kernel_name,
+        allow_errors=False,
+        resources={"metadata": {"path": cwd}},
+        record_timing=True,
+    )
     t0 = time.monotonic()
     try:
         client.execute(env=kernel_env())
     except CellExecutionError as e:
         raise NotebookError(f"a notebook cell failed:\n{_short(e)}", nb) from None
     except CellTimeoutError:
-        raise NotebookError(f"a notebook cell ran longer than {cell_timeout:.0f} s (raise --cell-timeout)", nb) from None
+        raise NotebookError(
+            f"a notebook cell ran longer than {cell_timeout:.0f} s (raise --cell-timeout)", nb
+        ) from None
     except DeadKernelError as e:
         raise NotebookError(f"the kernel died while running the notebook ({e}); out of memory?", nb) from None
     return nb, time.monotonic() - t0

@@ -16,14 +16,22 @@ PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 # tags whose src/href the browser would fetch on its own (an <a href> only follows a click: inert)
-_FETCHING = re.compile(r"<(script|link|img|iframe|source|audio|video|embed|object)\b[^>]*?\b(?:src|href|data)\s*=\s*"
-                       r"[\"']?\s*(?:https?:)?//[^>]*>", re.I | re.S)
+_FETCHING = re.compile(
+    r"<(script|link|img|iframe|source|audio|video|embed|object)\b[^>]*?\b(?:src|href|data)\s*=\s*"
+    r"[\"']?\s*(?:https?:)?//[^>]*>",
+    re.I | re.S,
+)
 _REMOTE_SCRIPT = re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?\s*(?:https?:)?//[^>]*>\s*</script>", re.I | re.S)
 _REMOTE_LINK = re.compile(r"<link\b[^>]*\bhref\s*=\s*[\"']?\s*(?:https?:)?//[^>]*>", re.I | re.S)
-_CSS_REMOTE = re.compile(r"@import\s+url\(\s*[\"']?(?:https?:)?//[^)]*\)\s*;?|url\(\s*[\"']?(?:https?:)?//[^)]*\)", re.I)
+_CSS_REMOTE = re.compile(
+    r"@import\s+url\(\s*[\"']?(?:https?:)?//[^)]*\)\s*;?|url\(\s*[\"']?(?:https?:)?//[^)]*\)", re.I
+)
 # inline scripts of the template that load code from a CDN when needed (mermaid) or configure MathJax
-_LOADER_SCRIPT = re.compile(r"<script\b[^>]*>(?:(?!</script>).)*?(?:import\s*\(?\s*[\"'](?:https?:)?//|MathJax\.Hub)"
-                            r"(?:(?!</script>).)*</script>", re.I | re.S)
+_LOADER_SCRIPT = re.compile(
+    r"<script\b[^>]*>(?:(?!</script>).)*?(?:import\s*\(?\s*[\"'](?:https?:)?//|MathJax\.Hub)"
+    r"(?:(?!</script>).)*</script>",
+    re.I | re.S,
+)
 _REMOTE_IMPORT = re.compile(r"import\s*\(?\s*[\"'](?:https?:)?//[^\"']*", re.I)
 _HEADING = re.compile(r"<h([1-3])\b[^>]*\bid=\"([^\"]+)\"[^>]*>(.*?)</h\1>", re.I | re.S)
 
@@ -72,15 +80,25 @@ def static_outputs(nb: Any) -> Any:
             if data is None:
                 kept.append(out)
                 continue
-            if "text/html" in data and _is_plotlyjs_bundle(str(data["text/html"])) and PLOTLY_MIME not in data \
-                    and "Plotly.newPlot" not in str(data["text/html"]):
+            if (
+                "text/html" in data
+                and _is_plotlyjs_bundle(str(data["text/html"]))
+                and PLOTLY_MIME not in data
+                and "Plotly.newPlot" not in str(data["text/html"])
+            ):
                 continue
             if "text/html" in data and "plotly.js v" in str(data["text/html"]):
                 data["text/html"] = drop_plotlyjs_scripts(str(data["text/html"]))
             if PLOTLY_MIME in data:
                 fig = data.pop(PLOTLY_MIME)
-                data["text/html"] = pio.to_html(fig, include_plotlyjs=False, full_html=False, include_mathjax=False,
-                                                validate=False, config={"displaylogo": False})
+                data["text/html"] = pio.to_html(
+                    fig,
+                    include_plotlyjs=False,
+                    full_html=False,
+                    include_mathjax=False,
+                    validate=False,
+                    config={"displaylogo": False},
+                )
             if RUN_MIME in data:
                 data.pop(RUN_MIME)
             if WIDGET_MIME in data:
@@ -155,8 +173,10 @@ def metadata_block(meta: dict[str, Any]) -> str:
     prs = "".join(f"<tr><th><code>{html.escape(k)}</code></th><td>{_cell(v)}</td></tr>" for k, v in params.items())
     params_html = f"<h3>Parameters</h3><table>{prs}</table>" if prs else "<p>Parameters: notebook defaults.</p>"
     blob = json.dumps(meta, ensure_ascii=False, default=str).replace("</", "<\\/")
-    return (f'<section id="run-metadata"><h2>Run</h2><table>{trs}</table>{params_html}</section>'
-            f'<script type="application/json" id="tiny-interp-run">{blob}</script>')
+    return (
+        f'<section id="run-metadata"><h2>Run</h2><table>{trs}</table>{params_html}</section>'
+        f'<script type="application/json" id="tiny-interp-run">{blob}</script>'
+    )
 
 
 _STYLE = """<style id="tiny-interp-report">
@@ -175,7 +195,11 @@ def assemble(page: str, meta: dict[str, Any], uses_plotly: bool) -> str:
         from plotly.offline import get_plotlyjs
 
         # once, in <head>, before any figure script runs; with no AMD loader on the page it defines window.Plotly
-        head_extra += '<script type="text/javascript" id="plotlyjs">' + get_plotlyjs().replace("</script", "<\\/script") + "</script>"
+        head_extra += (
+            '<script type="text/javascript" id="plotlyjs">'
+            + get_plotlyjs().replace("</script", "<\\/script")
+            + "</script>"
+        )
     if "</head>" not in page or not re.search(r"<body[^>]*>", page):
         raise ReportError("nbconvert produced a page without <head>/<body>; cannot assemble the report")
     page = page.replace("</head>", head_extra + "</head>", 1)

@@ -12,9 +12,14 @@ from .html import notebook_title, render_html
 from .meta import run_metadata
 
 
-def build_report(notebook: str | os.PathLike, out: str | os.PathLike, params: dict[str, Any] | None = None,
-                 cwd: str | os.PathLike | None = None, cell_timeout: float = 1800,
-                 executed_copy: str | os.PathLike | None = None) -> dict[str, Any]:
+def build_report(
+    notebook: str | os.PathLike,
+    out: str | os.PathLike,
+    params: dict[str, Any] | None = None,
+    cwd: str | os.PathLike | None = None,
+    cell_timeout: float = 1800,
+    executed_copy: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     """Run ``notebook`` with ``params`` and write the self-contained HTML report to ``out`` (atomically: a failed
     run leaves an earlier report untouched). Returns the run metadata. ``executed_copy`` also saves the executed
     .ipynb (written too when a cell fails, to see where)."""

@@ -10,12 +10,27 @@ from ..cli_args import config_argv
 from .config import DataConfig, TrainConfig
 
 
-def train_argv(cfg: TrainConfig, data: DataConfig, out: str | os.PathLike, resume: bool = False,
-               model_set: Iterable[str] = (), skip: Iterable[str] = ()) -> list[str]:
+def train_argv(
+    cfg: TrainConfig,
+    data: DataConfig,
+    out: str | os.PathLike,
+    resume: bool = False,
+    model_set: Iterable[str] = (),
+    skip: Iterable[str] = (),
+) -> list[str]:
     """``train`` and the options that rebuild ``cfg`` and ``data`` (non-default fields only; ``skip`` leaves
     fields out, e.g. the device of the machine that made a run)."""
-    argv = ["train", "--preset", cfg.preset, "--data", str(data.data), "--out", str(out),
-            "--max-steps", str(cfg.max_steps)]
+    argv = [
+        "train",
+        "--preset",
+        cfg.preset,
+        "--data",
+        str(data.data),
+        "--out",
+        str(out),
+        "--max-steps",
+        str(cfg.max_steps),
+    ]
     argv += config_argv(data, skip={"data", *skip})
     if resume:
         argv.append("--resume")

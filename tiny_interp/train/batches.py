@@ -42,7 +42,10 @@ class WindowSampler:
     def batch(self, first_sample: int, batch_size: int) -> tuple[Int[Tensor, "batch seq"], Int[Tensor, "batch seq"]]:
         """Inputs and next-token targets for samples ``first_sample .. first_sample + batch_size - 1``."""
         rows = np.stack(
-            [self.tokens[s : s + self.window] for s in map(self.window_start, range(first_sample, first_sample + batch_size))]
+            [
+                self.tokens[s : s + self.window]
+                for s in map(self.window_start, range(first_sample, first_sample + batch_size))
+            ]
         ).astype(np.int64)
         data = torch.from_numpy(rows)
         return data[:, :-1], data[:, 1:]

@@ -24,8 +24,11 @@ def _f(default: Any, help: str, **range_: Any) -> Any:
 class TrainConfig:
     """Defaults follow the TinyStories paper (AdamW, lr 5e-4, weight decay 0.1, betas 0.9/0.95, context 512)."""
 
-    preset: str = _f("1M", "model shape: 1M, 3M, 8M, 28M, 33M, 1L-21M, 2L-33M, llama-260k, llama-1M, llama-4M, "
-                     "llama-15M, tiny, tiny-llama")
+    preset: str = _f(
+        "1M",
+        "model shape: 1M, 3M, 8M, 28M, 33M, 1L-21M, 2L-33M, llama-260k, llama-1M, llama-4M, "
+        "llama-15M, tiny, tiny-llama",
+    )
     max_steps: int = _f(1000, "optimizer steps to train for", low=1)
     batch_size: int = _f(16, "sequences per micro-batch per process", low=1)
     seq_len: int | None = _f(None, "training window (default: the model context)", low=1)
@@ -49,8 +52,9 @@ class TrainConfig:
     # AVX512-BF16): measured 1.9x faster per step on one AMX core, 1.25x on two; "fp32" never. Master weights stay
     # float32 either way.
     precision: Literal["auto", "fp32", "bf16"] = _f(
-        "auto", "bf16 autocast: auto = on CUDA only; bf16 also on CPU (1.25-1.9x faster per step measured on a CPU "
-        "with AMX)")
+        "auto",
+        "bf16 autocast: auto = on CUDA only; bf16 also on CPU (1.25-1.9x faster per step measured on a CPU with AMX)",
+    )
     seed: int = _f(1337, "random seed (initialisation, data order, dropout)")
 
     def __post_init__(self) -> None:
@@ -82,11 +86,17 @@ def _check_range(f: dataclasses.Field, value: Any) -> None:
     low, high, low_open = f.metadata.get("low"), f.metadata.get("high"), f.metadata.get("low_open", False)
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return
-    bad = not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low)) or (
-        high is not None and value > high)
+    bad = (
+        not math.isfinite(value)
+        or (low is not None and (value <= low if low_open else value < low))
+        or (high is not None and value > high)
+    )
     if bad:
-        bound = " and ".join(b for b in (
-            low is not None and f"{'>' if low_open else '>='} {low:g}", high is not None and f"<= {high:g}") if b)
+        bound = " and ".join(
+            b
+            for b in (low is not None and f"{'>' if low_open else '>='} {low:g}", high is not None and f"<= {high:g}")
+            if b
+        )
         raise ConfigError(f"{f.name} must be {bound}, got {value}")
 
 

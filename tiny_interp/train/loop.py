@@ -30,10 +30,9 @@ from .batches import WindowSampler
 from .config import TrainConfig
 from .distributed import DistInfo, all_mean, all_sum, init_distributed, shutdown_distributed
 from .evaluate import bpb_from_loss, validation_loss_sum, validation_windows
-from .schedule import log_spaced_steps, lr_at
 from .run_dir import LOCK_FILE, check_resumable, check_run_dir, prepare_run_dir
+from .schedule import log_spaced_steps, lr_at
 from .state import load_state, save_state
-
 
 
 @dataclass(frozen=True)
@@ -157,8 +156,15 @@ def train(
 class Trainer:
     """One training run: ``setup`` (model, optimizer, state), ``step``, ``evaluate``, ``save``; ``fit`` runs them."""
 
-    def __init__(self, cfg: TrainConfig, data: TrainData, out: Path, device: str, dist_info: DistInfo,
-                 overrides: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        data: TrainData,
+        out: Path,
+        device: str,
+        dist_info: DistInfo,
+        overrides: dict[str, Any] | None = None,
+    ):
         self.cfg, self.data, self.out, self.device, self.dist = cfg, data, out, device, dist_info
         self.model_cfg = build_model_config(cfg, data.tokenizer, overrides)  # validates before anything is written
         self.seq_len = cfg.seq_len or self.model_cfg.n_ctx
@@ -193,14 +199,23 @@ class Trainer:
             saved = load_state(out, self.model, self.optimizer)
             self.start_step, self.wall_before = saved["step"], saved.get("train_seconds", 0.0)
         if self.start_step >= cfg.max_steps:
-            raise TinyInterpError(f"{out} has already trained {self.start_step} steps (max_steps={cfg.max_steps}); "
-                                  "raise --max-steps to continue")
+            raise TinyInterpError(
+                f"{out} has already trained {self.start_step} steps (max_steps={cfg.max_steps}); "
+                "raise --max-steps to continue"
+            )
         self.log = MetricsLog(out / "metrics.jsonl", self.dist.is_main)
         if self.dist.is_main:
-            write_json_atomic(out / "train_config.json", {
-                "train": cfg.to_dict(), "model": self.model_cfg.to_dict(), "data_fingerprint": self.data.fingerprint,
-                "train_data": self.data.train_meta, "val_data": self.data.val_meta, "world_size": self.dist.world_size,
-            })
+            write_json_atomic(
+                out / "train_config.json",
+                {
+                    "train": cfg.to_dict(),
+                    "model": self.model_cfg.to_dict(),
+                    "data_fingerprint": self.data.fingerprint,
+                    "train_data": self.data.train_meta,
+                    "val_data": self.data.val_meta,
+                    "world_size": self.dist.world_size,
+                },
+            )
         if self.start_step:
             self.log.write({"event": "resume", "step": self.start_step})
         self.ddp_model: torch.nn.Module = self.model
@@ -240,20 +255,30 @@ class Trainer:
         """Validation loss and bits per byte on the run's fixed windows (None without validation data)."""
         if self.data.val_tokens is None:
             return {"val_loss": None, "val_bpb": None}
-        total, count = validation_loss_sum(self.model, self.data.val_tokens, self.seq_len, self.val_starts,
-                                           self.cfg.batch_size, self.autocast)
+        total, count = validation_loss_sum(
+            self.model, self.data.val_tokens, self.seq_len, self.val_starts, self.cfg.batch_size, self.autocast
+        )
         total, count = all_sum([total, count], self.dist, torch.device(self.device))
         loss = total / max(count, 1)
-        return {"val_loss": loss, "val_bpb": bpb_from_loss(loss, self.tokens_per_byte) if self.tokens_per_byte else None}
+        return {
+            "val_loss": loss,
+            "val_bpb": bpb_from_loss(loss, self.tokens_per_byte) if self.tokens_per_byte else None,
+        }
 
     def meta(self, step: int, metrics: dict[str, Any], seconds: float) -> dict[str, Any]:
         data = self.data
         return {
-            "tiny_interp_version": __version__, "train_config": self.cfg.to_dict(),
-            "data_fingerprint": data.fingerprint, "train_data": data.train_meta, "step": step,
-            "tokens_seen": step * self.tokens_per_step, "epochs": self.sampler.epochs(step * self.samples_per_step),
-            "train_seconds": round(seconds, 1), "hardware": hardware_description(self.device),
-            "world_size": self.dist.world_size, "metrics": metrics,
+            "tiny_interp_version": __version__,
+            "train_config": self.cfg.to_dict(),
+            "data_fingerprint": data.fingerprint,
+            "train_data": data.train_meta,
+            "step": step,
+            "tokens_seen": step * self.tokens_per_step,
+            "epochs": self.sampler.epochs(step * self.samples_per_step),
+            "train_seconds": round(seconds, 1),
+            "hardware": hardware_description(self.device),
+            "world_size": self.dist.world_size,
+            "metrics": metrics,
         }
 
     def save(self, done: int, seconds: float, snapshot: bool, state: bool, is_eval: bool) -> None:
@@ -262,8 +287,12 @@ class Trainer:
         if snapshot:
             metrics = self.last_metrics if is_eval else {**self.last_metrics, **self.evaluate(), "train_loss": None}
             if main:
-                save_snapshot(self.out / "checkpoints" / f"step-{done:08d}", self.model, self.data.tokenizer,
-                              self.meta(done, metrics, seconds))
+                save_snapshot(
+                    self.out / "checkpoints" / f"step-{done:08d}",
+                    self.model,
+                    self.data.tokenizer,
+                    self.meta(done, metrics, seconds),
+                )
         if state and main:
             publish_model(self.out, self.model, self.data.tokenizer, self.meta(done, self.last_metrics, seconds))
             save_state(self.out, self.model, self.optimizer, {"step": done, "train_seconds": seconds})
@@ -319,7 +348,8 @@ class _Meter:
             raise TrainingDiverged(
                 f"the training loss became {value} by step {done}; nothing from this point was published and "
                 f"{self.t.out} keeps its last good state: lower --lr or raise --warmup-steps / --grad-clip, then "
-                "start afresh (--force) or --resume")
+                "start afresh (--force) or --resume"
+            )
 
     def record(self, done: int, lr: float, is_eval: bool) -> dict[str, Any]:
         t, now = self.t, time.perf_counter()
@@ -327,7 +357,10 @@ class _Meter:
         self.check_finite(done, train_loss)
         tokens_done = (done - t.start_step) * t.tokens_per_step
         record: dict[str, Any] = {
-            "step": done, "tokens": done * t.tokens_per_step, "loss": round(train_loss, 6), "lr": lr,
+            "step": done,
+            "tokens": done * t.tokens_per_step,
+            "loss": round(train_loss, 6),
+            "lr": lr,
             "tokens_per_s": round((tokens_done - self.tokens_mark) / max(now - self.t_mark, 1e-9), 1),
             "epoch": round(t.sampler.epochs(done * t.samples_per_step), 4),
             "elapsed_s": round(t.wall_before + now - self.t_start, 2),
@@ -366,4 +399,3 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
         if "event" not in rec and "step" in rec:
             rows[rec["step"]] = rec
     return [rows[s] for s in sorted(rows)]
-

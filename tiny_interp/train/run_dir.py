@@ -38,14 +38,18 @@ def check_run_dir(out: Path, resume: bool, force: bool) -> bool:
     ours = out.is_dir() and (owns(out, KIND) or is_earlier_run(out))
     if resume:
         if not ours:
-            raise ResumeError(f"cannot resume {out}: it holds no training run; drop --resume to start one there"
-                              if out.is_dir() else f"cannot resume {out}: it does not exist; drop --resume")
+            raise ResumeError(
+                f"cannot resume {out}: it holds no training run; drop --resume to start one there"
+                if out.is_dir()
+                else f"cannot resume {out}: it does not exist; drop --resume"
+            )
         newest_valid_state(out)  # refuses, saying what is missing, before anything is written
         return False
     if ours and (has_state(out) or (out / "model.safetensors").exists()) and not force:
         raise ResumeError(
             f"{out} already holds a training run (step {saved_step(out)}); pass --resume to continue it, "
-            "--force to start afresh there (replaces the run's files), or pick another --out")
+            "--force to start afresh there (replaces the run's files), or pick another --out"
+        )
     check_output_dir(out, KIND, force=force, legacy=is_earlier_run)
     return ours
 
@@ -58,8 +62,10 @@ def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
     claim_output_dir(out, KIND, force=force, legacy=is_earlier_run)
     stale = [name for name in ("README.md", "card_config.json", "atlas") if (out / name).exists()]
     if force and stale:
-        warnings.warn(f"{out}: {', '.join(stale)} describe the model that was there before this run; "
-                      "rewrite them (tiny-interp ship --card-only, tiny-interp atlas) once it is trained")
+        warnings.warn(
+            f"{out}: {', '.join(stale)} describe the model that was there before this run; "
+            "rewrite them (tiny-interp ship --card-only, tiny-interp atlas) once it is trained"
+        )
 
 
 def _clear_run(out: Path) -> None:
@@ -73,13 +79,18 @@ def check_resumable(out: Path, cfg: TrainConfig, model_cfg: ModelConfig, fingerp
     """Refuse a resume whose settings, model shape or data differ from the saved run's."""
     saved_path = out / "train_config.json"
     if not saved_path.exists():
-        raise ResumeError(f"cannot resume {out}: train_config.json is missing; start afresh with --force or a new --out")
+        raise ResumeError(
+            f"cannot resume {out}: train_config.json is missing; start afresh with --force or a new --out"
+        )
     try:
         saved: dict[str, Any] = json.loads(saved_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ResumeError(f"cannot resume {out}: {saved_path} is not valid JSON ({e}); restore it from a copy") from None
+        raise ResumeError(
+            f"cannot resume {out}: {saved_path} is not valid JSON ({e}); restore it from a copy"
+        ) from None
     differs = [
-        k for k, v in cfg.to_dict().items()
+        k
+        for k, v in cfg.to_dict().items()
         if k not in TrainConfig.RESUMABLE_CHANGES and saved.get("train", {}).get(k) != v
     ]
     if differs:

@@ -26,7 +26,9 @@ STATE_FILES = ("weights.safetensors", "optimizer.safetensors", "rng.safetensors"
 MANIFEST = "manifest.json"
 
 
-def _optimizer_tensors(optimizer: torch.optim.Optimizer, names: dict[int, str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _optimizer_tensors(
+    optimizer: torch.optim.Optimizer, names: dict[int, str]
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, Any] = {}
     for group in optimizer.param_groups:
@@ -95,8 +97,11 @@ def _prune(root: Path) -> None:
 def has_state(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds any training state (complete or not): a fresh run must not overwrite it."""
     root = Path(run_dir) / STATE_DIR
-    return bool(state_dirs(run_dir)) or (root / "progress.json").exists() or (
-        Path(run_dir) / f".{STATE_DIR}.old" / "progress.json").exists()
+    return (
+        bool(state_dirs(run_dir))
+        or (root / "progress.json").exists()
+        or (Path(run_dir) / f".{STATE_DIR}.old" / "progress.json").exists()
+    )
 
 
 def verify_state(folder: Path) -> str | None:
@@ -149,9 +154,7 @@ def saved_step(run_dir: Path) -> int:
     return 0
 
 
-def load_state(
-    run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
-) -> dict[str, Any]:
+def load_state(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """Restore weights, optimizer moments and RNG in place from the newest valid state; return its progress."""
     from safetensors.torch import load_file
 
@@ -163,8 +166,10 @@ def load_state(
     params = dict(model.named_parameters())
     missing = sorted(set(params) - set(weights))
     if missing:
-        raise ResumeError(f"cannot resume {run_dir}: {folder / 'weights.safetensors'} lacks {missing[:3]} "
-                          "(another model shape); choose a new --out")
+        raise ResumeError(
+            f"cannot resume {run_dir}: {folder / 'weights.safetensors'} lacks {missing[:3]} "
+            "(another model shape); choose a new --out"
+        )
     with torch.no_grad():
         for name, p in params.items():
             p.copy_(weights[name])
@@ -175,8 +180,12 @@ def load_state(
     return progress
 
 
-def _restore_optimizer(optimizer: torch.optim.Optimizer, params: dict[str, torch.nn.Parameter],
-                       tensors: dict[str, torch.Tensor], scalars: dict[str, Any]) -> None:
+def _restore_optimizer(
+    optimizer: torch.optim.Optimizer,
+    params: dict[str, torch.nn.Parameter],
+    tensors: dict[str, torch.Tensor],
+    scalars: dict[str, Any],
+) -> None:
     names = {id(p): n for n, p in params.items()}
     for group in optimizer.param_groups:
         for p in group["params"]:

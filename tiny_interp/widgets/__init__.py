@@ -11,6 +11,13 @@ from .render import reset_page, safe_json, save_html
 from .story import StoryInspector, story_data
 
 __all__ = [
-    "AttentionExplorer", "NeuronExplorer", "StoryInspector", "neuron_data", "reset_page", "safe_json", "save_html",
-    "story_attention", "story_data",
+    "AttentionExplorer",
+    "NeuronExplorer",
+    "StoryInspector",
+    "neuron_data",
+    "reset_page",
+    "safe_json",
+    "save_html",
+    "story_attention",
+    "story_data",
 ]

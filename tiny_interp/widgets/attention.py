@@ -42,24 +42,40 @@ class StoryAttention:
     def pattern(self, layer: int) -> Float[Tensor, "heads q k"]:
         return self.patterns[layer]
 
-    def sparse(self, layer: int) -> tuple[UInt16[np.ndarray, "heads seq k"], UInt8[np.ndarray, "heads seq k"],
-                                          UInt8[np.ndarray, "heads seq"]]:
+    def sparse(
+        self, layer: int
+    ) -> tuple[UInt16[np.ndarray, "heads seq k"], UInt8[np.ndarray, "heads seq k"], UInt8[np.ndarray, "heads seq"]]:
         if layer not in self._sparse:
             self._sparse[layer] = sparsify(self.pattern(layer), self.top_k)
         return self._sparse[layer]
 
-    def view_data(self, layers: Iterable[int] | None = None, layer: int = 0, head: int = 0,
-                  labels: dict[tuple[int, int], str] | None = None, taxonomy: dict[str, Any] | None = None,
-                  pin: int | None = None) -> dict[str, Any]:
+    def view_data(
+        self,
+        layers: Iterable[int] | None = None,
+        layer: int = 0,
+        head: int = 0,
+        labels: dict[tuple[int, int], str] | None = None,
+        taxonomy: dict[str, Any] | None = None,
+        pin: int | None = None,
+    ) -> dict[str, Any]:
         chosen = range(self.n_layers) if layers is None else sorted(set(layers))
         out = []
         for l in chosen:
             idx, val, rest = self.sparse(l)
             out.append({"layer": l, "idx": b64(idx.astype("<u2")), "val": b64(val), "rest": b64(rest)})
         return {
-            "kind": "attention", "tokens": self.tokens, "k": min(self.top_k, len(self.tokens)), "n_heads": self.n_heads,
-            "n_layers": self.n_layers, "layer": layer, "head": head, "note": self.note, "pin": pin,
-            "labels": {f"{l},{h}": s for (l, h), s in (labels or {}).items()}, "layers": out, "taxonomy": taxonomy,
+            "kind": "attention",
+            "tokens": self.tokens,
+            "k": min(self.top_k, len(self.tokens)),
+            "n_heads": self.n_heads,
+            "n_layers": self.n_layers,
+            "layer": layer,
+            "head": head,
+            "note": self.note,
+            "pin": pin,
+            "labels": {f"{l},{h}": s for (l, h), s in (labels or {}).items()},
+            "layers": out,
+            "taxonomy": taxonomy,
         }
 
 
@@ -100,9 +116,18 @@ class AttentionExplorer(Explorer):
     samples. ``.layer``, ``.head`` and ``.pin`` follow the view; ``select(layer, head)`` drives it.
     """
 
-    def __init__(self, model: Any, story: str | None = None, stories: Any = None, taxonomy: Any = "auto",
-                 top_k: int = 16, layer: int = 0, head: int = 0, max_tokens: int | None = None,
-                 source: TaxonomySource = TaxonomySource()):
+    def __init__(
+        self,
+        model: Any,
+        story: str | None = None,
+        stories: Any = None,
+        taxonomy: Any = "auto",
+        top_k: int = 16,
+        layer: int = 0,
+        head: int = 0,
+        max_tokens: int | None = None,
+        source: TaxonomySource = TaxonomySource(),
+    ):
         self.bridge = as_bridge(model)
         self.top_k, self.max_tokens, self.source, self.seed = top_k, max_tokens, source, 0
         self.stories = read_stories(stories, limit=500) if stories is not None else []
@@ -114,14 +139,18 @@ class AttentionExplorer(Explorer):
         self.view = ViewWidget()
         controls: list[Any] = [self.show_button]
         if self.stories:
-            self.picker = w.Dropdown(options=[(s[:60].replace("\n", " "), i) for i, s in enumerate(self.stories)],
-                                     description="dataset", layout=w.Layout(width="420px"))
+            self.picker = w.Dropdown(
+                options=[(s[:60].replace("\n", " "), i) for i, s in enumerate(self.stories)],
+                description="dataset",
+                layout=w.Layout(width="420px"),
+            )
             self.picker.observe(lambda ch: self._pick(ch["new"]), names="value")
             controls.insert(0, self.picker)
         self.table, self.tax_note = self._taxonomy(taxonomy, story)
         if self.table is not None:
-            self.remeasure_button = w.Button(description="Measure heads again", tooltip="fresh samples from the model",
-                                             layout=w.Layout(width="auto"))
+            self.remeasure_button = w.Button(
+                description="Measure heads again", tooltip="fresh samples from the model", layout=w.Layout(width="auto")
+            )
             self.remeasure_button.on_click(lambda _: self.remeasure())
             controls.append(self.remeasure_button)
         self.show_button.on_click(lambda _: self.set_story(self.text.value))
@@ -188,8 +217,10 @@ class AttentionExplorer(Explorer):
         from .circuits import attention_heads_html
 
         layer = self.layer if layer is None else layer
-        names = [f"L{layer}H{h}" + (f" {self.labels[(layer, h)]}" if (layer, h) in self.labels else "")
-                 for h in range(self.attention.n_heads)]
+        names = [
+            f"L{layer}H{h}" + (f" {self.labels[(layer, h)]}" if (layer, h) in self.labels else "")
+            for h in range(self.attention.n_heads)
+        ]
         return attention_heads_html(self.attention.tokens, self.attention.pattern(layer).numpy(), names)
 
     # ---- events ----

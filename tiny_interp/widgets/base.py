@@ -12,11 +12,11 @@ from jaxtyping import Int
 from torch import Tensor
 
 from ..interp.common import context_length, encode
-from .render import PageState, bundle_css, esm, view_html, safe_json
+from .render import PageState, bundle_css, esm, safe_json, view_html
 
 DEFAULT_STORY = (
     "Once upon a time, there was a little girl named Mia. Mia had a red ball. She liked to play with the ball in "
-    "the park. One day, Mia saw a big dog. The dog wanted the ball too. Mia said, \"Let's play together!\" "
+    'the park. One day, Mia saw a big dog. The dog wanted the ball too. Mia said, "Let\'s play together!" '
     "The dog wagged its tail, and they played all day. Mia was very happy."
 )
 

@@ -32,14 +32,18 @@ class CircuitsVisView:
         return self.html
 
 
-def attention_heads_html(tokens: Sequence[str], pattern: Float[np.ndarray, "heads q k"],
-                         head_names: Sequence[str] | None = None) -> CircuitsVisView:
+def attention_heads_html(
+    tokens: Sequence[str], pattern: Float[np.ndarray, "heads q k"], head_names: Sequence[str] | None = None
+) -> CircuitsVisView:
     """CircuitsVis' attention_heads view of ``pattern`` over ``tokens``, self-contained."""
     from .render import safe_json
 
     vid = "ti-cv-" + uuid.uuid4().hex[:12]
-    props = {"attention": np.round(np.asarray(pattern, dtype=np.float32), 4).tolist(), "tokens": list(tokens),
-             "attentionHeadNames": list(head_names) if head_names else [f"H{h}" for h in range(len(pattern))]}
+    props = {
+        "attention": np.round(np.asarray(pattern, dtype=np.float32), 4).tolist(),
+        "tokens": list(tokens),
+        "attentionHeadNames": list(head_names) if head_names else [f"H{h}" for h in range(len(pattern))],
+    }
     js = circuitsvis_bundle().replace("</", "<\\/")
     boot = f"CircuitsVis.render({safe_json(vid)}, CircuitsVis.AttentionHeads, {safe_json(props)});"
     return CircuitsVisView(f'<div id="{vid}" style="margin:12px 0"></div>\n<script>{js}\n{boot}</script>\n')

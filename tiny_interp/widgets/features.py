@@ -27,8 +27,19 @@ from ..features.feature_atlas import FeatureAtlas
 from ..features.sae import SAE
 from .base import Explorer, set_text, status_line
 from .neurons import neuron_data
-from .render import (KERNEL, PageState, _static, bundle_css, bundle_html, bundle_js, esm, lib_js, page_html, quantise,
-                     safe_json)
+from .render import (
+    KERNEL,
+    PageState,
+    _static,
+    bundle_css,
+    bundle_html,
+    bundle_js,
+    esm,
+    lib_js,
+    page_html,
+    quantise,
+    safe_json,
+)
 
 EXPLANATIONS_FILE = "explanations.json"  # {"<dictionary index>:<feature>": "text"} beside the atlas, if written
 _PAGES_WITH_BUNDLE: "weakref.WeakSet[PageState]" = weakref.WeakSet()
@@ -41,7 +52,7 @@ def features_js() -> str:
 def features_esm(with_views: bool = False) -> str:
     """The anywidget module: our bundle (after the shared views bundle ``with_views``), then the shared views'
     widget glue pointed at our renderer."""
-    glue = esm()[len(bundle_js()):]
+    glue = esm()[len(bundle_js()) :]
     ours = features_js() + glue.replace("globalThis.tinyInterpViews.render", "globalThis.tinyInterpFeatures.render")
     return bundle_js() + ours if with_views else lib_js() + ours  # the views bundle starts with the shared helpers
 
@@ -78,18 +89,25 @@ def _explanations(path: str, mtime_ns: int, size: int) -> dict[str, str]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def feature_data(atlas: FeatureAtlas, block: int, feature: int, n_examples: int = 12, compact: bool = False) -> dict[str, Any]:
+def feature_data(
+    atlas: FeatureAtlas, block: int, feature: int, n_examples: int = 12, compact: bool = False
+) -> dict[str, Any]:
     """One feature's page data from the atlas (``compact``: only what a static page draws)."""
     d = neuron_data(atlas, block, feature, n_examples=n_examples)
     logits = atlas.logit_effects(block, feature)
     pos, neg = logits[logits["sign"] == "+"], logits[logits["sign"] == "-"]
-    d.update({
-        "kind": "feature", "block": block, "feature": feature, "name": atlas.dictionary_names[block]
-        if block < len(atlas.dictionary_names) else str(block), "n_features": atlas.d_mlp,
-        "logits_pos": [[t, round(float(v), 3)] for t, v in zip(pos["token"], pos["effect"])],
-        "logits_neg": [[t, round(float(v), 3)] for t, v in zip(neg["token"], neg["effect"])],
-        "explanation": explanation(atlas, block, feature),
-    })
+    d.update(
+        {
+            "kind": "feature",
+            "block": block,
+            "feature": feature,
+            "name": atlas.dictionary_names[block] if block < len(atlas.dictionary_names) else str(block),
+            "n_features": atlas.d_mlp,
+            "logits_pos": [[t, round(float(v), 3)] for t, v in zip(pos["token"], pos["effect"])],
+            "logits_neg": [[t, round(float(v), 3)] for t, v in zip(neg["token"], neg["effect"])],
+            "explanation": explanation(atlas, block, feature),
+        }
+    )
     d["token_features"] = d.pop("token_neurons")
     if compact:
         centres = {ex["tokens"][ex["centre"]] for ex in d["examples"]}
@@ -100,8 +118,9 @@ def feature_data(atlas: FeatureAtlas, block: int, feature: int, n_examples: int 
     return d
 
 
-def live_data(net: Any, tokenizer: Any, saes: Sequence[SAE], block: int, feature: int, text: str,
-              n_top: int = 5) -> dict[str, Any]:
+def live_data(
+    net: Any, tokenizer: Any, saes: Sequence[SAE], block: int, feature: int, text: str, n_top: int = 5
+) -> dict[str, Any]:
     """Activations of the feature on typed text, and the top features (of every dictionary) at each token."""
     from ..interp.common import encode
     from ..interp.seam import run_with_cache
@@ -115,10 +134,17 @@ def live_data(net: Any, tokenizer: Any, saes: Sequence[SAE], block: int, feature
     both = torch.stack(codes, 1)  # [T, blocks, d_sae]
     T, nb, nf = both.shape
     top = both.reshape(T, -1).topk(min(n_top, nb * nf), dim=-1)
-    tops = [[[int(i // nf), int(i % nf), round(float(v), 2)] for i, v in zip(ix, vs) if v > 0]
-            for ix, vs in zip(top.indices.tolist(), top.values.tolist())]
-    return {"tokens": [tokenizer.decode([int(t)]) for t in ids[0]], "acts": quantise(acts, amax).tolist(),
-            "amax": amax, "top": tops, "text": text}
+    tops = [
+        [[int(i // nf), int(i % nf), round(float(v), 2)] for i, v in zip(ix, vs) if v > 0]
+        for ix, vs in zip(top.indices.tolist(), top.values.tolist())
+    ]
+    return {
+        "tokens": [tokenizer.decode([int(t)]) for t in ids[0]],
+        "acts": quantise(acts, amax).tolist(),
+        "amax": amax,
+        "top": tops,
+        "text": text,
+    }
 
 
 def steering_hooks(sae: SAE, feature: int, value: float, mode: str) -> list[tuple[str, Callable]]:
@@ -143,8 +169,17 @@ def steering_hooks(sae: SAE, feature: int, value: float, mode: str) -> list[tupl
     return [(sae.cfg.hook_name, read), (sae.cfg.out_hook, write)]
 
 
-def steer(net: Any, tokenizer: Any, sae: SAE, feature: int, prompt: str, value: float, mode: str = "add",
-          max_new_tokens: int = 60, seed: int = 0) -> dict[str, Any]:
+def steer(
+    net: Any,
+    tokenizer: Any,
+    sae: SAE,
+    feature: int,
+    prompt: str,
+    value: float,
+    mode: str = "add",
+    max_new_tokens: int = 60,
+    seed: int = 0,
+) -> dict[str, Any]:
     """The same sampled continuation (same seed) without and with the feature steered."""
     from ..model.generate import generate_text
     from ..model.sampling import SamplingConfig
@@ -166,13 +201,19 @@ def feature_html(data: dict[str, Any], page: PageState | None = None) -> str:
         js = features_js().replace("</", "<\\/")
         head += f'<style data-tiny-interp="features">{_static("features.css")}</style>\n<script>{js}</script>\n'
     vid = "tif-" + uuid.uuid4().hex[:12]
-    return (f'{head}<div class="ti-view" id="{vid}"></div>\n'
-            f'<script type="application/json" id="{vid}-data">{safe_json(data)}</script>\n'
-            f'<script>window.tinyInterpFeatures.mount("{vid}");</script>\n')
+    return (
+        f'{head}<div class="ti-view" id="{vid}"></div>\n'
+        f'<script type="application/json" id="{vid}-data">{safe_json(data)}</script>\n'
+        f'<script>window.tinyInterpFeatures.mount("{vid}");</script>\n'
+    )
 
 
-def export_features(path: str | os.PathLike, atlas: FeatureAtlas, features: Sequence[tuple[int, int]],
-                    title: str = "tiny-interp features") -> Path:
+def export_features(
+    path: str | os.PathLike,
+    atlas: FeatureAtlas,
+    features: Sequence[tuple[int, int]],
+    title: str = "tiny-interp features",
+) -> Path:
     """A self-contained page browsing ``features`` [(dictionary, feature), ...] offline."""
     pages = [feature_data(atlas, b, f, compact=True) for b, f in features]
     data = {"kind": "feature_report", "features": pages, "title": title}
@@ -186,8 +227,14 @@ class FeatureExplorer(Explorer):
     """``FeatureExplorer(run_dir)``: a dictionary run with its atlas (``tiny-interp sae atlas``), e.g.
     ``trained_models/ts-1L/saes``. Pick a feature or click one; type text to see it fire; steer a story."""
 
-    def __init__(self, run_dir: str | os.PathLike, block: int = 0, feature: int | None = None, text: str = "",
-                 n_examples: int = 12):
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        block: int = 0,
+        feature: int | None = None,
+        text: str = "",
+        n_examples: int = 12,
+    ):
         from ..features.card import model_dir_for
         from ..model.checkpoint import load_tinylm, load_tokenizer
 
@@ -200,10 +247,20 @@ class FeatureExplorer(Explorer):
         self.status = status_line()
         self.view = FeatureWidget()
         a = self.atlas
-        start = feature if feature is not None else int(np.nanargmax(np.asarray(a.a["neuron_stats"][block * a.d_mlp:(block + 1) * a.d_mlp, 4])))
-        self.block_pick = w.BoundedIntText(value=block, min=0, max=a.n_layers - 1, description="dictionary", layout=w.Layout(width="180px"))
-        self.feature_pick = w.BoundedIntText(value=start, min=0, max=a.d_mlp - 1, description="feature", layout=w.Layout(width="180px"))
-        self.text_box = w.Textarea(value=text, placeholder="type text to see the feature fire", layout=w.Layout(width="520px"))
+        start = (
+            feature
+            if feature is not None
+            else int(np.nanargmax(np.asarray(a.a["neuron_stats"][block * a.d_mlp : (block + 1) * a.d_mlp, 4])))
+        )
+        self.block_pick = w.BoundedIntText(
+            value=block, min=0, max=a.n_layers - 1, description="dictionary", layout=w.Layout(width="180px")
+        )
+        self.feature_pick = w.BoundedIntText(
+            value=start, min=0, max=a.d_mlp - 1, description="feature", layout=w.Layout(width="180px")
+        )
+        self.text_box = w.Textarea(
+            value=text, placeholder="type text to see the feature fire", layout=w.Layout(width="520px")
+        )
         self.prompt_box = w.Text(value="Once upon a time", description="prompt", layout=w.Layout(width="320px"))
         self.value_box = w.FloatText(value=8.0, description="value", layout=w.Layout(width="160px"))
         self.mode_pick = w.Dropdown(options=["add", "clamp"], value="add", layout=w.Layout(width="90px"))
@@ -213,8 +270,13 @@ class FeatureExplorer(Explorer):
             box.observe(lambda _: self._push(), names="value")
         self.view.observe(self._from_view, names="selection")
         super().__init__()
-        self.children = [w.HBox([self.block_pick, self.feature_pick]), self.text_box,
-                         w.HBox([self.prompt_box, self.value_box, self.mode_pick, self.steer_button]), self.status, self.view]
+        self.children = [
+            w.HBox([self.block_pick, self.feature_pick]),
+            self.text_box,
+            w.HBox([self.prompt_box, self.value_box, self.mode_pick, self.steer_button]),
+            self.status,
+            self.view,
+        ]
         self._push()
 
     def data(self) -> dict[str, Any]:
@@ -235,8 +297,9 @@ class FeatureExplorer(Explorer):
     def run_steering(self) -> dict[str, Any]:
         b, f = self.block_pick.value, self.feature_pick.value
         set_text(self.status, "generating...")
-        result = steer(self.net, self.tokenizer, self.saes[b], f, self.prompt_box.value, self.value_box.value,
-                       self.mode_pick.value)
+        result = steer(
+            self.net, self.tokenizer, self.saes[b], f, self.prompt_box.value, self.value_box.value, self.mode_pick.value
+        )
         self.steered = {**result, "key": [b, f]}
         set_text(self.status, "")
         self._push()

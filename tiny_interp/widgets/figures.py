@@ -25,19 +25,32 @@ class StaticView:
         return self.to_html()
 
 
-def patterns_view(tokens: list[str], pattern: Float[np.ndarray, "heads q k"], heads: Sequence[int],
-                  titles: Sequence[str] | None = None, title: str = "") -> StaticView:
+def patterns_view(
+    tokens: list[str],
+    pattern: Float[np.ndarray, "heads q k"],
+    heads: Sequence[int],
+    titles: Sequence[str] | None = None,
+    title: str = "",
+) -> StaticView:
     """Chosen heads' full patterns side by side (row = query token, column = key token), labelled axes."""
     titles = list(titles) if titles else [f"head {h}" for h in heads]
-    return StaticView({
-        "kind": "patterns", "tokens": list(tokens), "title": title, "n_heads": int(pattern.shape[0]),
-        "heads": [{"head": int(h), "title": t, "val": b64(quantise(np.asarray(pattern[h], dtype=np.float32), 1.0))}
-                  for h, t in zip(heads, titles)],
-    })
+    return StaticView(
+        {
+            "kind": "patterns",
+            "tokens": list(tokens),
+            "title": title,
+            "n_heads": int(pattern.shape[0]),
+            "heads": [
+                {"head": int(h), "title": t, "val": b64(quantise(np.asarray(pattern[h], dtype=np.float32), 1.0))}
+                for h, t in zip(heads, titles)
+            ],
+        }
+    )
 
 
 def scatter_view(points: list[dict[str, Any]], x_title: str, y_title: str, title: str = "") -> StaticView:
     """Points ``{"x", "y", "group", "text", "tip"}``: coloured by group, labelled by text, tip on hover."""
-    clean = [{**p, "x": float(p["x"]), "y": float(p["y"])} for p in points
-             if np.isfinite(p["x"]) and np.isfinite(p["y"])]
+    clean = [
+        {**p, "x": float(p["x"]), "y": float(p["y"])} for p in points if np.isfinite(p["x"]) and np.isfinite(p["y"])
+    ]
     return StaticView({"kind": "scatter", "points": clean, "x_title": x_title, "y_title": y_title, "title": title})

@@ -40,8 +40,17 @@ def _node_rows(graph: AttributionGraph, pruned: Pruned, keep: list[int]) -> list
         d = graph.describe(n)
         extra = d.get("feature", d.get("token", -1))
         value = d.get("activation", d.get("probability", 0.0))
-        rows.append([d["kind"], d["layer"], d["pos"], extra, d["label"], round(float(value), 4),
-                     round(float(pruned.node_influence[n]), 5)])
+        rows.append(
+            [
+                d["kind"],
+                d["layer"],
+                d["pos"],
+                extra,
+                d["label"],
+                round(float(value), 4),
+                round(float(pruned.node_influence[n]), 5),
+            ]
+        )
     return rows
 
 
@@ -50,12 +59,21 @@ def _edge_rows(graph: AttributionGraph, pruned: Pruned, index: dict[int, int]) -
     dst, src = pruned.edge_mask.nonzero(as_tuple=True)
     w = graph.adjacency[dst, src]
     order = w.abs().argsort(descending=True)[:MAX_EDGES]
-    return [[index[int(src[i])], index[int(dst[i])], float(f"{float(w[i]):.4g}")] for i in order.tolist()
-            if int(src[i]) in index and int(dst[i]) in index]
+    return [
+        [index[int(src[i])], index[int(dst[i])], float(f"{float(w[i]):.4g}")]
+        for i in order.tolist()
+        if int(src[i]) in index and int(dst[i]) in index
+    ]
 
 
-def graph_view_data(graph: AttributionGraph, pruned: Pruned, model: Any, transcoders: Sequence[Any],
-                    tokenizer: Any, info: FeatureInfo | None = None) -> dict[str, Any]:
+def graph_view_data(
+    graph: AttributionGraph,
+    pruned: Pruned,
+    model: Any,
+    transcoders: Sequence[Any],
+    tokenizer: Any,
+    info: FeatureInfo | None = None,
+) -> dict[str, Any]:
     """Everything the view draws, as compact JSON."""
     keep = pruned.node_mask.nonzero().flatten().tolist()
     index = {n: i for i, n in enumerate(keep)}
@@ -63,13 +81,23 @@ def graph_view_data(graph: AttributionGraph, pruned: Pruned, model: Any, transco
     pages = feature_pages(model, transcoders, graph, features, tokenizer, info)
     fid = fidelity(graph, pruned)
     return {
-        "kind": "graph", "prompt": graph.prompt, "tokens": graph.tokens, "n_layers": graph.n_layers,
-        "nodes": _node_rows(graph, pruned, keep), "edges": _edge_rows(graph, pruned, index),
+        "kind": "graph",
+        "prompt": graph.prompt,
+        "tokens": graph.tokens,
+        "n_layers": graph.n_layers,
+        "nodes": _node_rows(graph, pruned, keep),
+        "edges": _edge_rows(graph, pruned, index),
         "pages": {str(index[int(n)]): p for n, p in pages.items()},
-        "stats": {"features": graph.n_features, "active": graph.n_active, "kept_nodes": len(keep),
-                  "kept_edges": pruned.n_edges, "error_share": round(fid.error_share, 4),
-                  "error_share_top": round(fid.error_share_top, 4), "completeness": round(fid.completeness, 4),
-                  "kl_without_errors": round(fid.kl_without_errors, 4)},
+        "stats": {
+            "features": graph.n_features,
+            "active": graph.n_active,
+            "kept_nodes": len(keep),
+            "kept_edges": pruned.n_edges,
+            "error_share": round(fid.error_share, 4),
+            "error_share_top": round(fid.error_share_top, 4),
+            "completeness": round(fid.completeness, 4),
+            "kl_without_errors": round(fid.kl_without_errors, 4),
+        },
     }
 
 
@@ -82,12 +110,15 @@ def graph_html(data: dict[str, Any], page: PageState | None = None) -> str:
     if not getattr(page, "graph", False):
         page.graph = True  # type: ignore[attr-defined]
         js = graph_js().replace("</", "<\\/")
-        head += (f'<style data-tiny-interp="graph">{graph_css()}</style>\n'
-                 f'<script data-tiny-interp="graph">{js}</script>\n')
+        head += (
+            f'<style data-tiny-interp="graph">{graph_css()}</style>\n<script data-tiny-interp="graph">{js}</script>\n'
+        )
     vid = "tg-" + uuid.uuid4().hex[:12]
-    return (f'{head}<div class="ti-view ti-graph" id="{vid}"></div>\n'
-            f'<script type="application/json" id="{vid}-data">{safe_json(data)}</script>\n'
-            f'<script>window.tinyInterpGraph && window.tinyInterpGraph.mount("{vid}");</script>\n')
+    return (
+        f'{head}<div class="ti-view ti-graph" id="{vid}"></div>\n'
+        f'<script type="application/json" id="{vid}-data">{safe_json(data)}</script>\n'
+        f'<script>window.tinyInterpGraph && window.tinyInterpGraph.mount("{vid}");</script>\n'
+    )
 
 
 def save_graph_html(path: str | Path, data: dict[str, Any], title: str = "tiny-interp attribution graph") -> Path:

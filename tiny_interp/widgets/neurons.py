@@ -14,8 +14,7 @@ import ipywidgets as w
 import numpy as np
 
 from ..errors import CheckpointError
-from ..interp.neurons import Atlas, build_atlas, open_atlas
-from ..interp.neurons import STAT_COLUMNS
+from ..interp.neurons import STAT_COLUMNS, Atlas, build_atlas, open_atlas
 from .base import Explorer, set_text, status_line
 from .render import PageState, quantise
 
@@ -40,8 +39,9 @@ def token_neurons(atlas: Atlas, token_ids: np.ndarray, n: int = 6) -> dict[int, 
     return out
 
 
-def neuron_data(atlas: Atlas, layer: int, neuron: int, n_examples: int = 16, focus: str | None = None,
-                per_band: int | None = None) -> dict[str, Any]:
+def neuron_data(
+    atlas: Atlas, layer: int, neuron: int, n_examples: int = 16, focus: str | None = None, per_band: int | None = None
+) -> dict[str, Any]:
     """Everything the neuron view draws, from the memory-mapped atlas. ``quantiles``: per activation band (lowest
     first) its range and up to ``per_band`` examples (None: all kept); None when the atlas has no quantiles."""
     f = atlas.flat_index(layer, neuron)
@@ -51,15 +51,17 @@ def neuron_data(atlas: Atlas, layer: int, neuron: int, n_examples: int = 16, foc
     acts = np.asarray(atlas.a["top_window_acts"][f, :k], dtype=np.float32)
     amax = float(max(np.nanmax(acts), 1e-6)) if acts.size and np.isfinite(acts).any() else 1.0
     bands = atlas.quantile_bands(layer, neuron)
-    q_vals, q_toks, q_acts = (_band_windows(atlas, f, len(bands), k, per_band) if bands
-                              else (vals[:0], toks[:0], acts[:0]))
+    q_vals, q_toks, q_acts = (
+        _band_windows(atlas, f, len(bands), k, per_band) if bands else (vals[:0], toks[:0], acts[:0])
+    )
     tok = atlas.tokenizer
     used = np.unique(np.concatenate([toks[toks >= 0], q_toks[q_toks >= 0]]))
     strings = dict(zip(used.tolist(), tok.batch_decode([[int(i)] for i in used]))) if len(used) else {}
     W = int(atlas.meta["config"]["window"])
     snip = lambda v, t, a: _snippets(v, t, np.asarray(a, dtype=np.float32), W, strings, amax)  # noqa: E731
-    quantiles = [{"lo": lo, "hi": hi, "examples": snip(q_vals[j], q_toks[j], q_acts[j])}
-                 for j, (lo, hi) in enumerate(bands)]
+    quantiles = [
+        {"lo": lo, "hi": hi, "examples": snip(q_vals[j], q_toks[j], q_acts[j])} for j, (lo, hi) in enumerate(bands)
+    ]
     edges, counts = atlas.histogram(layer, neuron)
     stats = np.asarray(atlas.a["neuron_stats"][f], dtype=np.float64)
     top_tokens = atlas.top_tokens(layer, neuron, n=10)
@@ -70,17 +72,28 @@ def neuron_data(atlas: Atlas, layer: int, neuron: int, n_examples: int = 16, foc
         if len(ids) == 1:
             by_token[focus] = token_neurons(atlas, np.array(ids)).get(int(ids[0]), [])
     return {
-        "kind": "neuron", "layer": layer, "neuron": neuron, "n_layers": atlas.n_layers, "d_mlp": atlas.d_mlp,
-        "stats": {c: float(stats[i]) for i, c in enumerate(STAT_COLUMNS)}, "amax": amax,
-        "examples": snip(vals, toks, acts), "quantiles": quantiles if atlas.has_quantiles else None,
+        "kind": "neuron",
+        "layer": layer,
+        "neuron": neuron,
+        "n_layers": atlas.n_layers,
+        "d_mlp": atlas.d_mlp,
+        "stats": {c: float(stats[i]) for i, c in enumerate(STAT_COLUMNS)},
+        "amax": amax,
+        "examples": snip(vals, toks, acts),
+        "quantiles": quantiles if atlas.has_quantiles else None,
         "hist": {"lo": float(edges[0]), "hi": float(edges[-1]), "counts": [int(c) for c in counts]},
-        "top_tokens": [[str(t), round(float(m), 4)] for t, m in zip(top_tokens["token"], top_tokens["mean_activation"])],
-        "token_neurons": by_token, "focus": focus, **explanation_data(atlas, layer, neuron),
+        "top_tokens": [
+            [str(t), round(float(m), 4)] for t, m in zip(top_tokens["token"], top_tokens["mean_activation"])
+        ],
+        "token_neurons": by_token,
+        "focus": focus,
+        **explanation_data(atlas, layer, neuron),
     }
 
 
-def _band_windows(atlas: Atlas, f: int, n_bands: int, k_top: int, per_band: int | None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _band_windows(
+    atlas: Atlas, f: int, n_bands: int, k_top: int, per_band: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The unit's quantile windows (values, tokens, activations) of its first ``n_bands`` bands, at most
     ``per_band`` each; a window that is also one of the ``k_top`` top examples shown above gets value NaN (the
     top band of a rare unit is often just its top examples again)."""
@@ -92,16 +105,23 @@ def _band_windows(atlas: Atlas, f: int, n_bands: int, k_top: int, per_band: int 
     return vals, np.asarray(atlas.a["quantile_window_tokens"][at]), np.asarray(atlas.a["quantile_window_acts"][at])
 
 
-def _snippets(vals: np.ndarray, toks: np.ndarray, acts: np.ndarray, window: int, strings: dict[int, str],
-              amax: float) -> list[dict[str, Any]]:
+def _snippets(
+    vals: np.ndarray, toks: np.ndarray, acts: np.ndarray, window: int, strings: dict[int, str], amax: float
+) -> list[dict[str, Any]]:
     """Example windows as the views draw them: value, centre index, token strings, activations as 0..255 of amax."""
     out = []
     for v, t, a in zip(np.asarray(vals, dtype=np.float32), toks, acts):
         if not np.isfinite(v):
             continue
         ok = t >= 0
-        out.append({"act": round(float(v), 4), "centre": int(ok[:window].sum()),
-                    "tokens": [strings[int(i)] for i in t[ok]], "acts": quantise(a[ok], amax).tolist()})
+        out.append(
+            {
+                "act": round(float(v), 4),
+                "centre": int(ok[:window].sum()),
+                "tokens": [strings[int(i)] for i in t[ok]],
+                "acts": quantise(a[ok], amax).tolist(),
+            }
+        )
     return out
 
 
@@ -150,18 +170,33 @@ class NeuronExplorer(Explorer):
     offers to build it from ``stories`` (a TinyStories .txt file or a list of stories).
     """
 
-    def __init__(self, model: Any, atlas: Any = None, layer: int = 0, neuron: int | None = None,
-                 stories: Any = None, n_examples: int = 16):
+    def __init__(
+        self,
+        model: Any,
+        atlas: Any = None,
+        layer: int = 0,
+        neuron: int | None = None,
+        stories: Any = None,
+        n_examples: int = 16,
+    ):
         self.model_dir = _model_dir(model)
         self.n_examples = n_examples
         self.atlas = self._open(atlas)
         self.status = status_line()
         self.view = _neuron_widget()
-        self.layer_pick = w.BoundedIntText(value=layer, min=0, max=0, description="layer", layout=w.Layout(width="150px"))
+        self.layer_pick = w.BoundedIntText(
+            value=layer, min=0, max=0, description="layer", layout=w.Layout(width="150px")
+        )
         self.neuron_pick = w.BoundedIntText(value=0, min=0, max=0, description="neuron", layout=w.Layout(width="170px"))
-        self.token_box = w.Text(placeholder='a token, e.g. " Lily"', description="token", layout=w.Layout(width="260px"))
-        self.stories_box = w.Text(value=str(stories) if isinstance(stories, (str, os.PathLike)) else "",
-                                  placeholder="stories .txt for the atlas", description="stories", layout=w.Layout(width="420px"))
+        self.token_box = w.Text(
+            placeholder='a token, e.g. " Lily"', description="token", layout=w.Layout(width="260px")
+        )
+        self.stories_box = w.Text(
+            value=str(stories) if isinstance(stories, (str, os.PathLike)) else "",
+            placeholder="stories .txt for the atlas",
+            description="stories",
+            layout=w.Layout(width="420px"),
+        )
         self.build_button = w.Button(description="Build atlas", button_style="warning")
         self._stories = stories
         self.build_button.on_click(lambda _: self.build())
@@ -184,8 +219,11 @@ class NeuronExplorer(Explorer):
 
     def _layout(self, layer: int, neuron: int | None) -> None:
         if self.atlas is None:
-            set_text(self.status, f"no neuron atlas in {self.model_dir / 'atlas'}: give a stories file and build one "
-                                  "(a few minutes on CPU for ~2k stories)")
+            set_text(
+                self.status,
+                f"no neuron atlas in {self.model_dir / 'atlas'}: give a stories file and build one "
+                "(a few minutes on CPU for ~2k stories)",
+            )
             self.children = [w.HBox([self.stories_box, self.build_button]), self.status]
             return
         a = self.atlas
@@ -200,7 +238,9 @@ class NeuronExplorer(Explorer):
         """Build the atlas beside the model from the stories box (or ``stories``) and show it."""
         source = self.stories_box.value.strip() or self._stories
         if not source:
-            set_text(self.status, "give a TinyStories .txt file (e.g. ../shared/data/tinystories/valid.txt) to build from")
+            set_text(
+                self.status, "give a TinyStories .txt file (e.g. ../shared/data/tinystories/valid.txt) to build from"
+            )
             return
         set_text(self.status, "building the neuron atlas...")
         self.atlas = build_atlas(self.model_dir, source, n_stories=n_stories)
@@ -224,10 +264,22 @@ class NeuronExplorer(Explorer):
 
     def static_data(self) -> dict[str, Any]:
         if self.atlas is None:
-            return {"kind": "neuron", "layer": 0, "neuron": 0, "n_layers": 0, "d_mlp": 0, "stats": {}, "amax": 1,
-                    "examples": [], "hist": None, "top_tokens": [], "token_neurons": {}, "explanations": [],
-                    "explained": [],
-                    "note": f"no neuron atlas for this model yet (build_atlas)"}
+            return {
+                "kind": "neuron",
+                "layer": 0,
+                "neuron": 0,
+                "n_layers": 0,
+                "d_mlp": 0,
+                "stats": {},
+                "amax": 1,
+                "examples": [],
+                "hist": None,
+                "top_tokens": [],
+                "token_neurons": {},
+                "explanations": [],
+                "explained": [],
+                "note": f"no neuron atlas for this model yet (build_atlas)",
+            }
         return self.data()
 
     def select(self, layer: int, neuron: int) -> None:

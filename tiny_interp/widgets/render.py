@@ -45,8 +45,16 @@ def _static(name: str) -> str:
 # the views bundle, in load order: shared helpers (other bundles may use them too: ``window.tinyInterpLib``), the
 # large-head drawing two views share, one file per view kind (each registers itself), then the entry point
 LIB_FILE = "common.js"
-VIEW_FILES = (LIB_FILE, "heads.js", "view_attention.js", "view_patterns.js", "view_scatter.js", "view_neuron.js",
-              "view_story.js", "views.js")
+VIEW_FILES = (
+    LIB_FILE,
+    "heads.js",
+    "view_attention.js",
+    "view_patterns.js",
+    "view_scatter.js",
+    "view_neuron.js",
+    "view_story.js",
+    "views.js",
+)
 
 
 def lib_js() -> str:
@@ -64,7 +72,9 @@ def bundle_css() -> str:
 
 def esm() -> str:
     """The bundle as an ES module for anywidget: draws ``data`` and reports clicks through ``selection``."""
-    return bundle_js() + """
+    return (
+        bundle_js()
+        + """
 function draw(model, el) {
   var text = model.get("data");
   // the view starts from the last selection (layer, head, pinned token, direction), so new data keeps the pin
@@ -86,6 +96,7 @@ export default {
   }
 };
 """
+    )
 
 
 def bundle_html() -> str:
@@ -120,9 +131,9 @@ def view_html(data: dict[str, Any], page: PageState | None = None) -> str:
     head = bundle_html() if page.take_bundle() else ""
     fallback = "tiny-interp view: its code is embedded with the first view on this page; run tiny_interp.widgets.reset_page() and display the view again if that output was cleared."
     return (
-        f"{head}<div class=\"ti-view\" id=\"{vid}\"><span style=\"color:#8a5a00\">{fallback}</span></div>\n"
-        f"<script type=\"application/json\" id=\"{vid}-data\">{safe_json(data)}</script>\n"
-        f"<script>(window.__tinyInterpQueue=window.__tinyInterpQueue||[]).push(\"{vid}\");</script>\n"
+        f'{head}<div class="ti-view" id="{vid}"><span style="color:#8a5a00">{fallback}</span></div>\n'
+        f'<script type="application/json" id="{vid}-data">{safe_json(data)}</script>\n'
+        f'<script>(window.__tinyInterpQueue=window.__tinyInterpQueue||[]).push("{vid}");</script>\n'
     )
 
 
@@ -130,8 +141,8 @@ def page_html(parts: Iterable[str], title: str = "tiny-interp views") -> str:
     """A standalone page around HTML fragments from ``view_html`` / ``.to_html(page)``."""
     body = "\n".join(parts)
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-        f"<title>{_escape_text(title)}</title></head>\n<body style=\"margin:16px\">\n{body}\n</body></html>\n"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f'<title>{_escape_text(title)}</title></head>\n<body style="margin:16px">\n{body}\n</body></html>\n'
     )
 
 

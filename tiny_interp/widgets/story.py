@@ -16,13 +16,25 @@ from ..interp import lens
 from ..interp.common import as_bridge
 from .base import DEFAULT_STORY, Explorer, ViewWidget, set_text, status_line, story_ids, token_strings
 from .story_features import (
-    N_FEATURES, InspectedDictionary, default_dictionaries, features_panel, hooks_of, open_dictionaries,
+    N_FEATURES,
+    InspectedDictionary,
+    default_dictionaries,
+    features_panel,
+    hooks_of,
+    open_dictionaries,
 )
 
 
-def story_data(model: Any, story: str, lens_k: int = 3, n_attr: int = 8, n_neurons: int = 8,
-               max_tokens: int | None = None, dictionaries: Sequence[InspectedDictionary] = (),
-               n_features: int = N_FEATURES) -> dict[str, Any]:
+def story_data(
+    model: Any,
+    story: str,
+    lens_k: int = 3,
+    n_attr: int = 8,
+    n_neurons: int = 8,
+    max_tokens: int | None = None,
+    dictionaries: Sequence[InspectedDictionary] = (),
+    n_features: int = N_FEATURES,
+) -> dict[str, Any]:
     """The inspector's data for every position of the story (with the ``dictionaries``' top features, if any)."""
     bridge = as_bridge(model)
     ids, note = story_ids(bridge, story, max_tokens)
@@ -52,18 +64,31 @@ def story_data(model: Any, story: str, lens_k: int = 3, n_attr: int = 8, n_neuro
     strings = token_strings(bridge.tokenizer, used)
     positions = []
     for p in range(T):
-        positions.append({
-            "pred": where[int(pred[p])], "pred_p": round(float(pred_p[p]), 4),
-            "next": where[id_list[p + 1]] if p + 1 < T else None,
-            "next_p": round(float(next_p[p]), 5) if p + 1 < T else None,
-            "lens": [[[where[int(lens_i[s, p, j])], round(float(lens_p[s, p, j]), 3)] for j in range(lens_k)]
-                     for s in range(L + 1)],
-            "attr": [[names[int(attr_i[p, j])], round(float(attr_signed[p, j]), 3)] for j in range(attr_i.shape[1])],
-            "neurons": [[int(f) // d_mlp, int(f) % d_mlp, round(float(v), 3)] for v, f in zip(neu_v[p], neu_i[p])],
-        })
-    data = {"kind": "story", "tokens": token_strings(bridge.tokenizer, id_list), "strings": strings,
-            "stages": ["embed"] + [f"layer {l}" for l in range(L)], "positions": positions, "note": note,
-            "position": T - 1}
+        positions.append(
+            {
+                "pred": where[int(pred[p])],
+                "pred_p": round(float(pred_p[p]), 4),
+                "next": where[id_list[p + 1]] if p + 1 < T else None,
+                "next_p": round(float(next_p[p]), 5) if p + 1 < T else None,
+                "lens": [
+                    [[where[int(lens_i[s, p, j])], round(float(lens_p[s, p, j]), 3)] for j in range(lens_k)]
+                    for s in range(L + 1)
+                ],
+                "attr": [
+                    [names[int(attr_i[p, j])], round(float(attr_signed[p, j]), 3)] for j in range(attr_i.shape[1])
+                ],
+                "neurons": [[int(f) // d_mlp, int(f) % d_mlp, round(float(v), 3)] for v, f in zip(neu_v[p], neu_i[p])],
+            }
+        )
+    data = {
+        "kind": "story",
+        "tokens": token_strings(bridge.tokenizer, id_list),
+        "strings": strings,
+        "stages": ["embed"] + [f"layer {l}" for l in range(L)],
+        "positions": positions,
+        "note": note,
+        "position": T - 1,
+    }
     if dictionaries:
         data["features"] = features_panel(dictionaries, cache, n_features)
     return data
@@ -76,17 +101,28 @@ class StoryInspector(Explorer):
     directory's shipped ``saes/`` when it has one; or a run directory, one dictionary's directory, an ``SAE``, or a
     list of these; ``None`` turns the features panel off. ``n_features``: features per dictionary and position."""
 
-    def __init__(self, model: Any, story: str | None = None, max_tokens: int | None = None,
-                 dictionaries: Any = "auto", n_features: int = N_FEATURES):
+    def __init__(
+        self,
+        model: Any,
+        story: str | None = None,
+        max_tokens: int | None = None,
+        dictionaries: Any = "auto",
+        n_features: int = N_FEATURES,
+    ):
         self.bridge = as_bridge(model)
         self.max_tokens = max_tokens
         auto = isinstance(dictionaries, str) and dictionaries == "auto"
-        self.dictionaries = (default_dictionaries(getattr(self.bridge, "model_path", None)) if auto
-                             else open_dictionaries(dictionaries))
+        self.dictionaries = (
+            default_dictionaries(getattr(self.bridge, "model_path", None)) if auto else open_dictionaries(dictionaries)
+        )
         self.n_features = n_features
         self._net = None
-        self.text = w.Textarea(value=story if story is not None else DEFAULT_STORY, rows=4,
-                               layout=w.Layout(width="100%"), description="story")
+        self.text = w.Textarea(
+            value=story if story is not None else DEFAULT_STORY,
+            rows=4,
+            layout=w.Layout(width="100%"),
+            description="story",
+        )
         self.inspect_button = w.Button(description="Inspect", button_style="primary")
         self.generate_button = w.Button(description="Generate from prompt", layout=w.Layout(width="auto"))
         self.temperature = w.FloatSlider(value=0.8, min=0.0, max=1.5, step=0.05, description="temperature")
@@ -99,8 +135,15 @@ class StoryInspector(Explorer):
         self.features: Any = None  # the FeatureExplorer a clicked feature opens in, likewise
         self.neuron_box = w.VBox()
         self.view.observe(self._from_view, names="selection")
-        super().__init__(children=[self.text, w.HBox([self.inspect_button, self.generate_button, self.temperature]),
-                                   self.status, self.view, self.neuron_box])
+        super().__init__(
+            children=[
+                self.text,
+                w.HBox([self.inspect_button, self.generate_button, self.temperature]),
+                self.status,
+                self.view,
+                self.neuron_box,
+            ]
+        )
         self.set_story(self.text.value)
 
     def set_story(self, story: str) -> None:
@@ -108,8 +151,9 @@ class StoryInspector(Explorer):
             set_text(self.status, "the story is empty: type a story or a prompt and press Generate")
             return
         self.story = story
-        self._data = story_data(self.bridge, story, max_tokens=self.max_tokens, dictionaries=self.dictionaries,
-                                n_features=self.n_features)
+        self._data = story_data(
+            self.bridge, story, max_tokens=self.max_tokens, dictionaries=self.dictionaries, n_features=self.n_features
+        )
         set_text(self.status, self._data["note"])
         self.view.show(self._data)
 

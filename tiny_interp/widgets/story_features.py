@@ -71,8 +71,10 @@ def _open_one(item: Any, atlases: dict[Path, Any], index: int) -> list[Inspected
     if not isinstance(item, (str, os.PathLike)):
         raise ConfigError(f"dictionaries: expected a directory, an SAE or a list of them, got {type(item).__name__}")
     if not Path(item).is_dir():
-        raise CheckpointError(f"dictionaries: {item} is not a directory; pass a dictionary's folder (cfg.json + "
-                              "sae_weights.safetensors) or a run folder holding several")
+        raise CheckpointError(
+            f"dictionaries: {item} is not a directory; pass a dictionary's folder (cfg.json + "
+            "sae_weights.safetensors) or a run folder holding several"
+        )
     found = []
     for d in dictionary_dirs(item):
         sae = load_sae(d)
@@ -118,12 +120,16 @@ def features_panel(dictionaries: Sequence[InspectedDictionary], cache: dict[str,
 
 def _input(d: InspectedDictionary, cache: dict[str, Tensor]) -> Tensor:
     if d.hook not in cache:
-        raise ConfigError(f"dictionary {d.name} reads {d.hook!r}, which this model does not have; pass dictionaries "
-                          "trained on this model")
+        raise ConfigError(
+            f"dictionary {d.name} reads {d.hook!r}, which this model does not have; pass dictionaries "
+            "trained on this model"
+        )
     x = cache[d.hook]
     if x.shape[-1] != d.sae.cfg.d_in:
-        raise ConfigError(f"dictionary {d.name} reads {d.sae.cfg.d_in} values at {d.hook}, the model has "
-                          f"{x.shape[-1]}; pass dictionaries trained on this model")
+        raise ConfigError(
+            f"dictionary {d.name} reads {d.sae.cfg.d_in} values at {d.hook}, the model has "
+            f"{x.shape[-1]}; pass dictionaries trained on this model"
+        )
     return x
 
 
@@ -132,8 +138,10 @@ def _top_active(d: InspectedDictionary, x: Tensor, n: int) -> list[list[list[flo
     with torch.no_grad():
         codes = d.sae.encode(x.float().to(d.sae.W_enc.device)).cpu()  # [seq, d_sae]
     values, index = codes.topk(min(n, codes.shape[-1]), dim=-1)
-    return [[[int(f), round(float(v), 3)] for v, f in zip(vs, fs) if v > 0]
-            for vs, fs in zip(values.tolist(), index.tolist())]
+    return [
+        [[int(f), round(float(v), 3)] for v, f in zip(vs, fs) if v > 0]
+        for vs, fs in zip(values.tolist(), index.tolist())
+    ]
 
 
 def _info(d: InspectedDictionary, feature: int) -> dict[str, Any]:

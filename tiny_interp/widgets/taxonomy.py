@@ -11,7 +11,6 @@ from functools import lru_cache
 from typing import Any
 
 
-
 @dataclass(frozen=True)
 class TaxonomySource:
     """How many stories to measure heads on, and how long the sampled ones are."""
@@ -51,8 +50,9 @@ def measure(bridge: Any, stories: list[str], fallback: str, source: TaxonomySour
         texts, what = sampled_stories(bridge, source, seed), f"sampled from the model (seed {seed})"
     if not texts:
         texts, what = [fallback], "(only the shown story: the model could not be sampled)"
-    table = head_taxonomy(bridge, texts, n_stories=len(texts), max_len=source.max_len,
-                          induction_seqs=source.induction_seqs)
+    table = head_taxonomy(
+        bridge, texts, n_stories=len(texts), max_len=source.max_len, induction_seqs=source.induction_seqs
+    )
     return table, f"measured on {len(texts)} stories {what}"
 
 
@@ -63,8 +63,9 @@ def taxonomy_data(table: Any, note: str = "") -> dict[str, Any]:
     detail = [["" for _ in range(H)] for _ in range(L)]
     for r in table.itertuples():
         labels[r.layer][r.head] = str(r.label)
-        detail[r.layer][r.head] = (f"prev {r.prev_token:.2f} · induction {r.induction:.2f} · sink {r.sink:.2f} · "
-                                   f"entropy {r.entropy:.2f}")
+        detail[r.layer][r.head] = (
+            f"prev {r.prev_token:.2f} · induction {r.induction:.2f} · sink {r.sink:.2f} · entropy {r.entropy:.2f}"
+        )
     return {"n_layers": L, "n_heads": H, "labels": labels, "detail": detail, "source": note}
 
 

@@ -15,8 +15,15 @@ from ..errors import TinyInterpError
 from ..train.loop import read_metrics
 
 
-def train_argv(preset: str, data: str, out: str | os.PathLike, max_steps: int, val_data: str | None = None,
-               resume: bool = False, **options: Any) -> list[str]:
+def train_argv(
+    preset: str,
+    data: str,
+    out: str | os.PathLike,
+    max_steps: int,
+    val_data: str | None = None,
+    resume: bool = False,
+    **options: Any,
+) -> list[str]:
     """``tiny-interp train`` arguments; ``options`` are TrainConfig / DataConfig fields (``batch_size=8``) and
     ``set=["n_layers=1"]`` for model overrides; None leaves a field at its default. Built by the one argv builder
     (``tiny_interp.train.argv``), so every config field is accepted here as soon as it exists."""
@@ -29,12 +36,16 @@ def train_argv(preset: str, data: str, out: str | os.PathLike, max_steps: int, v
     fields = {cls: {f.name for f in dataclasses.fields(cls)} for cls in (TrainConfig, DataConfig)}
     unknown = set(options) - fields[TrainConfig] - fields[DataConfig]
     if unknown:
-        raise TinyInterpError(f"train_argv: unknown option(s) {', '.join(sorted(unknown))}; use TrainConfig or "
-                              "DataConfig field names")
+        raise TinyInterpError(
+            f"train_argv: unknown option(s) {', '.join(sorted(unknown))}; use TrainConfig or DataConfig field names"
+        )
     given = {k: v for k, v in options.items() if v is not None}
-    cfg = TrainConfig(preset=preset, max_steps=max_steps, **{k: v for k, v in given.items() if k in fields[TrainConfig]})
-    data_cfg = DataConfig(data=str(data), val_data=val_data,
-                          **{k: v for k, v in given.items() if k in fields[DataConfig]})
+    cfg = TrainConfig(
+        preset=preset, max_steps=max_steps, **{k: v for k, v in given.items() if k in fields[TrainConfig]}
+    )
+    data_cfg = DataConfig(
+        data=str(data), val_data=val_data, **{k: v for k, v in given.items() if k in fields[DataConfig]}
+    )
     return build(cfg, data_cfg, out, resume=resume, model_set=model_set)
 
 
@@ -48,12 +59,23 @@ def loss_figure(rows: list[dict[str, Any]], title: str = "training loss") -> Any
     fig.add_trace(go.Scatter(x=steps, y=[r.get("loss") for r in rows], name="train loss", mode="lines"))
     val = [r for r in rows if r.get("val_loss") is not None]
     if val:
-        fig.add_trace(go.Scatter(x=[r["step"] for r in val], y=[r["val_loss"] for r in val], name="val loss",
-                                 mode="lines+markers"))
+        fig.add_trace(
+            go.Scatter(
+                x=[r["step"] for r in val], y=[r["val_loss"] for r in val], name="val loss", mode="lines+markers"
+            )
+        )
     bpb = [r for r in rows if r.get("val_bpb") is not None]
     if bpb:
-        fig.add_trace(go.Scatter(x=[r["step"] for r in bpb], y=[r["val_bpb"] for r in bpb], name="val bits/byte",
-                                 mode="markers", marker={"symbol": "diamond"}), secondary_y=True)
+        fig.add_trace(
+            go.Scatter(
+                x=[r["step"] for r in bpb],
+                y=[r["val_bpb"] for r in bpb],
+                name="val bits/byte",
+                mode="markers",
+                marker={"symbol": "diamond"},
+            ),
+            secondary_y=True,
+        )
     last = f" (step {steps[-1]}, loss {rows[-1].get('loss', float('nan')):.3f})" if rows else " (waiting for step 1)"
     fig.update_layout(title=title + last, xaxis_title="step", height=380, margin={"t": 50})
     fig.update_yaxes(title_text="loss (nats/token)", secondary_y=False)
@@ -69,8 +91,12 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def train_live(argv: list[str], refresh_s: float = 2.0, show: Callable[[Any], Any] | None = None,
-               log_file: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+def train_live(
+    argv: list[str],
+    refresh_s: float = 2.0,
+    show: Callable[[Any], Any] | None = None,
+    log_file: str | os.PathLike | None = None,
+) -> list[dict[str, Any]]:
     """Run ``tiny-interp train ARGV`` in a child process, redrawing the loss plot every ``refresh_s`` seconds in
     place (one display, updated). Returns the metrics rows. Interrupting the kernel stops the child with SIGINT:
     the run keeps its last checkpoint and ``--resume`` continues it exactly."""
@@ -79,8 +105,12 @@ def train_live(argv: list[str], refresh_s: float = 2.0, show: Callable[[Any], An
     log_path.parent.mkdir(parents=True, exist_ok=True)
     handle = _display_handle(show)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "tiny_interp.cli", *argv, "--quiet"], stdout=log,
-                                stderr=subprocess.STDOUT, env=_child_env())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tiny_interp.cli", *argv, "--quiet"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_child_env(),
+        )
         try:
             while proc.poll() is None:
                 handle(loss_figure(read_metrics(out)))

@@ -11,9 +11,14 @@ def items_table(items: Sequence[Any], n: int = 10) -> Any:
 
     rows = []
     for it in list(items)[:n]:
-        rows.append({"id": it.id, "words": ", ".join(it.meta.get("words", [])) or None,
-                     "features": ", ".join(it.meta.get("features", [])) or None,
-                     "prompt": it.messages[-1]["content"]})
+        rows.append(
+            {
+                "id": it.id,
+                "words": ", ".join(it.meta.get("words", [])) or None,
+                "features": ", ".join(it.meta.get("features", [])) or None,
+                "prompt": it.messages[-1]["content"],
+            }
+        )
     return pd.DataFrame(rows).dropna(axis=1, how="all")
 
 
@@ -26,6 +31,8 @@ def endpoint_mode(base_url: str | None, dry_run: bool) -> str:
     if dry_run:
         return "dry-run"
     if not (base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")):
-        raise ConfigError("DRY_RUN is False but there is no endpoint: set BASE_URL (e.g. a local vLLM/Ollama server) "
-                          "or export OPENAI_API_KEY, or keep DRY_RUN = True to only see the prompts")
+        raise ConfigError(
+            "DRY_RUN is False but there is no endpoint: set BASE_URL (e.g. a local vLLM/Ollama server) "
+            "or export OPENAI_API_KEY, or keep DRY_RUN = True to only see the prompts"
+        )
     return "live"

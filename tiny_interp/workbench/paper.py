@@ -26,15 +26,22 @@ def head_kinds(table: Any) -> Any:
 
 def head_kind_figure(kinds: Any, title: str = "distance vs semantic heads") -> Any:
     """Every head on the paper's two axes, coloured by kind, drawn by the views' bundle (no plotly on the page)."""
-    from ..widgets.figures import scatter_view
-
     import math
 
+    from ..widgets.figures import scatter_view
+
     # a head whose text held no word of the classes has no lift: drawn at 0 and said so, never dropped
-    points = [{"x": r.distance_score, "y": 0.0 if math.isnan(r.semantic_lift) else r.semantic_lift, "group": r.kind,
-               "text": f"L{r.layer}H{r.head}", "tip": f"{r.label} · offset {r.dominant_offset} · entropy "
-               f"{r.entropy:.2f}" + (" · no semantic lift (no such words)" if math.isnan(r.semantic_lift) else "")}
-              for r in kinds.itertuples()]
+    points = [
+        {
+            "x": r.distance_score,
+            "y": 0.0 if math.isnan(r.semantic_lift) else r.semantic_lift,
+            "group": r.kind,
+            "text": f"L{r.layer}H{r.head}",
+            "tip": f"{r.label} · offset {r.dominant_offset} · entropy "
+            f"{r.entropy:.2f}" + (" · no semantic lift (no such words)" if math.isnan(r.semantic_lift) else ""),
+        }
+        for r in kinds.itertuples()
+    ]
     return scatter_view(points, "mass on the nearest keys", "best lift on names/objects", title)
 
 
@@ -43,8 +50,14 @@ def paper_word_classes(tokenizer: Any) -> dict[str, frozenset[int]]:
     and adjectives (the synthesis adjective list); whole-word tokens only."""
     from ..lexicon import ADJECTIVES, NAMES, VERBS, class_token_ids
 
-    return class_token_ids(tokenizer, {"names": NAMES, "actions": frozenset(w.lower() for w in VERBS),
-                                       "adjectives": frozenset(w.lower() for w in ADJECTIVES)})
+    return class_token_ids(
+        tokenizer,
+        {
+            "names": NAMES,
+            "actions": frozenset(w.lower() for w in VERBS),
+            "adjectives": frozenset(w.lower() for w in ADJECTIVES),
+        },
+    )
 
 
 def class_neurons(atlas: Any, n: int = 5) -> Any:
@@ -58,8 +71,10 @@ def class_neurons(atlas: Any, n: int = 5) -> Any:
         except ValueError:
             continue  # no token of the class occurs in the atlas corpus
         top.insert(0, "class", name)
-        top["top_tokens"] = [", ".join(atlas.top_tokens(int(l), int(u), n=6)["token"].str.strip())
-                             for l, u in zip(top["layer"], top["neuron"])]
+        top["top_tokens"] = [
+            ", ".join(atlas.top_tokens(int(l), int(u), n=6)["token"].str.strip())
+            for l, u in zip(top["layer"], top["neuron"])
+        ]
         frames.append(top)
     if not frames:
         return pd.DataFrame(columns=["class", "layer", "neuron", "selectivity", "top_tokens"])

@@ -37,5 +37,7 @@ def model_arg(name: str | os.PathLike) -> str:
     local_looking = p.is_absolute() or Path(first).is_dir() or (REPO_ROOT / first).is_dir()
     if official_repo(text) is not None or (looks_like_hub_id(text) and not local_looking):
         return text
-    raise ConfigError(f"no model at {text} (looked in {Path.cwd()} and in the repository root {REPO_ROOT}); "
-                      "give a model directory or a hub id such as roneneldan/TinyStories-33M")
+    raise ConfigError(
+        f"no model at {text} (looked in {Path.cwd()} and in the repository root {REPO_ROOT}); "
+        "give a model directory or a hub id such as roneneldan/TinyStories-33M"
+    )

@@ -20,7 +20,21 @@ from .units import UnitBlock, Units, neuron_activations, neuron_units
 from .workers import shard_bounds
 
 __all__ = [
-    "Atlas", "AtlasConfig", "AtlasState", "BuildJob", "FORMAT_VERSION", "STAT_COLUMNS", "UnitBlock", "Units",
-    "batch_plan", "build_atlas", "corpus_fingerprint", "default_atlas_dir", "neuron_activations", "neuron_units",
-    "open_atlas", "quantized_token_means", "shard_bounds",
+    "Atlas",
+    "AtlasConfig",
+    "AtlasState",
+    "BuildJob",
+    "FORMAT_VERSION",
+    "STAT_COLUMNS",
+    "UnitBlock",
+    "Units",
+    "batch_plan",
+    "build_atlas",
+    "corpus_fingerprint",
+    "default_atlas_dir",
+    "neuron_activations",
+    "neuron_units",
+    "open_atlas",
+    "quantized_token_means",
+    "shard_bounds",
 ]

@@ -45,8 +45,11 @@ class AtlasState:
         self.token_sum = torch.zeros((L, V, d_mlp), dtype=torch.float32)  # per layer: index_add_ on contiguous rows
         self.token_count = torch.zeros(V, dtype=torch.int64)
         self.batches_done = 0
-        self.quantiles = (QuantileSample(N, cfg.quantile_bands, cfg.quantile_per_band, cfg.window, cfg.quantile_seed)
-                          if cfg.quantile_per_band else None)
+        self.quantiles = (
+            QuantileSample(N, cfg.quantile_bands, cfg.quantile_per_band, cfg.window, cfg.quantile_seed)
+            if cfg.quantile_per_band
+            else None
+        )
         self._hist_offset = (torch.arange(d_mlp, dtype=torch.float32) * (cfg.n_bins + 2) + 1)[None, :]
 
     # ---- accumulation ----
@@ -55,8 +58,16 @@ class AtlasState:
         self.count += tok.shape[0]
         self.token_count += torch.bincount(tok, minlength=self.V)
 
-    def add_layer(self, layer: int, acts: Tensor, tok: Tensor, starts: Tensor, lengths: Tensor, story_ids: Tensor,
-                  first_batch: bool) -> None:
+    def add_layer(
+        self,
+        layer: int,
+        acts: Tensor,
+        tok: Tensor,
+        starts: Tensor,
+        lengths: Tensor,
+        story_ids: Tensor,
+        first_batch: bool,
+    ) -> None:
         """``acts``: [n_tokens, d_mlp] of one layer for the batch's real tokens, story after story (``lengths``
         each, starting at ``starts``)."""
         sl = slice(layer * self.d, (layer + 1) * self.d)
@@ -93,8 +104,16 @@ class AtlasState:
         self.hist[sl] += torch.bincount(b.flatten(), minlength=self.d * (nb + 2)).view(self.d, nb + 2)
         self.token_sum[sl.start // self.d].index_add_(0, tok, acts)
 
-    def _topk(self, sl: slice, acts: Tensor, tok: Tensor, starts: Tensor, lengths: Tensor, story_ids: Tensor,
-              floor: Tensor | None = None) -> tuple[Tensor, Tensor] | None:
+    def _topk(
+        self,
+        sl: slice,
+        acts: Tensor,
+        tok: Tensor,
+        starts: Tensor,
+        lengths: Tensor,
+        story_ids: Tensor,
+        floor: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor] | None:
         """Merge the batch into the running top-k. With a ``floor`` (the quantile sample's), its one comparison
         also finds the (token, unit) pairs at or above the floor, returned (None when it sorted instead)."""
         n, d = acts.shape
@@ -130,8 +149,12 @@ class AtlasState:
         is_new = src >= d * K
         ci = src[is_new] - d * K
         windows = self._windows(acts, tok, starts, lengths, story_ids, c_tok[ci], c_neu[ci])
-        new_rows = {"top_story": windows["story"], "top_pos": windows["pos"], "win_act": windows["win_act"],
-                    "win_tok": windows["win_tok"]}
+        new_rows = {
+            "top_story": windows["story"],
+            "top_pos": windows["pos"],
+            "win_act": windows["win_act"],
+            "win_tok": windows["win_tok"],
+        }
         old_src = src.clamp(max=d * K - 1)
         for name, new in new_rows.items():
             arr = getattr(self, name)
@@ -142,8 +165,9 @@ class AtlasState:
         self.top_val[sl] = all_val[src].view(d, K)
         return above
 
-    def _windows(self, acts: Tensor, tok: Tensor, starts: Tensor, lengths: Tensor, story_ids: Tensor, ti: Tensor,
-                 nj: Tensor) -> dict[str, Tensor]:
+    def _windows(
+        self, acts: Tensor, tok: Tensor, starts: Tensor, lengths: Tensor, story_ids: Tensor, ti: Tensor, nj: Tensor
+    ) -> dict[str, Tensor]:
         """Story, position and the window of tokens and activations around each (token ``ti``, unit ``nj``)."""
         row = torch.searchsorted(starts, ti, right=True) - 1
         row_start, row_len = starts[row], lengths[row]
@@ -183,8 +207,21 @@ class AtlasState:
         return min(self.cfg.top_k, self.count)
 
     # ---- persistence ----
-    _TENSORS = ("top_val", "top_story", "top_pos", "win_act", "win_tok", "sum", "sumsq", "max", "min", "n_active",
-                "hist", "token_sum", "token_count")
+    _TENSORS = (
+        "top_val",
+        "top_story",
+        "top_pos",
+        "win_act",
+        "win_tok",
+        "sum",
+        "sumsq",
+        "max",
+        "min",
+        "n_active",
+        "hist",
+        "token_sum",
+        "token_count",
+    )
 
     def save(self, file: Path, meta: dict[str, Any]) -> None:
         arrays = {name: getattr(self, name).numpy() for name in self._TENSORS}
@@ -210,15 +247,21 @@ class AtlasState:
                     for name in QuantileSample.TENSORS:
                         setattr(state.quantiles, name, _saved(z, f"quantile_{name}", getattr(state.quantiles, name)))
                 if "hist_lo" in z:
-                    state.hist_lo, state.hist_hi = torch.from_numpy(z["hist_lo"].copy()), torch.from_numpy(z["hist_hi"].copy())
+                    state.hist_lo, state.hist_hi = (
+                        torch.from_numpy(z["hist_lo"].copy()),
+                        torch.from_numpy(z["hist_hi"].copy()),
+                    )
         except (OSError, ValueError, KeyError) as e:
-            raise CheckpointError(f"the atlas build state {file} is unreadable ({e}); delete it or build with fresh=True") from e
+            raise CheckpointError(
+                f"the atlas build state {file} is unreadable ({e}); delete it or build with fresh=True"
+            ) from e
         state.count, state.batches_done = int(progress["count"]), int(progress["batches_done"])
         return state, progress
 
 
-def _above(acts: Tensor, kth: Tensor, floor: Tensor | None
-           ) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor] | None]:
+def _above(
+    acts: Tensor, kth: Tensor, floor: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor] | None]:
     """Top-k candidates (value, token, unit: activations above the unit's k-th) and, with a ``floor``, the pairs at
     or above it, from one comparison of the block."""
     if floor is None:

@@ -119,9 +119,14 @@ def build_atlas(
     texts = _read_texts(stories, n_stories)
     job = BuildJob(model_dir, cfg, {}, tokenizer.eos_token_id or 0, units_factory, tuple(units_args)).open()
     rows = encode(tokenizer, texts, min(cfg.max_len, job.net.cfg.n_ctx))
-    job.identity = {"config": cfg.identity(), "corpus": corpus_fingerprint(texts), "n_stories": len(texts),
-                    "model": str(Path(model_dir).resolve()), "state_format": STATE_FORMAT,
-                    **({"units": [units_factory, *map(str, units_args)]} if units_factory else {})}
+    job.identity = {
+        "config": cfg.identity(),
+        "corpus": corpus_fingerprint(texts),
+        "n_stories": len(texts),
+        "model": str(Path(model_dir).resolve()),
+        "state_format": STATE_FORMAT,
+        **({"units": [units_factory, *map(str, units_args)]} if units_factory else {}),
+    }
     if fresh and build_dir.exists():
         shutil.rmtree(build_dir)
     if not fresh and _finished_atlas_matches(out, job.identity, model_dir):
@@ -131,11 +136,21 @@ def build_atlas(
     if not _run_batches(job, rows, batch_plan(rows, cfg.batch_size), state, state_file, progress, stop_after_batches):
         return None
     meta = {
-        "format_version": FORMAT_VERSION, "config": dataclasses.asdict(cfg), "identity": job.identity,
-        "model_dir": str(Path(model_dir).resolve()), "family": job.net.cfg.family, "n_layers": job.units.n_blocks,
-        "d_mlp": job.units.block_size, "n_blocks": job.units.n_blocks, "block_size": job.units.block_size,
-        "unit_kind": job.units.kind, "vocab_size": state.V, "tokens": state.count, "stories": len(texts),
-        "build_seconds": time.perf_counter() - started, "stat_columns": list(STAT_COLUMNS),
+        "format_version": FORMAT_VERSION,
+        "config": dataclasses.asdict(cfg),
+        "identity": job.identity,
+        "model_dir": str(Path(model_dir).resolve()),
+        "family": job.net.cfg.family,
+        "n_layers": job.units.n_blocks,
+        "d_mlp": job.units.block_size,
+        "n_blocks": job.units.n_blocks,
+        "block_size": job.units.block_size,
+        "unit_kind": job.units.kind,
+        "vocab_size": state.V,
+        "tokens": state.count,
+        "stories": len(texts),
+        "build_seconds": time.perf_counter() - started,
+        "stat_columns": list(STAT_COLUMNS),
     }
     more_arrays, more_meta = extra(job, texts) if extra is not None else ({}, {})
     write_atlas(out, {**atlas_arrays(state), **more_arrays}, {**meta, **more_meta})
@@ -163,13 +178,22 @@ def _initial_state(job: BuildJob, state_file: Path) -> AtlasState:
         return AtlasState(*shape, job.cfg)
     state, saved = AtlasState.load(state_file, *shape, job.cfg)
     if saved.get("identity") != job.identity:
-        raise ConfigError(f"{state_file} belongs to a build with other settings or stories ({saved.get('identity')}); "
-                          "build with fresh=True (CLI: --fresh) to start over")
+        raise ConfigError(
+            f"{state_file} belongs to a build with other settings or stories ({saved.get('identity')}); "
+            "build with fresh=True (CLI: --fresh) to start over"
+        )
     return state
 
 
-def _run_batches(job: BuildJob, rows: list[list[int]], plan: list[list[int]], state: AtlasState, state_file: Path,
-                 progress: bool, stop_after_batches: int | None) -> bool:
+def _run_batches(
+    job: BuildJob,
+    rows: list[list[int]],
+    plan: list[list[int]],
+    state: AtlasState,
+    state_file: Path,
+    progress: bool,
+    stop_after_batches: int | None,
+) -> bool:
     """Every batch not yet in ``state``; False when stopped early by ``stop_after_batches`` (state saved)."""
     cfg = job.cfg
     bar = _progress_bar(progress, sum(len(r) for r in rows), state.count, job.units.kind)
@@ -199,8 +223,9 @@ def _run_batches(job: BuildJob, rows: list[list[int]], plan: list[list[int]], st
     return True
 
 
-def add_batch(job: BuildJob, state: AtlasState, rows: list[list[int]], idx: list[int], story_ids: list[int],
-              first_batch: bool) -> int:
+def add_batch(
+    job: BuildJob, state: AtlasState, rows: list[list[int]], idx: list[int], story_ids: list[int], first_batch: bool
+) -> int:
     """Run one batch of stories (``rows[i]`` for i in ``idx``, recorded as ``story_ids``) into the state; returns
     its token count."""
     device = job.cfg.device
@@ -241,12 +266,21 @@ def _model_dir(model: Any) -> Path:
         return resolve_model_dir(model)
     path = getattr(model, "model_path", None)
     if path is None:
-        raise TypeError("build_atlas needs a model directory or a bridge from tiny_interp.load (which knows its directory)")
+        raise TypeError(
+            "build_atlas needs a model directory or a bridge from tiny_interp.load (which knows its directory)"
+        )
     return Path(path)
 
 
 def _progress_bar(enabled: bool, total: int, initial: int, kind: str) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="tok", unit_scale=True, desc=f"{kind} atlas", disable=not enabled,
-                smoothing=0.1)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="tok",
+        unit_scale=True,
+        desc=f"{kind} atlas",
+        disable=not enabled,
+        smoothing=0.1,
+    )

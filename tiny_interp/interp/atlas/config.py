@@ -46,8 +46,16 @@ class AtlasConfig:
     quantile_seed: int = 0
 
     def __post_init__(self) -> None:
-        positive = ("top_k", "batch_size", "max_len", "n_bins", "hist_stride", "checkpoint_every", "workers",
-                    "quantile_bands")
+        positive = (
+            "top_k",
+            "batch_size",
+            "max_len",
+            "n_bins",
+            "hist_stride",
+            "checkpoint_every",
+            "workers",
+            "quantile_bands",
+        )
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:

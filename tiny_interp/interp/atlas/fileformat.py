@@ -20,9 +20,22 @@ META_FILE = "atlas.json"
 BUILD_DIR = ".build"  # a stopped build's state, inside the atlas directory
 STAT_COLUMNS = ("mean", "std", "max", "min", "frac_active")
 # the files of atlases written before atlas.json listed its files
-_KNOWN_FILES = {"top_values.npy", "top_story.npy", "top_position.npy", "top_window_acts.npy", "top_window_tokens.npy",
-                "neuron_stats.npy", "hist_counts.npy", "hist_range.npy", "token_mean_q.npy", "token_mean_scale.npy",
-                "token_mean.npy", "token_count.npy", META_FILE, BUILD_DIR}
+_KNOWN_FILES = {
+    "top_values.npy",
+    "top_story.npy",
+    "top_position.npy",
+    "top_window_acts.npy",
+    "top_window_tokens.npy",
+    "neuron_stats.npy",
+    "hist_counts.npy",
+    "hist_range.npy",
+    "token_mean_q.npy",
+    "token_mean_scale.npy",
+    "token_mean.npy",
+    "token_count.npy",
+    META_FILE,
+    BUILD_DIR,
+}
 
 
 def own_files(out: Path) -> set[str]:

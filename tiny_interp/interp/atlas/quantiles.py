@@ -88,8 +88,14 @@ class QuantileSample:
         edge = sparse.int().argmax(1) * self.scale[sl] / self.bands
         return edge.clamp(min=torch.nextafter(torch.zeros(()), torch.ones(())))
 
-    def add(self, sl: slice, acts: Float[Tensor, "n units"], keys: Int[Tensor, "n"], windows: Windows,
-            above: tuple[Tensor, Tensor] | None = None) -> None:
+    def add(
+        self,
+        sl: slice,
+        acts: Float[Tensor, "n units"],
+        keys: Int[Tensor, "n"],
+        windows: Windows,
+        above: tuple[Tensor, Tensor] | None = None,
+    ) -> None:
         """One block's batch, after ``prepare``. ``above``: the (token, unit) pairs at or above its floor, if known."""
         floor = self.floor(sl)
         t_hi, u_hi = above if above is not None else (acts >= floor).nonzero(as_tuple=True)
@@ -107,8 +113,12 @@ class QuantileSample:
         if len(t):
             self._reselect(u + sl.start, (keys[t], val), lambda i: windows(t[i], u[i]))
 
-    def _reselect(self, units: Int[Tensor, "m"], new: tuple[Tensor, Tensor] | None = None,
-                  new_fields: Callable[[Tensor], dict[str, Tensor]] | None = None) -> None:
+    def _reselect(
+        self,
+        units: Int[Tensor, "m"],
+        new: tuple[Tensor, Tensor] | None = None,
+        new_fields: Callable[[Tensor], dict[str, Tensor]] | None = None,
+    ) -> None:
         """Re-band the slots of ``units`` at their current scale, with ``new`` entries (keys, values; one per
         element of ``units``) and keep each band's ``k`` entries of smallest key. ``new_fields(i)`` gives the
         FIELDS of the chosen new entries ``i`` (windows are cut only for those)."""
@@ -148,8 +158,9 @@ class QuantileSample:
         unit = torch.arange(len(other.key))[:, None, None].expand_as(other.key)[filled]
         if len(unit):
             theirs = {name: getattr(other, name)[filled] for name in FIELDS}
-            self._reselect(unit, (other.key[filled], other.val[filled]),
-                           lambda i: {name: a[i] for name, a in theirs.items()})
+            self._reselect(
+                unit, (other.key[filled], other.val[filled]), lambda i: {name: a[i] for name, a in theirs.items()}
+            )
 
 
 def _blank(arr: Tensor) -> float | int:

@@ -31,10 +31,14 @@ class Atlas:
             path = path / "atlas"  # a model directory
         meta_file = path / META_FILE
         if not meta_file.exists():
-            raise CheckpointError(f"{path} holds no neuron atlas (no atlas.json); build one with build_atlas(model, stories)")
+            raise CheckpointError(
+                f"{path} holds no neuron atlas (no atlas.json); build one with build_atlas(model, stories)"
+            )
         meta = json.loads(meta_file.read_text())
         if meta.get("format_version") != FORMAT_VERSION:
-            raise CheckpointError(f"{meta_file} has atlas format {meta.get('format_version')}, expected {FORMAT_VERSION}; rebuild it")
+            raise CheckpointError(
+                f"{meta_file} has atlas format {meta.get('format_version')}, expected {FORMAT_VERSION}; rebuild it"
+            )
         names = meta.get("files") or [f.name for f in path.glob("*.npy")]
         arrays = {Path(n).stem: np.load(path / n, mmap_mode="r") for n in names}
         return cls(path, meta, arrays)
@@ -43,7 +47,9 @@ class Atlas:
     def flat_index(self, layer: int, neuron: int) -> int:
         """The unit's row in the atlas arrays (views read those arrays directly, memory-mapped)."""
         if not (0 <= layer < self.n_layers and 0 <= neuron < self.d_mlp):
-            raise IndexError(f"(layer {layer}, neuron {neuron}) is outside {self.n_layers} layers x {self.d_mlp} neurons")
+            raise IndexError(
+                f"(layer {layer}, neuron {neuron}) is outside {self.n_layers} layers x {self.d_mlp} neurons"
+            )
         return layer * self.d_mlp + neuron
 
     def _unflat(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,8 +104,16 @@ class Atlas:
         vals = np.asarray(self.a["top_values"][f])
         vals = vals[np.isfinite(vals)]  # a unit that fired on fewer tokens than top_k has empty slots
         k = len(vals) if n is None else min(n, len(vals))
-        rows = [(vals[j], self.a["top_story"][f, j], self.a["top_position"][f, j], self.a["top_window_tokens"][f, j],
-                 self.a["top_window_acts"][f, j]) for j in range(k)]
+        rows = [
+            (
+                vals[j],
+                self.a["top_story"][f, j],
+                self.a["top_position"][f, j],
+                self.a["top_window_tokens"][f, j],
+                self.a["top_window_acts"][f, j],
+            )
+            for j in range(k)
+        ]
         return pd.DataFrame.from_records([{"rank": j, **self._example(*r)} for j, r in enumerate(rows)])
 
     @property
@@ -130,12 +144,37 @@ class Atlas:
             vals = np.asarray(self.a["quantile_values"][f, band])
             for j in np.flatnonzero(np.isfinite(vals)):
                 at = (f, band, j)
-                ex = self._example(vals[j], self.a["quantile_story"][at], self.a["quantile_position"][at],
-                                   self.a["quantile_window_tokens"][at], self.a["quantile_window_acts"][at])
-                records.append({"band": band, "lo": lo, "hi": hi, "quantile": f"activations {lo:.3g} to {hi:.3g}",
-                                "rank": int(j), **ex})
-        columns = ["band", "lo", "hi", "quantile", "rank", "activation", "story", "position", "token", "context",
-                   "tokens", "acts"]
+                ex = self._example(
+                    vals[j],
+                    self.a["quantile_story"][at],
+                    self.a["quantile_position"][at],
+                    self.a["quantile_window_tokens"][at],
+                    self.a["quantile_window_acts"][at],
+                )
+                records.append(
+                    {
+                        "band": band,
+                        "lo": lo,
+                        "hi": hi,
+                        "quantile": f"activations {lo:.3g} to {hi:.3g}",
+                        "rank": int(j),
+                        **ex,
+                    }
+                )
+        columns = [
+            "band",
+            "lo",
+            "hi",
+            "quantile",
+            "rank",
+            "activation",
+            "story",
+            "position",
+            "token",
+            "context",
+            "tokens",
+            "acts",
+        ]
         return pd.DataFrame.from_records(records, columns=columns)
 
     def _example(self, value: float, story: int, position: int, tokens: np.ndarray, acts: np.ndarray) -> dict[str, Any]:
@@ -144,8 +183,15 @@ class Atlas:
         pieces = self._decode(np.asarray(tokens)[ok])
         centre = int(ok[: int(self.meta["config"]["window"])].sum())
         context = "".join(pieces[:centre]) + "[[" + pieces[centre] + "]]" + "".join(pieces[centre + 1 :])
-        return {"activation": float(value), "story": int(story), "position": int(position), "token": pieces[centre],
-                "context": context, "tokens": pieces, "acts": [float(x) for x in np.asarray(acts)[ok]]}
+        return {
+            "activation": float(value),
+            "story": int(story),
+            "position": int(position),
+            "token": pieces[centre],
+            "context": context,
+            "tokens": pieces,
+            "acts": [float(x) for x in np.asarray(acts)[ok]],
+        }
 
     def stats(self) -> Any:
         """Per-neuron statistics as a DataFrame (layer, neuron, mean, std, max, min, frac_active)."""
@@ -177,7 +223,9 @@ class Atlas:
         means = np.where(counts >= min_count, means, -np.inf)
         top = np.argsort(-means)[:n]
         top = top[np.isfinite(means[top])]
-        return pd.DataFrame({"token_id": top, "token": self._decode(top), "mean_activation": means[top], "count": counts[top]})
+        return pd.DataFrame(
+            {"token_id": top, "token": self._decode(top), "mean_activation": means[top], "count": counts[top]}
+        )
 
     def selective_for_tokens(self, token_ids: Iterable[int], n: int = 10) -> Any:
         """Neurons whose mean activation on these tokens stands furthest above their overall mean, in standard
@@ -194,8 +242,16 @@ class Atlas:
         z = (class_mean - s[:, 0]) / np.maximum(s[:, 1], 1e-6)
         top = np.argsort(-z)[:n]
         layer, neuron = self._unflat(top)
-        return pd.DataFrame({"layer": layer, "neuron": neuron, "selectivity": z[top], "class_mean": class_mean[top],
-                             "overall_mean": s[top, 0], "occurrences": int(counts.sum())})
+        return pd.DataFrame(
+            {
+                "layer": layer,
+                "neuron": neuron,
+                "selectivity": z[top],
+                "class_mean": class_mean[top],
+                "overall_mean": s[top, 0],
+                "occurrences": int(counts.sum()),
+            }
+        )
 
     def selective_for_token(self, token: int | str, n: int = 10) -> Any:
         """Neurons most selective for one token (an id or a string that is one token, e.g. " Lily")."""

@@ -53,6 +53,7 @@ class Units:
 
         hooks = []
         for i, block in enumerate(self.blocks):
+
             def read(x: Tensor, name: str, i: int = i, block: UnitBlock = block) -> None:
                 consume(i, block.transform(x) if block.transform is not None else x)
 

@@ -45,8 +45,15 @@ def shard_bounds(rows: list[list[int]], plan: list[list[int]], first: int, worke
     return list(zip(bounds, bounds[1:]))
 
 
-def build_in_workers(job: Any, rows: list[list[int]], plan: list[list[int]], state: AtlasState, state_file: Path,
-                     bar: Any, add_batch: Callable[..., int]) -> None:
+def build_in_workers(
+    job: Any,
+    rows: list[list[int]],
+    plan: list[list[int]],
+    state: AtlasState,
+    state_file: Path,
+    bar: Any,
+    add_batch: Callable[..., int],
+) -> None:
     """Build batches ``state.batches_done ..`` in ``cfg.workers`` processes and merge them into ``state``.
 
     Batch 0 runs here first (it fixes the histogram edges every shard must share). The rest is cut into
@@ -63,19 +70,32 @@ def build_in_workers(job: Any, rows: list[list[int]], plan: list[list[int]], sta
         state.save(state_file, {"identity": job.identity})
     if state.batches_done >= len(plan):
         return
-    shards = [(a, b, state_file.parent / f"shard-{a:06d}-{b:06d}.npz")
-              for a, b in shard_bounds(rows, plan, state.batches_done, cfg.workers)]
+    shards = [
+        (a, b, state_file.parent / f"shard-{a:06d}-{b:06d}.npz")
+        for a, b in shard_bounds(rows, plan, state.batches_done, cfg.workers)
+    ]
     todo = [sh for sh in shards if not sh[2].exists()]
     bar.update(sum(len(rows[i]) for a, b, f in shards if f.exists() for batch in plan[a:b] for i in batch))
     if todo:
         edges = (state.hist_lo.numpy(), state.hist_hi.numpy())
         # fork on Linux: no re-import, and it works from any __main__ (scripts on stdin, notebooks); spawn elsewhere
         method = "fork" if sys.platform.startswith("linux") else "spawn"
-        with cf.ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=mp.get_context(method),
-                                    initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        with cf.ProcessPoolExecutor(
+            min(cfg.workers, len(todo)),
+            mp_context=mp.get_context(method),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             futures = {
-                pool.submit(_shard_worker, job.for_worker(), (state.L, state.d, state.V), edges,
-                            [(batch, [rows[i] for i in batch]) for batch in plan[a:b]], str(f), add_batch): f
+                pool.submit(
+                    _shard_worker,
+                    job.for_worker(),
+                    (state.L, state.d, state.V),
+                    edges,
+                    [(batch, [rows[i] for i in batch]) for batch in plan[a:b]],
+                    str(f),
+                    add_batch,
+                ): f
                 for a, b, f in todo
             }
             for fut in cf.as_completed(futures):
@@ -87,8 +107,14 @@ def build_in_workers(job: Any, rows: list[list[int]], plan: list[list[int]], sta
         state.merge(shard)
 
 
-def _shard_worker(job: Any, shape: tuple[int, int, int], edges: tuple[np.ndarray, np.ndarray],
-                  batches: list[tuple[list[int], list[list[int]]]], file: str, add_batch: Callable[..., int]) -> int:
+def _shard_worker(
+    job: Any,
+    shape: tuple[int, int, int],
+    edges: tuple[np.ndarray, np.ndarray],
+    batches: list[tuple[list[int], list[list[int]]]],
+    file: str,
+    add_batch: Callable[..., int],
+) -> int:
     """One shard in a worker process: a fresh state with the shared histogram edges, saved to ``file``."""
     job = job.open()
     cfg = job.cfg
@@ -103,4 +129,3 @@ def _shard_worker(job: Any, shape: tuple[int, int, int], edges: tuple[np.ndarray
             state.batches_done += 1
     state.save(Path(file), {"identity": job.identity})
     return tokens
-
