@@ -8,7 +8,7 @@ from tiny_interp.eval.story_metrics import vocabulary_simplicity
 
 def test_one_list_of_names_serves_every_user():
     assert lexicon.WORD_CLASSES["names"] is lexicon.NAMES
-    assert lexicon.NAMES <= lexicon.simple_vocabulary()  # names count as simple words in the metrics
+    assert lexicon.simple_vocabulary() >= lexicon.NAMES  # names count as simple words in the metrics
     # a name only the taxonomy's list used to hold is now simple for the metrics too
     assert {"olivia", "finn", "whiskers"} <= lexicon.NAMES
     assert vocabulary_simplicity(["Olivia and Finn saw Whiskers."])["outside_share"] == 0.0

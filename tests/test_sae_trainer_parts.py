@@ -86,10 +86,9 @@ def test_prefetched_raises_the_producers_error_at_its_item():
         raise ValueError("bad story file")
 
     got = []
-    with pytest.raises(ValueError, match="bad story file"):
-        with Prefetched(make) as items:
-            for item in items:
-                got.append(item)
+    with pytest.raises(ValueError, match="bad story file"), Prefetched(make) as items:
+        for item in items:
+            got.append(item)
     assert got == [1, 2]
 
 

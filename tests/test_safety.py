@@ -188,9 +188,8 @@ def test_a_second_writer_is_refused(tmp_path, stories, capsys):
     with exclusive_lock(run / LOCK_FILE, "test"):
         assert main(run_args(stories, run, cache, 10, "--resume")) == 2
         assert "being written by another process" in capsys.readouterr().err
-        with pytest.raises(LockedError):
-            with exclusive_lock(run / LOCK_FILE, "again"):
-                pass
+        with pytest.raises(LockedError), exclusive_lock(run / LOCK_FILE, "again"):
+            pass
     assert main(run_args(stories, run, cache, 10, "--resume")) == 0  # released on exit
 
 
@@ -233,9 +232,8 @@ def test_rerun_reasks_only_changed_requests_and_says_how_many(tmp_path):
             progress=False,
         )
         assert other_model.changed == 2 and len(server.requests) == 5
-    with exclusive_lock(out.with_name(out.name + ".lock"), "test"):
-        with pytest.raises(LockedError, match="log.jsonl"):
-            run_items(items("x"), out, cfg, api_key="k", progress=False)
+    with exclusive_lock(out.with_name(out.name + ".lock"), "test"), pytest.raises(LockedError, match="log.jsonl"):
+        run_items(items("x"), out, cfg, api_key="k", progress=False)
 
 
 # ---------------------------------------------------------------- markdown, Figure 4, ship

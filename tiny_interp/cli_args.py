@@ -12,7 +12,8 @@ import dataclasses
 import math
 import types
 import typing
-from typing import Any, Callable, Iterable, Literal, Union
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, Union
 
 
 def opt(

@@ -1,7 +1,7 @@
 """User-facing errors: each says what was wrong, where, and what to do about it."""
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 class TinyInterpError(Exception):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 from ..lexicon import WORD_CLASSES, normalize_token, word_class_of
 from .heldout import Snippet

@@ -4,8 +4,9 @@ one tidy table and a side-by-side distribution figure (notebook 09_autointerp)."
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import ConfigError
 from ..llm.runner import RunnerConfig

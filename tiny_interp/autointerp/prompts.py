@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from .heldout import Snippet
 from .units import Evidence, Example

@@ -10,9 +10,10 @@ ever see ``Unit``, ``Evidence`` and ``UnitSet.activations``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
 
-@lru_cache(maxsize=None)
+@cache
 def _script() -> str:
     return resources.files("tiny_interp.autointerp").joinpath("static", "autointerp.js").read_text(encoding="utf-8")
 

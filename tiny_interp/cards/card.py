@@ -230,7 +230,7 @@ def write_card(
         "",
         "## Model",
         "",
-        f"| family | d_model | layers | heads | kv heads | d_mlp | context | vocab | parameters |",
+        "| family | d_model | layers | heads | kv heads | d_mlp | context | vocab | parameters |",
         "|---|---|---|---|---|---|---|---|---|",
         f"| {model_cfg.family} | {model_cfg.d_model} | {model_cfg.n_layers} | {model_cfg.n_heads} | {model_cfg.kv_heads} "
         f"| {model_cfg.d_mlp} | {model_cfg.n_ctx} | {model_cfg.vocab_size} | {n_params:,} |",

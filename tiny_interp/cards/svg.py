@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from html import escape
-from typing import Sequence
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 

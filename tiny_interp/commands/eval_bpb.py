@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from itertools import chain, islice
 from pathlib import Path
-from typing import Iterator
 
 from ..cli_args import device, number, positive_int
 

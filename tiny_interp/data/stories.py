@@ -23,10 +23,10 @@ Every story is stripped of surrounding whitespace; blank stories are dropped and
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from ..errors import DataError, TinyInterpError
 from .story_files import file_format, has_known_suffix, iter_directory, iter_file, split_on_separator, story_from_record

@@ -6,8 +6,9 @@ from __future__ import annotations
 import codecs
 import gzip
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any
 
 from ..errors import DataError, TinyInterpError
 from .tokenizer import EOT

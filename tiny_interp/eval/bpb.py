@@ -20,9 +20,10 @@ token is scored exactly once and with at least ``n_ctx - stride`` tokens of left
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F

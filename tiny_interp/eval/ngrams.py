@@ -9,8 +9,8 @@ the index shrinks by that factor.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 from jaxtyping import Int, UInt64
@@ -59,8 +59,8 @@ class Vocab:
 class Encoded:
     """Stories as one flat array of word ids plus offsets: story i is ``ids[offsets[i]:offsets[i+1]]``."""
 
-    ids: Int[np.ndarray, "tokens"]
-    offsets: Int[np.ndarray, "stories_plus_1"]
+    ids: Int[np.ndarray, " tokens"]
+    offsets: Int[np.ndarray, " stories_plus_1"]
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -74,7 +74,7 @@ def encode(texts: Sequence[str], vocab: Vocab) -> Encoded:
     return Encoded(np.asarray(ids, dtype=np.int32), np.cumsum([0] + lengths, dtype=np.int64))
 
 
-def ngram_hashes(ids: np.ndarray, n: int) -> UInt64[np.ndarray, "ngrams"]:
+def ngram_hashes(ids: np.ndarray, n: int) -> UInt64[np.ndarray, " ngrams"]:
     """Hashes of the n-grams of one id sequence (empty when shorter than n)."""
     if len(ids) < n:
         return np.zeros(0, dtype=np.uint64)
@@ -86,7 +86,7 @@ def ngram_hashes(ids: np.ndarray, n: int) -> UInt64[np.ndarray, "ngrams"]:
         return _mix(h)
 
 
-def corpus_ngrams(enc: Encoded, n: int, keep_mod: int = 1) -> tuple[UInt64[np.ndarray, "m"], Int[np.ndarray, "m"]]:
+def corpus_ngrams(enc: Encoded, n: int, keep_mod: int = 1) -> tuple[UInt64[np.ndarray, " m"], Int[np.ndarray, " m"]]:
     """(hash, story index) of every n-gram of every story, n-grams that cross story boundaries excluded."""
     ids, off = enc.ids, enc.offsets
     doc = np.repeat(np.arange(len(enc), dtype=np.int64), np.diff(off))

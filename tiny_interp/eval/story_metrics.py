@@ -5,7 +5,8 @@ repetition. Bits per byte lives in ``tiny_interp.eval.bpb``.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

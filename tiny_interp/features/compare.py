@@ -3,7 +3,8 @@ often words of that class (its precision among its top-k examples), best neuron 
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from jaxtyping import Int
@@ -39,7 +40,7 @@ class GraphModel:
             return None
         return atlas_info(self.transcoder_dir, self.transcoder_names)
 
-    def encode(self, prompt: str) -> Int[Tensor, "pos"]:
+    def encode(self, prompt: str) -> Int[Tensor, " pos"]:
         """The prompt as the model reads a story: BOS first, then its tokens (at most the context)."""
         from ..interp.common import encode
 

@@ -9,8 +9,9 @@ is a node), while the residual stream, frozen attention (OV) and the transcoders
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from jaxtyping import Float, Int
@@ -28,7 +29,7 @@ class Sources:
     """Every node that writes into the residual stream, in column order: active features, errors, embeddings."""
 
     features: Int[Tensor, "n_active 3"]
-    values: Float[Tensor, "n_active"]
+    values: Float[Tensor, " n_active"]
     errors: Float[Tensor, "layer pos d_model"]
     embedding: Float[Tensor, "pos d_model"]
 
@@ -47,7 +48,7 @@ class Target:
     index: int
 
 
-def active_features(rep: LocalReplacement) -> tuple[Int[Tensor, "n 3"], Float[Tensor, "n"]]:
+def active_features(rep: LocalReplacement) -> tuple[Int[Tensor, "n 3"], Float[Tensor, " n"]]:
     """(layer, position, feature) and activation of every nonzero transcoder feature, ordered by layer then
     position then index."""
     rows, values = [], []
@@ -60,7 +61,7 @@ def active_features(rep: LocalReplacement) -> tuple[Int[Tensor, "n 3"], Float[Te
 
 
 def output_tokens(
-    logits: Float[Tensor, "vocab"], cfg: GraphConfig, targets: Sequence[int] = ()
+    logits: Float[Tensor, " vocab"], cfg: GraphConfig, targets: Sequence[int] = ()
 ) -> tuple[list[int], Tensor]:
     """The most probable next tokens covering ``logit_mass`` of the probability, at most ``max_logits``; tokens in
     ``targets`` come first whatever their probability (to trace a token the model does not favour)."""
@@ -215,7 +216,7 @@ def kl_last(real_logits: Tensor, other_logits: Tensor) -> float:
 def attribute(
     model: TinyLM,
     transcoders: list[SAE],
-    input_ids: Int[Tensor, "pos"],
+    input_ids: Int[Tensor, " pos"],
     tokenizer: Any = None,
     config: GraphConfig = GraphConfig(),
     prompt: str = "",

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from jaxtyping import Float, Int
@@ -41,9 +41,9 @@ class FrozenNorm:
 
     Linear in ``x`` (plus the constant ``bias``) because ``scale`` is a measured number, not ``std(x)``."""
 
-    weight: Float[Tensor, "d_model"]
-    bias: Float[Tensor, "d_model"]
-    scale: Float[Tensor, "pos"]
+    weight: Float[Tensor, " d_model"]
+    bias: Float[Tensor, " d_model"]
+    scale: Float[Tensor, " pos"]
     centred: bool
 
     def linear(self, x: Float[Tensor, "... pos d_model"]) -> Float[Tensor, "... pos d_model"]:
@@ -82,7 +82,7 @@ class OVMap:
 
     W_V: Float[Tensor, "kv d_model d_head"]
     W_O: Float[Tensor, "heads d_head d_model"]
-    b_O: Float[Tensor, "d_model"]
+    b_O: Float[Tensor, " d_model"]
 
     def __call__(
         self, x: Float[Tensor, "... pos d_model"], pattern: Float[Tensor, "heads q k"], with_bias: bool
@@ -145,7 +145,7 @@ class LocalReplacement:
 
     model: TinyLM
     transcoders: list[SAE]
-    input_ids: Int[Tensor, "pos"]
+    input_ids: Int[Tensor, " pos"]
     logits: Float[Tensor, "pos vocab"]
     cache: dict[str, Tensor]
     ln1: list[FrozenNorm]
@@ -249,7 +249,7 @@ class LocalReplacement:
 
 
 @torch.no_grad()
-def freeze(model: TinyLM, transcoders: list[SAE], input_ids: Int[Tensor, "pos"]) -> LocalReplacement:
+def freeze(model: TinyLM, transcoders: list[SAE], input_ids: Int[Tensor, " pos"]) -> LocalReplacement:
     """Run the real model once on ``input_ids`` and freeze what the linearisation needs."""
     L = model.cfg.n_layers
     logits, cache = model.run_with_cache(input_ids[None], names=cache_names(L, model.cfg.family))

@@ -30,8 +30,8 @@ class AttributionGraph:
     logit_tokens: list[str]
     logit_probs: Float[Tensor, "n_logits"]
     adjacency: Float[Tensor, "nodes nodes"]
-    bias: Float[Tensor, "nodes"]
-    node_input: Float[Tensor, "nodes"]  # the real pass's value of each node's input (0 for errors and tokens)
+    bias: Float[Tensor, " nodes"]
+    node_input: Float[Tensor, " nodes"]  # the real pass's value of each node's input (0 for errors and tokens)
     error_norms: Float[Tensor, "layer pos"]
     n_active: int  # active features in the prompt; more than n_features when max_feature_nodes cut some
     kl_without_errors: float  # KL(real || replacement with error nodes zeroed) at the last position, nats
@@ -119,7 +119,7 @@ class AttributionGraph:
             "probability": float(self.logit_probs[k]),
         }
 
-    def logit_weights(self, only_top: bool = False) -> Float[Tensor, "nodes"]:
+    def logit_weights(self, only_top: bool = False) -> Float[Tensor, " nodes"]:
         """Output weights for influence: each logit node's probability (or the top logit alone)."""
         w = torch.zeros(self.n_nodes, dtype=self.adjacency.dtype)
         if only_top:

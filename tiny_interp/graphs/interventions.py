@@ -9,8 +9,9 @@ features respond to the edit as the model does.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import torch
 from jaxtyping import Float, Int
@@ -83,7 +84,7 @@ def edit_hooks(transcoders: Sequence[SAE], edits: Sequence[FeatureEdit]) -> list
 
 @torch.no_grad()
 def intervene(
-    model: Any, transcoders: Sequence[SAE], input_ids: Int[Tensor, "pos"], edits: Sequence[FeatureEdit]
+    model: Any, transcoders: Sequence[SAE], input_ids: Int[Tensor, " pos"], edits: Sequence[FeatureEdit]
 ) -> Float[Tensor, "pos vocab"]:
     """The real model's logits with the feature edits applied (a TinyLM or a bridge)."""
     logits = run_with_hooks(model, input_ids[None], edit_hooks(transcoders, edits))
@@ -94,7 +95,7 @@ def intervene(
 def intervene_each(
     model: Any,
     transcoders: Sequence[SAE],
-    input_ids: Int[Tensor, "pos"],
+    input_ids: Int[Tensor, " pos"],
     edit_sets: Sequence[Sequence[FeatureEdit]],
     chunk: int = 64,
 ) -> Float[Tensor, "n vocab"]:
@@ -109,8 +110,8 @@ def intervene_each(
 
 
 def next_token_table(
-    old_logits: Float[Tensor, "vocab"],
-    new_logits: Float[Tensor, "vocab"],
+    old_logits: Float[Tensor, " vocab"],
+    new_logits: Float[Tensor, " vocab"],
     tokenizer: Any = None,
     k: int = 5,
     also: Sequence[int] = (),

@@ -3,8 +3,9 @@ what it means (an auto-interp explanation), and what ablating or doubling it doe
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 

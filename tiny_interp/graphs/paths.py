@@ -7,8 +7,9 @@ node is found by one pass over the nodes in layer order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

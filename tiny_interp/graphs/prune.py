@@ -22,7 +22,7 @@ def normalise_rows(adjacency: Float[Tensor, "n n"]) -> Float[Tensor, "n n"]:
     return a.div_(a.sum(1, keepdim=True).clamp(min=1e-12))
 
 
-def influence(normalised: Float[Tensor, "n n"], weights: Float[Tensor, "n"], max_steps: int) -> Float[Tensor, "n"]:
+def influence(normalised: Float[Tensor, "n n"], weights: Float[Tensor, " n"], max_steps: int) -> Float[Tensor, " n"]:
     """weights @ (A + A^2 + ...): the graph is acyclic, so the sum ends after at most ``max_steps`` terms."""
     total = torch.zeros_like(weights)
     current = weights
@@ -34,7 +34,7 @@ def influence(normalised: Float[Tensor, "n n"], weights: Float[Tensor, "n"], max
     return total
 
 
-def threshold_of(scores: Float[Tensor, "n"], share: float) -> float:
+def threshold_of(scores: Float[Tensor, " n"], share: float) -> float:
     """The smallest score among the top scores whose sum first reaches ``share`` of the total."""
     flat = scores.flatten()
     ranked = flat[flat > 0].double().sort(descending=True).values
@@ -47,9 +47,9 @@ def threshold_of(scores: Float[Tensor, "n"], share: float) -> float:
 
 @dataclass
 class Pruned:
-    node_mask: Bool[Tensor, "n"]
+    node_mask: Bool[Tensor, " n"]
     edge_mask: Bool[Tensor, "n n"]
-    node_influence: Float[Tensor, "n"]  # on the outputs (probability-weighted), before pruning
+    node_influence: Float[Tensor, " n"]  # on the outputs (probability-weighted), before pruning
 
     @property
     def n_nodes(self) -> int:

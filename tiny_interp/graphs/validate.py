@@ -9,8 +9,9 @@ correlation across features says how much the graph can be trusted on this promp
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from jaxtyping import Float
@@ -21,7 +22,7 @@ from .graph import AttributionGraph
 from .interventions import ablate, intervene
 
 
-def total_effects(graph: AttributionGraph, logit: int = 0) -> Float[Tensor, "n_features"]:
+def total_effects(graph: AttributionGraph, logit: int = 0) -> Float[Tensor, " n_features"]:
     """Each feature's total linear effect on logit node ``logit`` at its real activation: the predicted drop of the
     logit when the feature is ablated."""
     n_f = graph.n_features

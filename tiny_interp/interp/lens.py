@@ -54,7 +54,7 @@ class Readout:
 
     norm: FinalNorm
     W_U: Float[Tensor, "vocab d"]
-    b_U: Float[Tensor, "vocab"] | None
+    b_U: Float[Tensor, " vocab"] | None
 
     def logits(self, resid: Float[Tensor, "... d"]) -> Float[Tensor, "... vocab"]:
         out = self.norm(resid) @ self.W_U.T
@@ -145,10 +145,10 @@ class Attribution:
     layers: list[int]
     heads: list[int]
     shares: Float[Tensor, "seq components"]
-    constant: Float[Tensor, "seq"]
+    constant: Float[Tensor, " seq"]
 
 
-def attribution(model: Any, cache: dict[str, Tensor], targets: Int[Tensor, "seq"]) -> Attribution:
+def attribution(model: Any, cache: dict[str, Tensor], targets: Int[Tensor, " seq"]) -> Attribution:
     """Direct logit attribution to ``targets[p]`` at every position p, from a cache of ``run_cache``."""
     net = analysis_module(model)
     read = readout(model)

@@ -11,7 +11,8 @@ are read and replaced through the seam (``run_with_cache`` / ``run_with_hooks``)
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from jaxtyping import Int
 from torch import Tensor

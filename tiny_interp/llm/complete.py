@@ -12,9 +12,10 @@ import json
 import os
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..atomic import write_json_atomic
 from ..errors import ConfigError

@@ -7,7 +7,8 @@ start a fresh line before appending so the next record is never glued onto the f
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..jsonl import AppendLog, iter_jsonl
 

@@ -21,8 +21,9 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..atomic import write_json_atomic
 from ..errors import ConfigError

@@ -16,9 +16,10 @@ import dataclasses
 import os
 import random
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..atomic import write_json_atomic, write_text_atomic
 from ..data.tokenizer import EOT

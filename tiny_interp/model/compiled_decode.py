@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from jaxtyping import Bool, Float, Int
@@ -94,7 +94,7 @@ class CompiledDecoder:
             _COMPILED[model] = torch.compile(_step_fn(model), dynamic=True)
         self.fn = _COMPILED[model]
 
-    def step(self, tokens: Int[Tensor, "batch"]) -> Float[Tensor, "batch vocab"]:
+    def step(self, tokens: Int[Tensor, " batch"]) -> Float[Tensor, "batch vocab"]:
         cache, rotary = self.cache, self.model.rotary
         t = cache.length
         if t >= cache.max_len:

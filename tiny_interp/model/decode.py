@@ -50,7 +50,7 @@ class Decoder:
         whole = [model, *model.blocks, *(b.attn for b in model.blocks)]
         return not any(m._forward_hooks or m._forward_pre_hooks for m in whole)
 
-    def step(self, tokens: Int[Tensor, "batch"]) -> Float[Tensor, "batch vocab"]:
+    def step(self, tokens: Int[Tensor, " batch"]) -> Float[Tensor, "batch vocab"]:
         model, cfg, cache = self.model, self.cfg, self.cache
         t = cache.length  # slot of the new token
         if t >= cache.max_len:

@@ -8,8 +8,8 @@ patching, steering, splicing a reconstruction) or None to leave it as it is.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterable, Iterator, Sequence
 
 from jaxtyping import Float
 from torch import Tensor

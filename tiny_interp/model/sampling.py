@@ -33,7 +33,7 @@ class SamplingConfig:
 
 def next_tokens(
     logits: Float[Tensor, "batch vocab"], cfg: SamplingConfig, generator: torch.Generator | None
-) -> Int[Tensor, "batch"]:
+) -> Int[Tensor, " batch"]:
     if cfg.temperature == 0:
         return logits.argmax(dim=-1)
     logits = logits.float() / cfg.temperature
@@ -50,7 +50,7 @@ def next_tokens(
     return sample_from_probs(logits.softmax(-1), generator)
 
 
-def sample_from_probs(probs: Float[Tensor, "batch vocab"], generator: torch.Generator | None) -> Int[Tensor, "batch"]:
+def sample_from_probs(probs: Float[Tensor, "batch vocab"], generator: torch.Generator | None) -> Int[Tensor, " batch"]:
     """One draw per row by inverting the cumulative distribution.
 
     Needs one uniform number per row where ``torch.multinomial`` draws one exponential per vocabulary entry

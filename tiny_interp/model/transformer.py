@@ -7,8 +7,8 @@ them, ``run_with_hooks`` edits them. Analyses go through these two methods and n
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 import torch
 from jaxtyping import Bool, Float, Int
@@ -153,7 +153,7 @@ class TinyLM(nn.Module):
     ) -> Tensor | None:
         window = self.cfg.window_size if kind == "local" else None
         total = start + T
-        if key_valid is None and start == 0 and (window is None or T <= window):
+        if key_valid is None and start == 0 and (window is None or window >= T):
             return None  # plain causal: SDPA's fast path
         q_idx = torch.arange(start, total, device=device).unsqueeze(1)
         k_idx = torch.arange(total, device=device).unsqueeze(0)

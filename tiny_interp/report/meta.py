@@ -71,7 +71,7 @@ def run_metadata(notebook: Path, params: dict[str, Any], executed: Any, seconds:
         "tiny_interp_version": __version__,
         "git_commit": git_commit(package_dir) or git_commit(notebook.resolve().parent),
         "parameters": params,
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "execution_seconds": round(seconds, 1),
         **{k: v for k, v in facts.items()},
     }

@@ -4,7 +4,7 @@ reproduce command and the lab's live trainer both use it; the options themselves
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..cli_args import config_argv
 from .config import DataConfig, TrainConfig

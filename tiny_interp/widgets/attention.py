@@ -9,7 +9,8 @@ the browser and keeps the pinned token (the live lab and exported HTML behave th
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import ipywidgets as w
 import numpy as np

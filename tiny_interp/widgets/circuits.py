@@ -8,8 +8,8 @@ token such as ``</script>`` stays text and the page needs no network."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 from jaxtyping import Float

@@ -12,9 +12,10 @@ import json
 import os
 import uuid
 import weakref
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import anywidget
 import ipywidgets as w

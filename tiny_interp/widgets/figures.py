@@ -4,7 +4,8 @@ them the same way."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from jaxtyping import Float

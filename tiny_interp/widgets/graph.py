@@ -9,8 +9,9 @@ element rather than registering a kind in ``tinyInterpLib.kinds``: a graph page 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import anywidget
 import traitlets

@@ -278,7 +278,7 @@ class NeuronExplorer(Explorer):
                 "token_neurons": {},
                 "explanations": [],
                 "explained": [],
-                "note": f"no neuron atlas for this model yet (build_atlas)",
+                "note": "no neuron atlas for this model yet (build_atlas)",
             }
         return self.data()
 

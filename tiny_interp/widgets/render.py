@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from functools import lru_cache
+from collections.abc import Iterable
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ def b64(array: np.ndarray) -> str:
     return base64.b64encode(a.tobytes()).decode("ascii")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _static(name: str) -> str:
     return resources.files("tiny_interp.widgets").joinpath("static", name).read_text(encoding="utf-8")
 

@@ -7,7 +7,8 @@ One forward pass serves every position: the lens, the attributions (final norm f
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import ipywidgets as w
 import torch

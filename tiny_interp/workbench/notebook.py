@@ -4,8 +4,9 @@ in the lab, in a report and in a terminal."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 def setup(plotly: bool = False) -> None:

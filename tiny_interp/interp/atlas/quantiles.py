@@ -16,7 +16,7 @@ all candidates (they are rare: the high bands), and everything else is skipped w
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ Windows = Callable[[Tensor, Tensor], dict[str, Tensor]]
 FIELDS = ("story", "pos", "win_act", "win_tok")
 
 
-def token_keys(story: Int[Tensor, "n"], pos: Int[Tensor, "n"], seed: int) -> Int[Tensor, "n"]:
+def token_keys(story: Int[Tensor, " n"], pos: Int[Tensor, " n"], seed: int) -> Int[Tensor, " n"]:
     """A pseudo-random key in [0, 2^62) per (story, position): splitmix64 of both and the seed."""
     x = (story.numpy().astype(np.uint64) << np.uint64(32)) | pos.numpy().astype(np.uint64)
     z = x + np.uint64(_MIX[0] * (seed + 1) % (1 << 64))
@@ -42,7 +42,7 @@ def token_keys(story: Int[Tensor, "n"], pos: Int[Tensor, "n"], seed: int) -> Int
     return torch.from_numpy((z >> np.uint64(64 - KEY_BITS)).astype(np.int64))
 
 
-def scale_above(max_act: Float[Tensor, "units"]) -> Float[Tensor, "units"]:
+def scale_above(max_act: Float[Tensor, " units"]) -> Float[Tensor, " units"]:
     """The smallest power of two strictly above each positive maximum (0 for units that never went above 0)."""
     _, exponent = torch.frexp(max_act.float().clamp(min=0))
     return torch.where(max_act > 0, torch.ldexp(torch.ones_like(max_act, dtype=torch.float32), exponent.float()), 0.0)
@@ -69,7 +69,7 @@ class QuantileSample:
 
     TENSORS = ("scale", "key", "val", *FIELDS)
 
-    def prepare(self, sl: slice, max_now: Float[Tensor, "units"]) -> Float[Tensor, "units"]:
+    def prepare(self, sl: slice, max_now: Float[Tensor, " units"]) -> Float[Tensor, " units"]:
         """Before a block's batch (``max_now``: the units' running maximum including it): move grown units to their
         new scale, and return the floor at and above which every positive activation is a candidate (``add``
         takes those pairs from a comparison the caller makes anyway)."""
@@ -80,7 +80,7 @@ class QuantileSample:
             self._reselect(grown + sl.start)
         return self.floor(sl)
 
-    def floor(self, sl: slice) -> Float[Tensor, "units"]:
+    def floor(self, sl: slice) -> Float[Tensor, " units"]:
         """The lowest activation that is a candidate whatever its key: the lower edge of the unit's lowest band that
         is not dense yet (k-th key >= TAU; its scale if none), and never 0 or below."""
         kth = self.key[sl][:, :, -1]
@@ -92,7 +92,7 @@ class QuantileSample:
         self,
         sl: slice,
         acts: Float[Tensor, "n units"],
-        keys: Int[Tensor, "n"],
+        keys: Int[Tensor, " n"],
         windows: Windows,
         above: tuple[Tensor, Tensor] | None = None,
     ) -> None:
@@ -115,7 +115,7 @@ class QuantileSample:
 
     def _reselect(
         self,
-        units: Int[Tensor, "m"],
+        units: Int[Tensor, " m"],
         new: tuple[Tensor, Tensor] | None = None,
         new_fields: Callable[[Tensor], dict[str, Tensor]] | None = None,
     ) -> None:

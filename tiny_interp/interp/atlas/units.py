@@ -8,8 +8,9 @@ never exist for all blocks at once, and stops the forward after the deepest bloc
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from jaxtyping import Float, Int
