@@ -59,7 +59,7 @@ def random_transcoders(model, d_sae: int):
                 "transcoder",
                 d,
                 d_sae,
-                f"blocks.{l}.ln2.hook_normalized",
+                f"blocks.{l}.mlp.hook_in",
                 hook_name_out=f"blocks.{l}.hook_mlp_out",
                 activation="topk",
                 k=16,

@@ -40,9 +40,9 @@ def _frozen_hooks(rep: LocalReplacement, inject: dict, reads: dict):
 
     def mlp_out(l):
         def fn(x, name):
-            x2 = reads[block_name(l, "ln2.hook_normalized")]
+            x2 = reads[block_name(l, "mlp.hook_in")]
             tc = rep.transcoders[l]
-            y = c[name] + ((x2 - c[block_name(l, "ln2.hook_normalized")]) @ tc.W_skip if tc.W_skip is not None else 0)
+            y = c[name] + ((x2 - c[block_name(l, "mlp.hook_in")]) @ tc.W_skip if tc.W_skip is not None else 0)
             return add(y[None].to(x.dtype), name)
 
         return fn
@@ -53,13 +53,13 @@ def _frozen_hooks(rep: LocalReplacement, inject: dict, reads: dict):
             (block_name(l, "hook_resid_pre"), keep),
             (block_name(l, "hook_resid_mid"), keep),
             (block_name(l, "attn.hook_pattern"), lambda x, name: c[name][None].to(x.dtype)),
-            (block_name(l, "ln1.hook_normalized"), norm(rep.ln1[l], block_name(l, "hook_resid_pre"))),
-            (block_name(l, "ln2.hook_normalized"), norm(rep.ln2[l], block_name(l, "hook_resid_mid"))),
+            (block_name(l, "ln1.hook_out"), norm(rep.ln1[l], block_name(l, "hook_resid_pre"))),
+            (block_name(l, "mlp.hook_in"), norm(rep.ln2[l], block_name(l, "hook_resid_mid"))),
             (block_name(l, "hook_mlp_out"), mlp_out(l)),
         ]
     hooks += [
         (block_name(L - 1, "hook_resid_post"), keep),
-        ("ln_final.hook_normalized", norm(rep.ln_final, block_name(L - 1, "hook_resid_post"))),
+        ("ln_final.hook_out", norm(rep.ln_final, block_name(L - 1, "hook_resid_post"))),
     ]
     return hooks
 
@@ -68,8 +68,8 @@ def target_input(rep: LocalReplacement, reads: dict, target) -> float:
     """``target``: ("feature", layer, pos, index) or ("logit", token)."""
     if target[0] == "feature":
         _, l, p, i = target
-        return float(rep.transcoders[l].pre_acts(reads[block_name(l, "ln2.hook_normalized")][p])[i])
-    final = reads["ln_final.hook_normalized"][-1]
+        return float(rep.transcoders[l].pre_acts(reads[block_name(l, "mlp.hook_in")][p])[i])
+    final = reads["ln_final.hook_out"][-1]
     return float(final @ rep.model.unembed.weight.double()[target[1]])
 
 

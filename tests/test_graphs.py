@@ -39,7 +39,7 @@ def random_transcoders(model, skip: bool, activation: str, d_sae: int = 32, seed
             "transcoder",
             d,
             d_sae,
-            f"blocks.{l}.ln2.hook_normalized",
+            f"blocks.{l}.mlp.hook_in",
             hook_name_out=f"blocks.{l}.hook_mlp_out",
             activation=activation,
         )
@@ -104,7 +104,7 @@ def test_node_inputs_are_their_edges_plus_biases(case):
     assert graph.n_features == graph.n_active  # every active feature is a node here
     for n in range(graph.n_features):
         layer, pos, feat = graph.features[n].tolist()
-        real = float(tcs[layer].pre_acts(cache[f"blocks.{layer}.ln2.hook_normalized"][0, pos])[feat].detach())
+        real = float(tcs[layer].pre_acts(cache[f"blocks.{layer}.mlp.hook_in"][0, pos])[feat].detach())
         total = float(graph.adjacency[n].double().sum() + graph.bias[n])
         assert abs(total - real) < 1e-4, (n, total, real)
     for k, tok in enumerate(graph.logit_ids):

@@ -10,7 +10,7 @@ Train sparse dictionaries on a model's activations, streamed from stories (no ac
   SAE on ts-1L's MLP output, TopK with 16 active latents of 4096:
     tiny-interp sae train trained_models/ts-1L --hook blocks.0.hook_mlp_out --arch topk --latents 4096 --k 16 \\
         --tokens 8000000 --data ../shared/data/tinystories/train.txt --out runs/sae-1L
-  Transcoders for every layer (MLP input ln2.hook_normalized -> hook_mlp_out), with a linear skip term:
+  Transcoders for every layer (MLP input mlp.hook_in -> hook_mlp_out), with a linear skip term:
     tiny-interp sae train trained_models/ts-1M-neo --arch transcoder --latents 1024 --k 16 --data ... --out runs/tc
 
 --out holds train_config.json, metrics.jsonl, resume.safetensors while training, then one directory per dictionary

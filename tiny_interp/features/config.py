@@ -12,7 +12,7 @@ from ..cli_args import opt
 from ..errors import ConfigError
 from .kinds import ARCHITECTURES, ArchitectureTraits
 
-TRANSCODER_IN = "blocks.{layer}.ln2.hook_normalized"
+TRANSCODER_IN = "blocks.{layer}.mlp.hook_in"
 TRANSCODER_OUT = "blocks.{layer}.hook_mlp_out"
 
 

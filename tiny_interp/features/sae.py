@@ -4,7 +4,7 @@ One module serves every architecture. Shapes and names follow SAELens: ``W_enc``
 ``W_dec`` [d_sae, d_out], ``b_dec`` [d_out], ``threshold`` [d_sae] for JumpReLU (and BatchTopK at inference, which
 is a JumpReLU with one shared threshold), and for transcoders an optional ``W_skip`` [d_in, d_out]. An SAE reads
 and writes the same hook point (d_out = d_in); a transcoder reads ``hook_name`` (the MLP's input,
-``blocks.{l}.ln2.hook_normalized``) and predicts ``hook_name_out`` (``blocks.{l}.hook_mlp_out``).
+``blocks.{l}.mlp.hook_in``) and predicts ``hook_name_out`` (``blocks.{l}.hook_mlp_out``).
 
 A directory holds ``cfg.json`` + ``sae_weights.safetensors`` (SAELens) and our own JSON beside them.
 """
@@ -23,7 +23,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
-from .kinds import ARCHITECTURES, ArchitectureTraits
+from .kinds import ARCHITECTURES, HOOK_NAMES, HOOK_NAMES_KEY, ArchitectureTraits, saved_hook_name
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
@@ -48,7 +48,7 @@ class SAEConfig(ArchitectureTraits):
     dtype: str = "float32"
     device: str = "cpu"
     model_name: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=lambda: {HOOK_NAMES_KEY: HOOK_NAMES})  # see kinds.py
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -85,6 +85,10 @@ class SAEConfig(ArchitectureTraits):
             if name not in values and name in meta:
                 values[name] = meta[name]
         values.setdefault("hook_name", "")  # SAELens writes none for a dictionary made outside a training run
+        for name in ("hook_name", "hook_name_out"):
+            if values.get(name):
+                values[name] = saved_hook_name(values[name], meta)
+        values["metadata"] = {**meta, HOOK_NAMES_KEY: HOOK_NAMES}  # the names are today's now
         unsupported = [k for k in _SAELENS_OPTIONS if d.get(k) not in (None, False, "none")]
         if unsupported:
             raise ValueError(f"SAELens options {unsupported} are not supported here")

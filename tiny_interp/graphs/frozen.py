@@ -129,14 +129,14 @@ def cache_names(n_layers: int, family: str) -> list[str]:
     """The activations the replacement model needs from the real pass."""
     points = [
         "hook_resid_pre",
-        "ln1.hook_normalized",
+        "ln1.hook_out",
         "attn.hook_pattern",
         "hook_resid_mid",
-        "ln2.hook_normalized",
+        "mlp.hook_in",
         "hook_mlp_out",
     ]
     names = [block_name(l, p) for l in range(n_layers) for p in points]
-    return names + [block_name(n_layers - 1, "hook_resid_post"), "ln_final.hook_normalized"]
+    return names + [block_name(n_layers - 1, "hook_resid_post"), "ln_final.hook_out"]
 
 
 @dataclass
@@ -179,7 +179,7 @@ class LocalReplacement:
         return int(self.input_ids.shape[0])
 
     def mlp_input(self, layer: int) -> Float[Tensor, "pos d_model"]:
-        return self.cache[block_name(layer, "ln2.hook_normalized")]
+        return self.cache[block_name(layer, "mlp.hook_in")]
 
     def embedding(self) -> Float[Tensor, "pos d_model"]:
         """Token plus position embedding: what enters block 0."""
@@ -268,14 +268,10 @@ def freeze(model: TinyLM, transcoders: list[SAE], input_ids: Int[Tensor, " pos"]
         logits=logits[0].to(DTYPE),
         cache=cache,
         ln1=[
-            norm_at(blocks[l].norm1, block_name(l, "hook_resid_pre"), block_name(l, "ln1.hook_normalized"))
-            for l in range(L)
+            norm_at(blocks[l].norm1, block_name(l, "hook_resid_pre"), block_name(l, "ln1.hook_out")) for l in range(L)
         ],
-        ln2=[
-            norm_at(blocks[l].norm2, block_name(l, "hook_resid_mid"), block_name(l, "ln2.hook_normalized"))
-            for l in range(L)
-        ],
-        ln_final=norm_at(model.norm_f, block_name(L - 1, "hook_resid_post"), "ln_final.hook_normalized"),
+        ln2=[norm_at(blocks[l].norm2, block_name(l, "hook_resid_mid"), block_name(l, "mlp.hook_in")) for l in range(L)],
+        ln_final=norm_at(model.norm_f, block_name(L - 1, "hook_resid_post"), "ln_final.hook_out"),
         ov=[ov_map(model, l) for l in range(L)],
         patterns=[cache[block_name(l, "attn.hook_pattern")] for l in range(L)],
     )

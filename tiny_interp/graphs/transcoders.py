@@ -8,19 +8,21 @@ import re
 from pathlib import Path
 
 from ..errors import CheckpointError
+from ..features.kinds import saved_hook_name
 from ..features.sae import CFG_FILE, SAE, load_sae
 
-_MLP_IN = re.compile(r"^blocks\.(\d+)\.ln2\.hook_normalized$")
+_MLP_IN = re.compile(r"^blocks\.(\d+)\.(?:mlp\.hook_in|ln2\.hook_out)$")  # one tensor, two names
 
 
 def transcoder_layer(cfg: dict, where: Path) -> int:
     """The layer a transcoder config replaces the MLP of; refuses SAEs and transcoders of other points."""
-    hook, out = cfg.get("hook_name") or (cfg.get("metadata") or {}).get("hook_name"), cfg.get("hook_name_out")
-    match = _MLP_IN.match(hook or "")
+    meta = cfg.get("metadata") or {}
+    hook, out = cfg.get("hook_name") or meta.get("hook_name"), cfg.get("hook_name_out")
+    match = _MLP_IN.match(saved_hook_name(hook or "", meta))
     if cfg.get("architecture") != "transcoder" or not match:
         raise CheckpointError(
             f"{where} is not an MLP transcoder (architecture {cfg.get('architecture')!r}, "
-            f"hook_name {hook!r}); attribution graphs need blocks.L.ln2.hook_normalized -> "
+            f"hook_name {hook!r}); attribution graphs need blocks.L.mlp.hook_in -> "
             "blocks.L.hook_mlp_out transcoders"
         )
     layer = int(match.group(1))

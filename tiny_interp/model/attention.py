@@ -35,12 +35,14 @@ class Attention(nn.Module):
         self.attn_dropout = cfg.attn_dropout
         self.resid_dropout = make_dropout(cfg.dropout)
         self.rotary = cfg.family == "llama"
-        for name in HOOK_NAMES:
-            if self.rotary or "rot" not in name:
-                setattr(self, name, HookPoint(name))
+        self.hook_q, self.hook_k, self.hook_v = HookPoint("hook_q"), HookPoint("hook_k"), HookPoint("hook_v")
+        self.hook_rot_q, self.hook_rot_k = HookPoint("hook_rot_q"), HookPoint("hook_rot_k")
+        self.hook_attn_scores, self.hook_pattern = HookPoint("hook_attn_scores"), HookPoint("hook_pattern")
+        self.hook_z = HookPoint("hook_z")
 
     def hook_points(self) -> dict[str, HookPoint]:
-        return {name: getattr(self, name) for name in HOOK_NAMES if hasattr(self, name)}
+        # the rotated queries and keys exist only where there is a rotation (llama)
+        return {name: getattr(self, name) for name in HOOK_NAMES if self.rotary or "rot" not in name}
 
     def forward(
         self,

@@ -12,16 +12,6 @@ from .kv_cache import KVCache
 from .mlp import MLP
 from .norm import make_norm
 
-BLOCK_HOOKS = (
-    "hook_resid_pre",
-    "ln1.hook_normalized",
-    "hook_attn_out",
-    "hook_resid_mid",
-    "ln2.hook_normalized",
-    "hook_mlp_out",
-    "hook_resid_post",
-)
-
 
 class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int):
@@ -30,14 +20,20 @@ class Block(nn.Module):
         self.attn = Attention(cfg, layer)
         self.norm2 = make_norm(cfg)
         self.mlp = MLP(cfg)
-        for name in BLOCK_HOOKS:
-            setattr(self, name.replace(".", "_"), HookPoint(name))
+        self.hook_resid_pre, self.hook_attn_out = HookPoint("hook_resid_pre"), HookPoint("hook_attn_out")
+        self.hook_resid_mid, self.hook_mlp_out = HookPoint("hook_resid_mid"), HookPoint("hook_mlp_out")
+        self.hook_resid_post = HookPoint("hook_resid_post")
 
     def hook_points(self) -> dict[str, HookPoint]:
-        """This block's points under names relative to it (``attn.hook_q``, ``hook_resid_pre``)."""
-        points = {name: getattr(self, name.replace(".", "_")) for name in BLOCK_HOOKS}
+        """This block's points under names relative to it (``attn.hook_q``, ``ln2.hook_scale``, ``hook_resid_pre``),
+        in the order they fire."""
+        points: dict[str, HookPoint] = {"hook_resid_pre": self.hook_resid_pre}
+        points.update({f"ln1.{n}": p for n, p in self.norm1.hook_points().items()})
         points.update({f"attn.{n}": p for n, p in self.attn.hook_points().items()})
+        points.update({"hook_attn_out": self.hook_attn_out, "hook_resid_mid": self.hook_resid_mid})
+        points.update({f"ln2.{n}": p for n, p in self.norm2.hook_points().items()})
         points.update({f"mlp.{n}": p for n, p in self.mlp.hook_points().items()})
+        points.update({"hook_mlp_out": self.hook_mlp_out, "hook_resid_post": self.hook_resid_post})
         return points
 
     def forward(
@@ -48,7 +44,7 @@ class Block(nn.Module):
         cache: KVCache | None = None,
     ) -> Float[Tensor, "batch seq d_model"]:
         x = self.hook_resid_pre(x)
-        attn_out = self.hook_attn_out(self.attn(self.ln1_hook_normalized(self.norm1(x)), mask, rope, cache))
+        attn_out = self.hook_attn_out(self.attn(self.norm1(x), mask, rope, cache))
         x = self.hook_resid_mid(x + attn_out)
-        mlp_out = self.hook_mlp_out(self.mlp(self.ln2_hook_normalized(self.norm2(x))))
+        mlp_out = self.hook_mlp_out(self.mlp(self.norm2(x)))
         return self.hook_resid_post(x + mlp_out)

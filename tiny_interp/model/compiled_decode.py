@@ -61,7 +61,7 @@ def _step_fn(model: TinyLM) -> Callable:
         B = tokens.shape[0]
         x = model.tok_embed(tokens)
         b = bias[..., :length]
-        for layer, block in enumerate(model.blocks):
+        for layer, block in enumerate(model.layers):
             q, k, v = block.attn.qkv(block.norm1(x)).split([H * D, KV * D, KV * D], -1)
             q = rotate(q.view(B, H, D), cos, sin) * scale
             k = rotate(k.view(B, KV, D), cos, sin)
@@ -83,7 +83,9 @@ class CompiledDecoder:
     """Same interface and function as ``Decoder`` (llama family, float32, CPU)."""
 
     def __init__(self, model: TinyLM, cache: KVCache, key_valid: Bool[Tensor, "batch keys"] | None):
-        self.model, self.cache = model, cache
+        if model.rotary is None:
+            raise ValueError("the compiled decoder serves the llama family (rotary positions) only")
+        self.model, self.cache, self.rotary = model, cache, model.rotary
         B = cache.keys[0].shape[0]
         self.bias = torch.zeros((B, 1, 1, cache.max_len), dtype=torch.float32)
         self.positions = None
@@ -95,7 +97,7 @@ class CompiledDecoder:
         self.fn = _COMPILED[model]
 
     def step(self, tokens: Int[Tensor, " batch"]) -> Float[Tensor, "batch vocab"]:
-        cache, rotary = self.cache, self.model.rotary
+        cache, rotary = self.cache, self.rotary
         t = cache.length
         if t >= cache.max_len:
             raise ValueError(f"KV cache overflow: {t + 1} tokens > capacity {cache.max_len}")

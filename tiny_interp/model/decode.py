@@ -68,16 +68,17 @@ class Decoder:
                 cos, sin = model.rotary.cos[t], model.rotary.sin[t]
         H, KV, D = cfg.n_heads, cfg.kv_heads, cfg.d_head
         bias = self.bias[..., : t + 1] if self.bias is not None else None
-        for layer, block in enumerate(model.blocks):
+        for layer, block in enumerate(model.layers):
             attn = block.attn
             q, k, v = attn.qkv(block.norm1(x)).split([H * D, KV * D, KV * D], dim=-1)
             q, k, v = q.view(B, H, D), k.view(B, KV, D), v.view(B, KV, D)
-            if cos is not None:
+            if cos is not None and sin is not None:
                 q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
             keys_t, values = cache.keys[layer], cache.values[layer]  # [B, KV, D, max], [B, KV, max, D]
             keys_t[..., t] = k
             values[:, :, t] = v
-            start = 0 if self.windows[layer] is None else max(0, t + 1 - self.windows[layer])
+            window = self.windows[layer]
+            start = 0 if window is None else max(0, t + 1 - window)
             # one bmm per (row, kv head); query head h reads kv head h // groups, as SDPA's enable_gqa does
             scores = torch.bmm(q.reshape(B * KV, self.groups, D), keys_t.view(B * KV, D, -1)[..., start : t + 1])
             if self.scale != 1.0:

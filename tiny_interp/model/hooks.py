@@ -8,11 +8,14 @@ patching, steering, splicing a reconstruction) or None to leave it as it is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import difflib
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from jaxtyping import Float
 from torch import Tensor
+
+from ..errors import TinyInterpError
 
 HookFn = Callable[[Tensor, str], Tensor | None]
 NamesFilter = None | str | Sequence[str] | Callable[[str], bool]
@@ -28,6 +31,8 @@ class HookPoint:
         self.fns: list[HookFn] = []
 
     def __call__(self, x: Tensor) -> Tensor:
+        if not self.fns:  # the idle case, on every forward: no loop set up
+            return x
         for fn in self.fns:
             out = fn(x, self.name)
             if out is not None:
@@ -57,10 +62,21 @@ def name_matcher(names: NamesFilter) -> Callable[[str], bool]:
     return lambda name: name in wanted
 
 
-def check_names(points: dict[str, HookPoint], names: Iterable[str]) -> None:
-    unknown = [n for n in names if n not in points]
-    if unknown:
-        raise KeyError(f"no hook point named {unknown[0]!r}; the model has e.g. {sorted(points)[:6]}")
+class UnknownHookError(TinyInterpError, KeyError):
+    """A hook name the model does not have. Also a ``KeyError``, which callers of a name lookup expect."""
+
+    def __str__(self) -> str:
+        # KeyError's own str() quotes its argument; this message is meant to be read as it is
+        return str(self.args[0]) if self.args else ""
+
+
+def check_names(points: Collection[str], names: Iterable[str]) -> None:
+    """THE check of hook names: the first name not among ``points`` raises, naming the nearest valid ones."""
+    for name in names:
+        if name not in points:
+            near = difflib.get_close_matches(name, list(points), n=3, cutoff=0.6)
+            hint = f"did you mean {', '.join(map(repr, near))}?" if near else f"the model has e.g. {sorted(points)[:4]}"
+            raise UnknownHookError(f"no hook point named {name!r}; {hint} (model.hook_names lists them all)")
 
 
 @contextmanager

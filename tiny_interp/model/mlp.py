@@ -2,6 +2,8 @@
 
 In both families the neurons are the input of ``down``, hook point ``mlp.hook_post``. As in TransformerLens,
 ``mlp.hook_pre`` is the pre-activation (llama: the gate's), and llama's ``mlp.hook_pre_linear`` the up projection.
+``mlp.hook_in`` is the MLP's input (the second norm's output, after its gain and bias) and ``mlp.hook_out`` its
+output: the names the TransformerLens bridge and circuit-tracer's transcoders use.
 """
 
 from __future__ import annotations
@@ -24,20 +26,21 @@ class MLP(nn.Module):
         self.up = nn.Linear(cfg.d_model, cfg.d_mlp * (2 if self.gated else 1), bias=bias)
         self.down = nn.Linear(cfg.d_mlp, cfg.d_model, bias=bias)
         self.dropout = make_dropout(cfg.dropout)
+        self.hook_in, self.hook_out = HookPoint("hook_in"), HookPoint("hook_out")
         self.hook_pre, self.hook_post = HookPoint("hook_pre"), HookPoint("hook_post")
-        self.hook_pre_linear = HookPoint("hook_pre_linear") if self.gated else None
+        self.hook_pre_linear = HookPoint("hook_pre_linear")  # a point of the gated MLP only
 
     def hook_points(self) -> dict[str, HookPoint]:
-        points = {"hook_pre": self.hook_pre, "hook_post": self.hook_post}
-        if self.hook_pre_linear is not None:
+        points = {"hook_in": self.hook_in, "hook_pre": self.hook_pre}
+        if self.gated:
             points["hook_pre_linear"] = self.hook_pre_linear
-        return points
+        return {**points, "hook_post": self.hook_post, "hook_out": self.hook_out}
 
     def forward(self, x: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
-        h = self.up(x)
+        h = self.up(self.hook_in(x))
         if self.gated:
             gate, up = h.chunk(2, dim=-1)
             h = F.silu(self.hook_pre(gate)) * self.hook_pre_linear(up)
         else:
             h = F.gelu(self.hook_pre(h), approximate="tanh")
-        return self.dropout(self.down(self.hook_post(h)))
+        return self.hook_out(self.dropout(self.down(self.hook_post(h))))

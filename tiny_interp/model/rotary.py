@@ -8,6 +8,9 @@ from torch import Tensor, nn
 
 
 class Rotary(nn.Module):
+    cos: Tensor
+    sin: Tensor
+
     def __init__(self, d_head: int, max_positions: int, theta: float):
         super().__init__()
         inv_freq = 1.0 / (theta ** (torch.arange(0, d_head, 2, dtype=torch.int64).float() / d_head))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import cast
 
 import torch
 from jaxtyping import Bool, Float, Int
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 
 from .block import Block
 from .config import ModelConfig
-from .hooks import HookFn, HookPoint, NamesFilter, attached, name_matcher
+from .hooks import HookFn, HookPoint, NamesFilter, attached, check_names, name_matcher
 from .kv_cache import KVCache
 from .norm import make_dropout, make_norm
 from .rotary import Rotary
@@ -36,7 +37,6 @@ class TinyLM(nn.Module):
         if cfg.tie_embeddings:
             self.unembed.weight = self.tok_embed.weight
         self.hook_embed, self.hook_pos_embed = HookPoint(), HookPoint()
-        self.ln_final_hook_normalized = HookPoint()
         self.hook_dict = self._collect_hook_points()
         self.apply(self._init_weights)
         # GPT-2's scaled init of the projections that write into the residual stream
@@ -48,9 +48,9 @@ class TinyLM(nn.Module):
         points = {"hook_embed": self.hook_embed}
         if self.pos_embed is not None:
             points["hook_pos_embed"] = self.hook_pos_embed
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(self.layers):
             points.update({f"blocks.{i}.{name}": p for name, p in block.hook_points().items()})
-        points["ln_final.hook_normalized"] = self.ln_final_hook_normalized
+        points.update({f"ln_final.{name}": p for name, p in self.norm_f.hook_points().items()})
         for name, point in points.items():
             point.name = name
         return points
@@ -86,7 +86,7 @@ class TinyLM(nn.Module):
         masks = {
             kind: self._mask(kind, B, T, start, key_valid, input_ids.device) for kind in set(self.cfg.layer_kinds())
         }
-        for block in self.blocks[:stop_at_layer]:
+        for block in self.layers[:stop_at_layer]:
             x = block(x, masks[block.attn.kind], rope, cache)
         if stop_at_layer is not None:
             return x
@@ -97,7 +97,7 @@ class TinyLM(nn.Module):
     def readout(self, resid: Float[Tensor, "... d_model"]) -> Float[Tensor, "... vocab"]:
         """The final norm and the unembedding: the last step of ``forward``. With ``stop_at_layer=n_layers`` the
         forward returns the final residual, so a caller can read out only the rows it needs (bits per byte)."""
-        return self.unembed(self.ln_final_hook_normalized(self.norm_f(resid)))
+        return self.unembed(self.norm_f(resid))
 
     def run_with_hooks(
         self,
@@ -118,7 +118,12 @@ class TinyLM(nn.Module):
         stop_at_layer: int | None = None,
         **kwargs,
     ) -> tuple[Float[Tensor, "batch seq vocab"] | None, dict[str, Tensor]]:
-        """Logits (None when stopped early) and the activations at the points ``names`` selects (None: all)."""
+        """Logits (None when stopped early) and the activations at the points ``names`` selects (None: all); a
+        name the model lacks raises ``UnknownHookError``."""
+        if isinstance(names, str):
+            check_names(self.hook_dict, [names])
+        elif names is not None and not callable(names):
+            check_names(self.hook_dict, names)
         match = name_matcher(names)
         store: dict[str, Tensor] = {}
 
@@ -134,6 +139,16 @@ class TinyLM(nn.Module):
         """Keep ``(name, fn)`` hooks attached for a block of calls (generation, several forwards)."""
         with attached(self.hook_dict, fwd_hooks):
             yield self
+
+    @property
+    def layers(self) -> Sequence[Block]:
+        """The blocks, typed (a type checker reads ``nn.ModuleList``'s items as plain modules)."""
+        return cast("Sequence[Block]", self.blocks)
+
+    @property
+    def hook_names(self) -> list[str]:
+        """Every hook point's name, in the order the forward pass reaches them."""
+        return list(self.hook_dict)
 
     def hooks_active(self) -> bool:
         return any(p.active for p in self.hook_dict.values())
