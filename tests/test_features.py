@@ -92,7 +92,7 @@ def test_transcoders_for_every_layer_in_one_pass_and_all_spliced_at_once(make_mo
     dirs = _train(model, story_files[0], tmp_path / "tc", architecture="transcoder", skip=True)
     assert [d.name for d in dirs] == ["blocks.0.transcoder", "blocks.1.transcoder"]
     sae = load_sae(dirs[1])
-    assert sae.cfg.hook_name == "blocks.1.ln2.hook_normalized" and sae.cfg.out_hook == "blocks.1.hook_mlp_out"
+    assert sae.cfg.hook_name == "blocks.1.mlp.hook_in" and sae.cfg.out_hook == "blocks.1.hook_mlp_out"
     assert sae.W_skip is not None and sae.W_skip.abs().sum() > 0
     net, tok = load_tinylm(model), load_tokenizer(model)
     stories = story_files[1].read_text().split("<|endoftext|>")[:20]
