@@ -42,6 +42,8 @@ LLAMA2C = SHARED / "models" / "llama2c"
 FIGURES = [
     ("train_ratio_vs_reference", "x", True),
     ("train_cpu_ratio_vs_reference", "x", True),
+    ("train_ratio_vs_hf_gptneo", "x", True),
+    ("train_cpu_ratio_vs_hf_gptneo", "x", True),
     ("train_tokens_per_cpu_s", "tok/CPU-s", True),
     ("atlas_tokens_per_s", "tok/s", True),
     ("atlas_tokens_per_cpu_s", "tok/CPU-s", True),
@@ -54,7 +56,10 @@ FIGURES = [
 ]
 
 
-def prepare(tmp: Path) -> dict:
+GROUPS = ("train", "atlas", "widgets", "generate")
+
+
+def prepare(tmp: Path, groups: list[str], train: dict) -> dict:
     """Stories, a BPE, a 1M model and stories260K, made once with this checkout for both trees."""
     import torch
 
@@ -77,7 +82,8 @@ def prepare(tmp: Path) -> dict:
     from widget_latency import story_of
 
     setup = {"texts": texts[:60], "story": story_of(tok, texts[200:], 128), "model": str(model), "gen_model": None}
-    if (LLAMA2C / "stories260K.bin").exists():
+    setup.update(groups=groups, train=train)
+    if "generate" in groups and (LLAMA2C / "stories260K.bin").exists():
         from tiny_interp.llama2c import import_llama2c
 
         setup["gen_model"] = str(import_llama2c(LLAMA2C / "stories260K.bin", LLAMA2C / "tok512.model", tmp / "260K"))
@@ -94,9 +100,13 @@ def worker(setup_file: str, out_dir: str) -> None:
     setup = json.loads(Path(setup_file).read_text())
     sys.path.insert(1, str(ROOT / "bench"))
     result = {"tree": str(Path(tiny_interp.__file__).parents[1])}
-    result.update(train_figures())
-    result.update(atlas_figures(setup, Path(out_dir)))
-    result.update(widget_figures(setup))
+    groups = setup["groups"]
+    if "train" in groups:
+        result.update(train_figures(**setup["train"]))
+    if "atlas" in groups:
+        result.update(atlas_figures(setup, Path(out_dir)))
+    if "widgets" in groups:
+        result.update(widget_figures(setup))
     if setup["gen_model"]:
         result.update(generate_figures(setup["gen_model"]))
     print(json.dumps(result))
@@ -112,15 +122,14 @@ def best_of(n: int, fn) -> tuple[float, float]:
     return min(w for w, _ in runs), min(c for _, c in runs)
 
 
-def train_figures() -> dict:
+def train_figures(preset: str, seq: int, hf: bool, steps: int = 20, batch: int = 8) -> dict:
     import numpy as np
     import torch
     from train_throughput import VOCAB, RefGPT, time_ours, time_plain
 
     from tiny_interp.model import get_preset
 
-    steps, batch, seq = 20, 8, 128
-    cfg = get_preset("1M").replace(vocab_size=VOCAB, n_ctx=256)
+    cfg = get_preset(preset).replace(vocab_size=VOCAB, n_ctx=max(seq, 256))
     tokens = np.random.default_rng(0).integers(0, VOCAB, size=batch * (seq + 1) * (steps + 5) * 2, dtype=np.uint16)
     batches = [
         torch.from_numpy(tokens[i * batch * (seq + 1) : (i + 1) * batch * (seq + 1)].astype(np.int64)).view(
@@ -128,21 +137,42 @@ def train_figures() -> dict:
         )
         for i in range(steps)
     ]
-    ours, reference, ours_cpu, reference_cpu = [], [], [], []
     n_tokens = steps * batch * seq
-    for _ in range(2):  # interleaved, best of each
-        c0 = time.process_time()
-        ours.append(time_ours("1M", steps, batch, seq, tokens))
-        ours_cpu.append(n_tokens / (time.process_time() - c0))  # the whole train() call, set-up included
-        torch.manual_seed(0)
-        c0 = time.process_time()
-        reference.append(time_plain(RefGPT(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.n_ctx), batches, hf=False))
-        reference_cpu.append(n_tokens / (time.process_time() - c0))
-    return {
-        "train_ratio_vs_reference": max(ours) / max(reference),
-        "train_cpu_ratio_vs_reference": max(ours_cpu) / max(reference_cpu),
-        "train_tokens_per_cpu_s": max(ours_cpu),
+    rates: dict[str, list[float]] = {"ours": [], "reference": [], "hf_gptneo": []}
+    cpu_rates: dict[str, list[float]] = {k: [] for k in rates}
+
+    def reference_model() -> torch.nn.Module:
+        return RefGPT(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.n_ctx)
+
+    def hf_model() -> torch.nn.Module:
+        from transformers import GPTNeoForCausalLM
+
+        from tiny_interp.model.hf_format import to_hf_config
+
+        return GPTNeoForCausalLM(to_hf_config(cfg))
+
+    runs = {
+        "ours": lambda: time_ours(preset, steps, batch, seq, tokens),
+        "reference": lambda: time_plain(reference_model(), batches, hf=False),
+        "hf_gptneo": lambda: time_plain(hf_model(), batches, hf=True),
     }
+    for _ in range(2 if not hf else 1):  # interleaved, best of each
+        for name, run in runs.items():
+            if name == "hf_gptneo" and not hf:
+                continue
+            torch.manual_seed(0)
+            c0 = time.process_time()
+            rates[name].append(run())
+            cpu_rates[name].append(n_tokens / (time.process_time() - c0))  # the whole call, set-up included
+    out = {
+        "train_ratio_vs_reference": max(rates["ours"]) / max(rates["reference"]),
+        "train_cpu_ratio_vs_reference": max(cpu_rates["ours"]) / max(cpu_rates["reference"]),
+        "train_tokens_per_cpu_s": max(cpu_rates["ours"]),
+    }
+    if hf:
+        out["train_ratio_vs_hf_gptneo"] = max(rates["ours"]) / max(rates["hf_gptneo"])
+        out["train_cpu_ratio_vs_hf_gptneo"] = max(cpu_rates["ours"]) / max(cpu_rates["hf_gptneo"])
+    return out
 
 
 def atlas_figures(setup: dict, out: Path) -> dict:
@@ -227,7 +257,17 @@ def main() -> None:
     ap.add_argument("--before", default="04c2d9a", help="the commit before the seam")
     ap.add_argument("--after", default=str(ROOT), help="the tree to compare (default: this checkout)")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--figures", default=",".join(GROUPS), help=f"which figures, comma-separated: {GROUPS}")
+    ap.add_argument("--train-preset", default="1M", help="the trainer's model shape for the training figures")
+    ap.add_argument("--train-seq", type=int, default=128)
+    ap.add_argument("--train-steps", type=int, default=20, help="steps per training run (the first 10 warm up)")
+    ap.add_argument("--hf", action="store_true", help="also train Hugging Face GPTNeo (slow) for its ratio")
     args = ap.parse_args()
+    groups = [g for g in args.figures.split(",") if g]
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown:
+        ap.error(f"unknown figures {unknown}; choose from {GROUPS}")
+    train = {"preset": args.train_preset, "seq": args.train_seq, "hf": args.hf, "steps": args.train_steps}
     started = time.perf_counter()
     # a stopped run (timeout, Ctrl-C) still removes its temporary worktree of the old commit
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -241,7 +281,7 @@ def main() -> None:
         )
         try:
             setup_file = tmp / "setup.json"
-            setup_file.write_text(json.dumps(prepare(tmp)))
+            setup_file.write_text(json.dumps(prepare(tmp, groups, train)))
             trees = {"before": before, "after": Path(args.after)}
             results: dict[str, list[dict]] = {"before": [], "after": []}
             loads = [os.getloadavg()[0]]
@@ -252,6 +292,7 @@ def main() -> None:
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)], check=False)
     print(
+        f"before {args.before}, after {args.after}; figures {groups}, training {train}; "
         f"{args.rounds} rounds, ABBA order, medians; {os.cpu_count()} CPUs, load average during the run "
         f"{min(loads):.1f}-{max(loads):.1f}; {time.perf_counter() - started:.0f} s in all"
     )

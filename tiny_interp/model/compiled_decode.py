@@ -62,7 +62,7 @@ def _step_fn(model: TinyLM) -> Callable:
         x = model.tok_embed(tokens)
         b = bias[..., :length]
         for layer, block in enumerate(model.layers):
-            q, k, v = block.attn.qkv(block.norm1(x)).split([H * D, KV * D, KV * D], -1)
+            q, k, v = block.attn.qkv(block.norm1.plain(x)).split([H * D, KV * D, KV * D], -1)
             q = rotate(q.view(B, H, D), cos, sin) * scale
             k = rotate(k.view(B, KV, D), cos, sin)
             keys_t, vals = keys[layer], values[layer]  # [B, KV, D, max], [B, KV, max, D]
@@ -73,8 +73,8 @@ def _step_fn(model: TinyLM) -> Callable:
             probs = torch.softmax(scores, -1)
             y = (probs.unsqueeze(-1) * vals[:, :, :length].unsqueeze(2)).sum(3)
             x = x + block.attn.out(y.reshape(B, H * D))
-            x = x + block.mlp(block.norm2(x))
-        return model.unembed(model.norm_f(x))
+            x = x + block.mlp.body(block.norm2.plain(x))
+        return model.unembed(model.norm_f.plain(x))
 
     return step
 

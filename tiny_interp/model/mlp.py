@@ -37,10 +37,14 @@ class MLP(nn.Module):
         return {**points, "hook_post": self.hook_post, "hook_out": self.hook_out}
 
     def forward(self, x: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
-        h = self.up(self.hook_in(x))
+        return self.hook_out(self.body(self.hook_in(x)))
+
+    def body(self, x: Float[Tensor, "batch seq d_model"]) -> Float[Tensor, "batch seq d_model"]:
+        """The MLP between its input and output points (the decoder, which runs with no hooks, calls it directly)."""
+        h = self.up(x)
         if self.gated:
             gate, up = h.chunk(2, dim=-1)
             h = F.silu(self.hook_pre(gate)) * self.hook_pre_linear(up)
         else:
             h = F.gelu(self.hook_pre(h), approximate="tanh")
-        return self.hook_out(self.dropout(self.down(self.hook_post(h))))
+        return self.dropout(self.down(self.hook_post(h)))

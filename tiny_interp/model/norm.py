@@ -55,9 +55,13 @@ class LayerNorm(_NormHooks, nn.LayerNorm):
         super().__init__(d_model, eps=eps)
         self._make_hooks()
 
+    def plain(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        """The norm with no hook point: the fused kernel (the decoder calls it directly)."""
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
     def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
         if not self.inner_hooked:
-            return self.hook_out(F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps))
+            return self.hook_out(self.plain(x))
         x32 = x.float()
         normed = self._normalized(x32 - x32.mean(-1, keepdim=True), self.eps)
         return self.hook_out((normed * self.weight + self.bias).to(x.dtype))
@@ -70,14 +74,16 @@ class RMSNorm(_NormHooks, nn.Module):
         self.weight = nn.Parameter(torch.ones(d_model))
         self._make_hooks()
 
-    def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+    def plain(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        """The norm with no hook point (the decoder calls it directly)."""
         # float32 statistics keep bf16 training stable and match HF Llama bit-for-bit in float32
         x32 = x.float()
-        if self.inner_hooked:
-            normed = self._normalized(x32, self.eps)
-        else:
-            normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.hook_out(self.weight * normed.to(x.dtype))
+        return self.weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
+
+    def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        if not self.inner_hooked:
+            return self.hook_out(self.plain(x))
+        return self.hook_out(self.weight * self._normalized(x.float(), self.eps).to(x.dtype))
 
 
 Norm = LayerNorm | RMSNorm
