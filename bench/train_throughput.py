@@ -143,6 +143,42 @@ def run(preset: str, steps: int, batch: int, seq: int, rounds: int) -> dict[str,
     return {k: statistics.median(v) for k, v in results.items()}
 
 
+# points formed only while a function watches them (norm statistics, attention scores and pattern)
+WATCHED_ONLY = ("hook_scale", "hook_normalized", "hook_attn_scores", "hook_pattern")
+
+
+def idle_hook_cost(preset: str, batch: int, seq: int) -> dict[str, float]:
+    """What the idle hook points add to one training step: the points a forward passes through times the cost
+    of one idle call (timed here on a tensor of the step's shape), against the step's own CPU time."""
+    import timeit
+
+    from tiny_interp.model import TinyLM
+
+    cfg = get_preset(preset).replace(vocab_size=VOCAB, n_ctx=max(seq, 256))
+    torch.manual_seed(0)
+    model = TinyLM(cfg)
+    passed = [p for n, p in model.hook_dict.items() if not n.endswith(WATCHED_ONLY)]
+    x = torch.zeros(batch, seq, cfg.d_model)
+    n = 20_000
+    per_call = min(timeit.repeat(lambda: passed[0](x), number=n, repeat=3)) / n
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-4, fused=True)
+    ids = torch.randint(0, VOCAB, (batch, seq + 1))
+
+    def step() -> None:
+        loss = F.cross_entropy(model(ids[:, :-1]).flatten(0, 1), ids[:, 1:].flatten())
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    step()
+    runs = []
+    for _ in range(3):
+        c0 = time.process_time()
+        step()
+        runs.append(time.process_time() - c0)
+    return {"points_per_forward": len(passed), "idle_call_us": per_call * 1e6, "step_cpu_ms": min(runs) * 1e3}
+
+
 # dense bf16 tensor-core peaks (no sparsity), by device-name fragment
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0, "4090": 165.0}
 
@@ -201,11 +237,16 @@ def main() -> None:
     for preset in args.presets.split(","):
         r = run(preset, args.steps, args.batch, args.seq, args.rounds)
         last = (r["ours"] / r["reference"], r["ours"] / r["hf_gptneo"])
-        print(
-            f"{preset:>7} {r['ours']:>11.0f} {r['reference']:>10.0f} {r['hf_gptneo']:>10.0f} {last[0]:>6.2f}x {last[1]:>5.2f}x"
-        )
+        rates = f"{r['ours']:>11.0f} {r['reference']:>10.0f} {r['hf_gptneo']:>10.0f}"
+        print(f"{preset:>7} {rates} {last[0]:>6.2f}x {last[1]:>5.2f}x")
         print(json.dumps({"preset": preset, **{k: round(v, 1) for k, v in r.items()}}))
     assert last is not None
+    cost = idle_hook_cost(args.presets.split(",")[-1], args.batch, args.seq)
+    share = cost["points_per_forward"] * cost["idle_call_us"] / (cost["step_cpu_ms"] * 1e3)
+    print(
+        f"idle hook points: {cost['points_per_forward']} per forward x {cost['idle_call_us']:.2f} us = "
+        f"{share:.4%} of a training step's {cost['step_cpu_ms']:.0f} CPU-ms"
+    )
     print(f"ratio_vs_reference={last[0]:.3f} ratio_vs_hf_gptneo={last[1]:.3f}")
 
 
