@@ -104,12 +104,12 @@ class UnitSet:
     kind = "unit"
 
     def __init__(self, model_dir: str | os.PathLike, atlas: Any, name: str):
-        from ..model.checkpoint import load_tinylm
+        from ..model.opener import open_model
 
         self.model_dir = Path(model_dir)
         self.atlas = atlas
         self.name = name
-        self.model = load_tinylm(self.model_dir, device="cpu").eval()
+        self.model = open_model(self.model_dir, device="cpu").module
         self.tokenizer = atlas.tokenizer
         self._pieces: list[str] | None = None
 

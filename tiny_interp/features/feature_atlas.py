@@ -5,9 +5,10 @@ Units are (dictionary, feature): one block per dictionary of a run directory, re
 and encoded there while the forward runs. The atlas lives in ``<run dir>/atlas``. Per-token means keep each
 feature's top tokens only (``token_top``): thousands of features times the vocabulary would be tens of MB.
 
-Logit effects are the direct path of a feature's decoder direction to the logits: through the final norm's
-linear part (its gain, and LayerNorm's centring; the data-dependent scale is left out, as it is the same for
-every token) and the unembedding. Top +/- tokens are kept per feature.
+Logit effects are the direct path of a feature's decoder direction to the logits, read by the one readout
+(``tiny_interp.model.readout``, direction convention): through the final norm's linear part (its gain, and
+LayerNorm's centring; the data-dependent scale is left out, as it is the same for every token) and the
+unembedding. Top +/- tokens are kept per feature.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..interp.atlas import Atlas, AtlasConfig, UnitBlock, Units, build_atlas
+from ..model.readout import readout_of
 from .activations import layer_of
 from .card import dictionary_dirs, load_dictionaries, model_dir_for
 from .sae import SAE
@@ -50,12 +52,9 @@ def _layer(sae: SAE, net: Any) -> int:
 
 
 def decoder_logit_effects(net: Any, W_dec: Float[Tensor, "d_sae d_model"]) -> Float[Tensor, "d_sae vocab"]:
-    """Each decoder direction's direct effect on the logits (final norm's gain and centring, then unembedding)."""
-    norm, unembed = net.norm_f, net.unembed.weight
-    d = W_dec.float()
-    if isinstance(norm, torch.nn.LayerNorm):
-        d = d - d.mean(-1, keepdim=True)
-    return (d * norm.weight.float()) @ unembed.float().T
+    """Each decoder direction's direct effect on the logits: the one readout's direction convention
+    (``tiny_interp.model.readout``: the final norm's centring and gain, then the unembedding)."""
+    return readout_of(net).directions(W_dec)
 
 
 def _logit_arrays(job: Any, texts: list[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

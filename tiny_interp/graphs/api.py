@@ -74,19 +74,18 @@ class GraphModel:
 
 
 def open_graph_model(model: str | os.PathLike | Any, transcoders: str | os.PathLike | Sequence[SAE]) -> GraphModel:
-    """A model directory (or TinyLM / bridge with a tokenizer) and a directory of per-layer transcoders."""
+    """A model (``tiny_interp.Model``, a directory or name, a bridge or a TinyLM with a tokenizer) and a directory
+    of per-layer transcoders."""
     from ..interp.seam import fast_module
-    from ..model.checkpoint import load_tinylm, load_tokenizer
+    from ..model.handle import Model
 
     if isinstance(model, (str, os.PathLike)):
-        from ..loading import resolve_model_dir
-
-        path = resolve_model_dir(model)
-        net, tokenizer, name = load_tinylm(path), load_tokenizer(path), Path(path).name
-    else:
-        net, tokenizer, name = fast_module(model), getattr(model, "tokenizer", None), ""
-        if net is None:
-            raise DataError("attribution graphs need our TinyLM module; pass the model directory instead")
+        model = Model.from_pretrained(model)
+    net, tokenizer = fast_module(model), getattr(model, "tokenizer", None)
+    path = getattr(model, "model_path", None)
+    name = Path(str(path)).name if path is not None else ""
+    if net is None:
+        raise DataError("attribution graphs need our TinyLM module; pass the model directory instead")
     cfg = net.cfg
     if isinstance(transcoders, (str, os.PathLike)):
         tcs = load_transcoders(transcoders, cfg.n_layers, cfg.d_model)

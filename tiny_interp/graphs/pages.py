@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ..model.readout import readout_of
 from .graph import AttributionGraph
 from .interventions import FeatureEdit, intervene, intervene_each, next_token_table
 
@@ -19,9 +20,10 @@ ATLAS_DIR = "atlas"
 
 @torch.no_grad()
 def decoder_logits(model: Any, transcoder: Any, feature: int, tokenizer: Any, k: int = 5) -> dict[str, list]:
-    """Tokens the feature's decoder direction promotes and suppresses through the unembedding (the final norm
-    left out: a direction, not a prediction)."""
-    scores = transcoder.W_dec[feature].detach().float() @ model.unembed.weight.detach().float().T
+    """Tokens the feature's decoder direction promotes and suppresses: the one readout's direction convention
+    (``tiny_interp.model.readout``: the final norm's centring and gain, then the unembedding), the same numbers
+    as the feature atlas' logit effects."""
+    scores = readout_of(model).directions(transcoder.W_dec[feature])
     up, down = scores.topk(k), (-scores).topk(k)
     show = lambda ids, vals: [[tokenizer.decode([int(i)]), round(float(v), 3)] for i, v in zip(ids, vals)]  # noqa: E731
     return {"up": show(up.indices, up.values), "down": show(down.indices, -down.values)}

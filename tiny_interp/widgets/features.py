@@ -26,6 +26,7 @@ import traitlets
 from ..atomic import write_text_atomic
 from ..features.feature_atlas import FeatureAtlas
 from ..features.sae import SAE
+from ..model.handle import SAES_DIR, Model
 from .base import Explorer, set_text, status_line
 from .neurons import neuron_data
 from .render import (
@@ -226,23 +227,26 @@ def export_features(
 # ---------------------------------------------------------------- the explorer
 class FeatureExplorer(Explorer):
     """``FeatureExplorer(run_dir)``: a dictionary run with its atlas (``tiny-interp sae atlas``), e.g.
-    ``trained_models/ts-1L/saes``. Pick a feature or click one; type text to see it fire; steer a story."""
+    ``trained_models/ts-1L/saes``, or a ``tiny_interp.Model`` (its shipped ``saes``). Pick a feature or click one;
+    type text to see it fire; steer a story."""
 
     def __init__(
         self,
-        run_dir: str | os.PathLike,
+        run_dir: str | os.PathLike | Model,
         block: int = 0,
         feature: int | None = None,
         text: str = "",
         n_examples: int = 12,
     ):
         from ..features.card import model_dir_for
-        from ..model.checkpoint import load_tinylm, load_tokenizer
 
+        if isinstance(run_dir, Model):
+            handle, run_dir = run_dir, Path(run_dir.model_path or ".") / SAES_DIR
+        else:
+            handle = Model.from_pretrained(model_dir_for(Path(run_dir).resolve()))
         self.atlas = FeatureAtlas.open(run_dir)
         self.saes = self.atlas.dictionaries()
-        model_dir = model_dir_for(Path(run_dir).resolve())
-        self.net, self.tokenizer = load_tinylm(model_dir), load_tokenizer(model_dir)
+        self.net, self.tokenizer = handle.module, handle.tokenizer
         self.n_examples = n_examples
         self.steered: dict[str, Any] | None = None
         self.status = status_line()
