@@ -286,7 +286,8 @@ async def _run_locked(
         run.summary.already_done = len(items) - len(pending)
         run.summary.changed = changed
         run.note(
-            f"start: {len(pending)} pending ({changed} changed) of {len(items)}, model {cfg.model}, base_url {strip_userinfo(base_url)}"
+            f"start: {len(pending)} pending ({changed} changed) of {len(items)}, model {cfg.model}, "
+            f"base_url {strip_userinfo(base_url)}"
         )
         queue = iter(pending)
 

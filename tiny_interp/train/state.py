@@ -134,7 +134,9 @@ def newest_valid_state(run_dir: Path) -> Path:
         why = verify_state(folder)
         if why is None:
             if problems:
-                warnings.warn(f"skipped damaged training state(s): {'; '.join(problems)}; resuming from {folder}")
+                warnings.warn(
+                    f"skipped damaged training state(s): {'; '.join(problems)}; resuming from {folder}", stacklevel=2
+                )
             return folder
         problems.append(f"{folder.name}: {why}")
     found = "; ".join(problems) if problems else f"no {STATE_DIR}/step-* directory"
