@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from ..atomic import write_json_atomic
 from ..errors import ConfigError
@@ -121,6 +121,10 @@ class _Run:
         self.retries: Counter[str] = Counter()
         self.fatal: str | None = None
 
+    @overload
+    def redact(self, text: str) -> str: ...
+    @overload
+    def redact(self, text: None) -> None: ...
     def redact(self, text: str | None) -> str | None:
         if text is None or not self.secret or len(self.secret) < 4:
             return text

@@ -129,7 +129,7 @@ def _candidates(run_dir: Path) -> list[Path]:
 
 def newest_valid_state(run_dir: Path) -> Path:
     """The newest state whose checksums hold; a ``ResumeError`` saying what is wrong when there is none."""
-    problems = []
+    problems: list[str] = []
     for folder in _candidates(run_dir):
         why = verify_state(folder)
         if why is None:
