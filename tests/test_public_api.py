@@ -110,3 +110,91 @@ def test_quickstart_opens_one_model_once():
     assert source.count("Model.from_pretrained(") == 1
     for other in ("tiny_interp.load(", "load_tinylm", "load_tokenizer", "bridge"):
         assert other not in source, f"the quickstart opens the model a second way ({other})"
+
+
+def _options_without_help(parser, path):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options_without_help(sub, [*path, name])
+        elif not isinstance(action, argparse._HelpAction) and not action.help:
+            yield f"{' '.join(path)} {'/'.join(action.option_strings) or action.dest}"
+
+
+def test_every_option_of_every_command_has_help():
+    from tiny_interp.cli import build_parser
+
+    parser = build_parser()
+    assert list(_options_without_help(parser, ["tiny-interp"])) == []
+    import argparse
+
+    bare = argparse.ArgumentParser()
+    bare.add_argument("--undocumented")
+    assert list(_options_without_help(bare, ["x"])) == ["x --undocumented"]  # the walk does see a missing help
+
+
+def test_options_are_generated_from_the_configs():
+    import dataclasses
+
+    from tiny_interp.cli import build_parser
+    from tiny_interp.features.config import SAETrainConfig
+    from tiny_interp.features.kinds import ARCHITECTURES
+    from tiny_interp.graphs.config import GraphConfig
+
+    parser = build_parser()
+    sae_train = parser.parse_args(["sae", "train", "m", "--data", "d", "--out", "o", "--arch", "transcoder"])
+    assert sae_train.architecture == "transcoder"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["sae", "train", "m", "--data", "d", "--out", "o", "--arch", "nonsense"])
+    hint = SAETrainConfig.__annotations__["architecture"]
+    assert hint == "Architecture" and ARCHITECTURES == ("standard", "topk", "batchtopk", "jumprelu", "transcoder")
+    graph = parser.parse_args(["graph", "m", "--prompt", "p", "--transcoders", "t", "--out", "o", "--max-logits", "3"])
+    from tiny_interp.cli_args import config_from_args
+
+    assert config_from_args(GraphConfig, graph) == GraphConfig(max_logits=3)
+    assert {f.name for f in dataclasses.fields(GraphConfig)} <= set(vars(graph))
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        "tiny_interp.train.config:TrainConfig",
+        "tiny_interp.features.config:SAETrainConfig",
+        "tiny_interp.graphs.config:GraphConfig",
+        "tiny_interp.model.config:ModelConfig",
+    ],
+)
+def test_configs_reject_an_unknown_key_naming_it_and_the_file(cls):
+    import dataclasses
+    import importlib
+
+    from tiny_interp.errors import ConfigError
+
+    module, name = cls.split(":")
+    config = getattr(importlib.import_module(module), name)
+    good = config(preset="1M") if name == "TrainConfig" else config()
+    assert config.from_dict(good.to_dict()) == good
+    field = dataclasses.fields(config)[1].name
+    typo = field[:-1] + field[-1].upper() + "x"
+    with pytest.raises(ConfigError, match=rf"'{typo}' \(did you mean '{field}'\?\).* in runs/x/cfg\.json"):
+        config.from_dict({**good.to_dict(), typo: 3}, source="runs/x/cfg.json")
+
+
+def test_a_model_with_a_misspelt_config_key_names_its_file(tmp_path):
+    import shutil
+
+    from tiny_interp.errors import ConfigError
+    from tiny_interp.model.checkpoint import model_config_of
+
+    src = REPO / "trained_models" / "ts-1L"
+    if not (src / "model.safetensors").is_file():
+        pytest.skip("shipped ts-1L is not in this checkout")
+    copy = tmp_path / "m"
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("saes", "atlas"))
+    meta = json.loads((copy / "tiny_interp.json").read_text())
+    meta["model_config"]["n_layer"] = 1
+    (copy / "tiny_interp.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match=r"'n_layer' \(did you mean 'n_layers'.* in .*tiny_interp\.json"):
+        model_config_of(copy)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli_args import device
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -41,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print this neuron's top examples (repeatable)",
     )
     p.add_argument("--dead", action="store_true", help="list dead neurons")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=device, default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument(
         "--workers",
         type=int,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
+from ..cli_args import add_config_args, config_from_args
 from ..graphs.config import GraphConfig
 
 HTML_MARK = 'data-tiny-interp="graph"'
@@ -30,10 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transcoders", required=True, help="directory with one transcoder per layer (cfg.json each)")
     p.add_argument("--out", required=True, help="HTML page to write")
     p.add_argument("--json", default=None, help="also write the graph JSON that circuit-tracer / Neuronpedia read")
-    for f in dataclasses.fields(GraphConfig):
-        p.add_argument(
-            f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"(default {f.default})"
-        )
+    add_config_args(p, GraphConfig)
     p.set_defaults(run=run)
 
 
@@ -61,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     _check_target(out, HTML_MARK)
     if js is not None:
         _check_target(js, JSON_MARK)
-    config = GraphConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(GraphConfig)})
+    config = config_from_args(GraphConfig, args)
     start = time.perf_counter()
     gm = open_graph_model(args.model, args.transcoders)
     graph = gm.graph(args.prompt, config, args.target)

@@ -40,15 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="run directory to create (or resume)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--force", action="store_true", help="start over in --out, replacing the run's own files")
-    add_config_args(t, SAETrainConfig, skip=("architecture",))
-    t.add_argument(
-        "--arch",
-        "--architecture",
-        dest="architecture",
-        default="topk",
-        choices=["standard", "topk", "batchtopk", "jumprelu", "transcoder"],
-        help="dictionary kind",
-    )
+    add_config_args(t, SAETrainConfig)
     t.add_argument(
         "--hook",
         "--hooks",
