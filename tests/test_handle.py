@@ -172,3 +172,14 @@ def test_a_bare_tinylm_needs_its_tokenizer():
         as_model(model.module)
     wrapped = as_model(model.module, model.tokenizer)
     assert wrapped.module is model.module and wrapped.path is None and "model" in repr(wrapped)
+
+
+def test_the_guides_code_runs(tmp_path, monkeypatch):
+    """Every Python block of docs/guides/model-handle.md, in order, in one namespace per block."""
+    shipped("ts-1M-neo")
+    guide = (REPO / "docs" / "guides" / "model-handle.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", guide, flags=re.S)
+    assert len(blocks) >= 8
+    monkeypatch.chdir(REPO)  # the guide's relative paths are the repository's
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"model-handle.md block {i}", "exec"), {"__name__": f"guide_{i}"})
