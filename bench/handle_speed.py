@@ -6,7 +6,8 @@ one run (so the machine's load falls on both sides alike): the handle must cost 
 Generation: ``Model.generate`` against ``generate_text`` on the handle's own module and tokenizer (same prompts,
 same sampling, greedy). Atlas: ``build_atlas`` handed the handle against ``build_atlas`` handed the directory with
 the model cache emptied first (so the direct side opens the weights itself, as before the handle), same stories,
-fresh output each time. Sides alternate ABBA; a ratio is the median over repetitions of handle / direct tokens/s.
+fresh output each time. Sides alternate ABBA; a ratio is the median over repetitions of handle / direct tokens per
+CPU-second (process time, one torch thread: on the shared 2-core machine wall time mostly measures who else ran).
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ def _generation(model, reps: int, new_tokens: int) -> tuple[float, float, float]
     for rep in range(reps):
         order = [("handle", handle), ("direct", direct)]
         for side, fn in order if rep % 2 == 0 else order[::-1]:  # ABBA: a drifting load falls on both sides
-            start = time.perf_counter()
+            start = time.process_time()
             fn()
-            times[side].append(time.perf_counter() - start)
+            times[side].append(time.process_time() - start)
     return _summary(times, tokens)
 
 
@@ -70,10 +71,10 @@ def _atlas(model, stories: list[str], reps: int) -> tuple[float, float, float]:
             with tempfile.TemporaryDirectory() as tmp:
                 if side == "direct":
                     opener.forget_all()  # the direct side opens the weights itself, as before the handle
-                start = time.perf_counter()
+                start = time.process_time()
                 source = model if side == "handle" else model.model_path
                 atlas = build_atlas(source, stories, out=Path(tmp) / "atlas", progress=False, fresh=True)
-                times[side].append(time.perf_counter() - start)
+                times[side].append(time.process_time() - start)
                 tokens = atlas.meta["tokens"]
             opener.remember(opener.cache_key(model.path, model.device, model.dtype), model)
     return _summary(times, tokens)

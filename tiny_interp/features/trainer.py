@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ..atomic import write_bytes_atomic, write_json_atomic
 from ..errors import CheckpointError, ConfigError
+from ..model.handle import Model
 from .activations import StreamSpec, buffer_activations, data_fingerprint, story_buffers
 from .config import SAETrainConfig, dictionary_specs
 from .objective import StepOutput, dense_loss, topk_loss
@@ -125,7 +126,7 @@ def sae_config(cfg: SAETrainConfig, hook_in: str, hook_out: str, d_in: int, d_ou
 class Trainer:
     def __init__(
         self,
-        model_dir: str | os.PathLike,
+        model_dir: str | os.PathLike | Model,
         data: str | os.PathLike,
         out: str | os.PathLike,
         cfg: SAETrainConfig,
@@ -133,6 +134,10 @@ class Trainer:
         force: bool = False,
         progress: bool = True,
     ):
+        if isinstance(model_dir, Model):  # its directory: the run records it and re-opens the same cached handle
+            if model_dir.path is None:
+                raise ConfigError("SAETrainer needs a model saved in a directory; save it first")
+            model_dir = model_dir.path
         self.model_dir, self.data, self.out, self.cfg = Path(model_dir), str(data), Path(out), cfg
         self.resume, self.force, self.progress = resume, force, progress
         self.step_i = self.buffer = self.batch_in_buffer = 0
