@@ -205,9 +205,9 @@ class Model:
 
     # --- running ------------------------------------------------------------------------------------------------
     def __call__(self, input: TextOrTokens) -> Float[Tensor, "batch pos vocab"]:
-        """Logits for text (tokenized as ``to_tokens``) or token ids."""
-        with torch.no_grad():
-            return self.module(self._ids(input))
+        """Logits for text (tokenized as ``to_tokens``) or token ids; differentiable, as in TransformerLens (wrap
+        in ``torch.no_grad()`` when no gradient is wanted)."""
+        return self.module(self._ids(input))
 
     forward = __call__
 
@@ -220,7 +220,7 @@ class Model:
         self, input: TextOrTokens, names: NamesFilter = None, stop_at_layer: int | None = None
     ) -> tuple[Float[Tensor, "batch pos vocab"] | None, dict[str, Tensor]]:
         """(logits, or None with ``stop_at_layer``; {hook name: activation}) for the points ``names`` selects
-        (a name, a list, a predicate; None: all)."""
+        (a name, a list, a predicate; None: all). Runs without gradients: a cache is for reading."""
         with torch.no_grad():
             return self.module.run_with_cache(self._ids(input), names=names, stop_at_layer=stop_at_layer)
 
