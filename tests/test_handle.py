@@ -80,6 +80,10 @@ def test_tokens_match_transformerlens(pair):
         assert torch.equal(
             model.to_tokens(TEXTS[:2], prepend_bos=prepend), bridge.to_tokens(TEXTS[:2], prepend_bos=prepend)
         )
+    for side in ("left", "right"):
+        assert torch.equal(
+            model.to_tokens(TEXTS[:2], padding_side=side), bridge.to_tokens(TEXTS[:2], padding_side=side)
+        )
     ids = model.to_tokens(TEXTS[0])
     assert model.to_str_tokens(ids) == bridge.to_str_tokens(ids)
     assert model.to_str_tokens(ids[0].tolist()) == bridge.to_str_tokens(ids[0])

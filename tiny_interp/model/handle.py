@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from jaxtyping import Float, Int
@@ -143,11 +143,17 @@ class Model:
         return [self.bos_token_id, *ids] if prepend_bos else ids
 
     def to_tokens(
-        self, input: str | Sequence[str], prepend_bos: bool | None = None, truncate: bool = True
+        self,
+        input: str | Sequence[str],
+        prepend_bos: bool | None = None,
+        padding_side: Literal["left", "right"] | None = None,
+        move_to_device: bool = True,
+        truncate: bool = True,
     ) -> Int[Tensor, "batch pos"]:
         """Token ids as TransformerLens' ``to_tokens``: one row per text, the BOS token first (these models were
-        trained with a BOS before every story; ``prepend_bos=False`` leaves it out), right-padded with the pad
-        token, cut to the context when ``truncate``; on the model's device."""
+        trained with a BOS before every story; ``prepend_bos=False`` leaves it out), padded with the pad token on
+        ``padding_side`` (default right), cut to the context when ``truncate``; on the model's device unless
+        ``move_to_device=False``."""
         texts = [input] if isinstance(input, str) else list(input)
         bos = True if prepend_bos is None else prepend_bos
         rows = [self._encode(t, bos) for t in texts]
@@ -156,8 +162,9 @@ class Model:
         width = max((len(r) for r in rows), default=0)
         out = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
         for i, r in enumerate(rows):
-            out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-        return out.to(self.device)
+            start = width - len(r) if padding_side == "left" else 0
+            out[i, start : start + len(r)] = torch.tensor(r, dtype=torch.long)
+        return out.to(self.device) if move_to_device else out
 
     def to_str_tokens(
         self, input: str | Sequence[str] | Tensor | Sequence[int], prepend_bos: bool | None = None
