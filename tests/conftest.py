@@ -79,5 +79,20 @@ def make_model_dir(tmp_path_factory, bpe_tokenizer):
     return make
 
 
+SCREENS = REPO / "docs" / "assets" / "screens"
+SCREENSHOTS_ENV = "TINY_INTERP_SCREENSHOTS"
+
+
+def save_doc_screenshot(target, name: str) -> Path | None:
+    """Save a Playwright page or locator as docs/assets/screens/<name>.png when $TINY_INTERP_SCREENSHOTS is set
+    (`make screenshots`); otherwise nothing is written, so an ordinary test run leaves the committed pictures alone."""
+    if not os.environ.get(SCREENSHOTS_ENV):
+        return None
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    path = SCREENS / f"{name}.png"
+    target.screenshot(path=str(path))
+    return path
+
+
 # notebook tests: one session model trained through notebooks/01_train, shared by the notebook, report and browser tests
 from nb_fixtures import nb_run  # noqa: E402,F401
