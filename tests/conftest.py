@@ -26,6 +26,13 @@ needs_shared = pytest.mark.skipif(
 )
 
 
+def shared_or_skip(path: Path, needed_for: str) -> Path:
+    """``path`` inside ../shared, or else skip the test, saying which shared file it needs and for what."""
+    if not path.exists():
+        pytest.skip(f"{needed_for} needs {path} from ../shared, which is absent (TINY_INTERP_SHARED points elsewhere)")
+    return path
+
+
 def read_shared_stories(name: str, n: int) -> list[str]:
     """The first n stories of ../shared/data/tinystories/<name>.txt."""
     from tiny_interp.data.stories import read_stories
