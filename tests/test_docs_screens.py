@@ -71,7 +71,7 @@ def test_story_inspector(browser, one_layer, tmp_path):  # noqa: F811
     from tiny_interp.widgets import StoryInspector, save_html
 
     page = save_html(tmp_path / "s.html", StoryInspector(one_layer, story=STORY))
-    # the second "Tom": what the model reads there
+    # "She": what the model reads at a pronoun
     draw(browser, page, ".ti-root .ti-tok", "story-inspector", click=".ti-root .ti-tok >> nth=15")
 
 
