@@ -13,8 +13,9 @@ import asyncio
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ from .simulation import (
     simulation_score,
     simulation_snippets,
 )
-from .store import RunPaths, export_for_feature_explorer, write_result
+from .store import KIND, RunPaths, export_for_feature_explorer, write_result
 from .units import Evidence, Unit, UnitSet
 
 TEMPERATURE = 0.0  # explanations and scores are asked greedily: a rerun of a failed item asks the same way
@@ -127,13 +128,49 @@ def run_autointerp(
     stories_label: str = "",
     api_key: str | None = None,
     progress: bool = True,
+    beside_model: bool = False,
 ) -> dict[str, Any]:
     """Explain and score ``units``; rerunning the same call asks nothing already done. Returns the result dict
-    that was written to ``RunPaths.result`` (see ``store``)."""
+    that was written to ``RunPaths.result`` (see ``store``): beside the atlas, or under ``runs/`` for a shipped
+    model's atlas unless ``beside_model``. One process writes a store at a time."""
+    from ..shipped import record_source
+
     if cfg.needs_llm and runner is None:
         raise ConfigError("an LLM explainer or scorer needs an endpoint (RunnerConfig / --base-url and --model)")
-    paths = RunPaths.of(unit_set.atlas_dir, name or run_name(cfg, runner))
+    paths = RunPaths.of(unit_set.atlas_dir, name or run_name(cfg, runner), beside_model)
+    paths.check_store()  # someone else's folder or file, or a live run: refused before anything is read or written
     held, first = heldout_stories(stories, unit_set.atlas.meta, cfg.heldout)
+    record_source(unit_set.atlas_dir)
+    with _store_lock(paths):
+        return _explain_and_score(
+            unit_set, stories, units, cfg, runner, paths, (held, first), stories_label, api_key, progress
+        )
+
+
+@contextmanager
+def _store_lock(paths: RunPaths) -> Iterator[None]:
+    """The store's lock for the whole run, then the store claimed (marker and manifest) under it."""
+    from ..locking import exclusive_lock, lock_path
+
+    paths.store.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(lock_path(paths.store, KIND), f"auto-interp store {paths.store}"):
+        paths.claim_store()
+        yield
+
+
+def _explain_and_score(
+    unit_set: UnitSet,
+    stories: Sequence[str],
+    units: Sequence[Unit],
+    cfg: AutointerpConfig,
+    runner: RunnerConfig | None,
+    paths: RunPaths,
+    heldout: tuple[list[str], int],
+    stories_label: str,
+    api_key: str | None,
+    progress: bool,
+) -> dict[str, Any]:
+    held, first = heldout
     settings = {
         "unit_set": unit_set.name,
         "prompt_version": PROMPT_VERSION,
@@ -157,7 +194,7 @@ def run_autointerp(
     result = _assemble(unit_set, units, cfg, runner, explanations, explain_failures, scores, settings)
     write_result(paths.result, result)
     if unit_set.kind == "feature":
-        export_for_feature_explorer(unit_set.atlas_dir)
+        export_for_feature_explorer(unit_set.atlas_dir, paths.store)
     return result
 
 

@@ -19,6 +19,12 @@ Train sparse dictionaries on a model's activations, streamed from stories (no ac
 """
 
 
+BESIDE_HELP = (
+    "write beside a shipped model's dictionaries (default: a shipped model stays as shipped and the results go "
+    "under runs/<model>/)"
+)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ..cli_args import add_config_args
     from ..features.config import SAETrainConfig
@@ -75,6 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", required=True, help="held-out stories (e.g. valid.txt; never the test split)")
     e.add_argument("--n-stories", type=int, default=300, help="stories to evaluate on (default 300)")
     e.add_argument("--model", default=None, help="model directory (default: the one recorded at training)")
+    e.add_argument("--beside-model", action="store_true", help=BESIDE_HELP)
     e.set_defaults(run=run_eval)
     a = verbs.add_parser(
         "atlas",
@@ -87,6 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--data", required=True, help="stories to stream (e.g. valid.txt)")
     a.add_argument("--n-stories", type=int, default=None, help="use only the first N stories")
     a.add_argument("--force", action="store_true", help="rebuild, replacing only the atlas's own files")
+    a.add_argument("--beside-model", action="store_true", help=BESIDE_HELP)
     a.set_defaults(run=run_atlas)
 
 
@@ -121,11 +129,9 @@ def run_train(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     from ..features.card import evaluate_run
 
-    if args.n_stories <= 0:
-        from ..errors import ConfigError
-
-        raise ConfigError(f"--n-stories must be positive, got {args.n_stories}")
-    result = evaluate_run(args.dir, args.data, n_stories=args.n_stories, model=args.model)
+    result = evaluate_run(
+        args.dir, args.data, n_stories=args.n_stories, model=args.model, beside_model=args.beside_model
+    )
     for s in result["spliced"]:
         print(f"{len(s['hooks'])} spliced: CE loss recovered {s['ce_loss_recovered']:.4f}, KL {s['kl']:.4f}")
     for hook, m in result["dictionaries"].items():
@@ -139,6 +145,8 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_atlas(args: argparse.Namespace) -> int:
     from ..features.feature_atlas import build_feature_atlas
 
-    atlas = build_feature_atlas(args.dir, args.data, n_stories=args.n_stories, force=args.force)
+    atlas = build_feature_atlas(
+        args.dir, args.data, n_stories=args.n_stories, force=args.force, beside_model=args.beside_model
+    )
     print(f"feature atlas: {atlas.meta['tokens']:,} tokens from {atlas.meta['stories']:,} stories -> {atlas.path}")
     return 0

@@ -22,6 +22,8 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..interp.atlas import Atlas, AtlasConfig, UnitBlock, Units, build_atlas
+from ..interp.atlas.build import OUTPUT_KIND
+from ..interp.atlas.fileformat import is_earlier_atlas
 from .activations import layer_of
 from .card import dictionary_dirs, load_dictionaries, model_dir_for
 from .sae import SAE
@@ -85,24 +87,59 @@ def build_feature_atlas(
     force: bool = False,
     config: AtlasConfig | None = None,
     progress: bool = True,
+    beside_model: bool = False,
     **overrides: Any,
 ) -> "FeatureAtlas":
-    run_dir = Path(run_dir).resolve()
+    """Build (or resume) the feature atlas of the dictionaries in ``run_dir`` into ``run_dir/atlas`` -- for a
+    shipped model's dictionaries into ``runs/`` instead, unless ``beside_model``. One build writes an atlas at a
+    time: a second one (or a resume beside a live build) is refused with the builder's pid."""
+    from ..locking import check_unlocked, exclusive_lock, lock_path
+    from ..model.checkpoint import load_tinylm
+    from ..ownership import check_output_dir
+    from ..shipped import record_source, results_path
+    from .validate import check_count, check_dir, check_fits
+
+    check_count(n_stories, "--n-stories")
+    run_dir = check_dir(run_dir, "dictionary run").resolve()
     model_dir = model_dir_for(run_dir)
-    atlas = build_atlas(
-        model_dir,
-        stories,
-        out=run_dir / ATLAS_DIR,
-        config=config or FEATURE_DEFAULTS,
-        n_stories=n_stories,
-        fresh=force,
-        progress=progress,
-        units_factory="tiny_interp.features.feature_atlas:feature_units",
-        units_args=(str(run_dir),),
-        extra=_logit_arrays,
-        **overrides,
-    )
+    dirs = dictionary_dirs(run_dir)
+    check_fits(load_dictionaries(run_dir), dirs, load_tinylm(model_dir))
+    out = results_path(run_dir / ATLAS_DIR, beside_model)
+    check_unlocked(lock_path(out, OUTPUT_KIND), f"feature atlas {out}")
+    check_output_dir(out, OUTPUT_KIND, force=force, legacy=is_earlier_atlas)
+    texts = _story_texts(stories, n_stories)  # a bad story file is refused before the atlas folder is claimed
+    record_source(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(lock_path(out, OUTPUT_KIND), f"feature atlas {out}"):
+        atlas = build_atlas(
+            model_dir,
+            texts,
+            out=out,
+            config=config or FEATURE_DEFAULTS,
+            fresh=force,
+            progress=progress,
+            units_factory="tiny_interp.features.feature_atlas:feature_units",
+            units_args=(str(run_dir),),
+            extra=_logit_arrays,
+            **overrides,
+        )
     return FeatureAtlas.open(atlas.path)
+
+
+def _story_texts(stories: Any, limit: int | None) -> list[str]:
+    """The stories of a file or folder (any story format) or of a list, at most ``limit``; none is an error."""
+    import itertools
+
+    from ..data.stories import iter_stories, read_stories
+    from ..errors import DataError, utf8_input
+
+    if not isinstance(stories, (str, os.PathLike)):
+        return read_stories(stories, limit=limit)
+    with utf8_input(stories):
+        texts = list(itertools.islice(iter_stories(stories), limit))
+    if not texts:
+        raise DataError(f"{stories} holds no stories")
+    return texts
 
 
 class FeatureAtlas(Atlas):
@@ -110,18 +147,29 @@ class FeatureAtlas(Atlas):
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "FeatureAtlas":
+        """A run directory's atlas (``run/atlas``, or its place under ``runs/`` for a shipped model's run, which
+        wins when both exist), or an atlas directory itself."""
+        from ..shipped import find_results
+
         path = Path(path)
-        if (path / ATLAS_DIR / "atlas.json").is_file():
-            path = path / ATLAS_DIR
+        if not (path / "atlas.json").is_file():
+            path = find_results(path / ATLAS_DIR, "atlas.json")
         base = Atlas.open(path)
         return cls(base.path, base.meta, base.a)
+
+    @property
+    def run_dir(self) -> Path:
+        """The dictionaries' directory (the shipped one for an atlas written to ``runs/`` about it)."""
+        from ..shipped import source_path
+
+        return source_path(Path(self.path).parent)
 
     @property
     def dictionary_names(self) -> list[str]:
         return list(self.meta.get("dictionaries", []))
 
     def dictionaries(self) -> list[SAE]:
-        return load_dictionaries(self.path.parent)
+        return load_dictionaries(self.run_dir)
 
     def logit_effects(self, block: int, feature: int) -> Any:
         """Top positive and negative tokens of a feature's direct logit effect."""

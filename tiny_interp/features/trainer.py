@@ -25,6 +25,7 @@ from .activations import StreamSpec, buffer_activations, data_fingerprint, story
 from .config import SAETrainConfig, dictionary_specs
 from .objective import StepOutput, dense_loss, topk_loss
 from .sae import SAE, SAEConfig
+from .validate import check_device, check_hooks
 
 RUN_KIND = "tiny-interp-sae-run"
 OUTPUT_KIND = "sae-run"
@@ -144,10 +145,13 @@ class Trainer:
         from ..loading import resolve_model_dir
         from .model_access import open_model
 
+        check_device(self.cfg.device)
         self._check_out()
         self.model_dir = resolve_model_dir(self.model_dir)
         self.model, self.tokenizer, self.n_layers, self.n_ctx = open_model(self.model_dir, self.cfg.device)
         specs = dictionary_specs(self.cfg, self.n_layers)
+        if not self.cfg.is_transcoder and hasattr(self.model, "hook_dict"):
+            check_hooks(self.model.hook_dict, self.cfg.hooks, "--hook")
         hooks = tuple(dict.fromkeys(h for _, a, b in specs for h in (a, b)))
         self.stream = StreamSpec(
             self.data,
@@ -171,17 +175,27 @@ class Trainer:
             torch.set_num_threads(self.cfg.threads)
         return self
 
-    def _check_out(self) -> None:
-        from ..ownership import check_output_dir
+    def _check_out(self, under_lock: bool = False) -> None:
+        from ..locking import check_unlocked, lock_path
+        from ..ownership import check_files, check_output_dir
 
         out, state = self.out, self.out / STATE_FILE
+        if not under_lock:  # our own lock would block the probe
+            check_unlocked(lock_path(out, OUTPUT_KIND), f"dictionary run {out}")
         check_output_dir(out, OUTPUT_KIND, force=self.force, legacy=_is_earlier_run)
+        if out.is_dir():
+            check_files(out, OUTPUT_KIND, self._own_files(), legacy=lambda _: _is_earlier_run(out))
         if self.resume and not state.is_file():
             raise ConfigError(f"nothing to resume in {out} (no {STATE_FILE}); run without --resume to start fresh")
         if (state.is_file() or any(out.glob("*/cfg.json"))) and not self.resume and not self.force:
             raise ConfigError(
                 f"{out} already holds a dictionary run; pass --resume to continue it or --force to replace it"
             )
+
+    def _own_files(self) -> list[str]:
+        """Every name the run writes in ``out`` (its manifest: ``--force`` replaces these and nothing else)."""
+        names = [spec[0] for spec in dictionary_specs(self.cfg, self.n_layers)] if hasattr(self, "n_layers") else []
+        return [MARKER, METRICS_FILE, STATE_FILE, *names]
 
     def _build(self, first: dict[str, Tensor]) -> None:
         """Fresh dictionaries, seeded, with b_dec set to the mean of the first buffer's targets."""
@@ -239,12 +253,30 @@ class Trainer:
         self.step_i += 1
 
     def run(self) -> list[Path]:
-        """Train to ``cfg.tokens`` (resuming if asked) and save the dictionaries; their directories."""
-        from tqdm.auto import tqdm
+        """Train to ``cfg.tokens`` (resuming if asked) and save the dictionaries; their directories. One process
+        writes a run directory at a time (a second, or a ``--resume`` beside a live run, is refused with its pid)."""
+        from ..locking import exclusive_lock, lock_path
 
         self.setup()
+        created = not self.out.exists()
+        self.out.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(lock_path(self.out, OUTPUT_KIND), f"dictionary run {self.out}"):
+            self._check_out(under_lock=True)  # again under the lock: a run that just ended may have left a state behind
+            return self._run_locked(created)
+
+    def _run_locked(self, created: bool) -> list[Path]:
+        from tqdm.auto import tqdm
+
         self._start()
-        bar = tqdm(total=self.cfg.steps, initial=self.step_i, unit="step", desc="sae train", disable=not self.progress)
+        # drawn from the first step on: a run refused before it (too little data) prints only its error line
+        bar = tqdm(
+            total=self.cfg.steps,
+            initial=self.step_i,
+            unit="step",
+            desc="sae train",
+            disable=not self.progress,
+            delay=float("inf"),
+        )
         self._clock = (time.perf_counter(), self.step_i)
         with self._activation_buffers() as buffers:
             for c, acts in buffers:
@@ -255,6 +287,8 @@ class Trainer:
                     break
                 self.buffer, self.batch_in_buffer = c + 1, 0
         bar.close()
+        if self.step_i == 0:
+            self._discard(created)
         if self.step_i < self.cfg.steps:
             warnings.warn(
                 f"{self.data} ran out after {self.step_i * self.cfg.batch_tokens:,} tokens ({self.step_i} "
@@ -262,6 +296,20 @@ class Trainer:
                 stacklevel=2,
             )
         return self.finish(time.perf_counter() - self._clock[0])
+
+    def _discard(self, created: bool) -> None:
+        """Not one step: the data holds fewer tokens than one batch. Nothing is saved; a folder this run created
+        is removed again, so the refusal leaves things as they were."""
+        import shutil
+
+        from ..errors import DataError
+
+        if created:
+            shutil.rmtree(self.out, ignore_errors=True)
+        raise DataError(
+            f"{self.data} gave fewer than --batch-tokens {self.cfg.batch_tokens:,} tokens, not one training step: "
+            "lower --batch-tokens (and --buffer-stories) or give more stories"
+        )
 
     def _activation_buffers(self) -> Any:
         """(index, activations) of every buffer from the current one on, computed a buffer ahead in a background
@@ -294,6 +342,8 @@ class Trainer:
             self._after_step(bar)
 
     def _after_step(self, bar: Any) -> None:
+        if bar.delay:
+            bar.delay = 0
         bar.update(1)
         if self.step_i % self.cfg.log_every == 0 or self.step_i == self.cfg.steps:
             self._log()
@@ -322,11 +372,12 @@ class Trainer:
 
     # ---- state ----
     def _start(self) -> None:
-        from ..ownership import claim_output_dir, owns
+        from ..ownership import claim_files, claim_output_dir, owns
 
         # decided before claiming: with --force in someone else's folder, a metrics.jsonl there is theirs
         earlier_run = self.out.is_dir() and (owns(self.out, OUTPUT_KIND) or _is_earlier_run(self.out))
         claim_output_dir(self.out, OUTPUT_KIND, force=self.force, legacy=_is_earlier_run)
+        claim_files(self.out, OUTPUT_KIND, self._own_files(), legacy=lambda _: earlier_run)
         self._last_logged = _last_logged_step(self.out / METRICS_FILE) if self.resume else 0
         if self.resume:
             self._load_state()
