@@ -104,7 +104,9 @@ def test_graph_writes_its_own_files_again_and_claims_them(in_workspace, capsys):
     out = in_workspace / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep\n")
-    argv = [a.replace(W, str(in_workspace)) for a in [*G, *P, "--out", f"{W}/mine/g.html", "--json", f"{W}/mine/g.json"]]
+    argv = [
+        a.replace(W, str(in_workspace)) for a in [*G, *P, "--out", f"{W}/mine/g.html", "--json", f"{W}/mine/g.json"]
+    ]
     from tiny_interp.cli import main
     from tiny_interp.ownership import manifest
 
