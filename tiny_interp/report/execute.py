@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TinyInterpError
-from .params import inject_parameters
+from .params import INJECTED_TAG, inject_parameters
 
 
 class NotebookError(TinyInterpError):
@@ -92,11 +92,13 @@ def strip_ansi(text: str) -> str:
 
 
 def failed_cell_line(nb: Any, ename: str, evalue: str) -> str:
-    """One line: which cell failed (its number in the notebook, counting every cell from 1) and the error."""
+    """One line: which cell failed (its number in the user's notebook, counting every cell from 1 and leaving out
+    the cell we injected the parameters in) and the error."""
+    cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
     number = next(
         (
             i + 1
-            for i, cell in enumerate(nb.cells)
+            for i, cell in enumerate(cells)
             if any(o.get("output_type") == "error" for o in cell.get("outputs", []))
         ),
         None,
