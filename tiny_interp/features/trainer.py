@@ -342,7 +342,7 @@ class Trainer:
             self._after_step(bar)
 
     def _after_step(self, bar: Any) -> None:
-        if bar.delay:
+        if getattr(bar, "delay", 0):  # a disabled bar has no delay
             bar.delay = 0
         bar.update(1)
         if self.step_i % self.cfg.log_every == 0 or self.step_i == self.cfg.steps:
