@@ -109,7 +109,7 @@ def unit_scores_many(
     return out
 
 
-def set_summary(values: Sequence[float], n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+def set_summary(values: Sequence[float | None], n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Mean over units with a 95% bootstrap interval over units (None values, unscored units, are left out)."""
     v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=np.float64)
     if not len(v):

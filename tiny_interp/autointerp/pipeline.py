@@ -237,6 +237,8 @@ class _Caller:
     def __call__(self, step: str, items: list[LLMItem], out: Path, handle: Callable, max_tokens: int) -> None:
         from ..llm.runner import run_items_async
 
+        if self.runner is None:
+            raise ConfigError("an LLM explainer or scorer needs an endpoint (RunnerConfig / --base-url and --model)")
         cfg = dataclasses.replace(self.runner, max_tokens=max_tokens, temperature=TEMPERATURE)
         coro = run_items_async(items, out, cfg, handle, api_key=self.api_key, progress=self.progress, desc=step)
         self.summaries[step] = _run_coroutine(coro)
@@ -414,7 +416,7 @@ def _score(
 
 def _rule_answer(scorer: str, explanation: str, snippets: list[Snippet]) -> dict[str, Any]:
     if scorer == "simulation":
-        acts = [a for s in snippets for a in s.acts]
+        acts = [a for s in snippets for a in s.acts or ()]
         return simulation_score(acts, rule_simulation(explanation, snippets), [s.kind for s in snippets])
     return {**_labels(snippets), "scores": SCORERS[scorer][2](explanation, snippets)}
 
@@ -454,7 +456,7 @@ def _assemble(
             entry[s] = metrics[s].get(u.key)  # None: not explained, so not scored
         per_unit[u.key] = entry
     summary = {s: _scorer_summary([e[s] for e in per_unit.values() if e[s]], s, cfg.n_bootstrap) for s in cfg.scorers}
-    llm = runner.to_json() if runner is not None else None
+    llm: dict[str, Any] = runner.to_json() if runner is not None else {}
     return {
         "format": "tiny-interp-autointerp-1",
         "prompt_version": PROMPT_VERSION,
@@ -478,7 +480,7 @@ def _scorer_summary(entries: list[dict[str, Any]], scorer: str, n_bootstrap: int
     """Set means with intervals of a scorer's metrics, and how many units were scored, failed, skipped (and, for
     simulation, had no logprobs to read)."""
     metrics = ("correlation",) if scorer == "simulation" else ("balanced_accuracy", "f1", "auroc")
-    out = {m: set_summary([e.get(m) for e in entries], n_bootstrap) for m in metrics}
+    out: dict[str, Any] = {m: set_summary([e.get(m) for e in entries], n_bootstrap) for m in metrics}
     out |= {
         "scored": sum(1 for e in entries if metrics[0] in e),
         "failed": sum(1 for e in entries if "failure" in e),

@@ -255,13 +255,14 @@ class FeatureSet(UnitSet):
         if n <= 0 or "logit_pos_ids" not in a:
             return (), ()
         f = unit.layer * self.atlas.d_mlp + unit.index
-        return tuple(
+        up, down = (
             tuple(
                 (self.pieces[int(i)], float(v))
                 for i, v in zip(a[f"logit_{sign}_ids"][f, :n], a[f"logit_{sign}_values"][f, :n])
             )
             for sign in ("pos", "neg")
         )
+        return up, down
 
 
 def sample_units(units: Sequence[Unit], n: int | None, seed: int) -> list[Unit]:

@@ -15,7 +15,9 @@ Train sparse dictionaries on a model's activations, streamed from stories (no ac
 
 --out holds train_config.json, metrics.jsonl, resume.safetensors while training, then one directory per dictionary
 (cfg.json + sae_weights.safetensors in SAELens' layout, and our train_config.json). A killed run continues with
---resume and ends with the same weights; --force starts over, replacing only the run's own files.
+--resume and ends with the same weights; --force starts over, replacing only the run's own files (a same-named
+file of anyone else's is refused). One process writes a run at a time. An --out inside a shipped model goes
+under runs/<model>/ unless --beside-model.
 """
 
 
@@ -46,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="run directory to create (or resume)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--force", action="store_true", help="start over in --out, replacing the run's own files")
+    t.add_argument("--beside-model", action="store_true", help="let --out lie inside a shipped model (default: runs/)")
     add_config_args(t, SAETrainConfig, skip=("architecture",))
     t.add_argument(
         "--arch",
@@ -120,7 +123,10 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(
         SAETrainConfig, args, architecture=args.architecture, hooks=args.hooks, layers=args.layers, skip=args.skip
     )
-    dirs = Trainer(args.model, args.data, args.out, cfg, resume=args.resume, force=args.force).run()
+    from ..shipped import results_path
+
+    out = results_path(args.out, args.beside_model)  # a shipped model's saes/ stays as shipped
+    dirs = Trainer(args.model, args.data, out, cfg, resume=args.resume, force=args.force).run()
     for d in dirs:
         print(f"saved {d}")
     return 0

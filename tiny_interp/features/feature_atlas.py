@@ -13,6 +13,7 @@ every token) and the unembedding. Top +/- tokens are kept per feature.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from ..errors import ConfigError
 from ..interp.atlas import Atlas, AtlasConfig, UnitBlock, Units, build_atlas
 from ..interp.atlas.build import OUTPUT_KIND
 from ..interp.atlas.fileformat import is_earlier_atlas
@@ -36,14 +38,22 @@ FEATURE_DEFAULTS = AtlasConfig(top_k=12, window=6, token_top=16, top_min=0.0)
 def feature_units(net: Any, run_dir: str) -> Units:
     """One block per dictionary under ``run_dir``: its latents on its input hook (float32)."""
     saes = load_dictionaries(run_dir, device=str(next(net.parameters()).device))
+    check_one_size(saes, run_dir)
+    blocks = [UnitBlock(s.cfg.hook_name, s.cfg.d_sae, _layer(s, net), transform=_encoder(s)) for s in saes]
+    return Units(blocks, kind="feature")
+
+
+def check_one_size(saes: list[SAE], run_dir: str | os.PathLike) -> None:
     sizes = {s.cfg.d_sae for s in saes}
     if len(sizes) != 1:
-        raise ValueError(f"{run_dir}: an atlas needs dictionaries of one size, got {sorted(sizes)}")
-    blocks = [
-        UnitBlock(s.cfg.hook_name, s.cfg.d_sae, _layer(s, net), transform=lambda x, s=s: s.encode(x.float()))
-        for s in saes
-    ]
-    return Units(blocks, kind="feature")
+        raise ConfigError(
+            f"{run_dir}: a feature atlas needs dictionaries of one size, got {sorted(sizes)}; "
+            "build one atlas per size (one run directory each)"
+        )
+
+
+def _encoder(sae: SAE) -> Callable[[Tensor], Tensor]:
+    return lambda x: sae.encode(x.float())
 
 
 def _layer(sae: SAE, net: Any) -> int:
@@ -68,8 +78,10 @@ def _logit_arrays(job: Any, texts: list[str]) -> tuple[dict[str, np.ndarray], di
         for sae in load_dictionaries(run_dir):
             effects = decoder_logit_effects(job.net, sae.W_dec)
             top, bottom = effects.topk(N_LOGITS, dim=-1), (-effects).topk(N_LOGITS, dim=-1)
-            pos_ids.append(top.indices), pos_vals.append(top.values)
-            neg_ids.append(bottom.indices), neg_vals.append(-bottom.values)
+            pos_ids.append(top.indices)
+            pos_vals.append(top.values)
+            neg_ids.append(bottom.indices)
+            neg_vals.append(-bottom.values)
     arrays = {
         "logit_pos_ids.npy": torch.cat(pos_ids).int().numpy(),
         "logit_pos_values.npy": torch.cat(pos_vals).half().numpy(),
@@ -103,7 +115,9 @@ def build_feature_atlas(
     run_dir = check_dir(run_dir, "dictionary run").resolve()
     model_dir = model_dir_for(run_dir)
     dirs = dictionary_dirs(run_dir)
-    check_fits(load_dictionaries(run_dir), dirs, load_tinylm(model_dir))
+    saes = load_dictionaries(run_dir)
+    check_one_size(saes, run_dir)
+    check_fits(saes, dirs, load_tinylm(model_dir))
     out = results_path(run_dir / ATLAS_DIR, beside_model)
     check_unlocked(lock_path(out, OUTPUT_KIND), f"feature atlas {out}")
     check_output_dir(out, OUTPUT_KIND, force=force, legacy=is_earlier_atlas)
@@ -123,6 +137,8 @@ def build_feature_atlas(
             extra=_logit_arrays,
             **overrides,
         )
+    if atlas is None:  # a build asked to stop early (stop_after_batches in overrides)
+        raise ConfigError(f"the feature atlas build in {out} stopped early; call again to resume it")
     return FeatureAtlas.open(atlas.path)
 
 

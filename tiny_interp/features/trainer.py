@@ -246,7 +246,7 @@ class Trainer:
             out.loss.backward()
             d.opt.step()
             with torch.no_grad():
-                d.sae.W_dec /= d.sae.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8)
+                d.sae.W_dec.div_(d.sae.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8))
             d.since_fired += x.shape[0]
             d.since_fired[out.fired] = 0
             d.window.append(out)

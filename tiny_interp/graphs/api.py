@@ -96,9 +96,10 @@ def open_graph_model(model: str | os.PathLike | Any, transcoders: str | os.PathL
     elif model is None:
         raise DataError("no model given: pass a model directory (e.g. trained_models/ts-1M-neo)")
     else:
-        net, tokenizer, name = fast_module(model), getattr(model, "tokenizer", None), ""
-        if net is None:
+        fast, tokenizer, name = fast_module(model), getattr(model, "tokenizer", None), ""
+        if fast is None:
             raise DataError("attribution graphs need our TinyLM module; pass the model directory instead")
+        net = fast
     cfg = net.cfg
     if isinstance(transcoders, (str, os.PathLike)):
         from ..features.validate import check_dir

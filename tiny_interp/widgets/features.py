@@ -180,8 +180,12 @@ def steering_hooks(sae: SAE, feature: int, value: float, mode: str) -> list[tupl
         current = sae.encode(seen["x"].float())[..., feature : feature + 1]
         return x + ((value - current) * direction).to(x.dtype)
 
+    def read_then_write(x: torch.Tensor, name: str) -> torch.Tensor:
+        read(x, name)
+        return write(x, name)
+
     if sae.cfg.hook_name == sae.cfg.out_hook:
-        return [(sae.cfg.out_hook, lambda x, name: (read(x, name), write(x, name))[1])]
+        return [(sae.cfg.out_hook, read_then_write)]
     return [(sae.cfg.hook_name, read), (sae.cfg.out_hook, write)]
 
 

@@ -50,7 +50,7 @@ def neuron_data(
     vals = np.asarray(atlas.a["top_values"][f, :k], dtype=np.float32)
     toks = np.asarray(atlas.a["top_window_tokens"][f, :k])
     acts = np.asarray(atlas.a["top_window_acts"][f, :k], dtype=np.float32)
-    amax = float(max(np.nanmax(acts), 1e-6)) if acts.size and np.isfinite(acts).any() else 1.0
+    amax = max(float(np.nanmax(acts)), 1e-6) if acts.size and np.isfinite(acts).any() else 1.0
     bands = atlas.quantile_bands(layer, neuron)
     q_vals, q_toks, q_acts = (
         _band_windows(atlas, f, len(bands), k, per_band) if bands else (vals[:0], toks[:0], acts[:0])
