@@ -49,7 +49,7 @@ CASES = [
     ("notebook-is-a-folder", ["report", f"{W}/a-dir", *OUT], ["a-dir"]),
     ("notebook-is-text", ["report", f"{W}/stories.txt", *OUT], ["stories.txt"]),
     ("out-is-a-folder", [*R, "--out", f"{W}/a-dir"], ["a-dir", "is a directory"]),
-    ("out-folder-missing", [*R, "--out", f"{W}/nowhere/r.html"], ["nowhere", "does not exist"]),
+    ("out-folder-is-a-file", [*R, "--out", f"{W}/stories.txt/r.html"], ["stories.txt", "is a file"]),
     ("out-is-users-page", [*R, "--out", f"{W}/users/page.html"], ["users/page.html", "not written"]),
     ("log-is-users-file", [*R, "--out", f"{W}/mine/r.html"], ["mine/r.log", "not written"]),
     (

@@ -152,20 +152,30 @@ def claim_files(
     write_json_atomic(marker, record)
 
 
-def check_output_file(path: str | os.PathLike, kind: str, legacy: Callable[[Path], bool] | None = None) -> Path:
-    """A single output file (a report, a graph page) may be written: not a directory, its folder exists, and it is
-    new or ``kind``'s own earlier output."""
+def check_output_file(
+    path: str | os.PathLike, kind: str, legacy: Callable[[Path], bool] | None = None, make_parent: bool = False
+) -> Path:
+    """A single output file (a report, a graph page) may be written: not a directory, its folder exists (or is
+    made when ``make_parent``), and it is new or ``kind``'s own earlier output."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path} is a directory; pass a file name")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise OutputError(f"{parent} is a file, not a folder: pick another place for {path.name}")
     if not path.parent.is_dir():
-        raise OutputError(f"the folder of {path} does not exist; create it first")
+        if not make_parent:
+            raise OutputError(f"the folder of {path} does not exist; create it first")
+        return path  # a new folder holds nothing to protect
     check_files(path.parent, kind, [path.name], legacy)
     return path
 
 
-def claim_output_file(path: str | os.PathLike, kind: str, legacy: Callable[[Path], bool] | None = None) -> Path:
+def claim_output_file(
+    path: str | os.PathLike, kind: str, legacy: Callable[[Path], bool] | None = None, make_parent: bool = False
+) -> Path:
     """``check_output_file``, then record the file in the manifest of its folder (``.tiny-interp-KIND.json``)."""
-    path = check_output_file(path, kind, legacy)
+    path = check_output_file(path, kind, legacy, make_parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
     claim_files(path.parent, kind, [path.name], legacy)
     return path

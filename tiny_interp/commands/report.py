@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,8 +45,6 @@ def run(args: argparse.Namespace) -> int:
     from ..shipped import results_path
 
     out = results_path(args.out, args.beside_model)  # a report inside a shipped model goes under runs/
-    if out != Path(args.out):
-        out.parent.mkdir(parents=True, exist_ok=True)
     meta = build_report(
         args.notebook,
         out,

@@ -35,10 +35,10 @@ def build_report(
 
     notebook, params = Path(notebook), dict(params or {})
     out, log = Path(out), error_log(out)
-    check_output_file(out, KIND, legacy=_is_earlier_report)
-    check_output_file(log, KIND)
+    check_output_file(out, KIND, legacy=_is_earlier_report, make_parent=True)
+    check_output_file(log, KIND, make_parent=True)
     if executed_copy:
-        check_output_file(executed_copy, KIND)
+        check_output_file(executed_copy, KIND, make_parent=True)
     if cwd is not None and not Path(cwd).is_dir():
         raise ConfigError(f"--cwd {cwd} is not a directory; pass the folder the notebook should run in")
     if not math.isfinite(cell_timeout) or cell_timeout <= 0:
@@ -66,7 +66,7 @@ def error_log(out: str | os.PathLike) -> Path:
 def _write_owned(path: str | os.PathLike | None, text: str, legacy: Callable[[Path], bool] | None = None) -> None:
     """Claim ``path`` as report output (its folder's manifest), then write it atomically."""
     if path is not None:
-        claim_output_file(path, KIND, legacy=legacy)
+        claim_output_file(path, KIND, legacy=legacy, make_parent=True)
         write_text_atomic(path, text)
 
 
