@@ -16,7 +16,7 @@ import pytest
 from llm_stub import StubServer
 from storygen import write_txt
 from test_bad_inputs import W, snapshot
-from test_bad_inputs_features import run_refused, save_sae
+from test_bad_inputs_features import enter_workspace, run_refused, save_sae
 
 from tiny_interp.cli import main
 from tiny_interp.locking import exclusive_lock, lock_path
@@ -48,10 +48,7 @@ def workspace(tmp_path_factory, make_model_dir, story_texts):
 
 @pytest.fixture
 def in_workspace(workspace, monkeypatch, tmp_path):
-    monkeypatch.chdir(workspace)
-    monkeypatch.setenv("TINY_INTERP_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-never-used")
-    return workspace
+    return enter_workspace(workspace, monkeypatch, tmp_path)
 
 
 A = ["autointerp", f"{W}/model", "--stories", f"{W}/stories.txt", "--model", "baseline", "--no-progress"]

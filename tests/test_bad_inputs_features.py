@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 from storygen import write_txt
-from test_bad_inputs import W, snapshot
+from test_bad_inputs import W, assert_refused
 
-from tiny_interp.cli import main
 from tiny_interp.errors import ConfigError
 from tiny_interp.features.sae import SAE, SAEConfig
 from tiny_interp.locking import exclusive_lock, lock_path
@@ -90,34 +89,21 @@ def workspace(tmp_path_factory, make_model_dir, story_texts):
     return w
 
 
-def run_refused(workspace: Path, argv: list[str], words: list[str], capsys, allowed_new: tuple[str, ...] = ()) -> str:
-    """Run ``argv`` (``{w}`` = the workspace): exit 2, one ``error:`` line holding ``words``, no traceback, and
-    every file of the workspace as it was (``allowed_new``: prefixes of paths a refusal may leave)."""
-    before = snapshot(workspace)
-    try:
-        rc = main([a.replace(W, str(workspace)) for a in argv])
-    except SystemExit as e:  # argparse usage errors
-        rc = e.code
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")]
-    assert rc == 2, err
-    assert len(lines) == 1 and lines[0].startswith("error:"), err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    after = snapshot(workspace)
-    changed = [k for k in before if after.get(k) != before[k]]
-    assert not changed, f"changed or removed: {changed}"
-    new = [k for k in after if k not in before and not k.startswith(allowed_new)]
-    assert new == [], f"written: {new}"
-    return lines[0]
+def run_refused(workspace: Path, argv: list[str], words: list[str], capsys) -> str:
+    return assert_refused(workspace, argv, words, capsys)
+
+
+def enter_workspace(workspace: Path, monkeypatch, tmp_path: Path) -> Path:
+    """Work in ``workspace``, with results about shipped models in a ``runs/`` of the test's own (not in it)."""
+    monkeypatch.chdir(workspace)
+    monkeypatch.setenv("TINY_INTERP_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-never-used")
+    return workspace
 
 
 @pytest.fixture
 def in_workspace(workspace, monkeypatch, tmp_path):
-    monkeypatch.chdir(workspace)
-    monkeypatch.setenv("TINY_INTERP_RUNS", str(tmp_path / "runs"))  # results about shipped models: not in W
-    return workspace
+    return enter_workspace(workspace, monkeypatch, tmp_path)
 
 
 TRAIN = ["sae", "train", f"{W}/model", "--data", f"{W}/stories.txt", "--latents", "16", "--k", "4"]

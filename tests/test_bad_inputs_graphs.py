@@ -10,7 +10,7 @@ import shutil
 import pytest
 from storygen import write_txt
 from test_bad_inputs import W
-from test_bad_inputs_features import run_refused, save_transcoders
+from test_bad_inputs_features import enter_workspace, run_refused, save_transcoders
 
 from tiny_interp.errors import ConfigError, DataError
 
@@ -37,9 +37,7 @@ def workspace(tmp_path_factory, make_model_dir, story_texts):
 
 @pytest.fixture
 def in_workspace(workspace, monkeypatch, tmp_path):
-    monkeypatch.chdir(workspace)
-    monkeypatch.setenv("TINY_INTERP_RUNS", str(tmp_path / "runs"))
-    return workspace
+    return enter_workspace(workspace, monkeypatch, tmp_path)
 
 
 G = ["graph", f"{W}/model", "--transcoders", f"{W}/tc"]

@@ -9,7 +9,7 @@ import shutil
 import nbformat
 import pytest
 from test_bad_inputs import W, snapshot
-from test_bad_inputs_features import run_refused
+from test_bad_inputs_features import enter_workspace, run_refused
 from test_report import small_notebook
 
 from tiny_interp.cli import main
@@ -34,9 +34,7 @@ def workspace(tmp_path_factory):
 
 @pytest.fixture
 def in_workspace(workspace, monkeypatch, tmp_path):
-    monkeypatch.chdir(workspace)
-    monkeypatch.setenv("TINY_INTERP_RUNS", str(tmp_path / "runs"))
-    return workspace
+    return enter_workspace(workspace, monkeypatch, tmp_path)
 
 
 R = ["report", f"{W}/small.ipynb"]

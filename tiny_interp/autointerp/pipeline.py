@@ -13,9 +13,8 @@ import asyncio
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from .heldout import (
     scan,
     window_activations,
 )
-from .metrics import said_fires_by_kind, set_summary, unit_scores_many
+from .metrics import scorer_summary, unit_metrics
 from .prompts import (
     EXPLAIN_SYSTEM,
     PROMPT_VERSION,
@@ -58,7 +57,7 @@ from .simulation import (
     simulation_score,
     simulation_snippets,
 )
-from .store import KIND, RunPaths, export_for_feature_explorer, write_result
+from .store import RunPaths, export_for_feature_explorer, write_result
 from .units import Evidence, Unit, UnitSet
 
 TEMPERATURE = 0.0  # explanations and scores are asked greedily: a rerun of a failed item asks the same way
@@ -141,21 +140,10 @@ def run_autointerp(
     paths.check_store()  # someone else's folder or file, or a live run: refused before anything is read or written
     held, first = heldout_stories(stories, unit_set.atlas.meta, cfg.heldout)
     record_source(unit_set.atlas_dir)
-    with _store_lock(paths):
+    with paths.locked():
         return _explain_and_score(
             unit_set, stories, units, cfg, runner, paths, (held, first), stories_label, api_key, progress
         )
-
-
-@contextmanager
-def _store_lock(paths: RunPaths) -> Iterator[None]:
-    """The store's lock for the whole run, then the store claimed (marker and manifest) under it."""
-    from ..locking import exclusive_lock, lock_path
-
-    paths.store.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(lock_path(paths.store, KIND), f"auto-interp store {paths.store}"):
-        paths.claim_store()
-        yield
 
 
 def _explain_and_score(
@@ -441,7 +429,7 @@ def _assemble(
     scores: dict[str, dict[str, Any]],
     settings: dict[str, Any],
 ) -> dict[str, Any]:
-    metrics = _metrics(scores, cfg.n_bootstrap)
+    metrics = unit_metrics(scores, cfg.n_bootstrap, tuple(SCORERS))
     per_unit = {}
     for u in units:
         entry: dict[str, Any] = {
@@ -455,7 +443,7 @@ def _assemble(
         for s in cfg.scorers:
             entry[s] = metrics[s].get(u.key)  # None: not explained, so not scored
         per_unit[u.key] = entry
-    summary = {s: _scorer_summary([e[s] for e in per_unit.values() if e[s]], s, cfg.n_bootstrap) for s in cfg.scorers}
+    summary = {s: scorer_summary([e[s] for e in per_unit.values() if e[s]], s, cfg.n_bootstrap) for s in cfg.scorers}
     llm: dict[str, Any] = runner.to_json() if runner is not None else {}
     return {
         "format": "tiny-interp-autointerp-1",
@@ -474,41 +462,3 @@ def _assemble(
         "units": per_unit,
         "explain_failed": len(explain_failures),
     }
-
-
-def _scorer_summary(entries: list[dict[str, Any]], scorer: str, n_bootstrap: int) -> dict[str, Any]:
-    """Set means with intervals of a scorer's metrics, and how many units were scored, failed, skipped (and, for
-    simulation, had no logprobs to read)."""
-    metrics = ("correlation",) if scorer == "simulation" else ("balanced_accuracy", "f1", "auroc")
-    out: dict[str, Any] = {m: set_summary([e.get(m) for e in entries], n_bootstrap) for m in metrics}
-    out |= {
-        "scored": sum(1 for e in entries if metrics[0] in e),
-        "failed": sum(1 for e in entries if "failure" in e),
-        "skipped": sum(1 for e in entries if "skipped" in e),
-    }
-    if scorer == "simulation":
-        out["unavailable"] = sum(1 for e in entries if "unavailable" in e)
-    return out
-
-
-def _metrics(scores: dict[str, dict[str, Any]], n_bootstrap: int) -> dict[str, dict[str, Any]]:
-    """scorer -> unit -> metrics (answered units, all at once) or the skip / failure record (simulation: its
-    score as answered)."""
-    out: dict[str, dict[str, Any]] = {
-        s: {k: _rounded(a) for k, a in v.items() if "scores" not in a} for s, v in scores.items()
-    }
-    answered = [(s, k, a) for s in scores if s in SCORERS for k, a in scores[s].items() if "scores" in a]
-    many = unit_scores_many([(a["labels"], a["scores"]) for _, _, a in answered], n_bootstrap)
-    for (s, k, a), m in zip(answered, many):
-        out[s][k] = _rounded({**m, "said_fires": said_fires_by_kind(a["kinds"], a["scores"])})
-    return out
-
-
-def _rounded(x: Any) -> Any:
-    if isinstance(x, float):
-        return round(x, 4)
-    if isinstance(x, dict):
-        return {k: _rounded(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_rounded(v) for v in x]
-    return x

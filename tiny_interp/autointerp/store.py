@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -95,6 +97,16 @@ class RunPaths:
 
     def names(self) -> list[str]:
         return [self.folder.name, self.result.name, EXPLORER_FILE]
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """The store's lock for the whole run, then the store claimed (marker and manifest) under it."""
+        from ..locking import exclusive_lock, lock_path
+
+        self.store.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(lock_path(self.store, KIND), f"auto-interp store {self.store}"):
+            self.claim_store()
+            yield
 
     def claim_store(self) -> None:
         from ..ownership import claim_files, claim_output_dir

@@ -20,18 +20,23 @@ import torch
 from torch import Tensor
 
 from ..atomic import write_bytes_atomic, write_json_atomic
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
 from .activations import StreamSpec, buffer_activations, data_fingerprint, story_buffers
 from .config import SAETrainConfig, dictionary_specs
 from .objective import StepOutput, dense_loss, topk_loss
+from .run_dir import (
+    MARKER,
+    METRICS_FILE,
+    OUTPUT_KIND,
+    RUN_KIND,
+    STATE_FILE,
+    check_run_dir,
+    discard_empty_run,
+    is_earlier_run,
+    last_logged_step,
+)
 from .sae import SAE, SAEConfig
 from .validate import check_device, check_hooks
-
-RUN_KIND = "tiny-interp-sae-run"
-OUTPUT_KIND = "sae-run"
-MARKER = "train_config.json"
-STATE_FILE = "resume.safetensors"
-METRICS_FILE = "metrics.jsonl"
 
 
 @dataclass
@@ -176,21 +181,7 @@ class Trainer:
         return self
 
     def _check_out(self, under_lock: bool = False) -> None:
-        from ..locking import check_unlocked, lock_path
-        from ..ownership import check_files, check_output_dir
-
-        out, state = self.out, self.out / STATE_FILE
-        if not under_lock:  # our own lock would block the probe
-            check_unlocked(lock_path(out, OUTPUT_KIND), f"dictionary run {out}")
-        check_output_dir(out, OUTPUT_KIND, force=self.force, legacy=_is_earlier_run)
-        if out.is_dir():
-            check_files(out, OUTPUT_KIND, self._own_files(), legacy=lambda _: _is_earlier_run(out))
-        if self.resume and not state.is_file():
-            raise ConfigError(f"nothing to resume in {out} (no {STATE_FILE}); run without --resume to start fresh")
-        if (state.is_file() or any(out.glob("*/cfg.json"))) and not self.resume and not self.force:
-            raise ConfigError(
-                f"{out} already holds a dictionary run; pass --resume to continue it or --force to replace it"
-            )
+        check_run_dir(self.out, self.resume, self.force, self._own_files(), under_lock)
 
     def _own_files(self) -> list[str]:
         """Every name the run writes in ``out`` (its manifest: ``--force`` replaces these and nothing else)."""
@@ -298,18 +289,7 @@ class Trainer:
         return self.finish(time.perf_counter() - self._clock[0])
 
     def _discard(self, created: bool) -> None:
-        """Not one step: the data holds fewer tokens than one batch. Nothing is saved; a folder this run created
-        is removed again, so the refusal leaves things as they were."""
-        import shutil
-
-        from ..errors import DataError
-
-        if created:
-            shutil.rmtree(self.out, ignore_errors=True)
-        raise DataError(
-            f"{self.data} gave fewer than --batch-tokens {self.cfg.batch_tokens:,} tokens, not one training step: "
-            "lower --batch-tokens (and --buffer-stories) or give more stories"
-        )
+        discard_empty_run(self.out, created, self.data, self.cfg.batch_tokens)
 
     def _activation_buffers(self) -> Any:
         """(index, activations) of every buffer from the current one on, computed a buffer ahead in a background
@@ -375,10 +355,10 @@ class Trainer:
         from ..ownership import claim_files, claim_output_dir, owns
 
         # decided before claiming: with --force in someone else's folder, a metrics.jsonl there is theirs
-        earlier_run = self.out.is_dir() and (owns(self.out, OUTPUT_KIND) or _is_earlier_run(self.out))
-        claim_output_dir(self.out, OUTPUT_KIND, force=self.force, legacy=_is_earlier_run)
+        earlier_run = self.out.is_dir() and (owns(self.out, OUTPUT_KIND) or is_earlier_run(self.out))
+        claim_output_dir(self.out, OUTPUT_KIND, force=self.force, legacy=is_earlier_run)
         claim_files(self.out, OUTPUT_KIND, self._own_files(), legacy=lambda _: earlier_run)
-        self._last_logged = _last_logged_step(self.out / METRICS_FILE) if self.resume else 0
+        self._last_logged = last_logged_step(self.out / METRICS_FILE) if self.resume else 0
         if self.resume:
             self._load_state()
         elif self.force and earlier_run:
@@ -439,30 +419,3 @@ class Trainer:
             dirs.append(directory)
         (self.out / STATE_FILE).unlink(missing_ok=True)
         return dirs
-
-
-def _is_earlier_run(out: Path) -> bool:
-    """A run directory written before ownership markers (its train_config.json says it is ours)."""
-    marker = out / MARKER
-    return marker.is_file() and _read_json(marker).get("kind") == RUN_KIND
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is unreadable ({e}); fix or remove it") from e
-    return value if isinstance(value, dict) else {}
-
-
-def _last_logged_step(path: Path) -> int:
-    if not path.is_file():
-        return 0
-    last = 0
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                last = max(last, int(json.loads(line).get("step", 0)))
-            except ValueError:
-                continue  # a line cut by a kill mid-write: the resumed run writes it again
-    return last
