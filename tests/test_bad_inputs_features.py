@@ -158,8 +158,17 @@ CASES = [
     ("atlas-missing-data", [*ATLAS[:3], f"{W}/nowhere.txt", f"{S}/good"], ["nowhere.txt"]),
     ("atlas-dir-is-a-file", [*ATLAS, f"{W}/stories.txt"], ["stories.txt", "is a file"]),
 ]
+NEURON_ATLAS = ["atlas", f"{W}/model", "--stories", f"{W}/stories.txt", "--out", f"{W}/na"]
+CASES += [
+    ("neuron-atlas-device-gpu", [*NEURON_ATLAS, "--device", "gpu"], ["--device", "gpu"]),
+    ("neuron-atlas-negative-stories", [*NEURON_ATLAS, "--n-stories=-3"], ["--n-stories", "-3"]),
+    ("neuron-atlas-bad-show", [*NEURON_ATLAS, "--show", "1:x"], ["--show", "1:x"]),
+    ("neuron-atlas-out-is-a-file", [*NEURON_ATLAS[:-1], f"{W}/stories.txt"], ["stories.txt", "is a file"]),
+    ("neuron-atlas-users-folder", [*NEURON_ATLAS[:-1], f"{W}/users"], ["users", "--force"]),
+]
 if not torch.cuda.is_available():
     CASES.append(("train-cuda-on-cpu", [*TRAIN, "--out", f"{W}/r", "--device", "cuda"], ["--device cuda", "CUDA"]))
+    CASES.append(("neuron-atlas-cuda-on-cpu", [*NEURON_ATLAS, "--device", "cuda"], ["--device cuda", "CUDA"]))
 
 
 @pytest.mark.parametrize("argv, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])

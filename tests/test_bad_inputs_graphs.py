@@ -136,3 +136,17 @@ def test_interventions_refuse_nan_values_and_positions_outside_the_prompt(in_wor
         gm.graph(LONG)
     table = gm.intervene("Lily gave the ball to", [FeatureEdit(0, 1, 3.0, pos=-1)])
     assert all(math.isfinite(row["new"]) for row in table)
+
+
+def test_hostile_prompt_text_stays_text_in_the_page(in_workspace, capsys):
+    """A prompt that closes the page's script and opens its own is written as data, never as markup."""
+    from tiny_interp.cli import main
+
+    hostile = "Lily said </script><img src=x onerror=alert(1)><script>alert(2)</script> to"
+    out = in_workspace / "hostile.html"
+    assert main([*[a.replace(W, str(in_workspace)) for a in G], "--prompt", hostile, "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "<img src=x" not in page and "<script>alert(2)" not in page
+    out.unlink()
+    (in_workspace / ".tiny-interp-graph.json").unlink()
+    capsys.readouterr()
