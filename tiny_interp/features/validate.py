@@ -125,7 +125,7 @@ def check_device(device: str, option: str = "--device") -> str:
 def check_count(value: int | None, option: str, low: int = 1) -> None:
     """A count the user gave (``--n-stories``): None (all) or at least ``low``."""
     if value is not None and (isinstance(value, bool) or value < low):
-        raise ConfigError(f"{option} must be >= {low}, got {value}")
+        raise ConfigError(f"{option} must be {'positive' if low == 1 else f'>= {low}'}, got {value}")
 
 
 def check_dir(path: str | os.PathLike, what: str) -> Path:
