@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 from storygen import write_txt
-from test_bad_inputs import W, assert_refused
+from test_bad_inputs import W, assert_refused, snapshot
 
+from tiny_interp.cli import main
 from tiny_interp.errors import ConfigError
 from tiny_interp.features.sae import SAE, SAEConfig
 from tiny_interp.locking import exclusive_lock, lock_path
@@ -212,3 +213,44 @@ def test_feature_explorer_refuses_blocks_and_features_it_does_not_have(in_worksp
         assert not (in_workspace / "page.html").exists()
     finally:
         shutil.rmtree(atlas.path)
+
+
+def test_force_replaces_only_the_runs_own_files_and_eval_claims_its_own(in_workspace, capsys):
+    """A run's second start with --force replaces its files and leaves the user's note beside them; ``sae eval``
+    writes its eval.json and card as its own, and a rerun replaces them."""
+    from tiny_interp.ownership import manifest
+
+    run = in_workspace / "own-run"
+    argv = [a.replace(W, str(in_workspace)) for a in [*TRAIN, "--out", str(run)]]
+    assert main(argv) == 0
+    assert {"train_config.json", "metrics.jsonl", HOOK} <= (manifest(run, "sae-run") or set())
+    (run / "notes.md").write_text("mine\n")
+    assert main([*argv, "--force"]) == 0
+    assert (run / "notes.md").read_text() == "mine\n" and (run / HOOK / "cfg.json").is_file()
+    ev = [a.replace(W, str(in_workspace)) for a in [*EVAL, str(run)]]
+    assert main(ev) == 0 and main(ev) == 0  # the second run replaces the files the first one claimed
+    assert manifest(run / HOOK, "sae-eval") == {"eval.json"}
+    capsys.readouterr()
+    shutil.rmtree(run)
+
+
+def test_a_shipped_models_dictionaries_stay_as_shipped(in_workspace, tmp_path, capsys):
+    """``sae eval`` and ``sae atlas`` of a shipped model's dictionaries (a model with a card) write under runs/;
+    the readers find the atlas there; the shipped folder is byte for byte as it was."""
+    from tiny_interp.features.feature_atlas import FeatureAtlas
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(in_workspace / "model", shipped, ignore=shutil.ignore_patterns("saes"))
+    save_sae(shipped / "saes" / "sae0")
+    (shipped / "card_config.json").write_text('{"name": "shipped"}\n')
+    before = snapshot(shipped)
+    stories = str(in_workspace / "stories.txt")
+    assert main(["sae", "eval", str(shipped / "saes"), "--data", stories, "--n-stories", "4"]) == 0
+    assert main(["sae", "atlas", str(shipped / "saes"), "--data", stories, "--n-stories", "4"]) == 0
+    assert snapshot(shipped) == before
+    home = tmp_path / "runs" / "shipped" / "saes"
+    assert (home / "sae0" / "eval.json").is_file() and (home / "atlas" / "atlas.json").is_file()
+    atlas = FeatureAtlas.open(shipped / "saes")
+    assert atlas.path == home / "atlas" and atlas.run_dir == (shipped / "saes").resolve()
+    assert len(atlas.dictionaries()) == 1
+    capsys.readouterr()

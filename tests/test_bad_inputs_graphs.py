@@ -150,3 +150,19 @@ def test_hostile_prompt_text_stays_text_in_the_page(in_workspace, capsys):
     out.unlink()
     (in_workspace / ".tiny-interp-graph.json").unlink()
     capsys.readouterr()
+
+
+def test_a_page_aimed_into_a_shipped_model_goes_to_runs(in_workspace, tmp_path, capsys):
+    from test_bad_inputs import snapshot
+
+    from tiny_interp.cli import main
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(in_workspace / "model", shipped)
+    (shipped / "card_config.json").write_text('{"name": "shipped"}\n')
+    before = snapshot(shipped)
+    argv = ["graph", str(shipped), "--transcoders", str(in_workspace / "tc"), *P, "--out", str(shipped / "g.html")]
+    assert main(argv) == 0
+    assert snapshot(shipped) == before and (tmp_path / "runs" / "shipped" / "g.html").is_file()
+    assert f"wrote {tmp_path / 'runs' / 'shipped' / 'g.html'}" in capsys.readouterr().out
+    assert main([*argv, "--beside-model"]) == 0 and (shipped / "g.html").is_file()  # asked for by flag

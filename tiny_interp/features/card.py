@@ -185,7 +185,9 @@ def card_markdown(directory: Path, dirs: list[Path], result: dict[str, Any], eva
             f"| {escape_markdown(d.name)} | {m['explained_variance']:.4f} | {m['l0']:.2f} | "
             f"{m['dead_fraction']:.4f} | {m['dense_fraction']:.4f} |"
         )
-    lines += ["", "Reproduce:", "", "```bash", reproduce_command(record, str(directory))]
+    # dictionaries made elsewhere (SAELens, by hand) carry no training record: only the evaluation is reproducible
+    trained = [reproduce_command(record, str(directory))] if isinstance(record.get("config"), dict) else []
+    lines += ["", "Reproduce:", "", "```bash", *trained]
     if "n_stories" in result:
         lines.append(
             shlex.join(
