@@ -141,3 +141,14 @@ def test_a_non_answer_from_the_llm_is_a_failure_kept_with_its_raw_text(in_worksp
         assert unit["explanation"] is None
         assert unit["explain_failure"]["raw"] == refusal and unit["explain_failure"]["cause"] == "parse_error"
     assert "explained by stub-llm" in capsys.readouterr().err
+
+
+def test_neuron_explorer_refuses_layers_and_neurons_it_does_not_have(in_workspace):
+    from tiny_interp.errors import ConfigError
+    from tiny_interp.widgets.neurons import NeuronExplorer
+
+    with pytest.raises(ConfigError, match=r"layer 2 is out of range: this atlas has layers 0\.\.1"):
+        NeuronExplorer(in_workspace / "model", layer=2)
+    with pytest.raises(ConfigError, match=r"neuron 1000000 is out of range: this atlas has neurons 0\.\.127"):
+        NeuronExplorer(in_workspace / "model", neuron=10**6)
+    assert NeuronExplorer(in_workspace / "model", layer=1, neuron=127).data()["neuron"] == 127

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from ..graphs.config import GraphConfig
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 KIND = "graph"
 
 
-def _legacy(mark: str):  # noqa: ANN202 - a predicate for ownership.check_files
+def _legacy(mark: str) -> Callable[[Path], bool]:
     """A page or JSON this command wrote before manifests existed (it carries our mark near its start)."""
 
     def ours(path: Path) -> bool:
@@ -62,9 +63,8 @@ def _output(path: str, mark: str, beside_model: bool) -> Path:
     from ..shipped import results_path
 
     target = results_path(Path(path), beside_model)
-    if target != Path(path):
-        target.parent.mkdir(parents=True, exist_ok=True)
-    return check_output_file(target, KIND, legacy=_legacy(mark) if Path(target).is_file() else None)
+    # a folder under runs/ is made for it; a folder the user named must exist
+    return check_output_file(target, KIND, legacy=_legacy(mark), make_parent=target != Path(path))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     data = graph_view_data(graph, pruned, gm.model, gm.transcoders, gm.tokenizer, gm.feature_info())
     for path, mark in ((out, HTML_MARK), (js, JSON_MARK)):
         if path is not None:
-            claim_output_file(path, KIND, legacy=_legacy(mark) if path.is_file() else None)
+            claim_output_file(path, KIND, legacy=_legacy(mark), make_parent=True)
     save_graph_html(out, data)
     if js is not None:
         exported = graph_json(graph, pruned, slug=out.stem)
