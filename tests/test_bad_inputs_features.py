@@ -166,6 +166,7 @@ CASES += [
     ("neuron-atlas-bad-show", [*NEURON_ATLAS, "--show", "1:x"], ["--show", "1:x"]),
     ("neuron-atlas-out-is-a-file", [*NEURON_ATLAS[:-1], f"{W}/stories.txt"], ["stories.txt", "is a file"]),
     ("neuron-atlas-users-folder", [*NEURON_ATLAS[:-1], f"{W}/users"], ["users", "--force"]),
+    ("neuron-atlas-bad-utf8", [*NEURON_ATLAS[:3], f"{W}/bad-utf8.txt", *NEURON_ATLAS[4:]], ["bad-utf8.txt", "UTF-8"]),
 ]
 if not torch.cuda.is_available():
     CASES.append(("train-cuda-on-cpu", [*TRAIN, "--out", f"{W}/r", "--device", "cuda"], ["--device cuda", "CUDA"]))

@@ -116,6 +116,7 @@ def _show_spec(spec: str) -> tuple[int, int]:
 def _build(model_dir: Path, args: argparse.Namespace, out: Path, config: "AtlasConfig") -> "Atlas":
     """One build writes an atlas at a time: a second one beside a live build is refused with the builder's pid."""
     from ..errors import ConfigError
+    from ..features.feature_atlas import story_texts
     from ..interp.atlas.build import OUTPUT_KIND
     from ..interp.atlas.fileformat import is_earlier_atlas
     from ..interp.neurons import build_atlas
@@ -124,9 +125,10 @@ def _build(model_dir: Path, args: argparse.Namespace, out: Path, config: "AtlasC
 
     check_unlocked(lock_path(out, OUTPUT_KIND), f"atlas {out}")
     check_output_dir(out, OUTPUT_KIND, force=args.fresh, legacy=is_earlier_atlas)
+    texts = story_texts(args.stories, args.n_stories)  # a bad story file is refused before the folder is claimed
     out.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(lock_path(out, OUTPUT_KIND), f"atlas {out}"):
-        atlas = build_atlas(model_dir, args.stories, out=out, config=config, n_stories=args.n_stories, fresh=args.fresh)
+        atlas = build_atlas(model_dir, texts, out=out, config=config, fresh=args.fresh)
     if atlas is None:  # only a build asked to stop early returns none
         raise ConfigError(f"the atlas build in {out} stopped before it finished; run the command again to resume")
     return atlas

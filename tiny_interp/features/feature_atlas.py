@@ -121,7 +121,7 @@ def build_feature_atlas(
     out = results_path(run_dir / ATLAS_DIR, beside_model)
     check_unlocked(lock_path(out, OUTPUT_KIND), f"feature atlas {out}")
     check_output_dir(out, OUTPUT_KIND, force=force, legacy=is_earlier_atlas)
-    texts = _story_texts(stories, n_stories)  # a bad story file is refused before the atlas folder is claimed
+    texts = story_texts(stories, n_stories)  # a bad story file is refused before the atlas folder is claimed
     record_source(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(lock_path(out, OUTPUT_KIND), f"feature atlas {out}"):
@@ -142,7 +142,7 @@ def build_feature_atlas(
     return FeatureAtlas.open(atlas.path)
 
 
-def _story_texts(stories: Any, limit: int | None) -> list[str]:
+def story_texts(stories: Any, limit: int | None) -> list[str]:
     """The stories of a file or folder (any story format) or of a list, at most ``limit``; none is an error."""
     import itertools
 
