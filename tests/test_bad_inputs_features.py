@@ -87,6 +87,7 @@ def workspace(tmp_path_factory, make_model_dir, story_texts):
     (w / "users").mkdir()
     (w / "users" / "train_config.json").write_text('{"my": "settings"}\n')
     (w / "users" / "metrics.jsonl").write_text('{"step": 1, "mine": true}\n')
+    (w / "users" / "atlas.json").write_text('{"my": "map of the world"}\n')
     return w
 
 
@@ -166,6 +167,11 @@ CASES += [
     ("neuron-atlas-bad-show", [*NEURON_ATLAS, "--show", "1:x"], ["--show", "1:x"]),
     ("neuron-atlas-out-is-a-file", [*NEURON_ATLAS[:-1], f"{W}/stories.txt"], ["stories.txt", "is a file"]),
     ("neuron-atlas-users-folder", [*NEURON_ATLAS[:-1], f"{W}/users"], ["users", "--force"]),
+    (
+        "neuron-atlas-force-over-users-atlas-json",
+        [*NEURON_ATLAS[:-1], f"{W}/users", "--force"],
+        ["users/atlas.json", "not written"],
+    ),
     ("neuron-atlas-bad-utf8", [*NEURON_ATLAS[:3], f"{W}/bad-utf8.txt", *NEURON_ATLAS[4:]], ["bad-utf8.txt", "UTF-8"]),
 ]
 if not torch.cuda.is_available():

@@ -116,15 +116,13 @@ def _show_spec(spec: str) -> tuple[int, int]:
 def _build(model_dir: Path, args: argparse.Namespace, out: Path, config: "AtlasConfig") -> "Atlas":
     """One build writes an atlas at a time: a second one beside a live build is refused with the builder's pid."""
     from ..errors import ConfigError
-    from ..features.feature_atlas import story_texts
+    from ..features.feature_atlas import check_atlas_dir, story_texts
     from ..interp.atlas.build import OUTPUT_KIND
-    from ..interp.atlas.fileformat import is_earlier_atlas
     from ..interp.neurons import build_atlas
     from ..locking import check_unlocked, exclusive_lock, lock_path
-    from ..ownership import check_output_dir
 
     check_unlocked(lock_path(out, OUTPUT_KIND), f"atlas {out}")
-    check_output_dir(out, OUTPUT_KIND, force=args.fresh, legacy=is_earlier_atlas)
+    check_atlas_dir(out, args.fresh)
     texts = story_texts(args.stories, args.n_stories)  # a bad story file is refused before the folder is claimed
     out.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(lock_path(out, OUTPUT_KIND), f"atlas {out}"):

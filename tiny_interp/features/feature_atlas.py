@@ -107,7 +107,6 @@ def build_feature_atlas(
     time: a second one (or a resume beside a live build) is refused with the builder's pid."""
     from ..locking import check_unlocked, exclusive_lock, lock_path
     from ..model.checkpoint import load_tinylm
-    from ..ownership import check_output_dir
     from ..shipped import record_source, results_path
     from .validate import check_count, check_dir, check_fits
 
@@ -120,7 +119,7 @@ def build_feature_atlas(
     check_fits(saes, dirs, load_tinylm(model_dir))
     out = results_path(run_dir / ATLAS_DIR, beside_model)
     check_unlocked(lock_path(out, OUTPUT_KIND), f"feature atlas {out}")
-    check_output_dir(out, OUTPUT_KIND, force=force, legacy=is_earlier_atlas)
+    check_atlas_dir(out, force)
     texts = story_texts(stories, n_stories)  # a bad story file is refused before the atlas folder is claimed
     record_source(run_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -140,6 +139,17 @@ def build_feature_atlas(
     if atlas is None:  # a build asked to stop early (stop_after_batches in overrides)
         raise ConfigError(f"the feature atlas build in {out} stopped early; call again to resume it")
     return FeatureAtlas.open(atlas.path)
+
+
+def check_atlas_dir(out: Path, force: bool) -> None:
+    """An atlas may be built in ``out``: not someone else's folder (``--force`` aside), and no ``atlas.json`` there
+    that no atlas build wrote (``--force`` or not)."""
+    from ..interp.atlas.fileformat import META_FILE
+    from ..ownership import check_files, check_output_dir
+
+    check_output_dir(out, OUTPUT_KIND, force=force, legacy=is_earlier_atlas)
+    if out.is_dir():
+        check_files(out, OUTPUT_KIND, [META_FILE], legacy=lambda f: is_earlier_atlas(f.parent))
 
 
 def story_texts(stories: Any, limit: int | None) -> list[str]:
