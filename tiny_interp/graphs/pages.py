@@ -65,7 +65,9 @@ def feature_pages(
 def atlas_info(transcoder_dir: Path, names: Sequence[str], n_examples: int = 6) -> FeatureInfo | None:
     """Examples from the feature atlas the features work builds in ``<transcoder dir>/atlas`` (one block per
     dictionary, in its own order: matched to layers by directory name); None when no atlas was built."""
-    path = Path(transcoder_dir) / ATLAS_DIR
+    from ..shipped import find_results
+
+    path = find_results(Path(transcoder_dir) / ATLAS_DIR, "atlas.json")  # a shipped model's rebuilt one: runs/
     if not (path / "atlas.json").is_file():
         return None
     from ..features.feature_atlas import FeatureAtlas
