@@ -237,8 +237,10 @@ def main() -> None:
     for preset in args.presets.split(","):
         r = run(preset, args.steps, args.batch, args.seq, args.rounds)
         last = (r["ours"] / r["reference"], r["ours"] / r["hf_gptneo"])
-        rates = f"{r['ours']:>11.0f} {r['reference']:>10.0f} {r['hf_gptneo']:>10.0f}"
-        print(f"{preset:>7} {rates} {last[0]:>6.2f}x {last[1]:>5.2f}x")
+        print(
+            f"{preset:>7} {r['ours']:>11.0f} {r['reference']:>10.0f} {r['hf_gptneo']:>10.0f} "
+            f"{last[0]:>6.2f}x {last[1]:>5.2f}x"
+        )
         print(json.dumps({"preset": preset, **{k: round(v, 1) for k, v in r.items()}}))
     assert last is not None
     cost = idle_hook_cost(args.presets.split(",")[-1], args.batch, args.seq)
