@@ -38,7 +38,7 @@ def save_transcoders(directory: Path, n_layers: int = 2, d_model: int = 32) -> P
             architecture="transcoder",
             d_in=d_model,
             d_sae=16,
-            hook_name=f"blocks.{layer}.ln2.hook_normalized",
+            hook_name=f"blocks.{layer}.mlp.hook_in",
             hook_name_out=f"blocks.{layer}.hook_mlp_out",
             activation="relu",
         )

@@ -75,7 +75,9 @@ def activation_width(net: Any, hook: str) -> int | None:
         return int(cfg.d_mlp)
     if hook.endswith(("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_mlp_out", "hook_attn_out")):
         return int(cfg.d_model)
-    if hook.endswith("hook_normalized") or hook == "hook_embed":
+    if hook.endswith(("hook_normalized", "ln1.hook_out", "ln2.hook_out", "mlp.hook_in", "mlp.hook_out")):
+        return int(cfg.d_model)
+    if hook in ("hook_embed", "ln_final.hook_out"):
         return int(cfg.d_model)
     return None
 
