@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
 from ..graphs.frozen import DTYPE
+from ..model.block import Block
 from ..model.rotary import apply_rotary
 from ..model.transformer import TinyLM
 
@@ -60,10 +62,14 @@ class HeadForm:
         return apply_rotary(v, self.cos[pos], self.sin[pos])
 
 
+def block(model: TinyLM, layer: int) -> Block:
+    """Block ``layer`` typed as a Block (``nn.ModuleList`` indexing returns a plain Module)."""
+    return cast(Block, model.blocks[layer])
+
+
 def norm_scale(model: TinyLM, layer: int, resid: Float[Tensor, "pos d_model"]) -> Float[Tensor, " pos"]:
     """The divisor layer ``layer``'s input norm applied at each position in the real pass."""
-    norm = model.blocks[layer].norm1
-    eps = float(norm.eps)
+    eps = float(cast(float, block(model, layer).norm1.eps))
     if model.cfg.family == "gpt-neo":
         return (resid.var(-1, unbiased=False) + eps).sqrt()
     return (resid.pow(2).mean(-1) + eps).sqrt()
@@ -71,24 +77,24 @@ def norm_scale(model: TinyLM, layer: int, resid: Float[Tensor, "pos d_model"]) -
 
 def head_form(model: TinyLM, layer: int, head: int, resid: Float[Tensor, "pos d_model"]) -> HeadForm:
     """The bilinear form of (layer, head) at the point the real pass visited (``resid``: its ``hook_resid_pre``)."""
-    attn, norm = model.blocks[layer].attn, model.blocks[layer].norm1
+    attn, norm = block(model, layer).attn, block(model, layer).norm1
     H, K, dh = attn.n_heads, attn.kv_heads, attn.d_head
     W = attn.qkv.weight.detach().to("cpu", DTYPE)
     kv = head // (H // K)  # grouped KV heads: query head h reads KV head h // groups
     W_Q = W[head * dh : (head + 1) * dh].T
     W_K = W[(H + kv) * dh : (H + kv + 1) * dh].T
-    bias = getattr(norm, "bias", None)
+    bias = cast(Tensor | None, getattr(norm, "bias", None))
     cos = sin = None
     if model.rotary is not None:
         T = resid.shape[0]
-        cos, sin = (t[:T].to("cpu", DTYPE) for t in (model.rotary.cos, model.rotary.sin))
+        cos, sin = (cast(Tensor, t)[:T].to("cpu", DTYPE) for t in (model.rotary.cos, model.rotary.sin))
     scale = attn.scale if attn.scale is not None else 1.0 / math.sqrt(dh)
     return HeadForm(
         layer=layer,
         head=head,
         W_Q=W_Q.contiguous(),
         W_K=W_K.contiguous(),
-        weight=norm.weight.detach().to("cpu", DTYPE),
+        weight=cast(Tensor, norm.weight).detach().to("cpu", DTYPE),
         bias=bias.detach().to("cpu", DTYPE) if bias is not None else None,
         centred=model.cfg.family == "gpt-neo",
         norm_scale=norm_scale(model, layer, resid),

@@ -19,6 +19,7 @@ from torch import Tensor
 from ..features.sae import SAE
 from ..graphs.frozen import DTYPE, block_name, ov_map
 from ..model.transformer import TinyLM
+from .bilinear import block
 
 # (kind, layer, index): the identity of a part, the same at every position (index: head or feature, -1 for none)
 PartKey = tuple[str, int, int]
@@ -76,7 +77,7 @@ def _mlp_parts(
     if sae.cfg.is_transcoder:
         # the MLP's real input, from the model's own norm module on the cached residual (not a norm hook, whose
         # meaning is changing): what the transcoder was trained to read
-        x = model.blocks[l].norm2(cache[block_name(l, "hook_resid_mid")].float()).to(DTYPE)
+        x = block(model, l).norm2(cache[block_name(l, "hook_resid_mid")].float()).to(DTYPE)
     else:
         x = out
     acts = sae.encode(x)
@@ -110,7 +111,7 @@ def split_residual(
         heads = torch.einsum("phe,hed->hpd", z, ov.W_O)
         dense += list(heads)
         keys += [("head", l, h) for h in range(heads.shape[0])]
-        if model.blocks[l].attn.out.bias is not None:
+        if block(model, l).attn.out.bias is not None:
             dense.append(ov.b_O.expand_as(heads[0]))
             keys.append(("attn_bias", l, -1))
         mlp_dense, mlp_keys, sparse = _mlp_parts(model, cache, l, dictionaries.get(l))

@@ -1,0 +1,74 @@
+"""tiny-interp attention-why: why a head's query attends to a key, split exactly into query-side x key-side parts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..cli_args import add_config_args
+
+JSON_MARK = '"schema": "tiny-interp/attention-why/'
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..qk.config import WhyConfig
+
+    p = sub.add_parser(
+        "attention-why",
+        help="why a head attends to a key: its score split into pairs of query-side and key-side parts",
+        description="Freeze the layer's input-norm scale and split one head's pre-softmax score for a query and a key "
+        "exactly into pair terms over the parts of both residual streams: token and position embeddings, earlier "
+        "heads, earlier MLP outputs (or their transcoder/SAE features, skip and error terms) and biases.",
+    )
+    p.add_argument("model", help="model directory or hub id")
+    p.add_argument("--prompt", required=True, help="the text (read as a story: BOS first)")
+    p.add_argument("--transcoders", default=None, help="directory of per-layer transcoders or hook_mlp_out SAEs")
+    p.add_argument("--html", default=None, help="also write the explanation as an offline HTML page")
+    p.add_argument("--json", default=None, help="also write it as JSON (score, pairs, rest, marginals, input_ids)")
+    add_config_args(p, WhyConfig, required=("layer", "head"))
+    p.set_defaults(run=run)
+
+
+def _check_target(path: Path, mark: str) -> None:
+    """Write only new files or this command's own earlier output."""
+    from ..errors import ConfigError
+
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; pass a file name")
+    if path.exists() and mark not in path.read_text(encoding="utf-8", errors="replace")[:4096]:
+        raise ConfigError(f"{path} exists and was not written by tiny-interp attention-why; choose another file name")
+    if not path.parent.is_dir():
+        raise ConfigError(f"the folder of {path} does not exist; create it first")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from ..atomic import write_text_atomic
+    from ..cli_args import config_from_args
+    from ..qk.config import WhyConfig
+    from ..qk.html import HTML_MARK, why_html
+    from ..qk.table import why_table
+    from ..qk.why import attention_why
+
+    html, js = (Path(a) if a else None for a in (args.html, args.json))
+    if html is not None:
+        _check_target(html, HTML_MARK)
+    if js is not None:
+        _check_target(js, JSON_MARK)
+    cfg = config_from_args(WhyConfig, args)
+    why = attention_why(args.model, args.prompt, cfg.layer, cfg.head, cfg.query, cfg.key, args.transcoders, top=cfg.top)
+    print(why_table(why, cfg.top))
+    if html is not None:
+        write_text_atomic(html, why_html(why, cfg.top))
+    if js is not None:
+        # names, not paths: the file travels to other machines
+        data = why.to_json()
+        data["model"] = Path(args.model).name
+        data["transcoders"] = Path(args.transcoders).name if args.transcoders else None
+        data["config"] = cfg.to_dict()
+        write_text_atomic(js, json.dumps(data, ensure_ascii=False, indent=1))
+    for name, path in (("HTML", html), ("JSON", js)):
+        if path is not None:
+            print(f"wrote {name} {path}")
+    return 0
