@@ -30,6 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transcoders", required=True, help="directory with one transcoder per layer (cfg.json each)")
     p.add_argument("--out", required=True, help="HTML page to write")
     p.add_argument("--json", default=None, help="also write the graph JSON that circuit-tracer / Neuronpedia read")
+    p.add_argument(
+        "--qk-paths",
+        type=int,
+        default=4,
+        help="explain why the heads on this many strongest attention paths attend "
+        "where they do (qk_tracing_results; 0: none; default 4)",
+    )
     for f in dataclasses.fields(GraphConfig):
         p.add_argument(
             f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"(default {f.default})"
@@ -55,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from ..graphs.api import open_graph_model
     from ..graphs.export import graph_json, write_graph_json
     from ..graphs.prune import fidelity, prune
+    from ..qk.graph_qk import graph_qk_outputs
     from ..widgets.graph import graph_view_data, save_graph_html
 
     out, js = Path(args.out), Path(args.json) if args.json else None
@@ -67,9 +75,10 @@ def run(args: argparse.Namespace) -> int:
     graph = gm.graph(args.prompt, config, args.target)
     pruned = prune(graph, only_top=args.target is not None)
     data = graph_view_data(graph, pruned, gm.model, gm.transcoders, gm.tokenizer, gm.feature_info())
+    qk, data["qk"] = graph_qk_outputs(gm, graph, pruned, args.qk_paths)
     save_graph_html(out, data)
     if js is not None:
-        exported = graph_json(graph, pruned, slug=out.stem)
+        exported = graph_json(graph, pruned, slug=out.stem, qk=qk)
         exported["metadata"]["generator"] = "tiny-interp"
         write_graph_json(js, exported)
     fid = fidelity(graph, pruned)

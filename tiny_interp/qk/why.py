@@ -175,7 +175,8 @@ def explainer_for(
     elif isinstance(model, TinyLM):
         net = model
     else:
-        net = getattr(model, "module", None) or fast_module(model)
+        handle = getattr(model, "module", None)
+        net = handle if isinstance(handle, TinyLM) else fast_module(model)
         tokenizer = tokenizer or getattr(model, "tokenizer", None)
     if not isinstance(net, TinyLM):
         raise DataError("attention_why needs our TinyLM module (or a model directory); this model has none")
