@@ -102,7 +102,8 @@ def build_atlas(
     of the same stories and settings is opened instead of rebuilt unless ``fresh``.
 
     ``out`` defaults to ``<model_dir>/atlas``; it must be new, empty or an earlier atlas (``fresh`` also writes into
-    another directory; other files there are never touched). ``stop_after_batches`` stops early after checkpointing (the next call resumes); it returns
+    another directory; other files there are never touched). ``stop_after_batches`` stops early after checkpointing
+    (the next call resumes); it returns
     None then, else the opened ``Atlas``. ``units_factory`` / ``units_args`` pick other units than the MLP neurons
     (see ``BuildJob``); ``extra(job, texts)`` may return more arrays and meta for the atlas.
     """
