@@ -75,8 +75,11 @@ def norm_scale(model: TinyLM, layer: int, resid: Float[Tensor, "pos d_model"]) -
     return (resid.pow(2).mean(-1) + eps).sqrt()
 
 
-def head_form(model: TinyLM, layer: int, head: int, resid: Float[Tensor, "pos d_model"]) -> HeadForm:
-    """The bilinear form of (layer, head) at the point the real pass visited (``resid``: its ``hook_resid_pre``)."""
+def head_form(
+    model: TinyLM, layer: int, head: int, resid: Float[Tensor, "pos d_model"], measured: Tensor | None = None
+) -> HeadForm:
+    """The bilinear form of (layer, head) at the point the real pass visited (``resid``: its ``hook_resid_pre``;
+    ``measured``: its norm scale when already computed)."""
     attn, norm = block(model, layer).attn, block(model, layer).norm1
     H, K, dh = attn.n_heads, attn.kv_heads, attn.d_head
     W = attn.qkv.weight.detach().to("cpu", DTYPE)
@@ -97,7 +100,7 @@ def head_form(model: TinyLM, layer: int, head: int, resid: Float[Tensor, "pos d_
         weight=cast(Tensor, norm.weight).detach().to("cpu", DTYPE),
         bias=bias.detach().to("cpu", DTYPE) if bias is not None else None,
         centred=model.cfg.family == "gpt-neo",
-        norm_scale=norm_scale(model, layer, resid),
+        norm_scale=norm_scale(model, layer, resid) if measured is None else measured,
         cos=cos,
         sin=sin,
         attn_scale=float(scale),

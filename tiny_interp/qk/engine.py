@@ -19,7 +19,7 @@ from ..errors import DataError
 from ..features.sae import SAE
 from ..graphs.frozen import block_name
 from ..model.transformer import TinyLM
-from .bilinear import HeadForm, as_positions, head_form
+from .bilinear import HeadForm, as_positions, head_form, norm_scale
 from .labels import FeatureInfo, Labeller
 from .residual import PartKey, Residual, run_cached, split_residual
 
@@ -40,6 +40,7 @@ class LayerSplit:
     scores: Float[Tensor, "heads pos pos"]
     pattern: Float[Tensor, "heads pos pos"]
     labeller: Labeller
+    norm_scale: Float[Tensor, " pos"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,17 @@ class Side:
     vecs: Float[Tensor, "n d_head"]
     keys: list[PartKey]
     pos: int
+
+
+@dataclass(frozen=True)
+class KeyParts:
+    """One head's key-side parts at every position: dense parts, active features, norm bias, their sum."""
+
+    form: HeadForm
+    dense: Float[Tensor, "part pos d_head"]
+    feats: Float[Tensor, "active d_head"]
+    bias: Float[Tensor, "pos d_head"] | None
+    k_total: Float[Tensor, "pos d_head"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,7 @@ class QKExplainer:
         self.dictionaries = dictionaries or {}
         self.feature_info = feature_info
         self._splits: dict[tuple[tuple[int, ...], int], LayerSplit] = {}
+        self._keys: dict[tuple[int, int], KeyParts] = {}
 
     def split(self, input_ids: Int[Tensor, " pos"], layer: int) -> LayerSplit:
         """The real pass and the residual split for (prompt, layer), computed once and kept (one prompt at a time)."""
@@ -91,6 +104,7 @@ class QKExplainer:
         if key not in self._splits:
             if self._splits and next(iter(self._splits))[0] != key[0]:
                 self._splits.clear()
+                self._keys.clear()
             cache = run_cached(self.model, input_ids, layer)
             residual = split_residual(self.model, cache, layer, self.dictionaries)
             decode = self.tokenizer.decode
@@ -102,6 +116,7 @@ class QKExplainer:
                 scores=cache[block_name(layer, "attn.hook_attn_scores")],
                 pattern=cache[block_name(layer, "attn.hook_pattern")],
                 labeller=Labeller(tokens, layer, residual.patterns, self.feature_info),
+                norm_scale=norm_scale(self.model, layer, residual.resid),
             )
         return self._splits[key]
 
@@ -113,24 +128,32 @@ class QKExplainer:
             q, keys = torch.cat([q, bias]), keys + [("norm_bias", split.layer, -1)]
         return Side(q, keys, query)
 
+    def keys_of(self, split: LayerSplit, head: int) -> KeyParts:
+        """Every position's key-side parts projected for one head; kept, since every query of the head reads them."""
+        cache_key = (id(split), head)
+        if cache_key not in self._keys:
+            if len(self._keys) > 64:
+                self._keys.clear()
+            r = split.residual
+            form = head_form(self.model, split.layer, head, r.resid, split.norm_scale)
+            pos = torch.arange(r.n_pos)
+            dense = form.project(r.dense, pos, "k")
+            feats = form.project(r.feat_vecs, r.feat_pos, "k")
+            bias = form.bias_term(pos, "k")
+            k_total = dense.sum(0).index_add(0, r.feat_pos, feats)
+            self._keys[cache_key] = KeyParts(form, dense, feats, bias, k_total + bias if bias is not None else k_total)
+        return self._keys[cache_key]
+
     def all_keys(self, split: LayerSplit, head: int, query: int) -> AllKeys:
         """Every key's decomposed score and part marginals for one (head, query): the fast path."""
-        r = split.residual
-        form = head_form(self.model, split.layer, head, r.resid)
+        kp = self.keys_of(split, head)
+        form = kp.form
         q = self.query_side(split, form, query)
-        T = r.n_pos
-        pos = torch.arange(T)
-        dense = form.project(r.dense, pos, "k")
-        feats = form.project(r.feat_vecs, r.feat_pos, "k")
-        bias = form.bias_term(pos, "k")
         q_total = q.vecs.sum(0) * form.attn_scale
-        marg_dense, marg_feats = dense @ q_total, feats @ q_total
-        marg_bias = bias @ q_total if bias is not None else None
-        scores = marg_dense.sum(0).index_add(0, r.feat_pos, marg_feats)
-        k_total = dense.sum(0).index_add(0, r.feat_pos, feats)
-        if bias is not None and marg_bias is not None:
-            scores, k_total = scores + marg_bias, k_total + bias
-        return AllKeys(form, q, dense, feats, bias, marg_dense, marg_feats, marg_bias, scores, k_total)
+        marg_dense, marg_feats = kp.dense @ q_total, kp.feats @ q_total
+        marg_bias = kp.bias @ q_total if kp.bias is not None else None
+        scores = kp.k_total @ q_total
+        return AllKeys(form, q, kp.dense, kp.feats, kp.bias, marg_dense, marg_feats, marg_bias, scores, kp.k_total)
 
     def key_side(self, split: LayerSplit, ak: AllKeys, key: int) -> Side:
         r = split.residual

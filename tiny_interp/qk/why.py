@@ -148,8 +148,10 @@ def explain(
         query_marginals=q_terms,
         key_marginals=k_terms,
         contrast=contrast(ex, split, ak, key, allowed, top),
-        key_scores=[float(s) if torch.isfinite(s) else None for s in model_scores],
-        key_weights=[round(float(p), 6) for p in split.pattern[head, query]],
+        key_scores=[
+            None if s != s else s for s in model_scores.nan_to_num(nan=float("nan"), neginf=float("nan")).tolist()
+        ],
+        key_weights=split.pattern[head, query].round(decimals=6).tolist(),
     )
 
 
