@@ -60,11 +60,12 @@ def cache_names(model: TinyLM, layer: int) -> list[str]:
 
 @torch.no_grad()
 def run_cached(model: TinyLM, input_ids: Int[Tensor, " pos"], layer: int) -> dict[str, Tensor]:
-    """One real forward pass up to and including ``layer``'s attention, batch of one, float64 copies."""
+    """One real forward pass up to and including ``layer``'s attention, batch of one, float64 copies (patterns,
+    which only name a head's main source, stay float32: they are the largest tensors)."""
     _, cache = model.run_with_cache(
         input_ids[None].to(model.device), names=cache_names(model, layer), stop_at_layer=layer + 1
     )
-    return {k: v[0].to("cpu", DTYPE) for k, v in cache.items()}
+    return {k: v[0].to("cpu", torch.float32 if k.endswith("hook_pattern") else DTYPE) for k, v in cache.items()}
 
 
 def _mlp_parts(

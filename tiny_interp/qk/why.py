@@ -67,16 +67,23 @@ class AttentionWhy:
         }
 
 
-def terms(split: LayerSplit, side: Side, values: Float[Tensor, " n"], rich: int) -> list[Term]:
-    """Labelled terms, largest first; the ``rich`` largest carry the feature atlas's words."""
+def terms(
+    split: LayerSplit, side: Side, values: Float[Tensor, " n"], rich: int, keep: int | None = None
+) -> list[Term]:
+    """Labelled terms, largest first; the ``rich`` largest carry the feature atlas's words. With ``keep``, only
+    the ``keep`` largest are kept, and one last term holds the sum of the others (sums stay exact)."""
     ids = split.input_ids.tolist()
     order = values.abs().argsort(descending=True).tolist()
     out = []
+    if keep is not None and len(order) > keep + 1:
+        rest = float(values[order[keep:]].sum())
+        out.append(Term("rest", f"all {len(order) - keep} other parts", rest, {"kind": "rest"}))
+        order = order[:keep]
     for rank, i in enumerate(order):
         key = side.keys[i]
         d = split.labeller.describe(key, side.pos, rich=rank < rich)
         out.append(Term(term_id(key, side.pos, ids[side.pos], split.layer), d.pop("label"), float(values[i]), d))
-    return out
+    return sorted(out, key=lambda t: -abs(t.value)) if keep is not None else out
 
 
 def top_pairs(table: Float[Tensor, "q k"], q: list[Term], k: list[Term], top: int) -> tuple[list[PairTerm], float]:
@@ -90,13 +97,13 @@ def top_pairs(table: Float[Tensor, "q k"], q: list[Term], k: list[Term], top: in
 def contrast(ex: QKExplainer, split: LayerSplit, ak: AllKeys, key: int, allowed: Tensor, top: int) -> Contrast | None:
     """Score of ``key`` minus the attention-weighted mean over the other allowed keys, split by part."""
     others = allowed[allowed != key]
-    p = split.pattern[ak.form.head, ak.query.pos, others]
+    p = split.pattern[ak.form.head, ak.query.pos, others].double()
     if len(others) == 0 or float(p.sum()) <= 0:
         return None
     w = torch.zeros(split.residual.n_pos, dtype=p.dtype)
     w[others] = p / p.sum()
     k_diff = ak.k_total[key] - w @ ak.k_total
-    q_terms = terms(split, ak.query, (ak.query.vecs @ k_diff) * ak.form.attn_scale, top)
+    q_terms = terms(split, ak.query, (ak.query.vecs @ k_diff) * ak.form.attn_scale, top, keep=4 * top)
     r = split.residual
     vals: dict[PartKey, float] = {}
     for c, pk in enumerate(r.dense_keys):
@@ -107,7 +114,7 @@ def contrast(ex: QKExplainer, split: LayerSplit, ak: AllKeys, key: int, allowed:
     if ak.marg_bias is not None:
         vals[("norm_bias", split.layer, -1)] = float(ak.marg_bias[key] - ak.marg_bias @ w)
     side = Side(torch.zeros(0), list(vals), key)
-    k_terms = terms(split, side, torch.tensor(list(vals.values()), dtype=torch.float64), top)
+    k_terms = terms(split, side, torch.tensor(list(vals.values()), dtype=torch.float64), top, keep=4 * top)
     mean_other = float(w @ ak.scores)
     return Contrast(float(ak.scores[key]) - mean_other, mean_other, q_terms, k_terms)
 
