@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .engine import QKExplainer
+    from .shares import qk_findings, qk_kind_summary, qk_shares, qk_story_ids, qk_summary_markdown
+    from .table import why_table
     from .why import AttentionWhy, attention_why, explainer_for
 
 _WHERE = {
@@ -16,8 +18,25 @@ _WHERE = {
     "AttentionWhy": "why",
     "attention_why": "why",
     "explainer_for": "why",
+    "why_table": "table",
+    "qk_shares": "shares",
+    "qk_kind_summary": "shares",
+    "qk_summary_markdown": "shares",
+    "qk_findings": "shares",
+    "qk_story_ids": "shares",
 }
-__all__ = ["AttentionWhy", "QKExplainer", "attention_why", "explainer_for"]
+__all__ = [
+    "AttentionWhy",
+    "QKExplainer",
+    "attention_why",
+    "explainer_for",
+    "qk_kind_summary",
+    "qk_shares",
+    "qk_findings",
+    "qk_story_ids",
+    "qk_summary_markdown",
+    "why_table",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -67,9 +67,7 @@ class AttentionWhy:
         }
 
 
-def terms(
-    split: LayerSplit, side: Side, values: Float[Tensor, " n"], rich: int, keep: int | None = None
-) -> list[Term]:
+def terms(split: LayerSplit, side: Side, values: Float[Tensor, " n"], rich: int, keep: int | None = None) -> list[Term]:
     """Labelled terms, largest first; the ``rich`` largest carry the feature atlas's words. With ``keep``, only
     the ``keep`` largest are kept, and one last term holds the sum of the others (sums stay exact)."""
     ids = split.input_ids.tolist()
