@@ -8,11 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
+from test_browser import CHROMIUM, browser  # noqa: F401 - the Chromium fixture of the report tests
 
 from tiny_interp.widgets import AttentionExplorer, save_html
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 MODEL = Path(__file__).resolve().parents[1] / "trained_models" / "ts-1M-neo"
 STORY = "Once upon a time, Tom and Lily went to the park. Tom saw a big dog. The dog ran to Lily and she said"
@@ -23,17 +22,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 def clear_winner(ex: AttentionExplorer) -> int:
     """A query whose strongest key leads the next one clearly (the view finds it from 8-bit weights)."""
     p = ex.attention.pattern(ex.layer)[ex.head]
@@ -41,7 +29,7 @@ def clear_winner(ex: AttentionExplorer) -> int:
     return int((top[:, 0] - top[:, 1])[5:].argmax()) + 5
 
 
-def test_why_panel_in_an_exported_report(tmp_path, browser):
+def test_why_panel_in_an_exported_report(tmp_path, browser):  # noqa: F811 - the imported fixture
     from tiny_interp import load
 
     ex = AttentionExplorer(load(MODEL), story=STORY, taxonomy=None, layer=5, head=3, transcoders=MODEL / "saes")

@@ -32,8 +32,13 @@ def test_attention_why_notebook(tmp_path):
     imports = [line for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines() if "import" in line]
     assert all(line.startswith(("import tiny_interp", "from pathlib")) for line in imports), imports
     nb.cells.insert(2, nbformat.v4.new_code_cell(LEND))
-    params = {"STORIES": str(TINYSTORIES / "valid.txt"), "N_STORIES": 2, "QUERIES": 1, "TAXONOMY_STORIES": 8,
-              "MODELS_DIR": str(NOTEBOOKS.parent / "trained_models")}
+    params = {
+        "STORIES": str(TINYSTORIES / "valid.txt"),
+        "N_STORIES": 2,
+        "QUERIES": 1,
+        "TAXONOMY_STORIES": 8,
+        "MODELS_DIR": str(NOTEBOOKS.parent / "trained_models"),
+    }
     out, _ = execute_notebook(nb, params, cwd=tmp_path, cell_timeout=600)
     text = text_of(out)
     assert "exact: pairs + rest" in text and "the key side is carried by" in text

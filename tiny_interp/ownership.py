@@ -93,3 +93,17 @@ def _refusal(path: Path, kind: str) -> str:
         f"{path} {holds}, not {kind} output: pick a new or empty directory, "
         f"or pass --force to write the {kind} files there (other files are left alone)"
     )
+
+
+def check_output_file(path: str | os.PathLike, mark: str, command: str) -> Path:
+    """A file a command may write: a new one, or its own earlier output (``mark`` within its first 200 kB)."""
+    from .errors import ConfigError
+
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; pass a file name")
+    if path.exists() and mark not in path.read_text(encoding="utf-8", errors="replace")[:200000]:
+        raise ConfigError(f"{path} exists and was not written by tiny-interp {command}; choose another file name")
+    if not path.parent.is_dir():
+        raise ConfigError(f"the folder of {path} does not exist; create it first")
+    return path

@@ -29,33 +29,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _check_target(path: Path, mark: str) -> None:
-    """Write only new files or this command's own earlier output."""
-    from ..errors import ConfigError
-
-    if path.is_dir():
-        raise ConfigError(f"{path} is a directory; pass a file name")
-    if path.exists() and mark not in path.read_text(encoding="utf-8", errors="replace")[:4096]:
-        raise ConfigError(f"{path} exists and was not written by tiny-interp attention-why; choose another file name")
-    if not path.parent.is_dir():
-        raise ConfigError(f"the folder of {path} does not exist; create it first")
-
-
 def run(args: argparse.Namespace) -> int:
     import json
 
     from ..atomic import write_text_atomic
     from ..cli_args import config_from_args
+    from ..ownership import check_output_file
     from ..qk.config import WhyConfig
     from ..qk.html import HTML_MARK, why_html
     from ..qk.table import why_table
     from ..qk.why import attention_why
 
-    html, js = (Path(a) if a else None for a in (args.html, args.json))
-    if html is not None:
-        _check_target(html, HTML_MARK)
-    if js is not None:
-        _check_target(js, JSON_MARK)
+    html = check_output_file(args.html, HTML_MARK, "attention-why") if args.html else None
+    js = check_output_file(args.json, JSON_MARK, "attention-why") if args.json else None
     cfg = config_from_args(WhyConfig, args)
     why = attention_why(args.model, args.prompt, cfg.layer, cfg.head, cfg.query, cfg.key, args.transcoders, top=cfg.top)
     print(why_table(why, cfg.top))

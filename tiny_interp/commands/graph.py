@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 
 from ..graphs.config import GraphConfig
 
@@ -44,31 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _check_target(path: Path, mark: str) -> None:
-    """Write only new files or this command's own earlier output."""
-    from ..errors import ConfigError
-
-    if path.is_dir():
-        raise ConfigError(f"{path} is a directory; pass a file name")
-    if path.exists() and mark not in path.read_text(encoding="utf-8", errors="replace")[:200000]:
-        raise ConfigError(f"{path} exists and was not written by tiny-interp graph; choose another file name")
-    if not path.parent.is_dir():
-        raise ConfigError(f"the folder of {path} does not exist; create it first")
-
-
 def run(args: argparse.Namespace) -> int:
     import time
 
     from ..graphs.api import open_graph_model
     from ..graphs.export import graph_json, write_graph_json
     from ..graphs.prune import fidelity, prune
+    from ..ownership import check_output_file
     from ..qk.graph_qk import graph_qk_outputs
     from ..widgets.graph import graph_view_data, save_graph_html
 
-    out, js = Path(args.out), Path(args.json) if args.json else None
-    _check_target(out, HTML_MARK)
-    if js is not None:
-        _check_target(js, JSON_MARK)
+    out = check_output_file(args.out, HTML_MARK, "graph")
+    js = check_output_file(args.json, JSON_MARK, "graph") if args.json else None
     config = GraphConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(GraphConfig)})
     start = time.perf_counter()
     gm = open_graph_model(args.model, args.transcoders)

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import CheckpointError
 from ..features.sae import CFG_FILE, SAE, load_sae
 from ..graphs.frozen import DTYPE
-from ..graphs.transcoders import transcoder_layer
+from ..graphs.transcoders import dictionary_configs, transcoder_layer
 
 _MLP_OUT = re.compile(r"^blocks\.(\d+)\.hook_mlp_out$")
 
@@ -32,11 +32,7 @@ def dictionary_dirs(directory: str | os.PathLike, n_layers: int) -> dict[int, Pa
     if not directory.is_dir():
         raise CheckpointError(f"dictionary directory {directory} does not exist; pass a folder of transcoders/SAEs")
     found: dict[int, Path] = {}
-    for sub in sorted(p for p in directory.iterdir() if (p / CFG_FILE).is_file()):
-        try:
-            cfg = json.loads((sub / CFG_FILE).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise CheckpointError(f"{sub / CFG_FILE} is not valid JSON ({e})") from e
+    for sub, cfg in dictionary_configs(directory):
         layer = dictionary_layer(cfg, sub)
         if layer is None:
             continue
