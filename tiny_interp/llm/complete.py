@@ -15,13 +15,16 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..atomic import write_json_atomic
 from ..errors import ConfigError
 from ..locking import exclusive_lock
 from .prompts import EvalPrompt, eval_prompts, probe_correct
 from .records import AppendLog, latest_records
+
+if TYPE_CHECKING:
+    from ..model.transformer import TinyLM
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ def finished_ids(cfg: CompleteConfig, prompts: Sequence[EvalPrompt], out: Path) 
     return done, stale
 
 
-def model_shape(model: Any) -> dict[str, Any]:
+def model_shape(model: TinyLM) -> dict[str, str | int]:
     cfg = model.cfg
     return {
         "family": cfg.family,
