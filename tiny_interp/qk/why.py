@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -234,5 +235,20 @@ def attention_why(
     model directory; ``transcoders``: a directory of per-layer transcoders or ``hook_mlp_out`` SAEs (earlier MLP
     outputs split into features + skip + error), or None (each MLP output whole). Pass ``explainer`` (from
     ``explainer_for``) to reuse one model pass over many heads and queries of the same prompt."""
-    ex = explainer or explainer_for(model, transcoders, tokenizer)
+    ex = explainer or _kept_explainer(model, transcoders, tokenizer)
     return explain(ex, encode_prompt(ex, tokens_or_prompt), layer, head, query, key, top)
+
+
+# one explainer per (model object, dictionary directory): a handle's repeated calls load the dictionaries and the
+# feature atlas once, and reuse the last prompt's model pass
+_KEPT: "weakref.WeakKeyDictionary[Any, dict[str, QKExplainer]]" = weakref.WeakKeyDictionary()
+
+
+def _kept_explainer(model: Any, transcoders: Any, tokenizer: Any) -> QKExplainer:
+    if isinstance(model, (str, os.PathLike)) or not isinstance(transcoders, (str, os.PathLike, type(None))):
+        return explainer_for(model, transcoders, tokenizer)
+    per_model = _KEPT.setdefault(model, {})
+    name = "" if transcoders is None else str(transcoders)
+    if name not in per_model:
+        per_model[name] = explainer_for(model, transcoders, tokenizer)
+    return per_model[name]
