@@ -13,6 +13,7 @@ from tiny_interp.errors import DataError
 from tiny_interp.features.sae import load_sae
 from tiny_interp.qk import attention_why, explainer_for
 from tiny_interp.qk.engine import allowed_keys, pair_table
+from tiny_interp.qk.sources import source_values
 from tiny_interp.qk.why import encode_prompt, explain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,6 +47,12 @@ def check_exact(ex, ids: torch.Tensor, layer: int, head: int, query: int) -> Non
         assert abs(sum(rows.values()) - why.score) < TOL and abs(sum(cols.values()) - why.score) < TOL
         row_sums = sorted(table.sum(1).tolist())
         assert max(abs(a - b) for a, b in zip(row_sums, sorted(rows.values()))) < 1e-9
+        for t in why.query_marginals[:10] + why.key_marginals[:10]:
+            if t.detail["kind"] == "head":  # the head's term split exactly over the positions it read
+                side = "q" if t in why.query_marginals else "k"
+                other = ak.k_total[key] if side == "q" else ak.query.vecs.sum(0)
+                total = float(source_values(ex, split, ak.form, t, side, other * ak.form.attn_scale).sum())
+                assert abs(total - t.value) < TOL and len(t.detail["sources"]) == 3
         data = why.to_json()
         assert abs(sum(p["value"] for p in data["pairs"]) + data["rest"] - data["score"]) < TOL
         assert data["input_ids"] == ids.tolist()

@@ -10,7 +10,7 @@ from a second copy of the forward pass, so the parts sum to the cached ``hook_re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from jaxtyping import Float, Int
@@ -38,6 +38,8 @@ class Residual:
     feat_acts: Float[Tensor, " active"]
     resid: Float[Tensor, "pos d_model"]
     patterns: dict[int, Float[Tensor, "heads pos pos"]]
+    # each earlier layer's value vectors (what a head's output is a pattern-weighted sum of)
+    values: dict[int, Float[Tensor, "pos kv d_head"]] = field(default_factory=dict)
 
     @property
     def n_pos(self) -> int:
@@ -54,7 +56,8 @@ def cache_names(model: TinyLM, layer: int) -> list[str]:
     """What the split needs from the real pass (the last layer's scores and pattern: the score to explain)."""
     names = ["hook_embed"] + (["hook_pos_embed"] if model.pos_embed is not None else [])
     for l in range(layer):
-        names += [block_name(l, p) for p in ("attn.hook_z", "attn.hook_pattern", "hook_resid_mid", "hook_mlp_out")]
+        points = ("attn.hook_z", "attn.hook_v", "attn.hook_pattern", "hook_resid_mid", "hook_mlp_out")
+        names += [block_name(l, p) for p in points]
     return names + [block_name(layer, p) for p in ("hook_resid_pre", "attn.hook_attn_scores", "attn.hook_pattern")]
 
 
@@ -130,4 +133,5 @@ def split_residual(
         feat_acts=torch.cat([f[3] for f in feats]) if feats else torch.zeros(0, dtype=DTYPE),
         resid=cache[block_name(layer, "hook_resid_pre")],
         patterns={l: cache[block_name(l, "attn.hook_pattern")] for l in range(layer + 1)},
+        values={l: cache[block_name(l, "attn.hook_v")] for l in range(layer)},
     )

@@ -20,9 +20,15 @@ def headline(why: AttentionWhy) -> str:
     )
 
 
+def _via(t: Term) -> str:
+    """An earlier head's largest source positions, with their exact shares of its term."""
+    src = t.detail.get("sources") or []
+    return "  (read at " + ", ".join(f'"{tok}"@{p} {v:+.3f}' for p, tok, v in src) + ")" if src else ""
+
+
 def _rows(ts: list[Term], n: int) -> list[str]:
     rest = sum(t.value for t in ts[n:])
-    out = [f"  {t.value:+9.4f}  {t.label}" for t in ts[:n]]
+    out = [f"  {t.value:+9.4f}  {t.label}{_via(t)}" for t in ts[:n]]
     return out + ([f"  {rest:+9.4f}  (all {len(ts) - n} others)"] if len(ts) > n else [])
 
 

@@ -17,6 +17,7 @@ from ..features.sae import SAE
 from .engine import AllKeys, LayerSplit, QKExplainer, Side, allowed_keys, check_position, pair_table
 from .labels import FeatureInfo, atlas_feature_info
 from .residual import PartKey
+from .sources import add_sources
 from .terms import Contrast, PairTerm, Term, term_id
 
 SCHEMA = "tiny-interp/attention-why/1"
@@ -138,6 +139,9 @@ def explain(
     k_side = ex.key_side(split, ak, key)
     table = pair_table(ak, k_side)
     q_terms, k_terms = terms(split, ak.query, table.sum(1), top), terms(split, k_side, table.sum(0), top)
+    scale = ak.form.attn_scale
+    q_terms = add_sources(ex, split, ak.form, q_terms, "q", ak.k_total[key] * scale, top)
+    k_terms = add_sources(ex, split, ak.form, k_terms, "k", ak.query.vecs.sum(0) * scale, top)
     pairs, rest = top_pairs(table, q_terms, k_terms, top)
     model_scores = split.scores[head, query]
     return AttentionWhy(
