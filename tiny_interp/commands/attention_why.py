@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..cli_args import add_config_args
 
-JSON_MARK = '"schema": "tiny-interp/attention-why/'
+KIND = "attention-why"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +26,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--html", default=None, help="also write the explanation as an offline HTML page")
     p.add_argument("--json", default=None, help="also write it as JSON (score, pairs, rest, marginals, input_ids)")
     add_config_args(p, WhyConfig, required=("layer", "head"))
+    p.add_argument(
+        "--beside-model",
+        action="store_true",
+        help="let --html / --json land inside a shipped model (default: such paths go under runs/<model>/)",
+    )
     p.set_defaults(run=run)
+
+
+def _output(path: str, beside_model: bool) -> Path:
+    """Where an output file goes (under runs/ when it would land in a shipped model): new, or this command's own
+    earlier output (by the folder's manifest); checked before any work, writing nothing."""
+    from ..ownership import check_output_file
+    from ..shipped import results_path
+
+    target = results_path(Path(path), beside_model)
+    return check_output_file(target, KIND, make_parent=target != Path(path))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,17 +49,20 @@ def run(args: argparse.Namespace) -> int:
 
     from ..atomic import write_text_atomic
     from ..cli_args import config_from_args
-    from ..ownership import check_output_file
+    from ..ownership import claim_output_file
     from ..qk.config import WhyConfig
-    from ..qk.html import HTML_MARK, why_html
+    from ..qk.html import why_html
     from ..qk.table import why_table
     from ..qk.why import attention_why
 
-    html = check_output_file(args.html, HTML_MARK, "attention-why") if args.html else None
-    js = check_output_file(args.json, JSON_MARK, "attention-why") if args.json else None
+    html = _output(args.html, args.beside_model) if args.html else None
+    js = _output(args.json, args.beside_model) if args.json else None
     cfg = config_from_args(WhyConfig, args)
     why = attention_why(args.model, args.prompt, cfg.layer, cfg.head, cfg.query, cfg.key, args.transcoders, top=cfg.top)
     print(why_table(why, cfg.top))
+    for path in (html, js):
+        if path is not None:
+            claim_output_file(path, KIND, make_parent=True)
     if html is not None:
         write_text_atomic(html, why_html(why, cfg.top))
     if js is not None:

@@ -117,14 +117,12 @@ def complete(
 def _generate(cfg: CompleteConfig, todo: list[EvalPrompt], done: set[str], out: Path, progress: bool) -> None:
     from tqdm.auto import tqdm
 
-    from ..loading import resolve_model_dir
-    from ..model.checkpoint import load_tinylm, load_tokenizer
     from ..model.generate import generate_text
+    from ..model.opener import open_model
     from ..model.sampling import SamplingConfig
 
-    path = resolve_model_dir(cfg.model)
-    model = load_tinylm(path, device=cfg.device)
-    tokenizer = load_tokenizer(path)
+    handle = open_model(cfg.model, device=cfg.device)
+    path, model, tokenizer = handle.path, handle.module, handle.tokenizer
     shape = model_shape(model)
     with AppendLog(out) as log:
         for p in tqdm(todo, desc=f"complete {cfg.name}", unit="prompt", disable=not progress):

@@ -48,9 +48,9 @@ class BuildJob:
     units: Units | None = None
 
     def open(self) -> "BuildJob":
-        from ...model.checkpoint import load_tinylm
+        from ...model.opener import open_model
 
-        net = load_tinylm(self.model_dir, device=self.cfg.device)
+        net = open_model(self.model_dir, device=self.cfg.device).module
         if self.units_factory is None:
             units = neuron_units(net)
         else:
