@@ -80,7 +80,7 @@ def bias_reads(rep: LocalReplacement) -> tuple[Tensor, Tensor]:
 
     def mlp(l: int, x2: Tensor) -> Tensor:
         tc = rep.transcoders[l]
-        return tc.b_dec + (x2 @ tc.W_skip if tc.W_skip is not None else 0.0)
+        return tc.b_dec + tc.skip(x2)
 
     return rep.run(torch.zeros(T, d, dtype=DTYPE), mlp, with_bias=True)
 

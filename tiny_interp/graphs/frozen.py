@@ -214,7 +214,8 @@ class LocalReplacement:
         skips: list[Tensor | None],
         top: int | None = None,
     ) -> Float[Tensor, "batch write pos d_model"]:
-        """The transpose of ``run``'s linear part (biases off, each MLP replaced by ``writes[l + 1] + x2 @ skip``):
+        """The transpose of ``run``'s linear part (biases off, each MLP replaced by
+        ``writes[l + 1] + x2 @ skip.T``, skips [d_out, d_in] as transcoders store them):
         from weights on the MLP inputs and the final norm output, the weights on every write point (embeddings
         first, then after each MLP). One pass of batched matmuls per layer: this is what makes the edges of a
         graph cheap; the tests check it against autograd's vector-Jacobian product of ``run``.
@@ -225,7 +226,7 @@ class LocalReplacement:
         g = self.ln_final.transpose(final) if top == self.n_layers else torch.zeros_like(final)
         out = [g] * (self.n_layers - top + 1)
         for l in reversed(range(top)):
-            into_x2 = reads[:, l] + (g @ skips[l].T if skips[l] is not None else 0.0)
+            into_x2 = reads[:, l] + (g @ skips[l] if skips[l] is not None else 0.0)
             g = g + self.ln2[l].transpose(into_x2)
             g = g + self.ln1[l].transpose(self.ov[l].transpose(g, self.patterns[l]))
             out.append(g)
