@@ -20,3 +20,11 @@ def need(module: str) -> ModuleType:
             pytest.fail(message)
         pytest.skip(message)
     return importlib.import_module(module)
+
+
+def circuit_tracer_model(model_dir, transcoder_dir, work_dir):
+    """circuit-tracer's ReplacementModel of our model with our exported transcoders (skipped/failed without it)."""
+    need("circuit_tracer")
+    from tiny_interp.graphs.circuit_tracer import replacement_model
+
+    return replacement_model(model_dir, transcoder_dir, work_dir)

@@ -31,9 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="HTML page to write")
     p.add_argument("--json", default=None, help="also write the graph JSON that circuit-tracer / Neuronpedia read")
     for f in dataclasses.fields(GraphConfig):
-        p.add_argument(
-            f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"(default {f.default})"
-        )
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(f.default, bool):  # circuit-tracer's conventions, each on or off
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help="(default off)")
+            continue
+        p.add_argument(flag, type=type(f.default), default=f.default, help=f"(default {f.default})")
     p.set_defaults(run=run)
 
 

@@ -127,7 +127,7 @@ def open_for_export(
     n_stories: int = 400,
     model: str | os.PathLike | None = None,
 ) -> tuple[list[SAE], list[str], str]:
-    """(dictionaries, their directory names, the model's name) of a run, transcoders in layer order; with
+    """(dictionaries, their directory names, the model's name as they record it) of a run, transcoders in layer order; with
     ``calibrate_data`` (training stories) TopK transcoders become JumpReLU ones (``calibrate``)."""
     import itertools
 
@@ -137,10 +137,11 @@ def open_for_export(
     dirs = dictionary_dirs(run_dir)
     pairs = sorted(((load_sae(d), d.name) for d in dirs), key=lambda p: _layer_key(p[0]))
     saes, names = [p[0] for p in pairs], [p[1] for p in pairs]
-    model_dir = model_dir_for(Path(run_dir), model)
+    model_name = saes[0].cfg.model_name if saes else ""
     topk = [i for i, s in enumerate(saes) if s.cfg.is_transcoder and s.cfg.activation == "topk"]
     if calibrate_data is None or not topk:
-        return saes, names, model_dir.name
+        return saes, names, model_name
+    model_dir = model_dir_for(Path(run_dir), model)
     from ..data.stories import iter_stories
     from .calibrate import calibration_activations, jumprelu_from_topk
     from .model_access import open_model
@@ -151,7 +152,7 @@ def open_for_export(
     for i, (x, y) in zip(topk, acts):
         provenance = {"data": Path(calibrate_data).name, "stories": len(stories), "tokens": int(x.shape[0])}
         saes[i] = jumprelu_from_topk(saes[i], x, y, provenance)
-    return saes, names, model_dir.name
+    return saes, names, model_name or model_dir.name
 
 
 def _layer_key(sae: SAE) -> tuple[int, str]:

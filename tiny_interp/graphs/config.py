@@ -19,6 +19,14 @@ class GraphConfig:
     batch_size: int = 128  # target nodes per backward pass
     node_threshold: float = 0.8  # pruning: keep nodes covering this share of the influence on the outputs
     edge_threshold: float = 0.98  # pruning: keep edges covering this share
+    # circuit-tracer's three choices, each off by default (``circuit_tracer()`` turns all on); with them on, its
+    # ``attribute`` gives the same nodes and adjacency as ours (tests/test_peers_circuit_tracer.py):
+    # ReplacementModel's zero_positions = slice(0, 1): the first position's features and error are not nodes
+    zero_first_position: bool = False
+    # setup_attribution's token_vectors = W_E[tokens]: an embedding node is the token's row, the position's is a bias
+    token_only_embeddings: bool = False
+    # AttributionTargets' demeaned unembedding vectors: a logit node's input is its logit minus the mean logit
+    demean_logits: bool = False
 
     def __post_init__(self) -> None:
         for name in ("logit_mass", "node_threshold", "edge_threshold"):
@@ -28,6 +36,11 @@ class GraphConfig:
         for name in ("max_logits", "max_feature_nodes", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    @classmethod
+    def circuit_tracer(cls, **overrides: Any) -> "GraphConfig":
+        """circuit-tracer 0.5's conventions, for graphs to compare with its ``attribute``."""
+        return cls(**{"zero_first_position": True, "token_only_embeddings": True, "demean_logits": True, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

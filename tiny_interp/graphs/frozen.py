@@ -136,7 +136,7 @@ def cache_names(n_layers: int, family: str) -> list[str]:
         "hook_mlp_out",
     ]
     names = [block_name(l, p) for l in range(n_layers) for p in points]
-    return names + [block_name(n_layers - 1, "hook_resid_post"), "ln_final.hook_normalized"]
+    return names + [block_name(n_layers - 1, "hook_resid_post"), "ln_final.hook_normalized", "hook_embed"]
 
 
 @dataclass
@@ -184,6 +184,10 @@ class LocalReplacement:
     def embedding(self) -> Float[Tensor, "pos d_model"]:
         """Token plus position embedding: what enters block 0."""
         return self.cache[block_name(0, "hook_resid_pre")]
+
+    def token_embedding(self) -> Float[Tensor, "pos d_model"]:
+        """The token embedding alone (without the position's), as circuit-tracer's embedding nodes hold it."""
+        return self.cache["hook_embed"]
 
     def errors(self) -> Float[Tensor, "layer pos d_model"]:
         """What each transcoder misses of its MLP's real output (exactly: real output minus reconstruction)."""
