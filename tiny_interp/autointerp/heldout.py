@@ -281,7 +281,9 @@ def _activating(peaks: np.ndarray, hi: float, cfg: HeldoutConfig, rng: np.random
     rows = rows[np.argsort(-peaks[rows], kind="stable")]
     out = []
     for q, part in enumerate(np.array_split(rows, min(cfg.n_quantiles, max(len(rows), 1)))):
-        take = rng.choice(part, size=min(cfg.per_quantile, len(part)), replace=False) if len(part) else []
+        take: Sequence[int] = (
+            rng.choice(part, size=min(cfg.per_quantile, len(part)), replace=False).tolist() if len(part) else []
+        )
         out += [(int(r), f"q{q + 1}") for r in sorted(take)]
     return out
 
@@ -337,7 +339,7 @@ def fuzzing_set(ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig) -> tuple[list
     d = draw_activating(ev, hs, cfg, "fuzzing")
     col, peaks, lo, rng, pos = d.col, d.peaks, d.lo, d.rng, d.pos
     snippets = []
-    for j, (r, q) in enumerate(pos):
+    for j, (r, _q) in enumerate(pos):
         toks = hs.window_tokens(r)
         if j % 2 == 0:
             snippets.append(Snippet(toks, 1, "peak", float(peaks[r]), int(hs.at_peak[r, col])))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 
 
@@ -27,7 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--summary", default="", help="one paragraph describing the model")
     p.add_argument("--what-worked", default="", help="notes on what worked in training (markdown)")
     p.add_argument("--with-checkpoints", action="store_true", help="also ship checkpoints/step-* (training dynamics)")
-    p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
+    p.add_argument(
+        "--dtype",
+        choices=["float16", "bfloat16", "float32"],
+        default="float16",
+        help="precision of the shipped weights (default float16)",
+    )
     p.add_argument(
         "--card-only",
         action="store_true",
@@ -84,8 +90,9 @@ def run(args: argparse.Namespace) -> int:
         "what_worked": args.what_worked,
     }
     previous = read_card_config(out) if args.card_only else {}
-    settings = {k: v or previous.get(k) or CardConfig.__dataclass_fields__[k].default for k, v in given.items()}
-    cfg = CardConfig(name=args.name, **settings)
+    # a value given now wins, then the card's earlier one, then the config's default
+    chosen = {k: v or previous.get(k) for k, v in given.items()}
+    cfg = dataclasses.replace(CardConfig(name=args.name), **{k: v for k, v in chosen.items() if v})
     card = write_card(
         out, cfg, evaluate_now=bool(cfg.valid_data or cfg.test_data), force_eval=not args.card_only or args.re_evaluate
     )

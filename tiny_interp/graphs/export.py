@@ -98,12 +98,20 @@ def node_record(graph: AttributionGraph, node: int, score: float) -> dict[str, A
 
 
 def graph_json(
-    graph: AttributionGraph, pruned: Pruned, slug: str = "tiny-interp-graph", scan: str = ""
+    graph: AttributionGraph,
+    pruned: Pruned,
+    slug: str = "tiny-interp-graph",
+    scan: str = "",
+    qk: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The pruned graph as circuit-tracer's ``Model``: metadata, qParams, nodes, links."""
+    """The pruned graph as circuit-tracer's ``Model``: metadata, qParams, nodes, links. ``qk``: graph node ->
+    Neuronpedia's ``qk_tracing_results`` (from ``tiny_interp.qk.graph_qk``), attached to that node's record."""
     scores = cumulative_scores(pruned.node_influence)
     keep = pruned.node_mask.nonzero().flatten().tolist()
     nodes = {n: node_record(graph, n, float(scores[n])) for n in keep}
+    for n, results in (qk or {}).items():
+        if n in nodes:
+            nodes[n]["qk_tracing_results"] = results
     dst, src = pruned.edge_mask.nonzero(as_tuple=True)
     links = [
         {"source": nodes[s]["node_id"], "target": nodes[t]["node_id"], "weight": float(graph.adjacency[t, s])}

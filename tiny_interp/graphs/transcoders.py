@@ -37,17 +37,24 @@ def transcoder_layer(cfg: dict, where: Path) -> int:
     return layer
 
 
+def dictionary_configs(directory: Path) -> list[tuple[Path, dict]]:
+    """Each subdirectory of ``directory`` holding a ``cfg.json``, with that config, in name order."""
+    out = []
+    for sub in sorted(p for p in directory.iterdir() if (p / CFG_FILE).is_file()):
+        try:
+            out.append((sub, json.loads((sub / CFG_FILE).read_text(encoding="utf-8"))))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CheckpointError(f"{sub / CFG_FILE} is not valid JSON ({e})") from e
+    return out
+
+
 def transcoder_dirs(directory: str | os.PathLike, n_layers: int) -> list[Path]:
     """The subdirectory of ``directory`` (any name) holding each layer's transcoder, ordered by layer."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"transcoder directory {directory} does not exist")
     found: dict[int, Path] = {}
-    for sub in sorted(p for p in directory.iterdir() if (p / CFG_FILE).is_file()):
-        try:
-            cfg = json.loads((sub / CFG_FILE).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise CheckpointError(f"{sub / CFG_FILE} is not valid JSON ({e})") from e
+    for sub, cfg in dictionary_configs(directory):
         if not is_transcoder_cfg(cfg):
             continue  # SAEs may share the directory
         layer = transcoder_layer(cfg, sub)

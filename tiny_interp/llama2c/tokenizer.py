@@ -14,9 +14,12 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 SPACE = "\u2581"  # SentencePiece's visible space
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
@@ -90,7 +93,9 @@ def read_llama2c_tokenizer(path: str | os.PathLike) -> SpVocab:
     if len(data) < 4:
         raise CheckpointError(f"{path} is too short to be a llama2.c tokenizer")
     (max_len,) = struct.unpack_from("<i", data, 0)
-    pieces, scores, kinds = [], [], []
+    pieces: list[str] = []
+    scores: list[float] = []
+    kinds: list[int] = []
     offset = 4
     while offset < len(data):
         if offset + 8 > len(data):
@@ -155,7 +160,7 @@ def bpe_merges(vocab: SpVocab) -> list[tuple[str, str]]:
     return [(left, right) for *_, left, right in ranked]
 
 
-def build_fast_tokenizer(vocab: SpVocab, model_max_length: int = 2048) -> Any:
+def build_fast_tokenizer(vocab: SpVocab, model_max_length: int = 2048) -> PreTrainedTokenizerFast:
     """A ``transformers`` fast tokenizer with SentencePiece's encoding of this vocabulary.
 
     ``<s>`` serves as both BOS and EOS (see ``tiny_interp.llama2c``); ``add_special_tokens=True`` prepends it.
@@ -173,7 +178,7 @@ def build_fast_tokenizer(vocab: SpVocab, model_max_length: int = 2048) -> Any:
         fuse_unk=True,
     )
     tok = Tokenizer(model)
-    steps = []
+    steps: list[normalizers.Normalizer] = []
     if vocab.remove_extra_whitespaces:
         steps += [normalizers.Replace(Regex(" {2,}"), " "), normalizers.Replace(Regex(r"\A | \z"), "")]
     if vocab.add_dummy_prefix:

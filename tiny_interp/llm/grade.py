@@ -15,12 +15,15 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError
 from ..markdown import escape_md
 from .records import latest_records
 from .runner import Completion, ItemFailure, LLMItem
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 CATEGORIES = ("grammar", "creativity", "consistency", "plot")
 AGE_GROUPS = {"A": "3 or under", "B": "4-5", "C": "6-7", "D": "8-9", "E": "10-12", "F": "13-16"}
@@ -116,13 +119,13 @@ def _age(v: Any) -> str:
     return m.group(1).upper()
 
 
-def _from_json(obj: dict[str, Any]) -> dict[str, Any]:
+def _from_json(obj: dict[str, Any]) -> dict[str, float | str]:
     low = {re.sub(r"[^a-z]", "", str(k).lower()): v for k, v in obj.items()}
     missing = [c for c in CATEGORIES if c not in low]
     age_key = next((k for k in ("agegroup", "age", "agegroupguess") if k in low), None)
     if missing or age_key is None:
         raise GradeParseError(f"JSON answer lacks {missing + ([] if age_key else ['age_group'])}")
-    out = {c: _score(low[c]) for c in CATEGORIES}
+    out: dict[str, float | str] = {c: _score(low[c]) for c in CATEGORIES}
     out["age_group"] = _age(low[age_key])
     out["assessment"] = str(low.get("assessment") or low.get("generalassessment") or "")
     return out
@@ -291,7 +294,8 @@ def grade_table(
         row["age_index"], row["age_index_ci95"] = mean_ci([letters.index(g["age_group"]) for g in m["ok"]])
         row["age_groups"] = {a: sum(g["age_group"] == a for g in m["ok"]) for a in letters}
         shape = m["shape"] or {}
-        ref = paper.get((shape.get("d_model"), shape.get("n_layers")))
+        d_model, n_layers = shape.get("d_model"), shape.get("n_layers")
+        ref = paper.get((d_model, n_layers)) if d_model is not None and n_layers is not None else None
         for c in CATEGORIES:
             row["paper_" + c] = ref.get(c) if ref else None
         rows.append(row)
@@ -336,7 +340,7 @@ def paper_markdown(paper: dict[tuple[int, int], dict[str, float]] | None = None)
     return "\n".join(lines) + f"\n\nSource: {source}.\n"
 
 
-def grade_figure(rows: list[dict[str, Any]]) -> Any:
+def grade_figure(rows: list[dict[str, Any]]) -> go.Figure:
     """A plotly grouped bar chart: one group per category, one bar per model, 95% CI error bars; the paper's figures
     for same-shape models as markers where known."""
     import plotly.graph_objects as go

@@ -48,9 +48,9 @@ class BuildJob:
     units: Units | None = None
 
     def open(self) -> "BuildJob":
-        from ...model.checkpoint import load_tinylm
+        from ...model.opener import open_model
 
-        net = load_tinylm(self.model_dir, device=self.cfg.device)
+        net = open_model(self.model_dir, device=self.cfg.device).module
         if self.units_factory is None:
             units = neuron_units(net)
         else:
@@ -102,7 +102,8 @@ def build_atlas(
     of the same stories and settings is opened instead of rebuilt unless ``fresh``.
 
     ``out`` defaults to ``<model_dir>/atlas``; it must be new, empty or an earlier atlas (``fresh`` also writes into
-    another directory; other files there are never touched). ``stop_after_batches`` stops early after checkpointing (the next call resumes); it returns
+    another directory; other files there are never touched). ``stop_after_batches`` stops early after checkpointing
+    (the next call resumes); it returns
     None then, else the opened ``Atlas``. ``units_factory`` / ``units_args`` pick other units than the MLP neurons
     (see ``BuildJob``); ``extra(job, texts)`` may return more arrays and meta for the atlas.
     """
