@@ -131,10 +131,10 @@ class SAE(nn.Module):
         self.W_dec = nn.Parameter(torch.empty(d_sae, d_out))
         self.b_dec = nn.Parameter(torch.zeros(d_out))
         self.threshold = nn.Parameter(torch.zeros(d_sae)) if cfg.has_threshold else None
-        self.W_skip = None
+        self.W_skip: nn.Parameter | None = None
         nn.init.kaiming_uniform_(self.W_dec)
         with torch.no_grad():
-            self.W_dec /= self.W_dec.norm(dim=1, keepdim=True)
+            self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True))
             if d_in == d_out:
                 self.W_enc.copy_(self.W_dec.T)
             else:
@@ -159,7 +159,7 @@ class SAE(nn.Module):
         if self.threshold is not None:
             return pre.relu() * (pre > self.threshold)
         if self.cfg.uses_k:
-            top = pre.topk(self.cfg.k, dim=-1)
+            top = pre.topk(int(self.cfg.k or 0), dim=-1)  # k is validated for every architecture using it
             return torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())
         return pre.relu()
 

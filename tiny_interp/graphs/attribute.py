@@ -113,7 +113,9 @@ class EdgeComputer:
     ):
         self.rep, self.sources, self.dtype = rep, sources, dtype
         self.linear = rep.linear_part(dtype)
-        self.skips = [tc.W_skip.detach().to(dtype) if tc.W_skip is not None else None for tc in rep.transcoders]
+        self.skips: list[Tensor | None] = [
+            tc.W_skip.detach().to(dtype) if tc.W_skip is not None else None for tc in rep.transcoders
+        ]
         self.unembed = logit_directions(rep, demean_logits).to(dtype)
         self.errors, self.embedding = sources.errors.to(dtype), sources.embedding.to(dtype)
         self.groups = self._write_groups()
@@ -149,12 +151,12 @@ class EdgeComputer:
         features = torch.zeros(len(targets), self.sources.features.shape[0], dtype=self.dtype)
         for write, pos, cols, vectors in self.groups:
             features[:, cols] = grads[:, write, pos] @ vectors.T
-        cols = [
+        parts = [
             features,
             torch.einsum("bltd,ltd->blt", grads[:, 1:], self.errors).flatten(1),
             torch.einsum("btd,td->bt", grads[:, 0], self.embedding),
         ]
-        return torch.cat(cols, dim=1)
+        return torch.cat(parts, dim=1)
 
 
 def _row_influence(rows: Tensor, weights: Tensor, source_of_row: Tensor, n_layers: int) -> Tensor:
