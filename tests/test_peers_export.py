@@ -79,3 +79,27 @@ def test_older_topk_transcoder_files_still_open(tmp_path):
 )
 def test_one_alias_table_both_ways(ours, theirs):
     assert file_hook(ours) == theirs and model_hook(theirs) == ours and model_hook(ours) == ours
+
+
+def test_topk_transcoder_run_exports_as_calibrated_jumprelu(make_model_dir, story_files, tmp_path, capsys):
+    """--calibrate-data converts TopK transcoders on training stories: the JumpReLU copy keeps each latent's firing
+    rate on them (so the mean L0 is TopK's k there) and says where it came from."""
+    from test_features import _train
+
+    model = make_model_dir("tiny")
+    _train(model, story_files[0], tmp_path / "tc", architecture="transcoder", activation="topk", k=4, layers=(1,))
+    argv = ["sae", "export", str(tmp_path / "tc"), "--format", "saelens", "--out", str(tmp_path / "o")]
+    assert cli_main([*argv, "--calibrate-data", str(story_files[0]), "--calibrate-stories", "40"]) == 0
+    assert "opens natively in: SAELens, circuit-tracer" in capsys.readouterr().out
+    cfg = json.loads((tmp_path / "o" / "blocks.1.transcoder" / "cfg.json").read_text())
+    assert cfg["architecture"] == "jumprelu_skip_transcoder" and cfg["metadata"]["calibration"]["stories"] == 40
+    assert str(tmp_path) not in json.dumps(cfg)
+    from tiny_interp.data.stories import read_stories
+    from tiny_interp.features.calibrate import calibration_activations
+    from tiny_interp.model.checkpoint import load_tinylm, load_tokenizer
+
+    net, sae = load_tinylm(model), load_sae(tmp_path / "o" / "blocks.1.transcoder")
+    stories = read_stories(story_files[0], 40)
+    ((x, _),) = calibration_activations(net, load_tokenizer(model), [sae], stories, net.cfg.n_ctx)
+    with torch.no_grad():
+        assert float((sae.encode(x) > 0).sum(-1).float().mean()) == pytest.approx(4.0, abs=0.05)
