@@ -110,3 +110,15 @@ def test_api_takes_a_handle_and_bad_positions():
         attention_why(Handle(), "Tom ran.", 0, 3, query=50)
     with pytest.raises(DataError, match="head 16 does not exist"):
         attention_why(Handle(), "Tom ran.", 0, 16)
+
+
+def test_model_handle_method_is_the_same_decomposition():
+    from tiny_interp import Model
+
+    model = Model.from_pretrained("ts-1L")
+    prompt = "Tom gave Lily a ball. Lily said thank you to"
+    via_method = model.attention_why(prompt, 0, 3, key=2)
+    via_function = attention_why(model, prompt, 0, 3, key=2)
+    assert via_method.key == via_function.key == 2
+    assert via_method.input_ids == via_function.input_ids
+    assert abs(via_method.score - via_function.score) < 1e-6

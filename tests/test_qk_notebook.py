@@ -1,27 +1,13 @@
 """notebooks/11_attention_why.ipynb runs on the shipped models (few stories) and writes its findings from the
-figures it computes. Until the lead exports the qk names at ``tiny_interp``'s top level, the run lends them from
-``tiny_interp.qk`` (the same functions; once exported, the lending does nothing)."""
+figures it computes, importing only from ``tiny_interp``."""
 
 from __future__ import annotations
 
-import nbformat
 import pytest
 from conftest import TINYSTORIES, needs_shared
 from nb_fixtures import NOTEBOOKS, text_of
 
 from tiny_interp.report import execute_notebook, read_notebook
-
-LEND = """
-import tiny_interp, tiny_interp.qk as _qk, tiny_interp.interp as _interp, tiny_interp.interp.heads as _heads
-from tiny_interp.data.stories import read_stories as _read_stories
-for _name in _qk.__all__:
-    if not hasattr(tiny_interp, _name):
-        setattr(tiny_interp, _name, getattr(_qk, _name))
-for _name, _value in (("head_taxonomy", _interp.head_taxonomy), ("head_labels", _heads.head_labels),
-                      ("read_stories", _read_stories)):
-    if not hasattr(tiny_interp, _name):
-        setattr(tiny_interp, _name, _value)
-"""
 
 
 @needs_shared
@@ -31,7 +17,6 @@ def test_attention_why_notebook(tmp_path):
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "committed without outputs"
     imports = [line for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines() if "import" in line]
     assert all(line.startswith(("import tiny_interp", "from pathlib")) for line in imports), imports
-    nb.cells.insert(2, nbformat.v4.new_code_cell(LEND))
     params = {
         "STORIES": str(TINYSTORIES / "valid.txt"),
         "N_STORIES": 2,

@@ -179,11 +179,10 @@ def explainer_for(
 
     net: TinyLM | None
     if isinstance(model, (str, os.PathLike)):
-        from ..loading import resolve_model_dir
-        from ..model.checkpoint import load_tinylm, load_tokenizer
+        from ..model.opener import open_model
 
-        path = resolve_model_dir(model)
-        net, tokenizer = load_tinylm(path), tokenizer or load_tokenizer(path)
+        opened = open_model(model)
+        net, tokenizer = opened.module, tokenizer or opened.tokenizer
     elif isinstance(model, TinyLM):
         net = model
     else:
