@@ -127,8 +127,8 @@ def open_for_export(
     n_stories: int = 400,
     model: str | os.PathLike | None = None,
 ) -> tuple[list[SAE], list[str], str]:
-    """(dictionaries, their directory names, the model's name as they record it) of a run, transcoders in layer order; with
-    ``calibrate_data`` (training stories) TopK transcoders become JumpReLU ones (``calibrate``)."""
+    """(dictionaries, their directory names, the model's name as they record it) of a run, transcoders in layer
+    order; with ``calibrate_data`` (training stories) TopK transcoders become JumpReLU ones (``calibrate``)."""
     import itertools
 
     from .card import dictionary_dirs, model_dir_for
