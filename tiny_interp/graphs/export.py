@@ -18,6 +18,7 @@ import torch
 from ..atomic import write_json_atomic, write_text_atomic
 from .graph import AttributionGraph
 from .prune import Pruned
+from .scores import score_metadata
 
 FEATURE_TYPE = "cross layer transcoder"
 SCHEMA_VERSION = 1
@@ -127,6 +128,8 @@ def graph_json(
         "prompt": graph.prompt,
         "node_threshold": graph.config.node_threshold,
         "schema_version": SCHEMA_VERSION,
+        # replacement / completeness as circuit-tracer computes them, beside ours (graphs/scores.py)
+        "scores": score_metadata(graph),
     }
     qparams = {"pinnedIds": [], "supernodes": [], "linkType": "both", "clickedId": "", "sg_pos": ""}
     return {"metadata": meta, "qParams": qparams, "nodes": kept, "links": links}

@@ -8,26 +8,32 @@ import re
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..features.kinds import saved_hook_name
+from ..features.hook_names import model_hook
 from ..features.sae import CFG_FILE, SAE, load_sae
 
 _MLP_IN = re.compile(r"^blocks\.(\d+)\.(?:mlp\.hook_in|ln2\.hook_out)$")  # one tensor, two names
 
 
+def is_transcoder_cfg(cfg: dict) -> bool:
+    """A cfg.json of a transcoder, by SAELens' name (``skip_transcoder``, ...), ours, or an older file's."""
+    return "transcoder" in str(cfg.get("architecture", ""))
+
+
 def transcoder_layer(cfg: dict, where: Path) -> int:
     """The layer a transcoder config replaces the MLP of; refuses SAEs and transcoders of other points."""
     meta = cfg.get("metadata") or {}
-    hook, out = cfg.get("hook_name") or meta.get("hook_name"), cfg.get("hook_name_out")
-    match = _MLP_IN.match(saved_hook_name(hook or "", meta))
-    if cfg.get("architecture") != "transcoder" or not match:
+    hook = model_hook(cfg.get("hook_name") or meta.get("hook_name") or "", meta)
+    out = model_hook(cfg.get("hook_name_out") or meta.get("hook_name_out") or "", meta)
+    match = _MLP_IN.match(hook)
+    if not is_transcoder_cfg(cfg) or not match:
         raise CheckpointError(
             f"{where} is not an MLP transcoder (architecture {cfg.get('architecture')!r}, "
-            f"hook_name {hook!r}); attribution graphs need blocks.L.mlp.hook_in -> "
-            "blocks.L.hook_mlp_out transcoders"
+            f"hook_name {hook!r}); attribution graphs need blocks.L.mlp.hook_in -> blocks.L.mlp.hook_out "
+            "transcoders"
         )
     layer = int(match.group(1))
     if out != f"blocks.{layer}.hook_mlp_out":
-        raise CheckpointError(f"{where}: hook_name_out is {out!r}, expected 'blocks.{layer}.hook_mlp_out'")
+        raise CheckpointError(f"{where}: hook_name_out is {out!r}, expected 'blocks.{layer}.mlp.hook_out'")
     return layer
 
 
@@ -49,7 +55,7 @@ def transcoder_dirs(directory: str | os.PathLike, n_layers: int) -> list[Path]:
         raise CheckpointError(f"transcoder directory {directory} does not exist")
     found: dict[int, Path] = {}
     for sub, cfg in dictionary_configs(directory):
-        if cfg.get("architecture") != "transcoder":
+        if not is_transcoder_cfg(cfg):
             continue  # SAEs may share the directory
         layer = transcoder_layer(cfg, sub)
         if layer in found:
