@@ -22,6 +22,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..interp.atlas import Atlas, AtlasConfig, UnitBlock, Units, build_atlas
+from ..provenance import dictionaries_fingerprint, relative_path
 from .activations import layer_of
 from .card import dictionary_dirs, load_dictionaries, model_dir_for
 from .sae import SAE
@@ -75,7 +76,7 @@ def _logit_arrays(job: Any, texts: list[str]) -> tuple[dict[str, np.ndarray], di
         "logit_neg_values.npy": torch.cat(neg_vals).half().numpy(),
     }
     names = [d.name for d in dictionary_dirs(run_dir)]
-    return arrays, {"dictionaries": names, "run_dir": str(Path(run_dir).resolve())}
+    return arrays, {"dictionaries": names, "run_dir": relative_path(run_dir, Path(run_dir) / ATLAS_DIR)}
 
 
 def build_feature_atlas(
@@ -99,6 +100,8 @@ def build_feature_atlas(
         progress=progress,
         units_factory="tiny_interp.features.feature_atlas:feature_units",
         units_args=(str(run_dir),),
+        # the dictionaries' weights decide reuse, not where the run directory happens to be
+        units_identity=(dictionaries_fingerprint(dictionary_dirs(run_dir)),),
         extra=_logit_arrays,
         **overrides,
     )

@@ -20,6 +20,7 @@ import torch
 from ...data.stories import read_stories
 from ...errors import ConfigError, DataError
 from ...ownership import claim_output_dir
+from ...provenance import model_fingerprint, relative_path
 from ..common import encode, pad_rows
 from .accumulator import AtlasState
 from .config import AtlasConfig
@@ -96,15 +97,21 @@ def build_atlas(
     units_factory: str | None = None,
     units_args: tuple = (),
     extra: Any = None,
+    units_identity: tuple[str, ...] | None = None,
     **overrides: Any,
 ) -> Atlas | None:
     """Build (or resume) the atlas of a model directory (or a bridge from ``tiny_interp.load``). A finished atlas
     of the same stories and settings is opened instead of rebuilt unless ``fresh``.
 
     ``out`` defaults to ``<model_dir>/atlas``; it must be new, empty or an earlier atlas (``fresh`` also writes into
-    another directory; other files there are never touched). ``stop_after_batches`` stops early after checkpointing (the next call resumes); it returns
-    None then, else the opened ``Atlas``. ``units_factory`` / ``units_args`` pick other units than the MLP neurons
-    (see ``BuildJob``); ``extra(job, texts)`` may return more arrays and meta for the atlas.
+    another directory; other files there are never touched). ``stop_after_batches`` stops early after
+    checkpointing (the next call resumes); it returns None then, else the opened ``Atlas``. ``units_factory`` /
+    ``units_args`` pick other units than the MLP neurons (see ``BuildJob``); ``extra(job, texts)`` may return more
+    arrays and meta for the atlas. ``units_identity`` stands for ``units_args`` in the atlas's identity (e.g. a
+    fingerprint for a path, which must not decide reuse).
+
+    The atlas records its model as a path relative to itself plus a content fingerprint; a finished atlas is reused
+    when the fingerprints (model, corpus) and settings match, wherever the repository was cloned or moved.
     """
     from ...model.checkpoint import load_tokenizer
 
@@ -124,13 +131,13 @@ def build_atlas(
         "config": cfg.identity(),
         "corpus": corpus_fingerprint(texts),
         "n_stories": len(texts),
-        "model": str(Path(model_dir).resolve()),
+        "model": model_fingerprint(model_dir),
         "state_format": STATE_FORMAT,
-        **({"units": [units_factory, *map(str, units_args)]} if units_factory else {}),
+        **({"units": [units_factory, *map(str, units_identity or units_args)]} if units_factory else {}),
     }
     if fresh and build_dir.exists():
         shutil.rmtree(build_dir)
-    if not fresh and _finished_atlas_matches(out, job.identity, model_dir):
+    if not fresh and _finished_atlas_matches(out, job.identity):
         return Atlas.open(out)  # already built from these stories with these settings
     state = _initial_state(job, state_file)
     started = time.perf_counter()
@@ -140,7 +147,7 @@ def build_atlas(
         "format_version": FORMAT_VERSION,
         "config": dataclasses.asdict(cfg),
         "identity": job.identity,
-        "model_dir": str(Path(model_dir).resolve()),
+        "model_dir": relative_path(model_dir, out),
         "family": job.net.cfg.family,
         "n_layers": job.units.n_blocks,
         "d_mlp": job.units.block_size,
@@ -247,17 +254,17 @@ def add_batch(
     return int(lengths.sum())
 
 
-def _finished_atlas_matches(out: Path, identity: dict[str, Any], model_dir: Path) -> bool:
-    """A finished atlas at ``out`` built with the same settings from the same stories, for this model: recorded
-    under this model's path, or saved inside this model's directory (a moved or cloned model keeps its atlas)."""
-    try:
-        saved = json.loads((out / META_FILE).read_text())["identity"]
-    except (OSError, ValueError, KeyError, TypeError):
+def _finished_atlas_matches(out: Path, identity: dict[str, Any]) -> bool:
+    """A finished atlas at ``out`` built with the same settings from the same stories for the same model weights
+    (content fingerprints: a cloned, copied or moved atlas is reused)."""
+    meta_file = out / META_FILE
+    if not meta_file.is_file():
         return False
-    inside = Path(model_dir).resolve() in out.resolve().parents
-    same_model = saved.get("model") == identity["model"] or inside
-    strip = lambda d: {k: v for k, v in d.items() if k != "model"}  # noqa: E731
-    return same_model and strip(saved) == strip(identity)
+    try:
+        saved = json.loads(meta_file.read_text(encoding="utf-8")).get("identity")
+    except ValueError as e:
+        raise DataError(f"{meta_file} is not valid JSON ({e}); rebuild with fresh=True (CLI: --fresh)") from e
+    return bool(saved == identity)
 
 
 def _model_dir(model: Any) -> Path:
