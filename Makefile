@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml Makefile
 
 venv: $(STAMP)
 
+# ARGS go to jupyter lab, e.g. make lab ARGS="--no-browser --port 8899" (headless)
 lab: $(STAMP)
-	$(VENV)/bin/tiny-interp lab
+	$(VENV)/bin/tiny-interp lab $(if $(ARGS),-- $(ARGS))
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q tests

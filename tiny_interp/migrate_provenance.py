@@ -18,7 +18,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from .atomic import write_json_atomic
 from .errors import DataError
@@ -36,7 +36,7 @@ def _model_above(folder: Path) -> Path | None:
     return None
 
 
-def _is_path(value: Any) -> bool:
+def _is_path(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and ("/" in value or os.sep in value)
 
 
