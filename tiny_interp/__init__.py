@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from . import quiet
+
 __version__ = "0.1.0"
+quiet.install()  # before any model loads: third-party noise stays out of cells and reports
 
 
 def load(name_or_path, device="cpu", dtype=None):  # noqa: D103 - documented in tiny_interp.load

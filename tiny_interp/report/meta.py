@@ -59,12 +59,16 @@ def _guess(params: dict[str, Any], words: tuple[str, ...]) -> Any:
     return None
 
 
-def run_metadata(notebook: Path, params: dict[str, Any], executed: Any, seconds: float) -> dict[str, Any]:
+def run_metadata(
+    notebook: Path, params: dict[str, Any], executed: Any, seconds: float, start: Path | None = None
+) -> dict[str, Any]:
+    """The report header's facts; with ``start`` (the report's folder), paths of this machine are shown relative
+    to it, so a published report carries no absolute path."""
     from .. import __version__
 
     facts = noted_facts(executed)
     package_dir = Path(__file__).resolve().parents[1]
-    return {
+    meta = {
         "notebook": str(notebook),
         "model": facts.pop("model", None) or _guess(params, ("MODEL", "RUN")),
         "data": facts.pop("data", None) or _guess(params, ("DATA", "STORIES")),
@@ -75,3 +79,12 @@ def run_metadata(notebook: Path, params: dict[str, Any], executed: Any, seconds:
         "execution_seconds": round(seconds, 1),
         **{k: v for k, v in facts.items()},
     }
+    return meta if start is None else _portable(meta, start)
+
+
+def _portable(meta: dict[str, Any], start: Path) -> dict[str, Any]:
+    from ..provenance import portable_value
+
+    out = {k: portable_value(v, start) for k, v in meta.items()}
+    out["parameters"] = {k: portable_value(v, start) for k, v in meta["parameters"].items()}
+    return out

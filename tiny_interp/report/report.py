@@ -35,7 +35,7 @@ def build_report(
         raise
     if executed_copy:
         write_text_atomic(executed_copy, nbformat.writes(executed))
-    meta = run_metadata(notebook, params, executed, seconds)
+    meta = run_metadata(notebook, params, executed, seconds, start=Path(out).resolve().parent)
     page = render_html(executed, meta, notebook_title(executed, notebook.stem))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, page)
