@@ -83,8 +83,15 @@ def run_metadata(
 
 
 def _portable(meta: dict[str, Any], start: Path) -> dict[str, Any]:
+    """Paths inside the repository as from its root (``trained_models/ts-1L``, as the README writes them), other
+    paths of this machine as from the report's folder."""
+    from ..defaults import REPO_ROOT
     from ..provenance import portable_value
 
-    out = {k: portable_value(v, start) for k, v in meta.items()}
-    out["parameters"] = {k: portable_value(v, start) for k, v in meta["parameters"].items()}
+    def show(v: Any) -> Any:
+        inside = isinstance(v, (str, os.PathLike)) and Path(v).is_absolute() and Path(v).is_relative_to(REPO_ROOT)
+        return portable_value(v, REPO_ROOT if inside else start)
+
+    out = {k: show(v) for k, v in meta.items()}
+    out["parameters"] = {k: show(v) for k, v in meta["parameters"].items()}
     return out
