@@ -13,6 +13,7 @@ every token) and the unembedding. Top +/- tokens are kept per feature.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,12 @@ def feature_units(net: Any, run_dir: str) -> Units:
     sizes = {s.cfg.d_sae for s in saes}
     if len(sizes) != 1:
         raise ValueError(f"{run_dir}: an atlas needs dictionaries of one size, got {sorted(sizes)}")
-    blocks = [
-        UnitBlock(s.cfg.hook_name, s.cfg.d_sae, _layer(s, net), transform=lambda x, s=s: s.encode(x.float()))
-        for s in saes
-    ]
+    blocks = [UnitBlock(s.cfg.hook_name, s.cfg.d_sae, _layer(s, net), transform=partial(_encode, s)) for s in saes]
     return Units(blocks, kind="feature")
+
+
+def _encode(sae: SAE, x: Tensor) -> Tensor:
+    return sae.encode(x.float())
 
 
 def _layer(sae: SAE, net: Any) -> int:
@@ -67,8 +69,10 @@ def _logit_arrays(job: Any, texts: list[str]) -> tuple[dict[str, np.ndarray], di
         for sae in load_dictionaries(run_dir):
             effects = decoder_logit_effects(job.net, sae.W_dec)
             top, bottom = effects.topk(N_LOGITS, dim=-1), (-effects).topk(N_LOGITS, dim=-1)
-            pos_ids.append(top.indices), pos_vals.append(top.values)
-            neg_ids.append(bottom.indices), neg_vals.append(-bottom.values)
+            pos_ids.append(top.indices)
+            pos_vals.append(top.values)
+            neg_ids.append(bottom.indices)
+            neg_vals.append(-bottom.values)
     arrays = {
         "logit_pos_ids.npy": torch.cat(pos_ids).int().numpy(),
         "logit_pos_values.npy": torch.cat(pos_vals).half().numpy(),
@@ -90,7 +94,7 @@ def build_feature_atlas(
 ) -> "FeatureAtlas":
     run_dir = Path(run_dir).resolve()
     model_dir = model_dir_for(run_dir)
-    atlas = build_atlas(
+    build_atlas(
         model_dir,
         stories,
         out=run_dir / ATLAS_DIR,
@@ -105,7 +109,7 @@ def build_feature_atlas(
         extra=_logit_arrays,
         **overrides,
     )
-    return FeatureAtlas.open(atlas.path)
+    return FeatureAtlas.open(run_dir / ATLAS_DIR)
 
 
 class FeatureAtlas(Atlas):

@@ -59,6 +59,13 @@ class BuildJob:
             units = getattr(importlib.import_module(module), name)(net, *self.units_args)
         return dataclasses.replace(self, net=net, units=units)
 
+    @property
+    def live_units(self) -> Units:
+        """The units of an opened job (``open`` sets them; a worker's copy has none until it opens)."""
+        if self.units is None:
+            raise RuntimeError("BuildJob.open() was not called")
+        return self.units
+
     def for_worker(self) -> "BuildJob":
         return dataclasses.replace(self, net=None, units=None)
 
@@ -149,11 +156,11 @@ def build_atlas(
         "identity": job.identity,
         "model_dir": relative_path(model_dir, out),
         "family": job.net.cfg.family,
-        "n_layers": job.units.n_blocks,
-        "d_mlp": job.units.block_size,
-        "n_blocks": job.units.n_blocks,
-        "block_size": job.units.block_size,
-        "unit_kind": job.units.kind,
+        "n_layers": job.live_units.n_blocks,
+        "d_mlp": job.live_units.block_size,
+        "n_blocks": job.live_units.n_blocks,
+        "block_size": job.live_units.block_size,
+        "unit_kind": job.live_units.kind,
         "vocab_size": state.V,
         "tokens": state.count,
         "stories": len(texts),
@@ -181,7 +188,7 @@ def _read_texts(stories: str | os.PathLike | Iterable[str], limit: int | None) -
 
 
 def _initial_state(job: BuildJob, state_file: Path) -> AtlasState:
-    shape = (job.units.n_blocks, job.units.block_size, int(job.net.cfg.vocab_size))
+    shape = (job.live_units.n_blocks, job.live_units.block_size, int(job.net.cfg.vocab_size))
     if not state_file.exists():
         return AtlasState(*shape, job.cfg)
     state, saved = AtlasState.load(state_file, *shape, job.cfg)
@@ -204,7 +211,7 @@ def _run_batches(
 ) -> bool:
     """Every batch not yet in ``state``; False when stopped early by ``stop_after_batches`` (state saved)."""
     cfg = job.cfg
-    bar = _progress_bar(progress, sum(len(r) for r in rows), state.count, job.units.kind)
+    bar = _progress_bar(progress, sum(len(r) for r in rows), state.count, job.live_units.kind)
     threads_before = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -250,7 +257,7 @@ def add_batch(
         acts = (acts if real is None else acts.index_select(0, real)).float().cpu()
         state.add_layer(block, acts, tok, starts, lengths, story_tensor, first_batch=first_batch)
 
-    job.units.stream(job.net, ids.to(device), consume)
+    job.live_units.stream(job.net, ids.to(device), consume)
     return int(lengths.sum())
 
 
