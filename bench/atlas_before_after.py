@@ -5,7 +5,8 @@ load hits both alike. Each build runs in its own process with one torch thread.
         [--stories ../shared/data/tinystories/valid.txt] [--n-stories 600] [--rounds 2]
 
 Tokens per CPU-second of the build process are printed too: on a shared machine they move far less with the
-load than wall-clock rates. Last line: ``before_tokens_per_s=<a> after_tokens_per_s=<b> ratio=<b/a> load=<1-min load average>``.
+load than wall-clock rates. Last line:
+``before_tokens_per_s=<a> after_tokens_per_s=<b> ratio=<b/a> load=<1-min load average>``.
 """
 
 from __future__ import annotations

@@ -45,7 +45,11 @@ sae = TopKTrainingSAE(cfg)
 opt = torch.optim.Adam(sae.parameters(), lr=2e-4)
 def step(i):
     batch = x[(i * B) % (len(x) - B):][:B]
-    out = sae.training_forward_pass(TrainStepInput(sae_in=batch, coefficients={}, dead_neuron_mask=None, n_training_steps=i, is_logging_step=False))
+    out = sae.training_forward_pass(
+        TrainStepInput(
+            sae_in=batch, coefficients={}, dead_neuron_mask=None, n_training_steps=i, is_logging_step=False
+        )
+    )
     opt.zero_grad(); out.loss.backward(); opt.step()
 step(0)
 t = time.perf_counter()

@@ -95,7 +95,8 @@ def main() -> None:
     cfg = get_preset("1M").replace(vocab_size=len(tokenizer))
     torch.manual_seed(0)
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch threads {torch.get_num_threads()} "
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+        f"torch threads {torch.get_num_threads()} "
         f"(build: {args.threads or torch.get_num_threads()}), load average {os.getloadavg()[0]:.1f}"
     )
     print(f"stories: {source}; model: 1M preset ({cfg.n_layers} layers x {cfg.d_mlp} neurons, vocab {cfg.vocab_size})")
@@ -142,14 +143,14 @@ def main() -> None:
         t0 = time.perf_counter()
         atlas = Atlas.open(path)
         open_ms = (time.perf_counter() - t0) * 1e3
-        atlas.tokenizer  # loaded once per session, like a notebook does
+        _ = atlas.tokenizer  # loaded once per session, like a notebook does
         rng = np.random.default_rng(0)
         lat: dict[str, list[float]] = {"top_examples": [], "top_tokens": [], "selective_for_class": []}
         for _ in range(args.queries):
             layer, neuron = int(rng.integers(cfg.n_layers)), int(rng.integers(cfg.d_mlp))
             for name, call in (
-                ("top_examples", lambda: atlas.top_examples(layer, neuron)),
-                ("top_tokens", lambda: atlas.top_tokens(layer, neuron)),
+                ("top_examples", lambda layer=layer, neuron=neuron: atlas.top_examples(layer, neuron)),
+                ("top_tokens", lambda layer=layer, neuron=neuron: atlas.top_tokens(layer, neuron)),
                 ("selective_for_class", lambda: atlas.selective_for_class("names")),
             ):
                 t0 = time.perf_counter()

@@ -202,7 +202,8 @@ def main() -> None:
         r = run(preset, args.steps, args.batch, args.seq, args.rounds)
         last = (r["ours"] / r["reference"], r["ours"] / r["hf_gptneo"])
         print(
-            f"{preset:>7} {r['ours']:>11.0f} {r['reference']:>10.0f} {r['hf_gptneo']:>10.0f} {last[0]:>6.2f}x {last[1]:>5.2f}x"
+            f"{preset:>7} {r['ours']:>11.0f} {r['reference']:>10.0f} {r['hf_gptneo']:>10.0f} "
+            f"{last[0]:>6.2f}x {last[1]:>5.2f}x"
         )
         print(json.dumps({"preset": preset, **{k: round(v, 1) for k, v in r.items()}}))
     assert last is not None

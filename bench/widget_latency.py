@@ -91,12 +91,12 @@ def main() -> None:
             path = save_model(Path(tmp) / name, TinyLM(cfg), tok)
             bridge = tiny_interp.load(path)
 
-            def attention_view() -> str:
+            def attention_view(bridge=bridge) -> str:
                 return safe_json(story_attention(bridge, story).view_data())
 
             ms, view = timed(attention_view, args.repeats)
             T = len(story_attention(bridge, story).tokens)
-            story_ms, sdata = timed(lambda: safe_json(story_data(bridge, story)), args.repeats)
+            story_ms, sdata = timed(lambda bridge=bridge: safe_json(story_data(bridge, story)), args.repeats)
             kb = len(view.encode()) / 1024
             dense_kb = cfg.n_layers * cfg.n_heads * T * T * len(json.dumps(0.123456789)) / 1024  # full floats
             hover_ms, switch_ms = browser_latency(json.loads(view), Path(tmp) / f"{name}.html", args.repeats)
@@ -115,12 +115,13 @@ def main() -> None:
 
 HOVER_JS = """(n) => { const c = document.querySelector('.ti-big'), r = c.getBoundingClientRect(), out = [];
   for (let i = 0; i < n; i++) { const t = performance.now();
-    c.parentNode.dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: r.left + r.width * (0.2 + 0.6 * i / n),
-      clientY: r.top + r.height * (0.9 - 0.5 * i / n)}));
+    c.parentNode.dispatchEvent(new MouseEvent('mousemove', {bubbles: true,
+      clientX: r.left + r.width * (0.2 + 0.6 * i / n), clientY: r.top + r.height * (0.9 - 0.5 * i / n)}));
     out.push(performance.now() - t); }
   out.sort((a, b) => a - b); return out[out.length >> 1]; }"""
 SWITCH_JS = """(n) => { const th = document.querySelectorAll('.ti-thumb'), out = [];
-  for (let i = 0; i < n; i++) { const t = performance.now(); th[(i + 1) % th.length].click(); out.push(performance.now() - t); }
+  for (let i = 0; i < n; i++) {
+    const t = performance.now(); th[(i + 1) % th.length].click(); out.push(performance.now() - t); }
   out.sort((a, b) => a - b); return out[out.length >> 1]; }"""
 
 

@@ -12,7 +12,10 @@ from tiny_interp.model.checkpoint import save_model
 
 
 def _freq_code(n_pos: int, n_freq: int, period: int) -> torch.Tensor:
-    """[n_pos, 4 * n_freq] position codes (cos, sin, -cos, -sin): zero mean and constant norm, so LayerNorm only rescales them."""
+    """[n_pos, 4 * n_freq] position codes (cos, sin, -cos, -sin).
+
+    Zero mean and constant norm, so LayerNorm only rescales them.
+    """
     pos = torch.arange(n_pos, dtype=torch.float64)[:, None]
     w = 2 * math.pi * torch.arange(1, n_freq + 1, dtype=torch.float64)[None, :] / period
     c, s = torch.cos(pos * w), torch.sin(pos * w)

@@ -621,12 +621,15 @@ def test_simulation_scores_the_correlation_of_scripted_logprobs_and_is_unavailab
 
     # an endpoint without logprobs: unavailable, never a zero (and no other scorer disturbed)
     cfg2 = dataclasses_replace(cfg, scorers=("detection", "simulation"))
-    plain = lambda body, n: (
-        "ok",
-        json.dumps({"answers": [1] * len(re.findall(r"^\d+\. ", last_text(body), re.M))})
-        if "numbered text" in last_text(body)
-        else "1: 5\n2: 5",
-    )
+
+    def plain(body, n):
+        return (
+            "ok",
+            json.dumps({"answers": [1] * len(re.findall(r"^\d+\. ", last_text(body), re.M))})
+            if "numbered text" in last_text(body)
+            else "1: 5\n2: 5",
+        )
+
     with StubServer(plain) as server:
         runner = RunnerConfig(model="plain", base_url=server.base_url, fsync=False)
         r = run_autointerp(us, stories, units, cfg2, runner, api_key="k", progress=False)

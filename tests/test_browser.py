@@ -204,29 +204,30 @@ def test_lab_runs_quickstart_in_browser(browser, nb_run, tmp_path):
     work = tmp_path / "work"
     port, token = free_port(), secrets.token_hex(16)
     log_path = tmp_path / "lab.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tiny_interp.cli",
-            "lab",
-            "--model",
-            str(nb_run),
-            "--workdir",
-            str(work),
-            "--",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            f"--IdentityProvider.token={token}",
-            "--ServerApp.port_retries=0",
-        ],
-        env=lab_env(tmp_path),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    # the child keeps its own copy of the log's descriptor: ours can close once it has started
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tiny_interp.cli",
+                "lab",
+                "--model",
+                str(nb_run),
+                "--workdir",
+                str(work),
+                "--",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                f"--IdentityProvider.token={token}",
+                "--ServerApp.port_retries=0",
+            ],
+            env=lab_env(tmp_path),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     view = f".jp-NotebookPanel {ATTENTION_VIEW}"
     try:
         base = f"http://127.0.0.1:{port}"
@@ -278,7 +279,6 @@ def test_lab_runs_quickstart_in_browser(browser, nb_run, tmp_path):
         (ARTIFACTS / "lab-requests.txt").write_text("\n".join(u for u in requests if not local(u)))
     finally:
         stop_group(proc)
-        log.close()
     assert digests(NOTEBOOKS) == tracked  # the lab worked on copies: the tracked notebooks are untouched
 
 

@@ -113,7 +113,8 @@ def test_exported_feature_page_in_chromium(real_atlas, browser, tmp_path):  # no
           const q = s => [...document.querySelectorAll(s)], text = s => q(s).map(e => e.textContent);
           const heads = q('.ti-head'), after = name => heads.find(h => h.textContent === name);
           const top = after('Top examples');
-          let n = 0; for (let e = top.nextElementSibling; e && e.classList.contains('ti-snip'); e = e.nextElementSibling) n++;
+          let n = 0;
+          for (let e = top.nextElementSibling; e && e.classList.contains('ti-snip'); e = e.nextElementSibling) n++;
           return { head: heads[1].textContent, top: n, bands: text('.ti-feat-range'),
                    bandSnips: q('.ti-feat-band').map(b => b.querySelectorAll('.ti-snip').length),
                    coloured: q('.ti-feat-band .ti-tok').filter(t => t.style.background).length,

@@ -30,7 +30,7 @@ def test_lab_keeps_its_workspace_and_settings_in_its_folder(tmp_path):
 
 def test_make_lab_passes_args_to_jupyter():
     out = subprocess.run(
-        ["make", "-n", "-C", str(REPO_ROOT), "lab", 'ARGS=--no-browser --port 8899'],
+        ["make", "-n", "-C", str(REPO_ROOT), "lab", "ARGS=--no-browser --port 8899"],
         capture_output=True,
         text=True,
     )
@@ -59,9 +59,7 @@ def view_notebook(model_id: str, saved: bool) -> nbformat.NotebookNode:
 def test_a_save_after_a_restart_keeps_the_static_twin(tmp_path, saved):
     from jupyter_server.services.contents.filemanager import FileContentsManager
 
-    cm = FileContentsManager(
-        root_dir=str(tmp_path), pre_save_hook="tiny_interp.workbench.lab_views.keep_views_on_save"
-    )
+    cm = FileContentsManager(root_dir=str(tmp_path), pre_save_hook="tiny_interp.workbench.lab_views.keep_views_on_save")
     nb = view_notebook("abc123", saved)
     cm.save({"type": "notebook", "format": "json", "content": nb}, "views.ipynb")
     data = json.loads((tmp_path / "views.ipynb").read_text())["cells"][0]["outputs"][0]["data"]

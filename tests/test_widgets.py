@@ -266,7 +266,8 @@ def watched_page(b, width: int, height: int, requests: list, problems: list, dia
 OVERLAPS_JS = """(sel) => { const boxes = [...document.querySelectorAll(sel)].map(e => e.getBoundingClientRect())
   .filter(r => r.width > 0); const bad = [];
   for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) { const a = boxes[i], b = boxes[j];
-    if (a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5) bad.push([i, j]); }
+    if (a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5)
+      bad.push([i, j]); }
   return [boxes.length, bad.slice(0, 5)]; }"""
 
 browser = pytest.mark.browser
@@ -440,7 +441,8 @@ def test_taxonomy_legend_stays_readable_for_1_to_12_layers(tmp_path, make_model_
                 chips = page.locator(".ti-maplegend .ti-chiplab")
                 assert chips.count() == len(set(synthetic_table(L)["label"]))
                 assert chips.evaluate_all(
-                    "cs => cs.every(c => c.scrollWidth <= c.clientWidth + 1 && parseFloat(getComputedStyle(c).fontSize) >= 11)"
+                    "cs => cs.every(c => c.scrollWidth <= c.clientWidth + 1"
+                    " && parseFloat(getComputedStyle(c).fontSize) >= 11)"
                 )
                 selected = page.locator(".ti-cell.ti-sel")
                 assert selected.count() == 1 and selected.get_attribute("title").startswith(
@@ -584,7 +586,8 @@ def test_neuron_explanations_and_search_in_chromium(tmp_path, explained_model):
                 """(data) => { const el = document.createElement('div'); document.body.appendChild(el);
                 let got = null; tinyInterpViews.render(el, data, { live: true, initial: { query: 'garden' },
                   onSelect: (s) => { got = s; } });
-                const hit = el.querySelector('.ti-nhit'); hit.click(); return [el.querySelectorAll('.ti-nhit').length, got]; }""",
+                const hit = el.querySelector('.ti-nhit'); hit.click();
+                return [el.querySelectorAll('.ti-nhit').length, got]; }""",
                 ex.data(),
             )
             assert picked[0] == 2 and picked[1]["query"] == "garden"

@@ -76,7 +76,8 @@ class AppendLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
         needs_newline = self.path.exists() and self.path.stat().st_size > 0 and not _ends_with_newline(self.path)
-        self._fh = open(self.path, "a", encoding="utf-8")
+        # held open for the log's lifetime (close() / __exit__ close it), so no with-block can own it
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
         if needs_newline:
             self._fh.write("\n")
 

@@ -76,9 +76,9 @@ def check_output_dir(
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path} is a file, not a directory: pick another output directory")
-    if path.is_dir() and not owns(path, kind) and _holds_files(path) and not force:
-        if not (legacy is not None and legacy(path)):
-            raise OutputError(_refusal(path, kind))
+    foreign = path.is_dir() and not owns(path, kind) and _holds_files(path) and not force
+    if foreign and not (legacy is not None and legacy(path)):
+        raise OutputError(_refusal(path, kind))
 
 
 def _holds_files(path: Path) -> bool:

@@ -337,7 +337,7 @@ def fuzzing_set(ev: Evidence, hs: HeldoutScan, cfg: HeldoutConfig) -> tuple[list
     d = draw_activating(ev, hs, cfg, "fuzzing")
     col, peaks, lo, rng, pos = d.col, d.peaks, d.lo, d.rng, d.pos
     snippets = []
-    for j, (r, q) in enumerate(pos):
+    for j, (r, _q) in enumerate(pos):
         toks = hs.window_tokens(r)
         if j % 2 == 0:
             snippets.append(Snippet(toks, 1, "peak", float(peaks[r]), int(hs.at_peak[r, col])))

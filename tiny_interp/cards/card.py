@@ -167,7 +167,8 @@ def shipped_figures(root: Path) -> list[tuple[str, dict[str, Any]]]:
             meta = json.loads(meta_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             warnings.warn(
-                f"skipped {meta_file.parent} in the card's bits-per-byte table: {meta_file} is unreadable ({e})"
+                f"skipped {meta_file.parent} in the card's bits-per-byte table: {meta_file} is unreadable ({e})",
+                stacklevel=2,
             )
             continue
         evaluation = meta.get("evaluation") if isinstance(meta, dict) else None
@@ -232,8 +233,8 @@ def write_card(
         "",
         "| family | d_model | layers | heads | kv heads | d_mlp | context | vocab | parameters |",
         "|---|---|---|---|---|---|---|---|---|",
-        f"| {model_cfg.family} | {model_cfg.d_model} | {model_cfg.n_layers} | {model_cfg.n_heads} | {model_cfg.kv_heads} "
-        f"| {model_cfg.d_mlp} | {model_cfg.n_ctx} | {model_cfg.vocab_size} | {n_params:,} |",
+        f"| {model_cfg.family} | {model_cfg.d_model} | {model_cfg.n_layers} | {model_cfg.n_heads} "
+        f"| {model_cfg.kv_heads} | {model_cfg.d_mlp} | {model_cfg.n_ctx} | {model_cfg.vocab_size} | {n_params:,} |",
         "",
         f"Weights: `model.safetensors` in {meta.get('weights_dtype', 'float32')}; Hugging Face "
         f"`{'GPTNeoForCausalLM' if model_cfg.family == 'gpt-neo' else 'LlamaForCausalLM'}`; open with "
@@ -245,11 +246,13 @@ def write_card(
     if train_config:
         td = train_config.get("train_data", {})
         lines += [
-            f"- Training data: `{td.get('source')}` ({td.get('n_stories', 0):,} stories, {td.get('n_tokens', 0):,} tokens with the "
-            f"shared {td.get('vocab_size')}-token BPE), validated on `{train_config.get('val_data', {}).get('source')}`.",
+            f"- Training data: `{td.get('source')}` ({td.get('n_stories', 0):,} stories, "
+            f"{td.get('n_tokens', 0):,} tokens with the shared {td.get('vocab_size')}-token BPE), "
+            f"validated on `{train_config.get('val_data', {}).get('source')}`.",
         ]
     lines += [
-        f"- Tokens seen: {meta.get('tokens_seen', 0):,} ({meta.get('epochs', 0):.2f} epochs) in {meta.get('step', 0):,} steps.",
+        f"- Tokens seen: {meta.get('tokens_seen', 0):,} ({meta.get('epochs', 0):.2f} epochs) "
+        f"in {meta.get('step', 0):,} steps.",
         f"- Training time: {hours:.2f} h on {meta.get('hardware', 'unknown hardware')}.",
     ]
     if cfg.what_worked:

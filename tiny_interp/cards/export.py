@@ -40,7 +40,8 @@ def export_model(
     if (Path(out) / "atlas").is_dir():
         warnings.warn(
             f"{Path(out) / 'atlas'} was built from the model shipped there before; rebuild it with "
-            "`tiny-interp atlas` (the card's neuron section reads it)"
+            "`tiny-interp atlas` (the card's neuron section reads it)",
+            stacklevel=2,
         )
     with staged_into(out) as tmp:
         _export_one(run_dir, tmp, dtype)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
 
 def line_chart(
-    series: dict[str, Sequence[tuple[float, float]]],
+    series: Mapping[str, Sequence[tuple[float, float]]],
     title: str,
     x_label: str,
     y_label: str,
@@ -36,7 +36,8 @@ def line_chart(
         return top + (1 - (y - y0) / (y1 - y0)) * ph
 
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="11">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
         f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="13">{escape(title)}</text>',
         f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#333"/>',
@@ -52,7 +53,8 @@ def line_chart(
         out.append(f'<text x="{left + pw * i / 4:.1f}" y="{top + ph + 16}" text-anchor="middle">{label:,.0f}</text>')
     out.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle">{escape(x_label)}</text>')
     out.append(
-        f'<text x="14" y="{top + ph / 2}" text-anchor="middle" transform="rotate(-90 14 {top + ph / 2})">{escape(y_label)}</text>'
+        f'<text x="14" y="{top + ph / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {top + ph / 2})">{escape(y_label)}</text>'
     )
     for i, (name, pts) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]

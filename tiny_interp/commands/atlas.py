@@ -11,7 +11,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="build or query the neuron atlas of a model",
         description="Stream stories through the model and save, beside it in <model>/atlas/, every MLP neuron's "
         "top activating contexts, quantile examples (a few from each activation band below the top), statistics, "
-        "histogram and per-token means. A stopped build resumes where it stopped. With --show, print neurons' top examples (building first if there is no atlas yet).",
+        "histogram and per-token means. A stopped build resumes where it stopped. With --show, print neurons' "
+        "top examples (building first if there is no atlas yet).",
     )
     p.add_argument("model", help="model directory or hub id")
     p.add_argument("--stories", help="TinyStories-format .txt file to stream (needed to build)")

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_new_tokens > room:
         warnings.warn(
             f"--max-new-tokens {args.max_new_tokens}: the model's context is {n_ctx} tokens, "
-            f"so at most {room} new tokens follow this prompt"
+            f"so at most {room} new tokens follow this prompt",
+            stacklevel=2,
         )
     sampling = SamplingConfig(
         max_new_tokens=args.max_new_tokens,

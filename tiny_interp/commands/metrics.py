@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import Any
 
 from ..cli_args import device, number, positive_int
 
@@ -62,11 +63,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"indexing {len(train)} training stories ...", file=sys.stderr)
         index_k = NGramIndex(train, n=args.k, keep_mod=args.keep_mod, vocab=vocab)
         index_rouge = index_k if args.k == 2 else NGramIndex(train, n=2, keep_mod=args.keep_mod, vocab=vocab)
-    report: dict[str, object] = {"stories": args.stories, "train": args.train, "sets": {}}
+    sets: dict[str, dict[str, Any]] = {}
+    report: dict[str, object] = {"stories": args.stories, "train": args.train, "sets": sets}
     for name, texts in groups.items():
-        report["sets"][name] = story_metrics(
-            texts, k=args.k, keep_mod=args.keep_mod, index_k=index_k, index_rouge=index_rouge
-        )
+        sets[name] = story_metrics(texts, k=args.k, keep_mod=args.keep_mod, index_k=index_k, index_rouge=index_rouge)
     if args.model:
         if not args.bpb_data:
             raise ConfigError("--model needs --bpb-data FILE.txt (the stories to score, e.g. valid.txt)")
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if index_k is not None:
         cols += [f"train-{args.k}gram", "best-rouge2"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
-    for name, m in report["sets"].items():
+    for name, m in sets.items():
         row = [
             name,
             str(m["n_texts"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 
 
@@ -84,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
         "what_worked": args.what_worked,
     }
     previous = read_card_config(out) if args.card_only else {}
-    settings = {k: v or previous.get(k) or CardConfig.__dataclass_fields__[k].default for k, v in given.items()}
-    cfg = CardConfig(name=args.name, **settings)
+    # a value given now wins, then the card's earlier one, then the config's default
+    chosen = {k: v or previous.get(k) for k, v in given.items()}
+    cfg = dataclasses.replace(CardConfig(name=args.name), **{k: v for k, v in chosen.items() if v})
     card = write_card(
         out, cfg, evaluate_now=bool(cfg.valid_data or cfg.test_data), force_eval=not args.card_only or args.re_evaluate
     )

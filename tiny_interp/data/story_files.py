@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import io
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..errors import DataError, TinyInterpError
 from .tokenizer import EOT
@@ -79,7 +80,7 @@ def _format_hint(fmt: str) -> str:
     return "A .jsonl/.json file needs records with a non-empty field 'story' or 'text'."
 
 
-def _open_binary(path: Path) -> IO[bytes]:
+def _open_binary(path: Path) -> io.BufferedIOBase:
     if path.suffix.lower() == ".gz":
         return gzip.open(path, "rb")
     return open(path, "rb")
@@ -205,7 +206,7 @@ class _JsonStream:
 
     CHUNK = 1 << 20
 
-    def __init__(self, fh: IO[bytes], path: Path):
+    def __init__(self, fh: io.BufferedIOBase, path: Path):
         self.fh, self.path = fh, path
         self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self.buf, self.pos, self.bytes_read, self.eof = "", 0, 0, False

@@ -11,15 +11,20 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from transformers import GPT2Tokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 EOT = "<|endoftext|>"
 GPT_NEO_HUB_ID = "EleutherAI/gpt-neo-125M"
 
 
-def train_bpe_tokenizer(stories: Iterable[str], vocab_size: int = 4096, show_progress: bool = False) -> Any:
+def train_bpe_tokenizer(
+    stories: Iterable[str], vocab_size: int = 4096, show_progress: bool = False
+) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on the stories; ``<|endoftext|>`` is token 0."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -42,9 +47,10 @@ def train_bpe_tokenizer(stories: Iterable[str], vocab_size: int = 4096, show_pro
     )
 
 
-def gpt_neo_tokenizer(local_dir: str | os.PathLike | None = None) -> Any:
+def gpt_neo_tokenizer(local_dir: str | os.PathLike | None = None) -> GPT2Tokenizer:
     """GPT-Neo's tokenizer: from a folder with ``vocab.json`` + ``merges.txt``, or else from the hub."""
-    from transformers import GPT2TokenizerFast
+    # transformers 5's GPT2Tokenizer is the tokenizers-backed class (GPT2TokenizerFast is an alias of it)
+    from transformers import GPT2Tokenizer
 
     if local_dir is None:
         local_dir = _gpt_neo_files_from_hub()
@@ -62,8 +68,14 @@ def gpt_neo_tokenizer(local_dir: str | os.PathLike | None = None) -> Any:
         for line in merges.read_text(encoding="utf-8").splitlines()
         if line and not line.startswith("#version")
     ]
-    return GPT2TokenizerFast(
-        vocab=vocab_dict, merges=merge_lines, bos_token=EOT, eos_token=EOT, unk_token=EOT, model_max_length=2048
+    # transformers annotates merges as list[str], but hands them to tokenizers' BPE, which takes (a, b) pairs
+    return GPT2Tokenizer(
+        vocab=vocab_dict,
+        merges=merge_lines,  # type: ignore[arg-type]
+        bos_token=EOT,
+        eos_token=EOT,
+        unk_token=EOT,
+        model_max_length=2048,
     )
 
 
@@ -89,7 +101,7 @@ def _gpt_neo_files_from_hub() -> Path:
     return Path(snapshot_download(GPT_NEO_HUB_ID, allow_patterns=files))
 
 
-def load_tokenizer_spec(spec: str) -> Any:
+def load_tokenizer_spec(spec: str) -> PreTrainedTokenizerBase:
     """A ready tokenizer from ``gpt-neo`` (hub), ``gpt-neo:DIR`` (vocab.json + merges.txt) or a saved directory.
 
     (``bpe`` needs training stories: see :func:`train_bpe_tokenizer`.)
@@ -114,7 +126,7 @@ def load_tokenizer_spec(spec: str) -> Any:
         raise DataError(f"{folder}: the tokenizer could not be loaded ({e})") from e
 
 
-def tokenizer_fingerprint(tokenizer: Any) -> str:
+def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     """Content hash of the tokenizer's ``tokenizer.json`` (vocabulary, merges, normalisation, special tokens)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
@@ -122,7 +134,7 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     return hashlib.sha256(backend.to_str().encode("utf-8")).hexdigest()[:16]
 
 
-def eot_id(tokenizer: Any) -> int:
+def eot_id(tokenizer: PreTrainedTokenizerBase) -> int:
     """The id of ``<|endoftext|>``, which separates (and begins) stories in token shards."""
     tid = tokenizer.get_vocab().get(EOT)
     if tid is None:

@@ -80,7 +80,9 @@ def encode_stories(tokenizer: Any, stories: list[str], bos: int, eos: int) -> li
 def _batch_nats(model: TinyLM, batch: list[Window], device: torch.device) -> float:
     T = max(len(w.ids) for w in batch)
     ids = torch.zeros((len(batch), T), dtype=torch.long)
-    rows, positions, targets = [], [], []
+    rows: list[int] = []
+    positions: list[int] = []
+    targets: list[int] = []
     for r, w in enumerate(batch):
         n = len(w.ids)
         ids[r, :n] = torch.tensor(w.ids)

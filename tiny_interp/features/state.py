@@ -45,9 +45,10 @@ def unpack_state(trainer: Any, file: Path) -> None:
     from safetensors import SafetensorError, safe_open
 
     try:
+        # safe_open is not a mapping: keys() is its only listing of tensor names
         with safe_open(str(file), framework="pt") as f:
             meta = json.loads(f.metadata()["progress"])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError, KeyError) as e:
         raise CheckpointError(f"{file} is truncated or corrupt ({e}); run with --force to start over") from e
     if meta["identity"] != trainer.identity:

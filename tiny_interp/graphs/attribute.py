@@ -76,7 +76,7 @@ def output_tokens(
 
 def bias_reads(rep: LocalReplacement) -> tuple[Tensor, Tensor]:
     """What the constant terms alone put into each MLP input and the final norm output."""
-    L, T, d = rep.n_layers, rep.n_pos, rep.model.cfg.d_model
+    T, d = rep.n_pos, rep.model.cfg.d_model
 
     def mlp(l: int, x2: Tensor) -> Tensor:
         tc = rep.transcoders[l]

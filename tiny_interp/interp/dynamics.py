@@ -50,7 +50,8 @@ def list_checkpoints(run: str | os.PathLike | Sequence[str | os.PathLike]) -> li
     ckpt_root = root / "checkpoints"
     if not ckpt_root.is_dir():
         raise CheckpointError(
-            f"{root} has no checkpoints/ folder; train with intermediate checkpoints or pass a list of model directories"
+            f"{root} has no checkpoints/ folder; "
+            "train with intermediate checkpoints or pass a list of model directories"
         )
     found = sorted((int(m.group(1)), p) for p in ckpt_root.iterdir() if p.is_dir() and (m := STEP_DIR.match(p.name)))
     if not found:

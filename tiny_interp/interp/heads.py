@@ -162,7 +162,7 @@ class _Accumulator:
         for i, c in enumerate(names):
             self.sem_n[c] += q_has[..., i].sum().item()
             self.sem_base[c] += (uniform[..., i] * q_has[..., i]).sum().item()
-        q_has_f, dup_qf, anyq_f, late_f = q_has.float(), dup_q.float(), anyq.float(), late.float()
+        q_has_f, anyq_f, late_f = q_has.float(), anyq.float(), late.float()
         log_visible = torch.log((pos + 1).float()).clamp(min=1e-9)
         for l, p in enumerate(patterns):
             p = p[:, :, :T, :T]

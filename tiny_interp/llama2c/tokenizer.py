@@ -90,7 +90,9 @@ def read_llama2c_tokenizer(path: str | os.PathLike) -> SpVocab:
     if len(data) < 4:
         raise CheckpointError(f"{path} is too short to be a llama2.c tokenizer")
     (max_len,) = struct.unpack_from("<i", data, 0)
-    pieces, scores, kinds = [], [], []
+    pieces: list[str] = []
+    scores: list[float] = []
+    kinds: list[int] = []
     offset = 4
     while offset < len(data):
         if offset + 8 > len(data):
@@ -173,7 +175,7 @@ def build_fast_tokenizer(vocab: SpVocab, model_max_length: int = 2048) -> Any:
         fuse_unk=True,
     )
     tok = Tokenizer(model)
-    steps = []
+    steps: list[normalizers.Normalizer] = []
     if vocab.remove_extra_whitespaces:
         steps += [normalizers.Replace(Regex(" {2,}"), " "), normalizers.Replace(Regex(r"\A | \z"), "")]
     if vocab.add_dummy_prefix:

@@ -10,7 +10,7 @@ import time
 RETRYABLE = ("rate_limit", "server_error", "timeout", "connection", "malformed_response")
 
 
-def retry_after_s(exc: BaseException) -> float | None:
+def retry_after_s(exc: BaseException | None) -> float | None:
     """Seconds the server asked us to wait (``retry-after-ms``, ``retry-after`` seconds or HTTP date)."""
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)

@@ -116,13 +116,13 @@ def _age(v: Any) -> str:
     return m.group(1).upper()
 
 
-def _from_json(obj: dict[str, Any]) -> dict[str, Any]:
+def _from_json(obj: dict[str, Any]) -> dict[str, float | str]:
     low = {re.sub(r"[^a-z]", "", str(k).lower()): v for k, v in obj.items()}
     missing = [c for c in CATEGORIES if c not in low]
     age_key = next((k for k in ("agegroup", "age", "agegroupguess") if k in low), None)
     if missing or age_key is None:
         raise GradeParseError(f"JSON answer lacks {missing + ([] if age_key else ['age_group'])}")
-    out = {c: _score(low[c]) for c in CATEGORIES}
+    out: dict[str, float | str] = {c: _score(low[c]) for c in CATEGORIES}
     out["age_group"] = _age(low[age_key])
     out["assessment"] = str(low.get("assessment") or low.get("generalassessment") or "")
     return out
@@ -291,7 +291,8 @@ def grade_table(
         row["age_index"], row["age_index_ci95"] = mean_ci([letters.index(g["age_group"]) for g in m["ok"]])
         row["age_groups"] = {a: sum(g["age_group"] == a for g in m["ok"]) for a in letters}
         shape = m["shape"] or {}
-        ref = paper.get((shape.get("d_model"), shape.get("n_layers")))
+        d_model, n_layers = shape.get("d_model"), shape.get("n_layers")
+        ref = paper.get((d_model, n_layers)) if d_model is not None and n_layers is not None else None
         for c in CATEGORIES:
             row["paper_" + c] = ref.get(c) if ref else None
         rows.append(row)

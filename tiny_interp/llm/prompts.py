@@ -19,7 +19,8 @@ class EvalPrompt:
 
 
 _STORIES = [
-    "Once upon a time, there was a little girl named Lily. She loved to play in the park with her red ball. One day, the ball rolled",
+    "Once upon a time, there was a little girl named Lily. She loved to play in the park with her red "
+    "ball. One day, the ball rolled",
     "Tim had a big box of crayons. He wanted to draw a picture for his mom, so he",
     "There was a small bird who lived in a tall tree. Every morning, the bird would",
     "Sara and Ben went to the beach with their dad. They brought a bucket and a shovel. Ben wanted to build a",
@@ -49,7 +50,8 @@ _STORIES = [
     "The sun was hot and the flowers were thirsty. Little Jack took his watering can and",
     "There was a pretty butterfly with blue wings. It flew over the garden until it saw",
     "Mia and her dad went to the store to buy food. Mia wanted a big lollipop, but dad said",
-    "Once upon a time, there was a kind dragon who lived on a mountain. The people in the town were afraid of him because",
+    "Once upon a time, there was a kind dragon who lived on a mountain. The people in the town were "
+    "afraid of him because",
     "Tom dropped his ice cream on the ground. He started to cry. His friend Lucy came over and",
     "The farmer had a cow, a pig and a sheep. One morning, the cow was missing. The farmer looked in the barn, but",
     "Anna liked to sing. One day, her teacher asked her to sing a song in front of the class. Anna felt",
@@ -73,7 +75,8 @@ _STORIES = [
 
 _KNOWLEDGE = [
     (
-        "Lily wanted to get a cat or a dog. She asked her mom for a dog. Her mom said she could have a pet that says meow, so Lily got a",
+        "Lily wanted to get a cat or a dog. She asked her mom for a dog. Her mom said she could have a pet "
+        "that says meow, so Lily got a",
         ("cat", "kitten", "kitty"),
     ),
     (
@@ -96,7 +99,8 @@ _KNOWLEDGE = [
 
 _REASONING = [
     (
-        "Lily and Ben were playing. Lily had two apples and Ben had none. Lily wanted to be kind, so she gave one apple to",
+        "Lily and Ben were playing. Lily had two apples and Ben had none. Lily wanted to be kind, so she "
+        "gave one apple to",
         ("ben", "him"),
     ),
     ("The glass fell off the table and hit the floor. The glass", ("broke", "shattered", "was", "cracked")),
@@ -113,25 +117,30 @@ _REASONING = [
 
 _CONTEXT = [
     (
-        "Lily had a red ball and Tom had a blue car. Tom wanted to play with a ball, so he asked Lily if he could play with her",
+        "Lily had a red ball and Tom had a blue car. Tom wanted to play with a ball, so he asked Lily if he "
+        "could play with her",
         ("ball", "red"),
     ),
     ("Mom put the cookies in the jar on the shelf. Later, Ben wanted a cookie, so he looked in the", ("jar",)),
     ('Sara had a cat named Fluffy and a dog named Rex. Sara called, "Rex, come here!" and the', ("dog", "rex")),
     (
-        "Tim and his sister Mia went to the park. Tim went on the swing and Mia went on the slide. After a while, Mia got off the slide and went to Tim. Mia said,",
+        "Tim and his sister Mia went to the park. Tim went on the swing and Mia went on the slide. After a "
+        "while, Mia got off the slide and went to Tim. Mia said,",
         ("tim",),
     ),
     (
-        "The little bird lost its mom. It looked in the tree, but she was not there. It looked in the bush, and there it found its",
+        "The little bird lost its mom. It looked in the tree, but she was not there. It looked in the bush, "
+        "and there it found its",
         ("mom", "mother", "mommy", "mama"),
     ),
     (
-        "Anna put her doll in the box and went to eat lunch. When she came back, she wanted her doll, so she opened the",
+        "Anna put her doll in the box and went to eat lunch. When she came back, she wanted her doll, so she "
+        "opened the",
         ("box",),
     ),
     (
-        "Ben had three balloons: a red one, a green one and a yellow one. The red one popped. Now Ben had two balloons: a green one and a",
+        "Ben had three balloons: a red one, a green one and a yellow one. The red one popped. Now Ben had "
+        "two balloons: a green one and a",
         ("yellow",),
     ),
     (

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from ..atomic import write_json_atomic
 from ..errors import ConfigError
@@ -121,6 +121,10 @@ class _Run:
         self.retries: Counter[str] = Counter()
         self.fatal: str | None = None
 
+    @overload
+    def redact(self, text: str) -> str: ...
+    @overload
+    def redact(self, text: None) -> None: ...
     def redact(self, text: str | None) -> str | None:
         if text is None or not self.secret or len(self.secret) < 4:
             return text
@@ -286,7 +290,8 @@ async def _run_locked(
         run.summary.already_done = len(items) - len(pending)
         run.summary.changed = changed
         run.note(
-            f"start: {len(pending)} pending ({changed} changed) of {len(items)}, model {cfg.model}, base_url {strip_userinfo(base_url)}"
+            f"start: {len(pending)} pending ({changed} changed) of {len(items)}, model {cfg.model}, "
+            f"base_url {strip_userinfo(base_url)}"
         )
         queue = iter(pending)
 

@@ -258,8 +258,8 @@ class Trainer:
         total, count = validation_loss_sum(
             self.model, self.data.val_tokens, self.seq_len, self.val_starts, self.cfg.batch_size, self.autocast
         )
-        total, count = all_sum([total, count], self.dist, torch.device(self.device))
-        loss = total / max(count, 1)
+        summed, n = all_sum([total, count], self.dist, torch.device(self.device))
+        loss = summed / max(n, 1)
         return {
             "val_loss": loss,
             "val_bpb": bpb_from_loss(loss, self.tokens_per_byte) if self.tokens_per_byte else None,

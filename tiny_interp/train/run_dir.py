@@ -64,7 +64,8 @@ def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
     if force and stale:
         warnings.warn(
             f"{out}: {', '.join(stale)} describe the model that was there before this run; "
-            "rewrite them (tiny-interp ship --card-only, tiny-interp atlas) once it is trained"
+            "rewrite them (tiny-interp ship --card-only, tiny-interp atlas) once it is trained",
+            stacklevel=2,
         )
 
 

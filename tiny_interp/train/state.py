@@ -129,12 +129,14 @@ def _candidates(run_dir: Path) -> list[Path]:
 
 def newest_valid_state(run_dir: Path) -> Path:
     """The newest state whose checksums hold; a ``ResumeError`` saying what is wrong when there is none."""
-    problems = []
+    problems: list[str] = []
     for folder in _candidates(run_dir):
         why = verify_state(folder)
         if why is None:
             if problems:
-                warnings.warn(f"skipped damaged training state(s): {'; '.join(problems)}; resuming from {folder}")
+                warnings.warn(
+                    f"skipped damaged training state(s): {'; '.join(problems)}; resuming from {folder}", stacklevel=2
+                )
             return folder
         problems.append(f"{folder.name}: {why}")
     found = "; ".join(problems) if problems else f"no {STATE_DIR}/step-* directory"

@@ -1,7 +1,8 @@
 """FeatureExplorer: a dictionary feature's page, Neuronpedia-like and offline. Top examples as coloured tokens,
 quantile examples under them (a few from each activation band, with its range), activation histogram, density,
 top +/- logit effects, tokens it likes, an explanation slot, live activations on typed text with the top features
-at any token, and steering: a story generated with the feature added or clamped, beside the unsteered one. ``export_features`` writes a static page of many features (a few KB each, gzipped).
+at any token, and steering: a story generated with the feature added or clamped, beside the unsteered one.
+``export_features`` writes a static page of many features (a few KB each, gzipped).
 
 Drawn by ``static/features.js`` (its own bundle beside the shared views bundle, whose CSS it reuses).
 """

@@ -130,7 +130,10 @@ def view_html(data: dict[str, Any], page: PageState | None = None) -> str:
     page = KERNEL if page is None else page
     vid = "ti-" + uuid.uuid4().hex[:12]
     head = bundle_html() if page.take_bundle() else ""
-    fallback = "tiny-interp view: its code is embedded with the first view on this page; run tiny_interp.widgets.reset_page() and display the view again if that output was cleared."
+    fallback = (
+        "tiny-interp view: its code is embedded with the first view on this page; "
+        "run tiny_interp.widgets.reset_page() and display the view again if that output was cleared."
+    )
     return (
         f'{head}<div class="ti-view" id="{vid}"><span style="color:#8a5a00">{fallback}</span></div>\n'
         f'<script type="application/json" id="{vid}-data">{safe_json(data)}</script>\n'
