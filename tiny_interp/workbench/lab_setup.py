@@ -28,7 +28,7 @@ def installed_notebooks() -> list[Path]:
 
     # the prefix this package was installed under: <prefix>/lib/pythonX.Y/site-packages (POSIX) or
     # <prefix>/Lib/site-packages (Windows); REPO_ROOT is site-packages in an install
-    here = [REPO_ROOT.parents[i] for i in (0, 2) if len(REPO_ROOT.parents) > i]
+    here = [REPO_ROOT.parents[i] for i in (1, 2) if len(REPO_ROOT.parents) > i]
     bases = [*map(str, here), sysconfig.get_path("data"), sys.prefix, getattr(site, "USER_BASE", None)]
     return [Path(b) / WHEEL_NOTEBOOKS for b in dict.fromkeys(b for b in bases if b)]
 
