@@ -16,10 +16,15 @@ RUN_MIME = "application/vnd.tiny-interp.run+json"
 
 
 def note_run(**facts: Any) -> None:
-    """Record facts about this run (``model``, ``data``, ...) for the report header; shows them as one line."""
+    """Record facts about this run (``model``, ``data``, ...) for the report header; shows them as one line. Paths
+    of this machine are recorded from the repository root (``trained_models/ts-1L``, ``../shared/...``), as the
+    README and the notebooks' parameters write them: the line and the header hold no absolute path."""
     from IPython.display import display
 
-    clean = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in facts.items() if v is not None}
+    from ..defaults import REPO_ROOT
+    from ..provenance import portable_value
+
+    clean = {k: portable_value(v, REPO_ROOT) for k, v in facts.items() if v is not None}
     text = "; ".join(f"{k}: {v}" for k, v in clean.items())
     display({RUN_MIME: clean, "text/plain": text}, raw=True)
 
