@@ -63,19 +63,9 @@ def relative_path(target: str | os.PathLike, start: str | os.PathLike) -> str:
     return Path(os.path.relpath(Path(target).resolve(), Path(start).resolve())).as_posix()
 
 
-def data_fingerprint(source: str | os.PathLike, start: str | os.PathLike) -> dict[str, Any]:
-    """A local data file as its path from ``start``, size and content fingerprint; anything else (a hub id, a
-    folder) as given, with a folder's path made relative."""
-    path = Path(source)
-    if path.is_file():
-        return {
-            "source": relative_path(path, start),
-            "bytes": path.stat().st_size,
-            "sha256": file_fingerprint(path),
-        }
-    if path.exists():
-        return {"source": relative_path(path, start)}
-    return {"source": str(source)}
+def portable_source(source: str | os.PathLike, start: str | os.PathLike) -> str:
+    """A local file or folder as seen from ``start``; anything else (a hub id) as given."""
+    return relative_path(source, start) if Path(source).exists() else str(source)
 
 
 def content_identity(source: str | os.PathLike) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from ..atomic import write_bytes_atomic, write_json_atomic
 from ..errors import CheckpointError, ConfigError
-from ..provenance import content_identity, data_fingerprint, model_fingerprint, relative_path
+from ..provenance import content_identity, model_fingerprint, portable_source, relative_path
 from .activations import StreamSpec, buffer_activations, story_buffers
 from .config import SAETrainConfig, dictionary_specs
 from .objective import StepOutput, dense_loss, topk_loss
@@ -345,7 +345,7 @@ class Trainer:
             "config": self.cfg.to_dict(),
             "identity": self.identity,
             "model_dir": relative_path(self.model_dir, folder),
-            "data": data_fingerprint(self.data, folder)["source"],
+            "data": portable_source(self.data, folder),
             "dictionaries": [name for name, _, _ in self.specs],
         }
 
