@@ -1,6 +1,7 @@
 """Views survive a kernel restart in the lab (real JupyterLab, real Chromium): run the quickstart, restart its kernel,
 save, reload the page: every view is back (its saved widget state is gone after the restart, so its static twin
-stands in) and no "Error displaying widget" shows. Screenshots go to test-artifacts/."""
+stands in) and no "Error displaying widget" shows. The lab's workspace and settings stay in its own folder.
+Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -104,3 +105,7 @@ def test_views_survive_a_kernel_restart_and_a_save(browser, nb_run, tmp_path):  
         assert page.get_by_text("Error displaying widget").count() == 0
     finally:
         stop_group(proc)
+    # the lab kept its workspace and settings in its own folder; the user's (lab_env points them at ws/ and
+    # settings/, as a user's environment may) were never written
+    assert any((work / ".lab" / "workspaces").glob("*.jupyterlab-workspace"))
+    assert not any((tmp_path / "ws").glob("*")) and not any((tmp_path / "settings").glob("*"))
