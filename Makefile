@@ -7,7 +7,7 @@ TORCH_VERSION := 2.13.0
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: lab test venv bench clean saelens-venv
+.PHONY: lab test venv bench clean saelens-venv docs docs-build screenshots
 
 # torch goes first, pinned: an unpinned torch from the registry is the multi-GB CUDA build
 $(STAMP): pyproject.toml Makefile
@@ -35,6 +35,23 @@ $(SAELENS_VENV)/.installed:
 	$(SAELENS_VENV)/bin/python -m pip install -q torch==$(TORCH_VERSION)
 	$(SAELENS_VENV)/bin/python -m pip install -q "sae-lens>=6,<7" "transformer-lens>=3,<4"
 	touch $@
+
+# the docs site (mkdocs.yml, docs/): `make docs` serves it on http://127.0.0.1:8000 with live reload,
+# `make docs-build` builds site/ as CI does (strict: a broken link or docstring reference fails)
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,docs]"
+	touch $@
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
+docs-build: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# the pictures in the docs: each view of the shipped models drawn in Chromium, saved in docs/assets/screens/
+screenshots: $(STAMP)
+	TINY_INTERP_SCREENSHOTS=1 HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests/test_docs_screens.py
 
 bench: $(STAMP)
 	$(PY) bench/train_throughput.py

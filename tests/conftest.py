@@ -26,6 +26,13 @@ needs_shared = pytest.mark.skipif(
 )
 
 
+def shared_or_skip(path: Path, needed_for: str) -> Path:
+    """``path`` inside ../shared, or else skip the test, saying which shared file it needs and for what."""
+    if not path.exists():
+        pytest.skip(f"{needed_for} needs {path} from ../shared, which is absent (TINY_INTERP_SHARED points elsewhere)")
+    return path
+
+
 def read_shared_stories(name: str, n: int) -> list[str]:
     """The first n stories of ../shared/data/tinystories/<name>.txt."""
     from tiny_interp.data.stories import read_stories
@@ -77,6 +84,21 @@ def make_model_dir(tmp_path_factory, bpe_tokenizer):
         return made[key]
 
     return make
+
+
+SCREENS = REPO / "docs" / "assets" / "screens"
+SCREENSHOTS_ENV = "TINY_INTERP_SCREENSHOTS"
+
+
+def save_doc_screenshot(target, name: str) -> Path | None:
+    """Save a Playwright page or locator as docs/assets/screens/<name>.png when $TINY_INTERP_SCREENSHOTS is set
+    (`make screenshots`); otherwise nothing is written, so an ordinary test run leaves the committed pictures alone."""
+    if not os.environ.get(SCREENSHOTS_ENV):
+        return None
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    path = SCREENS / f"{name}.png"
+    target.screenshot(path=str(path))
+    return path
 
 
 # notebook tests: one session model trained through notebooks/01_train, shared by the notebook, report and browser tests

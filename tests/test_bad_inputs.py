@@ -204,6 +204,15 @@ if (LLAMA2C / "stories260K.bin").exists():
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(workspace, argv, words, capsys, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-never-used")
     monkeypatch.chdir(workspace)
+    assert_refused(workspace, argv, words, capsys, allowed_new=("cache",))
+
+
+def assert_refused(
+    workspace: Path, argv: list[str], words: list[str], capsys, allowed_new: tuple[str, ...] = ()
+) -> str:
+    """Run ``argv`` (``{w}`` = the workspace): exit 2, one ``error:`` line holding ``words``, no traceback, and
+    every file under the workspace as it was (``allowed_new``: prefixes of new paths a refusal may leave); the
+    error line."""
     before = snapshot(workspace)
     argv = [a.replace(W, str(workspace)) for a in argv]
     try:
@@ -221,4 +230,5 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(workspace, argv, words
     changed = [k for k in before if after.get(k) != before[k]]
     assert not changed, f"changed or removed: {changed}"
     # a refused command may leave a cache it owns, never anything beside the user's files
-    assert [k for k in after if k not in before and not k.startswith("cache")] == []
+    assert [k for k in after if k not in before and not k.startswith(allowed_new)] == []
+    return lines[0]

@@ -222,7 +222,8 @@ def test_a_wrong_path_in_a_notebook_is_one_line(tmp_path):
     with pytest.raises(NotebookError) as e:
         run_nb("05_attention_heads", tmp_path, MODEL="trained_models/nope")
     message = str(e.value)
-    assert "error: no model at trained_models/nope" in message and "Traceback" not in message
+    assert "cell 3 of the notebook failed: ConfigError: no model at trained_models/nope" in message
+    assert "Traceback" not in message
 
 
 def test_06_default_model_is_the_same_in_the_lab_and_in_reports(monkeypatch):

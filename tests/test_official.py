@@ -6,7 +6,7 @@ import time
 
 import pytest
 import torch
-from conftest import GPT_NEO_TOKENIZER
+from conftest import GPT_NEO_TOKENIZER, shared_or_skip
 
 needs_tokenizer = pytest.mark.skipif(
     not (GPT_NEO_TOKENIZER / "vocab.json").exists(), reason=f"GPT-Neo tokenizer not found at {GPT_NEO_TOKENIZER}"
@@ -32,6 +32,7 @@ def fake_hub(tmp_path_factory):
     from tiny_interp.model.checkpoint import write_model_files
     from tiny_interp.model.hf_format import to_hf_config, to_hf_state_dict
 
+    shared_or_skip(GPT_NEO_TOKENIZER / "vocab.json", "the fake hub (it holds GPT-Neo's real tokenizer)")
     cache = tmp_path_factory.mktemp("hf") / "hub"
     tokenizer = gpt_neo_tokenizer(GPT_NEO_TOKENIZER)
     cfg = get_preset("1M").replace(vocab_size=50257, max_position_embeddings=2048, n_ctx=2048)

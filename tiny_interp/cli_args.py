@@ -17,11 +17,16 @@ from typing import Any, Literal, Union
 
 
 def opt(
-    help: str, low: float | None = None, high: float | None = None, low_open: bool = False, flag: bool = True
+    help: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    flag: bool = True,
+    aliases: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Field metadata: the option's help, its allowed range (``low_open``: strictly above ``low``), and whether
-    it is a CLI option at all."""
-    return {"help": help, "low": low, "high": high, "low_open": low_open, "flag": flag}
+    """Field metadata: the option's help, its allowed range (``low_open``: strictly above ``low``), whether it is
+    a CLI option at all, and other spellings of its flag (``--arch`` for ``--architecture``)."""
+    return {"help": help, "low": low, "high": high, "low_open": low_open, "flag": flag, "aliases": aliases}
 
 
 def number(
@@ -101,14 +106,14 @@ def add_config_args(
             kw["default"] = f.default
         if tp is bool:  # an option that is on by default is turned off with --no-NAME
             action = argparse.BooleanOptionalAction if f.default is True else "store_true"
-            parser.add_argument(flag_name(f.name), action=action, **kw)
+            parser.add_argument(flag_name(f.name), *meta.get("aliases", ()), action=action, **kw)
             continue
         if typing.get_origin(tp) is Literal:
             kw["choices"] = list(typing.get_args(tp))
         elif tp in (int, float):
             kw["type"] = number(tp, meta.get("low"), meta.get("high"), meta.get("low_open", False))
             kw["metavar"] = "N" if tp is int else "X"
-        parser.add_argument(flag_name(f.name), **kw)
+        parser.add_argument(flag_name(f.name), *meta.get("aliases", ()), **kw)
 
 
 def config_from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:

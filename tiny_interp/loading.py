@@ -4,18 +4,42 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from .errors import CheckpointError
 from .hub import looks_like_hub_id, require_hub
 
+if TYPE_CHECKING:
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformers import PreTrainedModel
+
+MODELS_ENV = "TINY_INTERP_MODELS"
+
+
+def shipped_model_dir(name: str) -> Path | None:
+    """A shipped model's directory for its short name (``ts-1L``): ``trained_models/`` beside the package (a
+    checkout or an editable install), else ``$TINY_INTERP_MODELS`` (where an installed package's models were put)."""
+    if not name or "/" in name or os.sep in name or name.startswith("."):
+        return None
+    from .defaults import SHIPPED_MODELS
+
+    roots = [SHIPPED_MODELS] + ([Path(os.environ[MODELS_ENV])] if os.environ.get(MODELS_ENV) else [])
+    for root in roots:
+        if (root / name / "config.json").is_file():
+            return root / name
+    return None
+
 
 def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
-    """A local model directory for a path or a hub id (the local HF cache first, then a download)."""
+    """A local model directory for a path, a shipped model's short name or a hub id (the local HF cache first,
+    then a download)."""
     path = Path(name_or_path).expanduser()
     from .official import official_model_dir, official_repo
+
+    if not path.exists() and (shipped := shipped_model_dir(str(name_or_path))) is not None:
+        return shipped
 
     if not path.exists() and official_repo(str(name_or_path)) is not None:
         return official_model_dir(str(name_or_path))
@@ -46,7 +70,9 @@ def _repo_folder(path: Path) -> bool:
     return path.parts[0] in ("trained_models", "runs") or (REPO_ROOT / path).exists()
 
 
-def load_hf_model(path: Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> Any:
+def load_hf_model(
+    path: Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> "PreTrainedModel":
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -61,15 +87,17 @@ def load_hf_model(path: Path, device: str | torch.device = "cpu", dtype: torch.d
         )
     except (OSError, ValueError) as e:
         raise CheckpointError(f"cannot load the model in {path} ({e})") from e
-    return model.to(device).eval()
+    torch.nn.Module.to(model, device)  # in place; transformers' own typing of .to() confuses mypy
+    return model.eval()
 
 
 def load(
     name_or_path: str | os.PathLike,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> Any:
-    """Open a model directory or hub id for analysis as a TransformerLens ``TransformerBridge``.
+) -> "TransformerBridge":
+    """Open a model directory, a shipped model's short name or a hub id as a TransformerLens ``TransformerBridge``
+    (``tiny_interp.Model.from_pretrained(...).bridge()`` gives the same bridge tied to the fast handle).
 
     The bridge carries the tokenizer (``bridge.tokenizer``); offline it reads only local files.
     """

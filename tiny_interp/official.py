@@ -13,11 +13,14 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from .errors import CheckpointError, TinyInterpError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 OWNER = "roneneldan"
 # hub id -> preset name; "Instuct" is the hub's own spelling of the one-layer instruct model
@@ -124,7 +127,7 @@ def read_official_weights(file: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _official_tokenizer(repo: str) -> Any:
+def _official_tokenizer(repo: str) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     from .data.tokenizer import gpt_neo_tokenizer

@@ -281,7 +281,9 @@ def _activating(peaks: np.ndarray, hi: float, cfg: HeldoutConfig, rng: np.random
     rows = rows[np.argsort(-peaks[rows], kind="stable")]
     out = []
     for q, part in enumerate(np.array_split(rows, min(cfg.n_quantiles, max(len(rows), 1)))):
-        take = rng.choice(part, size=min(cfg.per_quantile, len(part)), replace=False) if len(part) else []
+        take: Sequence[int] = (
+            rng.choice(part, size=min(cfg.per_quantile, len(part)), replace=False).tolist() if len(part) else []
+        )
         out += [(int(r), f"q{q + 1}") for r in sorted(take)]
     return out
 

@@ -109,7 +109,7 @@ def unit_scores_many(
     return out
 
 
-def set_summary(values: Sequence[float], n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+def set_summary(values: Sequence[float | None], n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Mean over units with a 95% bootstrap interval over units (None values, unscored units, are left out)."""
     v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=np.float64)
     if not len(v):
@@ -130,3 +130,44 @@ def said_fires_by_kind(kinds: Sequence[str], scores: Sequence[float]) -> dict[st
     for k, s in zip(kinds, scores):
         out.setdefault(k, []).append(float(s >= 0.5))
     return {k: sum(v) / len(v) for k, v in sorted(out.items())}
+
+
+def scorer_summary(entries: list[dict[str, Any]], scorer: str, n_bootstrap: int) -> dict[str, Any]:
+    """Set means with intervals of a scorer's metrics, and how many units were scored, failed, skipped (and, for
+    simulation, had no logprobs to read)."""
+    metrics = ("correlation",) if scorer == "simulation" else ("balanced_accuracy", "f1", "auroc")
+    out: dict[str, Any] = {m: set_summary([e.get(m) for e in entries], n_bootstrap) for m in metrics}
+    out |= {
+        "scored": sum(1 for e in entries if metrics[0] in e),
+        "failed": sum(1 for e in entries if "failure" in e),
+        "skipped": sum(1 for e in entries if "skipped" in e),
+    }
+    if scorer == "simulation":
+        out["unavailable"] = sum(1 for e in entries if "unavailable" in e)
+    return out
+
+
+def unit_metrics(
+    scores: dict[str, dict[str, Any]], n_bootstrap: int, asked: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """scorer -> unit -> metrics (answered units, all at once) or the skip / failure record (simulation: its
+    score as answered)."""
+    out: dict[str, dict[str, Any]] = {
+        s: {k: rounded(a) for k, a in v.items() if "scores" not in a} for s, v in scores.items()
+    }
+    answered = [(s, k, a) for s in scores if s in asked for k, a in scores[s].items() if "scores" in a]
+    many = unit_scores_many([(a["labels"], a["scores"]) for _, _, a in answered], n_bootstrap)
+    for (s, k, a), m in zip(answered, many):
+        out[s][k] = rounded({**m, "said_fires": said_fires_by_kind(a["kinds"], a["scores"])})
+    return out
+
+
+def rounded(x: Any) -> Any:
+    """Floats to 4 places, in nested dicts and lists too (result files stay small and diffable)."""
+    if isinstance(x, float):
+        return round(x, 4)
+    if isinstance(x, dict):
+        return {k: rounded(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [rounded(v) for v in x]
+    return x

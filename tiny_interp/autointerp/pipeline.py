@@ -35,7 +35,7 @@ from .heldout import (
     scan,
     window_activations,
 )
-from .metrics import said_fires_by_kind, set_summary, unit_scores_many
+from .metrics import scorer_summary, unit_metrics
 from .prompts import (
     EXPLAIN_SYSTEM,
     PROMPT_VERSION,
@@ -127,13 +127,38 @@ def run_autointerp(
     stories_label: str = "",
     api_key: str | None = None,
     progress: bool = True,
+    beside_model: bool = False,
 ) -> dict[str, Any]:
     """Explain and score ``units``; rerunning the same call asks nothing already done. Returns the result dict
-    that was written to ``RunPaths.result`` (see ``store``)."""
+    that was written to ``RunPaths.result`` (see ``store``): beside the atlas, or under ``runs/`` for a shipped
+    model's atlas unless ``beside_model``. One process writes a store at a time."""
+    from ..shipped import record_source
+
     if cfg.needs_llm and runner is None:
         raise ConfigError("an LLM explainer or scorer needs an endpoint (RunnerConfig / --base-url and --model)")
-    paths = RunPaths.of(unit_set.atlas_dir, name or run_name(cfg, runner))
+    paths = RunPaths.of(unit_set.atlas_dir, name or run_name(cfg, runner), beside_model)
+    paths.check_store()  # someone else's folder or file, or a live run: refused before anything is read or written
     held, first = heldout_stories(stories, unit_set.atlas.meta, cfg.heldout)
+    record_source(unit_set.atlas_dir)
+    with paths.locked():
+        return _explain_and_score(
+            unit_set, stories, units, cfg, runner, paths, (held, first), stories_label, api_key, progress
+        )
+
+
+def _explain_and_score(
+    unit_set: UnitSet,
+    stories: Sequence[str],
+    units: Sequence[Unit],
+    cfg: AutointerpConfig,
+    runner: RunnerConfig | None,
+    paths: RunPaths,
+    heldout: tuple[list[str], int],
+    stories_label: str,
+    api_key: str | None,
+    progress: bool,
+) -> dict[str, Any]:
+    held, first = heldout
     settings = {
         "unit_set": unit_set.name,
         "prompt_version": PROMPT_VERSION,
@@ -157,7 +182,7 @@ def run_autointerp(
     result = _assemble(unit_set, units, cfg, runner, explanations, explain_failures, scores, settings)
     write_result(paths.result, result)
     if unit_set.kind == "feature":
-        export_for_feature_explorer(unit_set.atlas_dir)
+        export_for_feature_explorer(unit_set.atlas_dir, paths.store)
     return result
 
 
@@ -200,6 +225,8 @@ class _Caller:
     def __call__(self, step: str, items: list[LLMItem], out: Path, handle: Callable, max_tokens: int) -> None:
         from ..llm.runner import run_items_async
 
+        if self.runner is None:
+            raise ConfigError("an LLM explainer or scorer needs an endpoint (RunnerConfig / --base-url and --model)")
         cfg = dataclasses.replace(self.runner, max_tokens=max_tokens, temperature=TEMPERATURE)
         coro = run_items_async(items, out, cfg, handle, api_key=self.api_key, progress=self.progress, desc=step)
         self.summaries[step] = _run_coroutine(coro)
@@ -377,7 +404,7 @@ def _score(
 
 def _rule_answer(scorer: str, explanation: str, snippets: list[Snippet]) -> dict[str, Any]:
     if scorer == "simulation":
-        acts = [a for s in snippets for a in s.acts]
+        acts = [a for s in snippets for a in s.acts or ()]
         return simulation_score(acts, rule_simulation(explanation, snippets), [s.kind for s in snippets])
     return {**_labels(snippets), "scores": SCORERS[scorer][2](explanation, snippets)}
 
@@ -402,7 +429,7 @@ def _assemble(
     scores: dict[str, dict[str, Any]],
     settings: dict[str, Any],
 ) -> dict[str, Any]:
-    metrics = _metrics(scores, cfg.n_bootstrap)
+    metrics = unit_metrics(scores, cfg.n_bootstrap, tuple(SCORERS))
     per_unit = {}
     for u in units:
         entry: dict[str, Any] = {
@@ -416,8 +443,8 @@ def _assemble(
         for s in cfg.scorers:
             entry[s] = metrics[s].get(u.key)  # None: not explained, so not scored
         per_unit[u.key] = entry
-    summary = {s: _scorer_summary([e[s] for e in per_unit.values() if e[s]], s, cfg.n_bootstrap) for s in cfg.scorers}
-    llm = runner.to_json() if runner is not None else None
+    summary = {s: scorer_summary([e[s] for e in per_unit.values() if e[s]], s, cfg.n_bootstrap) for s in cfg.scorers}
+    llm: dict[str, Any] = runner.to_json() if runner is not None else {}
     return {
         "format": "tiny-interp-autointerp-1",
         "prompt_version": PROMPT_VERSION,
@@ -435,41 +462,3 @@ def _assemble(
         "units": per_unit,
         "explain_failed": len(explain_failures),
     }
-
-
-def _scorer_summary(entries: list[dict[str, Any]], scorer: str, n_bootstrap: int) -> dict[str, Any]:
-    """Set means with intervals of a scorer's metrics, and how many units were scored, failed, skipped (and, for
-    simulation, had no logprobs to read)."""
-    metrics = ("correlation",) if scorer == "simulation" else ("balanced_accuracy", "f1", "auroc")
-    out = {m: set_summary([e.get(m) for e in entries], n_bootstrap) for m in metrics}
-    out |= {
-        "scored": sum(1 for e in entries if metrics[0] in e),
-        "failed": sum(1 for e in entries if "failure" in e),
-        "skipped": sum(1 for e in entries if "skipped" in e),
-    }
-    if scorer == "simulation":
-        out["unavailable"] = sum(1 for e in entries if "unavailable" in e)
-    return out
-
-
-def _metrics(scores: dict[str, dict[str, Any]], n_bootstrap: int) -> dict[str, dict[str, Any]]:
-    """scorer -> unit -> metrics (answered units, all at once) or the skip / failure record (simulation: its
-    score as answered)."""
-    out: dict[str, dict[str, Any]] = {
-        s: {k: _rounded(a) for k, a in v.items() if "scores" not in a} for s, v in scores.items()
-    }
-    answered = [(s, k, a) for s in scores if s in SCORERS for k, a in scores[s].items() if "scores" in a]
-    many = unit_scores_many([(a["labels"], a["scores"]) for _, _, a in answered], n_bootstrap)
-    for (s, k, a), m in zip(answered, many):
-        out[s][k] = _rounded({**m, "said_fires": said_fires_by_kind(a["kinds"], a["scores"])})
-    return out
-
-
-def _rounded(x: Any) -> Any:
-    if isinstance(x, float):
-        return round(x, 4)
-    if isinstance(x, dict):
-        return {k: _rounded(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_rounded(v) for v in x]
-    return x

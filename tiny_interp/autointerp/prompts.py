@@ -74,6 +74,12 @@ def explain_prompt(ev: Evidence, mark_frac: float = 0.5) -> str:
     return "\n".join(lines)
 
 
+# an answer that speaks about itself ("I refuse to answer in JSON", "Sorry, ...") explains nothing; the second
+# pattern applies only to a bare line without the asked-for "Explanation:" prefix
+_NON_ANSWER = re.compile(r"^(i|i'm|i’m|sorry|as an ai|unfortunately)\b", re.I)
+_REFUSAL = re.compile(r"\b(refuse|cannot|can't|can’t|unable|won't|not able|json|as an ai)\b", re.I)
+
+
 def parse_explanation(text: str) -> str:
     """The phrase after ``Explanation:`` (else a single non-empty line); refused when empty or too long."""
     hits = re.findall(r"explanation\s*[:\-]\s*(.+)", text, re.I)
@@ -87,6 +93,8 @@ def parse_explanation(text: str) -> str:
     phrase = phrase.strip().strip('"').strip("*").strip()
     if not phrase:
         raise AnswerError("the explanation is empty")
+    if _NON_ANSWER.search(phrase) or (not hits and _REFUSAL.search(phrase)):
+        raise AnswerError("the answer is a refusal or a remark, not an explanation")
     if len(phrase) > MAX_EXPLANATION_CHARS:
         raise AnswerError(f"the explanation is {len(phrase)} characters (at most {MAX_EXPLANATION_CHARS})")
     return phrase

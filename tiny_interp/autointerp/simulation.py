@@ -132,7 +132,7 @@ def simulation_handler(item: LLMItem, c: Completion) -> dict[str, Any]:
 def simulation_item(
     sid: str, key: str, explanation: str, snippets: Sequence[Snippet], sim: SimulationConfig
 ) -> LLMItem:
-    acts = [a for s in snippets for a in s.acts]
+    acts = [a for s in snippets for a in s.acts or ()]
     return LLMItem(
         id=sid,
         top_logprobs=sim.top_logprobs,

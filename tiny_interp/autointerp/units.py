@@ -104,12 +104,12 @@ class UnitSet:
     kind = "unit"
 
     def __init__(self, model_dir: str | os.PathLike, atlas: Any, name: str):
-        from ..model.checkpoint import load_tinylm
+        from ..model.opener import open_model
 
         self.model_dir = Path(model_dir)
         self.atlas = atlas
         self.name = name
-        self.model = load_tinylm(self.model_dir, device="cpu").eval()
+        self.model = open_model(self.model_dir, device="cpu").module
         self.tokenizer = atlas.tokenizer
         self._pieces: list[str] | None = None
 
@@ -201,9 +201,10 @@ class NeuronSet(UnitSet):
 
     def __init__(self, model_dir: str | os.PathLike, atlas: Any = None):
         from ..interp import open_atlas
+        from ..shipped import find_results
 
         if atlas is None or isinstance(atlas, (str, os.PathLike)):
-            atlas = open_atlas(atlas if atlas is not None else Path(model_dir) / "atlas")
+            atlas = open_atlas(atlas if atlas is not None else find_results(Path(model_dir) / "atlas", "atlas.json"))
         super().__init__(model_dir, atlas, "neurons")
 
     def units(self) -> list[Unit]:
@@ -254,13 +255,14 @@ class FeatureSet(UnitSet):
         if n <= 0 or "logit_pos_ids" not in a:
             return (), ()
         f = unit.layer * self.atlas.d_mlp + unit.index
-        return tuple(
+        up, down = (
             tuple(
                 (self.pieces[int(i)], float(v))
                 for i, v in zip(a[f"logit_{sign}_ids"][f, :n], a[f"logit_{sign}_values"][f, :n])
             )
             for sign in ("pos", "neg")
         )
+        return up, down
 
 
 def sample_units(units: Sequence[Unit], n: int | None, seed: int) -> list[Unit]:
@@ -303,9 +305,10 @@ def open_unit_set(model_dir: str | os.PathLike, spec: str, atlas: str | os.PathL
         return NeuronSet(model_dir, atlas)
     if spec.startswith("features:") and spec[len("features:") :]:
         from ..features.feature_atlas import FeatureAtlas
+        from ..shipped import find_results
 
         sae_dir = sae_directory(model_dir, spec[len("features:") :])
-        atlas_dir = Path(atlas) if atlas is not None else sae_dir / "atlas"
+        atlas_dir = Path(atlas) if atlas is not None else find_results(sae_dir / "atlas", "atlas.json")
         if not (atlas_dir / "atlas.json").is_file():
             raise ConfigError(f"no feature atlas at {atlas_dir}: build the SAE's feature atlas first (or pass --atlas)")
         return FeatureSet(model_dir, sae_dir, FeatureAtlas.open(atlas_dir))

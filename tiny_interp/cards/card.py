@@ -13,7 +13,8 @@ from typing import Any
 
 from ..atomic import write_json_atomic, write_text_atomic
 from ..markdown import escape_html, escape_md
-from ..model.checkpoint import META_FILE, load_tinylm, load_tokenizer, model_config_of, read_meta
+from ..model.checkpoint import META_FILE, model_config_of, read_meta
+from ..model.opener import open_model
 from .command import train_command
 from .svg import line_chart
 
@@ -60,7 +61,8 @@ def evaluate(model_dir: Path, cfg: CardConfig, force: bool = True) -> dict[str, 
 
     meta = read_meta(model_dir)
     evaluation = dict(meta.get("evaluation", {}))
-    model, tok = load_tinylm(model_dir), load_tokenizer(model_dir)
+    handle = open_model(model_dir)
+    model, tok = handle.module, handle.tokenizer
     for split, path in (("valid", cfg.valid_data), ("test", cfg.test_data)):
         stored = evaluation.get(f"{split}_file") == (os.path.basename(path) if path else None)
         if path and (force or not stored or f"{split}_bpb" not in evaluation):
@@ -77,7 +79,8 @@ def samples(model_dir: Path, cfg: CardConfig) -> list[str]:
     from ..model.generate import generate_text
     from ..model.sampling import SamplingConfig
 
-    model, tok = load_tinylm(model_dir), load_tokenizer(model_dir)
+    handle = open_model(model_dir)
+    model, tok = handle.module, handle.tokenizer
     sampling = SamplingConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed)
     return [p + t for p, t in zip(SAMPLE_PROMPTS, generate_text(model, tok, list(SAMPLE_PROMPTS), sampling))]
 

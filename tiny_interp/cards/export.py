@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from ..atomic import staged_into
-from ..model.checkpoint import check_model_dir, load_tinylm, load_tokenizer, read_meta, write_model_files
+from ..model.checkpoint import check_model_dir, read_meta, write_model_files
+from ..model.opener import open_model
 from ..ownership import claim_output_dir
 
 RUN_FILES = ("metrics.jsonl", "train_config.json")
@@ -60,4 +61,5 @@ def _export_one(src: Path, dst: Path, dtype: torch.dtype) -> None:
     # each snapshot keeps its own tokenizer files so it opens on its own, like any model directory
     meta = {k: v for k, v in read_meta(src).items() if k != "model_config"}
     meta["weights_dtype"] = str(dtype).removeprefix("torch.")
-    write_model_files(dst, load_tinylm(src), load_tokenizer(src), meta, dtype=dtype)
+    handle = open_model(src)
+    write_model_files(dst, handle.module, handle.tokenizer, meta, dtype=dtype)

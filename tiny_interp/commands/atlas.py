@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..interp.neurons import Atlas, AtlasConfig
+
+from ..cli_args import device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -11,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="build or query the neuron atlas of a model",
         description="Stream stories through the model and save, beside it in <model>/atlas/, every MLP neuron's "
         "top activating contexts, quantile examples (a few from each activation band below the top), statistics, "
-        "histogram and per-token means. A stopped build resumes where it stopped. With --show, print neurons' "
-        "top examples (building first if there is no atlas yet).",
+        "histogram and per-token means. A stopped build resumes where it stopped. "
+        "With --show, print neurons' top examples (building first if there is no atlas yet). A shipped model stays "
+        "as shipped: its rebuilt atlas goes under runs/<model>/ unless --beside-model.",
     )
     p.add_argument("model", help="model directory or hub id")
     p.add_argument("--stories", help="TinyStories-format .txt file to stream (needed to build)")
@@ -41,7 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print this neuron's top examples (repeatable)",
     )
     p.add_argument("--dead", action="store_true", help="list dead neurons")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=device, default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument(
+        "--beside-model",
+        action="store_true",
+        help="build a shipped model's atlas beside it (default: a shipped model stays as shipped and its rebuilt "
+        "atlas goes under runs/<model>/atlas, where the explorers find it)",
+    )
     p.add_argument(
         "--workers",
         type=int,
@@ -52,30 +66,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..errors import ConfigError
-    from ..interp.neurons import Atlas, AtlasConfig, build_atlas, default_atlas_dir
+    from ..features.validate import check_count, check_device
+    from ..interp.neurons import Atlas, AtlasConfig, default_atlas_dir
     from ..loading import resolve_model_dir
+    from ..shipped import find_results, results_path
 
-    if args.n_stories is not None and args.n_stories <= 0:
-        raise ConfigError(f"--n-stories must be positive, got {args.n_stories}")
+    check_count(args.n_stories, "--n-stories")
+    check_device(args.device)
+    shows = [_show_spec(spec) for spec in args.show]  # a typo is refused before a build, not after it
     config = AtlasConfig(
         top_k=args.top_k, batch_size=args.batch_size, max_len=args.max_len, device=args.device, workers=args.workers
     )  # checks every value before anything is read
     model_dir = resolve_model_dir(args.model)
-    out = Path(args.out).resolve() if args.out else default_atlas_dir(model_dir)
+    default = default_atlas_dir(model_dir)
+    out = Path(args.out).resolve() if args.out else None
     if args.stories:
-        atlas = build_atlas(model_dir, args.stories, out=out, config=config, n_stories=args.n_stories, fresh=args.fresh)
+        out = results_path(out or default, args.beside_model)  # never into a shipped model unless asked
+        atlas = _build(model_dir, args, out, config)
         print(f"atlas: {atlas.meta['tokens']:,} tokens from {atlas.meta['stories']:,} stories -> {out}")
-    elif not (out / "atlas.json").is_file():
+    out = out or find_results(default, "atlas.json")
+    if not (out / "atlas.json").is_file():
         raise ConfigError(f"no atlas at {out}; build one with --stories FILE")
     atlas = Atlas.open(out)
-    for spec in args.show:
-        try:
-            layer, neuron = (int(x) for x in spec.split(":"))
-        except ValueError:
-            raise ConfigError(f"--show takes LAYER:NEURON, e.g. 3:117, got {spec!r}") from None
+    for spec, (layer, neuron) in zip(args.show, shows):
         if not (0 <= layer < atlas.n_layers and 0 <= neuron < atlas.d_mlp):
             raise ConfigError(
                 f"--show {spec}: the atlas has layers 0..{atlas.n_layers - 1} and neurons 0..{atlas.d_mlp - 1}"
@@ -90,3 +104,31 @@ def run(args: argparse.Namespace) -> int:
             + (": " + ", ".join(f"{l}:{n}" for l, n in zip(dead.layer, dead.neuron)) if len(dead) else "")
         )
     return 0
+
+
+def _show_spec(spec: str) -> tuple[int, int]:
+    from ..errors import ConfigError
+
+    parts = spec.split(":")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ConfigError(f"--show takes LAYER:NEURON, e.g. 3:117, got {spec!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _build(model_dir: Path, args: argparse.Namespace, out: Path, config: "AtlasConfig") -> "Atlas":
+    """One build writes an atlas at a time: a second one beside a live build is refused with the builder's pid."""
+    from ..errors import ConfigError
+    from ..features.feature_atlas import check_atlas_dir, story_texts
+    from ..interp.atlas.build import OUTPUT_KIND
+    from ..interp.neurons import build_atlas
+    from ..locking import check_unlocked, exclusive_lock, lock_path
+
+    check_unlocked(lock_path(out, OUTPUT_KIND), f"atlas {out}")
+    check_atlas_dir(out, args.fresh)
+    texts = story_texts(args.stories, args.n_stories)  # a bad story file is refused before the folder is claimed
+    out.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(lock_path(out, OUTPUT_KIND), f"atlas {out}"):
+        atlas = build_atlas(model_dir, texts, out=out, config=config, fresh=args.fresh)
+    if atlas is None:  # only a build asked to stop early returns none
+        raise ConfigError(f"the atlas build in {out} stopped before it finished; run the command again to resume")
+    return atlas

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with balanced accuracy, F1, AUROC and 95%% bootstrap intervals. Held-out stories are read from --stories "
         "after the atlas's own (a different file is read from the start). --model baseline runs offline "
         "(top-token explanations, rule scorer). Writes <atlas>/../autointerp/<explainer>__<scorer>.json and the "
-        "runner's logs; rerun the same command to resume (nothing done is asked again).",
+        "runner's logs (for a shipped model under runs/<model>/ instead, unless --beside-model); rerun the same "
+        "command to resume (nothing done is asked again). One run writes a store at a time.",
     )
     p.add_argument("model_dir", metavar="MODEL", help="model directory")
     p.add_argument(
@@ -63,6 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "needs an endpoint that returns logprobs, and is recorded as unavailable otherwise",
     )
     p.add_argument("--name", default=None, help="run name (default <explainer>__<scorer>)")
+    p.add_argument(
+        "--beside-model",
+        action="store_true",
+        help="write the results beside a shipped model's atlas (default: under runs/, the shipped files untouched)",
+    )
     add_endpoint_args(p, concurrency=16)
     p.set_defaults(run=run)
 
@@ -111,12 +117,13 @@ def run(args: argparse.Namespace) -> int:
         name=args.name,
         stories_label=str(Path(args.stories).resolve()),
         progress=not args.no_progress,
+        beside_model=args.beside_model,
     )
-    print("\n".join(summary_lines(result)), file=sys.stderr)
+    print("\n".join(summary_lines(result, args.beside_model)), file=sys.stderr)
     return 1 if any(result["summary"][s]["failed"] for s in result["summary"]) or result["explain_failed"] else 0
 
 
-def summary_lines(result: dict) -> list[str]:
+def summary_lines(result: dict, beside_model: bool = False) -> list[str]:
     from ..autointerp.store import autointerp_dir
 
     out = [
@@ -133,5 +140,5 @@ def summary_lines(result: dict) -> list[str]:
             f"{s['skipped']} not scorable"
             + (f", {s['unavailable']} unavailable (no logprobs)" if s.get("unavailable") else "")
         )
-    out.append(f"  -> {autointerp_dir(result['atlas'])}")
+    out.append(f"  -> {autointerp_dir(result['atlas'], beside_model)}")
     return out

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-p", type=probability, default=None, help="nucleus sampling: smallest set with this mass")
     p.add_argument("--seed", type=int, default=0, help="base seed (each prompt's batch seed derives from it)")
     p.add_argument("--device", type=device, default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 

@@ -52,13 +52,10 @@ def read_stories(source: str, split: str) -> Iterator[str]:
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.bpb import bits_per_byte, stream_bits_per_byte
-    from ..loading import resolve_model_dir
-    from ..model.checkpoint import load_tinylm, load_tokenizer
-    from ..train.loop import resolve_device
+    from ..model.opener import open_model
 
-    path = resolve_model_dir(args.model)
-    model = load_tinylm(path, device=resolve_device(args.device))
-    tokenizer = load_tokenizer(path)
+    handle = open_model(args.model, device=args.device)
+    path, model, tokenizer = handle.path, handle.module, handle.tokenizer
     stories = read_stories(args.data, args.split)
     first = next(stories, None)  # a file that cannot be read fails here, before the progress bar starts
     stories = chain([first] if first is not None else [], stories)

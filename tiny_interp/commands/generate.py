@@ -36,15 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..loading import resolve_model_dir
-    from ..model.checkpoint import load_tinylm, load_tokenizer
     from ..model.generate import encode_prompt, generate_text
+    from ..model.opener import open_model
     from ..model.sampling import SamplingConfig
-    from ..train.loop import resolve_device
 
-    path = resolve_model_dir(args.model)
-    model = load_tinylm(path, device=resolve_device(args.device))
-    tokenizer = load_tokenizer(path)
+    handle = open_model(args.model, device=args.device)
+    model, tokenizer = handle.module, handle.tokenizer
     n_ctx = model.cfg.n_ctx
     # the generator keeps at most the last n_ctx - 1 prompt tokens and stops at the context
     room = n_ctx - min(len(encode_prompt(tokenizer, args.prompt, model.cfg.bos_token_id)), n_ctx - 1)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
+from ..cli_args import add_config_args, config_from_args
 from ..graphs.config import GraphConfig
 
 HTML_MARK = 'data-tiny-interp="graph"'
@@ -30,43 +31,63 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transcoders", required=True, help="directory with one transcoder per layer (cfg.json each)")
     p.add_argument("--out", required=True, help="HTML page to write")
     p.add_argument("--json", default=None, help="also write the graph JSON that circuit-tracer / Neuronpedia read")
-    for f in dataclasses.fields(GraphConfig):
-        p.add_argument(
-            f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"(default {f.default})"
-        )
+    add_config_args(p, GraphConfig)
+    p.add_argument(
+        "--beside-model",
+        action="store_true",
+        help="let --out / --json land inside a shipped model (default: such paths go under runs/<model>/)",
+    )
     p.set_defaults(run=run)
 
 
-def _check_target(path: Path, mark: str) -> None:
-    """Write only new files or this command's own earlier output."""
-    from ..errors import ConfigError
+KIND = "graph"
 
-    if path.is_dir():
-        raise ConfigError(f"{path} is a directory; pass a file name")
-    if path.exists() and mark not in path.read_text(encoding="utf-8", errors="replace")[:200000]:
-        raise ConfigError(f"{path} exists and was not written by tiny-interp graph; choose another file name")
-    if not path.parent.is_dir():
-        raise ConfigError(f"the folder of {path} does not exist; create it first")
+
+def _legacy(mark: str) -> Callable[[Path], bool]:
+    """A page or JSON this command wrote before manifests existed (it carries our mark near its start)."""
+
+    def ours(path: Path) -> bool:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            return mark in fh.read(200000)
+
+    return ours
+
+
+def _output(path: str, mark: str, beside_model: bool) -> Path:
+    """Where an output file goes (under runs/ when it would land in a shipped model), checked, writing nothing:
+    new, or this command's own earlier output (by the folder's manifest)."""
+    from ..ownership import check_output_file
+    from ..shipped import results_path
+
+    target = results_path(Path(path), beside_model)
+    # a folder under runs/ is made for it; a folder the user named must exist
+    return check_output_file(target, KIND, legacy=_legacy(mark), make_parent=target != Path(path))
 
 
 def run(args: argparse.Namespace) -> int:
     import time
 
+    from ..errors import ConfigError
     from ..graphs.api import open_graph_model
     from ..graphs.export import graph_json, write_graph_json
     from ..graphs.prune import fidelity, prune
+    from ..ownership import claim_output_file
     from ..widgets.graph import graph_view_data, save_graph_html
 
-    out, js = Path(args.out), Path(args.json) if args.json else None
-    _check_target(out, HTML_MARK)
-    if js is not None:
-        _check_target(js, JSON_MARK)
-    config = GraphConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(GraphConfig)})
+    if args.target == "":
+        raise ConfigError("--target '' names no token; pass one token such as ' Tom', or leave --target out")
+    out = _output(args.out, HTML_MARK, args.beside_model)
+    js = _output(args.json, JSON_MARK, args.beside_model) if args.json else None
+    config = config_from_args(GraphConfig, args)
     start = time.perf_counter()
     gm = open_graph_model(args.model, args.transcoders)
+    gm.encode(args.prompt)  # a prompt longer than the context is refused before any work
     graph = gm.graph(args.prompt, config, args.target)
     pruned = prune(graph, only_top=args.target is not None)
     data = graph_view_data(graph, pruned, gm.model, gm.transcoders, gm.tokenizer, gm.feature_info())
+    for path, mark in ((out, HTML_MARK), (js, JSON_MARK)):
+        if path is not None:
+            claim_output_file(path, KIND, legacy=_legacy(mark), make_parent=True)
     save_graph_html(out, data)
     if js is not None:
         exported = graph_json(graph, pruned, slug=out.stem)

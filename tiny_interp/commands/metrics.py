@@ -74,13 +74,10 @@ def run(args: argparse.Namespace) -> int:
         import dataclasses
 
         from ..eval.bpb import bits_per_byte
-        from ..loading import resolve_model_dir
-        from ..model.checkpoint import load_tinylm, load_tokenizer
+        from ..model.opener import open_model
 
-        path = resolve_model_dir(args.model)
-        res = bits_per_byte(
-            load_tinylm(path, device=args.device), load_tokenizer(path), read_stories(args.bpb_data, args.limit)
-        )
+        handle = open_model(args.model, device=args.device)
+        res = bits_per_byte(handle.module, handle.tokenizer, read_stories(args.bpb_data, args.limit))
         report["bits_per_byte"] = dataclasses.asdict(res) if dataclasses.is_dataclass(res) else res
     if args.out:
         write_json_atomic(args.out, report)

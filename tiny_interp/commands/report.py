@@ -32,22 +32,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE.ipynb",
         help="also save the executed notebook (also on failure, to see which cell broke)",
     )
+    p.add_argument(
+        "--beside-model",
+        action="store_true",
+        help="let --out land inside a shipped model (default: such a path goes under runs/<model>/)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..report import build_report, parse_params
+    from ..shipped import results_path
 
+    out = results_path(args.out, args.beside_model)  # a report inside a shipped model goes under runs/
     meta = build_report(
         args.notebook,
-        args.out,
+        out,
         parse_params(args.param),
         cwd=args.cwd,
         cell_timeout=args.cell_timeout,
         executed_copy=args.save_executed,
     )
     print(
-        f"wrote {args.out} ({meta['execution_seconds']} s; model {meta.get('model')}, commit {meta.get('git_commit')})",
+        f"wrote {out} ({meta['execution_seconds']} s; model {meta.get('model')}, commit {meta.get('git_commit')})",
         file=sys.stderr,
     )
     return 0

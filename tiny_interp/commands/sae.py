@@ -15,8 +15,16 @@ Train sparse dictionaries on a model's activations, streamed from stories (no ac
 
 --out holds train_config.json, metrics.jsonl, resume.safetensors while training, then one directory per dictionary
 (cfg.json + sae_weights.safetensors in SAELens' layout, and our train_config.json). A killed run continues with
---resume and ends with the same weights; --force starts over, replacing only the run's own files.
+--resume and ends with the same weights; --force starts over, replacing only the run's own files (a same-named
+file of anyone else's is refused). One process writes a run at a time. An --out inside a shipped model goes
+under runs/<model>/ unless --beside-model.
 """
+
+
+BESIDE_HELP = (
+    "write beside a shipped model's dictionaries (default: a shipped model stays as shipped and the results go "
+    "under runs/<model>/)"
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,15 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="run directory to create (or resume)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--force", action="store_true", help="start over in --out, replacing the run's own files")
-    add_config_args(t, SAETrainConfig, skip=("architecture",))
-    t.add_argument(
-        "--arch",
-        "--architecture",
-        dest="architecture",
-        default="topk",
-        choices=["standard", "topk", "batchtopk", "jumprelu", "transcoder"],
-        help="dictionary kind",
-    )
+    t.add_argument("--beside-model", action="store_true", help="let --out lie inside a shipped model (default: runs/)")
+    add_config_args(t, SAETrainConfig)
     t.add_argument(
         "--hook",
         "--hooks",
@@ -75,6 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", required=True, help="held-out stories (e.g. valid.txt; never the test split)")
     e.add_argument("--n-stories", type=int, default=300, help="stories to evaluate on (default 300)")
     e.add_argument("--model", default=None, help="model directory (default: the one recorded at training)")
+    e.add_argument("--beside-model", action="store_true", help=BESIDE_HELP)
     e.set_defaults(run=run_eval)
     a = verbs.add_parser(
         "atlas",
@@ -87,6 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--data", required=True, help="stories to stream (e.g. valid.txt)")
     a.add_argument("--n-stories", type=int, default=None, help="use only the first N stories")
     a.add_argument("--force", action="store_true", help="rebuild, replacing only the atlas's own files")
+    a.add_argument("--beside-model", action="store_true", help=BESIDE_HELP)
     a.set_defaults(run=run_atlas)
 
 
@@ -112,7 +115,10 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(
         SAETrainConfig, args, architecture=args.architecture, hooks=args.hooks, layers=args.layers, skip=args.skip
     )
-    dirs = Trainer(args.model, args.data, args.out, cfg, resume=args.resume, force=args.force).run()
+    from ..shipped import results_path
+
+    out = results_path(args.out, args.beside_model)  # a shipped model's saes/ stays as shipped
+    dirs = Trainer(args.model, args.data, out, cfg, resume=args.resume, force=args.force).run()
     for d in dirs:
         print(f"saved {d}")
     return 0
@@ -121,11 +127,9 @@ def run_train(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     from ..features.card import evaluate_run
 
-    if args.n_stories <= 0:
-        from ..errors import ConfigError
-
-        raise ConfigError(f"--n-stories must be positive, got {args.n_stories}")
-    result = evaluate_run(args.dir, args.data, n_stories=args.n_stories, model=args.model)
+    result = evaluate_run(
+        args.dir, args.data, n_stories=args.n_stories, model=args.model, beside_model=args.beside_model
+    )
     for s in result["spliced"]:
         print(f"{len(s['hooks'])} spliced: CE loss recovered {s['ce_loss_recovered']:.4f}, KL {s['kl']:.4f}")
     for hook, m in result["dictionaries"].items():
@@ -139,6 +143,8 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_atlas(args: argparse.Namespace) -> int:
     from ..features.feature_atlas import build_feature_atlas
 
-    atlas = build_feature_atlas(args.dir, args.data, n_stories=args.n_stories, force=args.force)
+    atlas = build_feature_atlas(
+        args.dir, args.data, n_stories=args.n_stories, force=args.force, beside_model=args.beside_model
+    )
     print(f"feature atlas: {atlas.meta['tokens']:,} tokens from {atlas.meta['stories']:,} stories -> {atlas.path}")
     return 0

@@ -28,7 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--summary", default="", help="one paragraph describing the model")
     p.add_argument("--what-worked", default="", help="notes on what worked in training (markdown)")
     p.add_argument("--with-checkpoints", action="store_true", help="also ship checkpoints/step-* (training dynamics)")
-    p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
+    p.add_argument(
+        "--dtype",
+        choices=["float16", "bfloat16", "float32"],
+        default="float16",
+        help="precision of the shipped weights (default float16)",
+    )
     p.add_argument(
         "--card-only",
         action="store_true",

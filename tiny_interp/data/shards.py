@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from ..atomic import atomic_directory, write_json_atomic
 from ..errors import ConfigError, DataError
 from .stories import StoryStats, check_hub_source, iter_stories, resolve_source
 from .tokenizer import eot_id, load_tokenizer_spec, tokenizer_fingerprint, train_bpe_tokenizer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 FORMAT_VERSION = 1
 DTYPE = np.uint16
@@ -102,7 +105,7 @@ class PreparedData:
     reused: bool = field(default=False, compare=False)  # True when the cache already held these shards
 
     @cached_property
-    def tokenizer(self) -> Any:
+    def tokenizer(self) -> PreTrainedTokenizerBase:
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(str(self.tokenizer_dir))
@@ -280,7 +283,7 @@ def _batched(items: Iterable[str], n: int) -> Iterator[list[str]]:
         yield batch
 
 
-def _encode_batch(tok: Any, batch: list[str]) -> list[list[int]]:
+def _encode_batch(tok: PreTrainedTokenizerBase, batch: list[str]) -> list[list[int]]:
     backend = getattr(tok, "backend_tokenizer", None)
     if backend is not None:  # Rust, parallel over the batch; no BOS/EOS templates
         return [e.ids for e in backend.encode_batch(batch, add_special_tokens=False)]

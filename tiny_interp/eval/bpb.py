@@ -23,7 +23,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +31,9 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..model.threads import threads_for
 from ..model.transformer import TinyLM
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 STORIES_PER_CHUNK = 512  # stories tokenized and sorted together; bounds memory on streams of any length
 LOGIT_ELEMENTS = 1 << 24  # at most this many logits (64 MB) alive at once, whatever the vocabulary
@@ -72,7 +75,7 @@ def story_windows(ids: list[int], n_ctx: int, stride: int) -> list[Window]:
     return windows
 
 
-def encode_stories(tokenizer: Any, stories: list[str], bos: int, eos: int) -> list[list[int]]:
+def encode_stories(tokenizer: PreTrainedTokenizerBase, stories: list[str], bos: int, eos: int) -> list[list[int]]:
     encoded = tokenizer(stories, add_special_tokens=False, verbose=False)["input_ids"]
     return [[bos, *ids, eos] for ids in encoded]
 

@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json_atomic, write_text_atomic
-from ..errors import CheckpointError
+from ..errors import CheckpointError, DataError, utf8_input
 from .sae import CFG_FILE, SAE, load_sae
 
 EVAL_FILE = "eval.json"
+EVAL_KIND = "sae-eval"
+CARD_FILE = "README.md"
+CARD_TITLE = "# Sparse dictionaries of "
 TRAIN_RECORD = "train_config.json"
 
 
@@ -56,24 +59,49 @@ def load_dictionaries(directory: str | os.PathLike, device: str = "cpu") -> list
 
 
 def evaluate_run(
-    directory: str | os.PathLike, data: str | os.PathLike, n_stories: int = 300, model: str | os.PathLike | None = None
+    directory: str | os.PathLike,
+    data: str | os.PathLike,
+    n_stories: int = 300,
+    model: str | os.PathLike | None = None,
+    beside_model: bool = False,
 ) -> dict[str, Any]:
+    """Evaluate every dictionary of ``directory`` on held-out ``data``; write ``eval.json`` beside each and the
+    run's card (README.md), claimed as ``sae-eval`` output (a same-named file of anyone else's is refused). For a
+    shipped model's dictionaries they go to ``runs/`` unless ``beside_model``."""
     from ..data.stories import iter_stories
+    from ..ownership import check_files, claim_files
+    from ..shipped import record_source, results_path
     from .evaluate import EvalConfig, evaluate
     from .model_access import open_model
+    from .validate import check_count, check_dir, check_fits
 
-    directory = Path(directory)
+    check_count(n_stories, "--n-stories")
+    directory = check_dir(directory, "dictionary directory")
     dirs = dictionary_dirs(directory)
     net, tokenizer, _, n_ctx = open_model(model_dir_for(directory, model), "cpu")
-    stories = list(itertools.islice(iter_stories(data), n_stories))
     saes = [load_sae(d) for d in dirs]
+    check_fits(saes, dirs, net)
+    # a shipped model's dictionaries stay as shipped: their evaluation goes to runs/
+    outs = [results_path(d, beside_model) for d in dirs]
+    card_dir = results_path(directory, beside_model) if len(dirs) > 1 or dirs[0] != directory else None
+    for o in outs:
+        check_files(o, EVAL_KIND, [EVAL_FILE], legacy=_is_earlier_eval)
+    if card_dir is not None:
+        check_files(card_dir, EVAL_KIND, [CARD_FILE], legacy=_is_earlier_card)
+    with utf8_input(data):
+        stories = list(itertools.islice(iter_stories(data), n_stories))
+    if not stories:
+        raise DataError(f"{data} holds no stories to evaluate on")
     result = evaluate(net, tokenizer, saes, stories, EvalConfig(n_stories=n_stories), n_ctx)
     result["data"], result["n_stories"] = str(data), n_stories
-    for d, sae in zip(dirs, saes):
+    record_source(directory)
+    for o, sae in zip(outs, saes):
         key = sae.cfg.out_hook if sae.cfg.is_transcoder else sae.cfg.hook_name
         spliced = [s for s in result["spliced"] if key in s["hooks"]]
+        o.mkdir(parents=True, exist_ok=True)
+        claim_files(o, EVAL_KIND, [EVAL_FILE], legacy=_is_earlier_eval)
         write_json_atomic(
-            d / EVAL_FILE,
+            o / EVAL_FILE,
             {
                 **result["dictionaries"][key],
                 "spliced": spliced,
@@ -82,9 +110,24 @@ def evaluate_run(
                 "data": str(data),
             },
         )
-    if len(dirs) > 1 or dirs[0] != directory:
-        write_text_atomic(directory / "README.md", card_markdown(directory, dirs, result))
+    if card_dir is not None:
+        claim_files(card_dir, EVAL_KIND, [CARD_FILE], legacy=_is_earlier_card)
+        write_text_atomic(card_dir / CARD_FILE, card_markdown(directory, dirs, result, outs))
     return result
+
+
+def _is_earlier_eval(path: Path) -> bool:
+    """An ``eval.json`` this command wrote before manifests existed (it holds the held-out metrics)."""
+    record = _json(path) if path.is_file() else {}
+    return {"explained_variance", "ce_clean", "spliced"} <= set(record)
+
+
+def _is_earlier_card(path: Path) -> bool:
+    """A run card this command wrote before manifests existed."""
+    if not path.is_file():
+        return False
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        return fh.readline().startswith(CARD_TITLE)
 
 
 def reproduce_command(record: dict[str, Any], out: str) -> str:
@@ -114,12 +157,12 @@ def reproduce_command(record: dict[str, Any], out: str) -> str:
     return shlex.join(parts + config_argv(cfg, skip=("architecture", "device")))
 
 
-def card_markdown(directory: Path, dirs: list[Path], result: dict[str, Any]) -> str:
+def card_markdown(directory: Path, dirs: list[Path], result: dict[str, Any], evals: list[Path] | None = None) -> str:
     record = _json(dirs[0] / TRAIN_RECORD)
     cfg = record.get("config", {})
     model = escape_markdown(Path(str(record.get("model_dir", directory.parent))).name)
     lines = [
-        f"# Sparse dictionaries of {model}",
+        f"{CARD_TITLE}{model}",
         "",
         f"{len(dirs)} {escape_markdown(str(cfg.get('architecture', '?')))} dictionaries of "
         f"{cfg.get('latents', '?')} latents (k = {cfg.get('k', '?')}), trained on {record.get('tokens', 0):,} "
@@ -139,13 +182,15 @@ def card_markdown(directory: Path, dirs: list[Path], result: dict[str, Any]) -> 
             f"| {s['kl']:.4f} |"
         )
     lines += ["", "| dictionary | explained variance | L0 | dead | dense |", "|---|---|---|---|---|"]
-    for d in dirs:
-        m = _json(d / EVAL_FILE)
+    for d, e in zip(dirs, evals or dirs):
+        m = _json(e / EVAL_FILE)
         lines.append(
             f"| {escape_markdown(d.name)} | {m['explained_variance']:.4f} | {m['l0']:.2f} | "
             f"{m['dead_fraction']:.4f} | {m['dense_fraction']:.4f} |"
         )
-    lines += ["", "Reproduce:", "", "```bash", reproduce_command(record, str(directory))]
+    # dictionaries made elsewhere (SAELens, by hand) carry no training record: only the evaluation is reproducible
+    trained = [reproduce_command(record, str(directory))] if isinstance(record.get("config"), dict) else []
+    lines += ["", "Reproduce:", "", "```bash", *trained]
     if "n_stories" in result:
         lines.append(
             shlex.join(

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..cli_args import opt
+from ..config_keys import config_kwargs
 from ..errors import ConfigError
-from .kinds import ARCHITECTURES, ArchitectureTraits
+from .kinds import ARCHITECTURES, Architecture, ArchitectureTraits
 
 TRANSCODER_IN = "blocks.{layer}.ln2.hook_normalized"
 TRANSCODER_OUT = "blocks.{layer}.hook_mlp_out"
@@ -20,8 +22,9 @@ TRANSCODER_OUT = "blocks.{layer}.hook_mlp_out"
 class SAETrainConfig(ArchitectureTraits):
     """One run trains one dictionary per hook (SAEs) or per layer (transcoders), all from the same forward passes."""
 
-    architecture: Literal["standard", "topk", "batchtopk", "jumprelu", "transcoder"] = field(
-        default="topk", metadata=opt("dictionary kind (transcoder: MLP input -> MLP output of every --layers)")
+    architecture: Architecture = field(
+        default="topk",
+        metadata=opt("dictionary kind (transcoder: MLP input -> MLP output of every --layers)", aliases=("--arch",)),
     )
     hooks: tuple[str, ...] = field(
         default=("blocks.0.hook_mlp_out",),
@@ -131,9 +134,11 @@ class SAETrainConfig(ArchitectureTraits):
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SAETrainConfig":
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
+    def from_dict(cls, d: dict[str, Any], source: str | os.PathLike | None = None) -> "SAETrainConfig":
+        """The config recorded in ``source`` (a run's ``train_config.json``); an unknown key is an error."""
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in config_kwargs(cls, d, source).items()
+        }
         values.setdefault("normalize", False)  # runs recorded before the option trained on raw activations
         return cls(**values)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-ARCHITECTURES = ("standard", "topk", "batchtopk", "jumprelu", "transcoder")
+from typing import Literal, get_args
+
+# the one list of dictionary kinds: the configs' field type, the CLI's choices and the checks all read it
+Architecture = Literal["standard", "topk", "batchtopk", "jumprelu", "transcoder"]
+ARCHITECTURES: tuple[str, ...] = get_args(Architecture)
 
 
 class ArchitectureTraits:

@@ -163,7 +163,7 @@ class SAE(nn.Module):
 
 def load_sae(directory: str | os.PathLike, device: str | torch.device = "cpu") -> SAE:
     """A dictionary saved by us or by SAELens (``cfg.json`` + ``sae_weights.safetensors``)."""
-    from safetensors.torch import load_file
+    from .validate import check_sae_cfg, read_weights
 
     directory = Path(directory)
     for name in (CFG_FILE, WEIGHTS_FILE):
@@ -171,10 +171,11 @@ def load_sae(directory: str | os.PathLike, device: str | torch.device = "cpu") -
             raise CheckpointError(f"{directory} has no {name}: not a saved SAE or transcoder directory")
     try:
         raw = json.loads((directory / CFG_FILE).read_text(encoding="utf-8"))
+        check_sae_cfg(raw, directory / CFG_FILE)
         cfg = SAEConfig.from_dict(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{directory / CFG_FILE} is not a valid SAE config ({e})") from e
-    state = load_file(str(directory / WEIGHTS_FILE))
+    state = read_weights(directory / WEIGHTS_FILE, cfg.d_in, cfg.d_sae, cfg.out_dim)
     sae = SAE(cfg)
     if "W_skip" in state:
         sae.add_skip()

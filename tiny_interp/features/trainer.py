@@ -20,18 +20,25 @@ import torch
 from torch import Tensor
 
 from ..atomic import write_bytes_atomic, write_json_atomic
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
+from ..model.handle import Model
 from ..provenance import content_identity, model_fingerprint, portable_source, relative_path
 from .activations import StreamSpec, buffer_activations, story_buffers
 from .config import SAETrainConfig, dictionary_specs
 from .objective import StepOutput, dense_loss, topk_loss
+from .run_dir import (
+    MARKER,
+    METRICS_FILE,
+    OUTPUT_KIND,
+    RUN_KIND,
+    STATE_FILE,
+    check_run_dir,
+    discard_empty_run,
+    is_earlier_run,
+    last_logged_step,
+)
 from .sae import SAE, SAEConfig
-
-RUN_KIND = "tiny-interp-sae-run"
-OUTPUT_KIND = "sae-run"
-MARKER = "train_config.json"
-STATE_FILE = "resume.safetensors"
-METRICS_FILE = "metrics.jsonl"
+from .validate import check_device, check_hooks
 
 
 @dataclass
@@ -126,7 +133,7 @@ def sae_config(cfg: SAETrainConfig, hook_in: str, hook_out: str, d_in: int, d_ou
 class Trainer:
     def __init__(
         self,
-        model_dir: str | os.PathLike,
+        model_dir: str | os.PathLike | Model,
         data: str | os.PathLike,
         out: str | os.PathLike,
         cfg: SAETrainConfig,
@@ -134,6 +141,10 @@ class Trainer:
         force: bool = False,
         progress: bool = True,
     ):
+        if isinstance(model_dir, Model):  # its directory: the run records it and re-opens the same cached handle
+            if model_dir.path is None:
+                raise ConfigError("SAETrainer needs a model saved in a directory; save it first")
+            model_dir = model_dir.path
         self.model_dir, self.data, self.out, self.cfg = Path(model_dir), str(data), Path(out), cfg
         self.resume, self.force, self.progress = resume, force, progress
         self.step_i = self.buffer = self.batch_in_buffer = 0
@@ -145,10 +156,13 @@ class Trainer:
         from ..loading import resolve_model_dir
         from .model_access import open_model
 
+        check_device(self.cfg.device)
         self._check_out()
         self.model_dir = resolve_model_dir(self.model_dir)
         self.model, self.tokenizer, self.n_layers, self.n_ctx = open_model(self.model_dir, self.cfg.device)
         specs = dictionary_specs(self.cfg, self.n_layers)
+        if not self.cfg.is_transcoder and hasattr(self.model, "hook_dict"):
+            check_hooks(self.model.hook_dict, self.cfg.hooks, "--hook")
         hooks = tuple(dict.fromkeys(h for _, a, b in specs for h in (a, b)))
         self.stream = StreamSpec(
             self.data,
@@ -173,17 +187,13 @@ class Trainer:
             torch.set_num_threads(self.cfg.threads)
         return self
 
-    def _check_out(self) -> None:
-        from ..ownership import check_output_dir
+    def _check_out(self, under_lock: bool = False) -> None:
+        check_run_dir(self.out, self.resume, self.force, self._own_files(), under_lock)
 
-        out, state = self.out, self.out / STATE_FILE
-        check_output_dir(out, OUTPUT_KIND, force=self.force, legacy=_is_earlier_run)
-        if self.resume and not state.is_file():
-            raise ConfigError(f"nothing to resume in {out} (no {STATE_FILE}); run without --resume to start fresh")
-        if (state.is_file() or any(out.glob("*/cfg.json"))) and not self.resume and not self.force:
-            raise ConfigError(
-                f"{out} already holds a dictionary run; pass --resume to continue it or --force to replace it"
-            )
+    def _own_files(self) -> list[str]:
+        """Every name the run writes in ``out`` (its manifest: ``--force`` replaces these and nothing else)."""
+        names = [spec[0] for spec in dictionary_specs(self.cfg, self.n_layers)] if hasattr(self, "n_layers") else []
+        return [MARKER, METRICS_FILE, STATE_FILE, *names]
 
     def _build(self, first: dict[str, Tensor]) -> None:
         """Fresh dictionaries, seeded, with b_dec set to the mean of the first buffer's targets."""
@@ -234,19 +244,37 @@ class Trainer:
             out.loss.backward()
             d.opt.step()
             with torch.no_grad():
-                d.sae.W_dec /= d.sae.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8)
+                d.sae.W_dec.div_(d.sae.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8))
             d.since_fired += x.shape[0]
             d.since_fired[out.fired] = 0
             d.window.append(out)
         self.step_i += 1
 
     def run(self) -> list[Path]:
-        """Train to ``cfg.tokens`` (resuming if asked) and save the dictionaries; their directories."""
-        from tqdm.auto import tqdm
+        """Train to ``cfg.tokens`` (resuming if asked) and save the dictionaries; their directories. One process
+        writes a run directory at a time (a second, or a ``--resume`` beside a live run, is refused with its pid)."""
+        from ..locking import exclusive_lock, lock_path
 
         self.setup()
+        created = not self.out.exists()
+        self.out.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(lock_path(self.out, OUTPUT_KIND), f"dictionary run {self.out}"):
+            self._check_out(under_lock=True)  # again under the lock: a run that just ended may have left a state behind
+            return self._run_locked(created)
+
+    def _run_locked(self, created: bool) -> list[Path]:
+        from tqdm.auto import tqdm
+
         self._start()
-        bar = tqdm(total=self.cfg.steps, initial=self.step_i, unit="step", desc="sae train", disable=not self.progress)
+        # drawn from the first step on: a run refused before it (too little data) prints only its error line
+        bar = tqdm(
+            total=self.cfg.steps,
+            initial=self.step_i,
+            unit="step",
+            desc="sae train",
+            disable=not self.progress,
+            delay=float("inf"),
+        )
         self._clock = (time.perf_counter(), self.step_i)
         with self._activation_buffers() as buffers:
             for c, acts in buffers:
@@ -257,6 +285,8 @@ class Trainer:
                     break
                 self.buffer, self.batch_in_buffer = c + 1, 0
         bar.close()
+        if self.step_i == 0:
+            self._discard(created)
         if self.step_i < self.cfg.steps:
             warnings.warn(
                 f"{self.data} ran out after {self.step_i * self.cfg.batch_tokens:,} tokens ({self.step_i} "
@@ -264,6 +294,9 @@ class Trainer:
                 stacklevel=2,
             )
         return self.finish(time.perf_counter() - self._clock[0])
+
+    def _discard(self, created: bool) -> None:
+        discard_empty_run(self.out, created, self.data, self.cfg.batch_tokens)
 
     def _activation_buffers(self) -> Any:
         """(index, activations) of every buffer from the current one on, computed a buffer ahead in a background
@@ -296,6 +329,8 @@ class Trainer:
             self._after_step(bar)
 
     def _after_step(self, bar: Any) -> None:
+        if getattr(bar, "delay", 0):  # a disabled bar has no delay
+            bar.delay = 0
         bar.update(1)
         if self.step_i % self.cfg.log_every == 0 or self.step_i == self.cfg.steps:
             self._log()
@@ -324,12 +359,13 @@ class Trainer:
 
     # ---- state ----
     def _start(self) -> None:
-        from ..ownership import claim_output_dir, owns
+        from ..ownership import claim_files, claim_output_dir, owns
 
         # decided before claiming: with --force in someone else's folder, a metrics.jsonl there is theirs
-        earlier_run = self.out.is_dir() and (owns(self.out, OUTPUT_KIND) or _is_earlier_run(self.out))
-        claim_output_dir(self.out, OUTPUT_KIND, force=self.force, legacy=_is_earlier_run)
-        self._last_logged = _last_logged_step(self.out / METRICS_FILE) if self.resume else 0
+        earlier_run = self.out.is_dir() and (owns(self.out, OUTPUT_KIND) or is_earlier_run(self.out))
+        claim_output_dir(self.out, OUTPUT_KIND, force=self.force, legacy=is_earlier_run)
+        claim_files(self.out, OUTPUT_KIND, self._own_files(), legacy=lambda _: earlier_run)
+        self._last_logged = last_logged_step(self.out / METRICS_FILE) if self.resume else 0
         if self.resume:
             self._load_state()
         elif self.force and earlier_run:
@@ -391,30 +427,3 @@ class Trainer:
             dirs.append(directory)
         (self.out / STATE_FILE).unlink(missing_ok=True)
         return dirs
-
-
-def _is_earlier_run(out: Path) -> bool:
-    """A run directory written before ownership markers (its train_config.json says it is ours)."""
-    marker = out / MARKER
-    return marker.is_file() and _read_json(marker).get("kind") == RUN_KIND
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is unreadable ({e}); fix or remove it") from e
-    return value if isinstance(value, dict) else {}
-
-
-def _last_logged_step(path: Path) -> int:
-    if not path.is_file():
-        return 0
-    last = 0
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                last = max(last, int(json.loads(line).get("step", 0)))
-            except ValueError:
-                continue  # a line cut by a kill mid-write: the resumed run writes it again
-    return last

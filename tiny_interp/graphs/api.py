@@ -41,24 +41,34 @@ class GraphModel:
         return atlas_info(self.transcoder_dir, self.transcoder_names)
 
     def encode(self, prompt: str) -> Int[Tensor, " pos"]:
-        """The prompt as the model reads a story: BOS first, then its tokens (at most the context)."""
+        """The prompt as the model reads a story: BOS first, then its tokens. A prompt longer than the context is
+        refused: cut, its traced position would no longer be the prompt's end."""
         from ..interp.common import encode
 
-        if not prompt.strip():
+        if not isinstance(prompt, str) or not prompt.strip():
             raise DataError("the prompt is empty; pass some text to trace, e.g. --prompt 'Lily gave the ball to'")
-        ids = encode(self.tokenizer, [prompt], self.model.cfg.n_ctx)[0]
+        n_ctx = int(self.model.cfg.n_ctx)
+        ids = encode(self.tokenizer, [prompt], n_ctx + 1)[0]
+        if len(ids) > n_ctx:
+            raise DataError(
+                f"the prompt is longer than the model's context of {n_ctx} tokens (with BOS); shorten it to its "
+                "last sentences: a cut prompt would trace another position than its end"
+            )
         return torch.tensor(ids, dtype=torch.long)
 
     def token_id(self, token: str) -> int:
         """The id of a string that is exactly one token (e.g. " Tom")."""
+        if not isinstance(token, str) or token == "":
+            raise DataError("the target is empty; pass one token such as ' Tom', or leave the target out")
         ids = self.tokenizer(token, add_special_tokens=False)["input_ids"]
         if len(ids) != 1:
             raise DataError(f"target {token!r} is {len(ids)} tokens, not one; pass a single token such as ' Tom'")
         return int(ids[0])
 
-    def graph(self, prompt: str, config: GraphConfig = GraphConfig(), target: str | None = None) -> AttributionGraph:
+    def graph(self, prompt: str, config: GraphConfig | None = None, target: str | None = None) -> AttributionGraph:
         """The graph of the next token after ``prompt``; ``target`` (one token) becomes the first output node."""
-        targets = [self.token_id(target)] if target else []
+        config = GraphConfig() if config is None else config
+        targets = [] if target is None else [self.token_id(target)]
         g = attribute(
             self.model, self.transcoders, self.encode(prompt), self.tokenizer, config, prompt=prompt, targets=targets
         )
@@ -74,21 +84,25 @@ class GraphModel:
 
 
 def open_graph_model(model: str | os.PathLike | Any, transcoders: str | os.PathLike | Sequence[SAE]) -> GraphModel:
-    """A model directory (or TinyLM / bridge with a tokenizer) and a directory of per-layer transcoders."""
+    """A model (``tiny_interp.Model``, a directory or name, a bridge or a TinyLM with a tokenizer) and a directory
+    of per-layer transcoders."""
     from ..interp.seam import fast_module
-    from ..model.checkpoint import load_tinylm, load_tokenizer
+    from ..model.handle import Model
 
+    if model is None:
+        raise DataError("no model given: pass a model directory (e.g. trained_models/ts-1M-neo)")
     if isinstance(model, (str, os.PathLike)):
-        from ..loading import resolve_model_dir
-
-        path = resolve_model_dir(model)
-        net, tokenizer, name = load_tinylm(path), load_tokenizer(path), Path(path).name
-    else:
-        net, tokenizer, name = fast_module(model), getattr(model, "tokenizer", None), ""
-        if net is None:
-            raise DataError("attribution graphs need our TinyLM module; pass the model directory instead")
+        model = Model.from_pretrained(model)
+    net, tokenizer = fast_module(model), getattr(model, "tokenizer", None)
+    path = getattr(model, "model_path", None)
+    name = Path(str(path)).name if path is not None else ""
+    if net is None:
+        raise DataError("attribution graphs need our TinyLM module; pass the model directory instead")
     cfg = net.cfg
     if isinstance(transcoders, (str, os.PathLike)):
+        from ..features.validate import check_dir
+
+        check_dir(transcoders, "transcoder directory")
         tcs = load_transcoders(transcoders, cfg.n_layers, cfg.d_model)
         names = [d.name for d in transcoder_dirs(transcoders, cfg.n_layers)]
         return GraphModel(net, tokenizer, tcs, name, names, Path(transcoders))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import Any
 
+from ..cli_args import opt
+from ..config_keys import config_kwargs
 from ..errors import ConfigError
 
 
@@ -13,12 +16,18 @@ from ..errors import ConfigError
 class GraphConfig:
     """Settings of ``attribute`` and ``prune`` (pruning defaults are circuit-tracer's)."""
 
-    logit_mass: float = 0.95  # output nodes: the top logits covering this much probability ...
-    max_logits: int = 10  # ... but at most this many
-    max_feature_nodes: int = 4096  # above this many active features, keep the most influential ones
-    batch_size: int = 128  # target nodes per backward pass
-    node_threshold: float = 0.8  # pruning: keep nodes covering this share of the influence on the outputs
-    edge_threshold: float = 0.98  # pruning: keep edges covering this share
+    logit_mass: float = field(
+        default=0.95, metadata=opt("output nodes: the top logits covering this much probability", 0, 1, True)
+    )
+    max_logits: int = field(default=10, metadata=opt("output nodes: at most this many logits", low=1))
+    max_feature_nodes: int = field(
+        default=4096, metadata=opt("above this many active features, keep the most influential ones", low=1)
+    )
+    batch_size: int = field(default=128, metadata=opt("target nodes per backward pass", low=1))
+    node_threshold: float = field(
+        default=0.8, metadata=opt("pruning: keep nodes covering this share of the influence on the outputs", 0, 1, True)
+    )
+    edge_threshold: float = field(default=0.98, metadata=opt("pruning: keep edges covering this share", 0, 1, True))
 
     def __post_init__(self) -> None:
         for name in ("logit_mass", "node_threshold", "edge_threshold"):
@@ -33,9 +42,6 @@ class GraphConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GraphConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown graph settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], source: str | os.PathLike | None = None) -> "GraphConfig":
+        """The settings saved beside a graph (``source``: their file); an unknown key is an error."""
+        return cls(**config_kwargs(cls, d, source))

@@ -9,6 +9,8 @@ features respond to the edit as the model does.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -39,6 +41,15 @@ class FeatureEdit:
     def __post_init__(self) -> None:
         if self.mode not in ("set", "add"):
             raise ConfigError(f"intervention mode must be 'set' or 'add', got {self.mode!r}")
+        if not isinstance(self.value, numbers.Real) or not math.isfinite(self.value):
+            raise ConfigError(f"intervention value {self.value!r} is not a finite number; pass e.g. 0 (ablate) or 5")
+
+
+def check_positions(edits: Sequence[FeatureEdit], n_pos: int) -> None:
+    """Each edit's position lies in the prompt (0..n_pos - 1, or -n_pos..-1 from its end)."""
+    for e in edits:
+        if e.pos is not None and not -n_pos <= e.pos < n_pos:
+            raise ConfigError(f"intervention position {e.pos} is outside the prompt's {n_pos} tokens (0..{n_pos - 1})")
 
 
 def ablate(layer: int, feature: int, pos: int | None = None) -> FeatureEdit:
@@ -87,6 +98,7 @@ def intervene(
     model: Any, transcoders: Sequence[SAE], input_ids: Int[Tensor, " pos"], edits: Sequence[FeatureEdit]
 ) -> Float[Tensor, "pos vocab"]:
     """The real model's logits with the feature edits applied (a TinyLM or a bridge)."""
+    check_positions(edits, int(input_ids.shape[-1]))
     logits = run_with_hooks(model, input_ids[None], edit_hooks(transcoders, edits))
     return logits[0].float()
 
@@ -100,6 +112,7 @@ def intervene_each(
     chunk: int = 64,
 ) -> Float[Tensor, "n vocab"]:
     """Next-token logits for each set of edits, many sets per forward pass (one batch row each)."""
+    check_positions([e for edits in edit_sets for e in edits], int(input_ids.shape[-1]))
     out = []
     for start in range(0, len(edit_sets), chunk):
         sets = edit_sets[start : start + chunk]

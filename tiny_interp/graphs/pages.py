@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ..model.readout import readout_of
 from .graph import AttributionGraph
 from .interventions import FeatureEdit, intervene, intervene_each, next_token_table
 
@@ -19,9 +20,10 @@ ATLAS_DIR = "atlas"
 
 @torch.no_grad()
 def decoder_logits(model: Any, transcoder: Any, feature: int, tokenizer: Any, k: int = 5) -> dict[str, list]:
-    """Tokens the feature's decoder direction promotes and suppresses through the unembedding (the final norm
-    left out: a direction, not a prediction)."""
-    scores = transcoder.W_dec[feature].detach().float() @ model.unembed.weight.detach().float().T
+    """Tokens the feature's decoder direction promotes and suppresses: the one readout's direction convention
+    (``tiny_interp.model.readout``: the final norm's centring and gain, then the unembedding), the same numbers
+    as the feature atlas' logit effects."""
+    scores = readout_of(model).directions(transcoder.W_dec[feature])
     up, down = scores.topk(k), (-scores).topk(k)
     show = lambda ids, vals: [[tokenizer.decode([int(i)]), round(float(v), 3)] for i, v in zip(ids, vals)]  # noqa: E731
     return {"up": show(up.indices, up.values), "down": show(down.indices, -down.values)}
@@ -64,7 +66,9 @@ def feature_pages(
 def atlas_info(transcoder_dir: Path, names: Sequence[str], n_examples: int = 6) -> FeatureInfo | None:
     """Examples from the feature atlas the features work builds in ``<transcoder dir>/atlas`` (one block per
     dictionary, in its own order: matched to layers by directory name); None when no atlas was built."""
-    path = Path(transcoder_dir) / ATLAS_DIR
+    from ..shipped import find_results
+
+    path = find_results(Path(transcoder_dir) / ATLAS_DIR, "atlas.json")  # a shipped model's rebuilt one: runs/
     if not (path / "atlas.json").is_file():
         return None
     from ..features.feature_atlas import FeatureAtlas

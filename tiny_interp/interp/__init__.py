@@ -1,8 +1,8 @@
 """Interpretability core: head taxonomy, neuron atlas, logit lens and attribution, patching, training dynamics.
 
-Every function takes a bridge from ``tiny_interp.load`` or a model path, and reads and edits activations only
-through the seam (``seam.run_with_cache`` / ``seam.run_with_hooks``, ``patterns.attention_patterns``), which runs
-our own fast module (``load_tinylm``) whenever it can open the model's directory.
+Every function takes a ``tiny_interp.Model``, a bridge from ``tiny_interp.load`` or a model path, and reads and edits
+activations only through the seam (``seam.run_with_cache`` / ``seam.run_with_hooks``, ``patterns.attention_patterns``),
+which runs our own fast module (a ``tiny_interp.Model``'s) whenever it can.
 """
 
 from ..lexicon import WORD_CLASSES, class_token_ids

@@ -1,5 +1,5 @@
-"""Shared plumbing for the interpretability tools: open a model, encode stories as token rows (stories are read by
-``data.stories.read_stories``)."""
+"""Shared plumbing for the interpretability tools: open a model (a handle, a bridge or a path), encode stories as
+token rows (stories are read by ``data.stories.read_stories``)."""
 
 from __future__ import annotations
 
@@ -13,20 +13,29 @@ from torch import Tensor
 
 from ..errors import DataError
 
-__all__ = ["as_bridge", "bos_id", "context_length", "encode", "pad_rows", "to_ids", "token_index"]
+__all__ = ["as_model", "bos_id", "context_length", "device_of", "encode", "pad_rows", "to_ids", "token_index"]
 
 
-def as_bridge(model: Any) -> Any:
-    """A TransformerBridge for a bridge, a model directory or a hub id."""
+def as_model(model: Any) -> Any:
+    """What an analysis runs on: a ``tiny_interp.Model`` for a model directory, a shipped model's name or a hub id
+    (opened through the model cache, so a second view of the same model reads nothing); a handle or a
+    TransformerBridge as given."""
     if isinstance(model, (str, os.PathLike)):
-        from ..loading import load
+        from ..model.handle import Model
 
-        return load(model)
-    if not hasattr(model, "run_with_cache"):
+        return Model.from_pretrained(model)
+    if not hasattr(model, "run_with_cache") or not hasattr(model, "tokenizer"):
         raise TypeError(
-            f"expected a TransformerBridge (from tiny_interp.load) or a model path, got {type(model).__name__}"
+            "expected a tiny_interp.Model, a TransformerBridge (from tiny_interp.load) or a model path, "
+            f"got {type(model).__name__}"
         )
     return model
+
+
+def device_of(model: Any) -> torch.device:
+    """The device of a handle or a bridge."""
+    device = getattr(model, "device", None)
+    return torch.device(device if device is not None else model.cfg.device)
 
 
 def bos_id(tokenizer: Any) -> int | None:
@@ -75,7 +84,7 @@ def to_ids(bridge: Any, story: str | Sequence[int] | Tensor, prepend_bos: bool =
     else:
         t = torch.as_tensor(story, dtype=torch.long)
         t = t.unsqueeze(0) if t.ndim == 1 else t
-    return t.to(bridge.cfg.device)
+    return t.to(device_of(bridge))
 
 
 def token_index(bridge: Any, token: int | str) -> int:

@@ -124,7 +124,8 @@ def metrics_log_rows(file: Path) -> list[dict[str, Any]]:
 def checkpoint_rows(
     model_dir: Path, texts: list[str], neurons: list[tuple[int, int]], cfg: DynamicsConfig
 ) -> list[dict[str, Any]]:
-    from ..model.checkpoint import load_tinylm, load_tokenizer, read_meta
+    from ..model.checkpoint import read_meta
+    from ..model.opener import open_model
 
     meta = read_meta(model_dir)
     step, tokens = _step_of(model_dir, meta), meta.get("tokens_seen")
@@ -137,8 +138,8 @@ def checkpoint_rows(
     for name, value in (meta.get("metrics") or {}).items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             add("train", -1, -1, name, value)
-    net = load_tinylm(model_dir)
-    tokenizer = load_tokenizer(model_dir)
+    handle = open_model(model_dir)
+    net, tokenizer = handle.module, handle.tokenizer
     loss, stats = _loss_and_neurons(net, tokenizer, texts, neurons, cfg)
     add("eval", -1, -1, "loss", loss)
     for (layer, neuron), values in stats.items():

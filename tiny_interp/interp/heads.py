@@ -33,7 +33,7 @@ from torch import Tensor
 
 from ..data.stories import read_stories
 from ..lexicon import WORD_CLASSES, class_token_ids
-from .common import as_bridge, bos_id, context_length, encode, pad_rows
+from .common import as_model, bos_id, context_length, device_of, encode, pad_rows
 from .patterns import attention_patterns
 
 
@@ -82,7 +82,7 @@ def head_taxonomy(model: Any, stories: Any, config: TaxonomyConfig | None = None
     TinyStories .txt file (the first ``n_stories`` are used).
     """
     cfg = dataclasses.replace(config or TaxonomyConfig(), **overrides)
-    bridge = as_bridge(model)
+    bridge = as_model(model)
     texts = read_stories(stories, limit=cfg.n_stories)
     scores = measure_head_scores(bridge, texts, cfg)
     return scores_table(scores, cfg)
@@ -119,7 +119,7 @@ def induction_tokens(bridge: Any, cfg: TaxonomyConfig) -> Int[Tensor, "seqs seq"
 
 
 def _patterns(bridge: Any, ids: Tensor) -> list[Float[Tensor, "batch heads q k"]]:
-    by_layer = attention_patterns(bridge, ids.to(bridge.cfg.device))
+    by_layer = attention_patterns(bridge, ids.to(device_of(bridge)))
     return [by_layer[l] for l in sorted(by_layer)]
 
 

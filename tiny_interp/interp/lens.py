@@ -1,11 +1,11 @@
 """Logit lens and direct logit attribution (DLA), for every position of a story at once: the one copy of this maths
 (the StoryInspector widget and the DataFrame functions below all call it).
 
-The final norm is linear in its input once its scale (the rms or std of the residual at that position) is fixed;
-we freeze it from the actual run, so the residual's components (embeddings, every head, every attention bias,
-every MLP) each map to a share of the logit and the shares add up to the logit the model produced. Activations
-come through the seam (``run_with_cache``); the weights read are the final norm's, the unembedding's and each
-attention output projection's.
+Predictions go through ``tiny_interp.model.readout`` (the one readout). The final norm is linear in its input once
+its scale (the rms or std of the residual at that position) is fixed; we freeze it from the actual run, so the
+residual's components (embeddings, every head, every attention bias, every MLP) each map to a share of the logit
+and the shares add up to the logit the model produced. Activations come through the seam (``run_with_cache``);
+the weights read are the final norm's, the unembedding's and each attention output projection's.
 """
 
 from __future__ import annotations
@@ -17,76 +17,24 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from ..model.handle import Model
+from ..model.readout import Readout, readout_of
 from ..model.transformer import TinyLM
-from .common import as_bridge, to_ids, token_index
+from .common import as_model, to_ids, token_index
 from .seam import analysis_module, run_with_cache
 
 
-@dataclass(frozen=True)
-class FinalNorm:
-    """The model's final norm as (centre?, weight, bias, eps)."""
-
-    center: bool
-    weight: Tensor
-    bias: Tensor | None
-    eps: float
-
-    def scale(self, x: Float[Tensor, "... d"]) -> Float[Tensor, "... 1"]:
-        x = x.float()
-        if self.center:
-            return (x.var(-1, unbiased=False, keepdim=True) + self.eps).sqrt()
-        return (x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt()
-
-    def __call__(self, x: Float[Tensor, "... d"]) -> Float[Tensor, "... d"]:
-        x = x.float()
-        y = (x - x.mean(-1, keepdim=True) if self.center else x) / self.scale(x) * self.weight
-        return y + self.bias if self.bias is not None else y
-
-    def read_direction(self, u: Float[Tensor, "... d"]) -> Float[Tensor, "... d"]:
-        """g such that (frozen norm of c) . u == (c . g) / scale for every component c of the residual."""
-        g = u * self.weight
-        return g - g.mean(-1, keepdim=True) if self.center else g
-
-
-@dataclass(frozen=True)
-class Readout:
-    """The final norm and the unembedding, float32 on the CPU: how the residual stream becomes logits."""
-
-    norm: FinalNorm
-    W_U: Float[Tensor, "vocab d"]
-    b_U: Float[Tensor, " vocab"] | None
-
-    def logits(self, resid: Float[Tensor, "... d"]) -> Float[Tensor, "... vocab"]:
-        out = self.norm(resid) @ self.W_U.T
-        return out + self.b_U if self.b_U is not None else out
-
-
-def _detached(t: Tensor | None) -> Tensor | None:
-    return t.detach().float().cpu() if t is not None else None
-
-
 def readout(model: Any) -> Readout:
-    """The readout of our TinyLM or of a bridge."""
-    net = analysis_module(model)
-    if isinstance(net, TinyLM):
-        norm_mod, unembed = net.norm_f, net.unembed
-    else:
-        norm_mod, unembed = net.ln_final.original_component, net.unembed.original_component
-    eps = getattr(norm_mod, "eps", None) or getattr(norm_mod, "variance_epsilon", None) or 1e-5
-    norm = FinalNorm(
-        isinstance(norm_mod, nn.LayerNorm),
-        _detached(norm_mod.weight),
-        _detached(getattr(norm_mod, "bias", None)),
-        float(eps),
-    )
-    return Readout(norm, _detached(unembed.weight), _detached(getattr(unembed, "bias", None)))
+    """The readout of a handle, our TinyLM or a bridge (``tiny_interp.model.readout``: the one copy)."""
+    return model.readout if isinstance(model, Model) else readout_of(analysis_module(model))
 
 
 def _out_projection(net: Any, layer: int) -> nn.Linear:
     """The attention output projection of a layer: W_O in its weight, b_O in its bias (gpt-neo only)."""
-    if isinstance(net, TinyLM):
-        return net.blocks[layer].attn.out
-    return net.blocks[layer].attn.o.original_component
+    blocks: Any = net.blocks  # a ModuleList of ours or the bridge's block wrappers
+    proj = blocks[layer].attn.out if isinstance(net, TinyLM) else blocks[layer].attn.o.original_component
+    assert isinstance(proj, nn.Linear)
+    return proj
 
 
 def stage_names(n_layers: int) -> list[str]:
@@ -107,6 +55,7 @@ def run_cache(model: Any, ids: Int[Tensor, "1 seq"], also: Any = None) -> tuple[
     names = needed if also is None else (lambda n: needed(n) or also(n))
     with torch.no_grad():
         logits, cache = run_with_cache(model, ids, names=names)
+    assert logits is not None  # a full forward, not stopped early
     return logits[0].float().cpu(), {k: v[0].float().cpu() for k, v in cache.items()}
 
 
@@ -190,7 +139,7 @@ def logit_lens(model: Any, story: Any, position: int = -1, top_k: int = 5) -> An
     """
     import pandas as pd
 
-    bridge = as_bridge(model)
+    bridge = as_model(model)
     ids = to_ids(bridge, story)
     pos = _position(ids, position)
     _, cache = run_cache(bridge, ids)
@@ -225,7 +174,7 @@ def direct_logit_attribution(model: Any, story: Any, token: int | str | None = N
     """
     import pandas as pd
 
-    bridge = as_bridge(model)
+    bridge = as_model(model)
     ids = to_ids(bridge, story)
     pos = _position(ids, position)
     logits, cache = run_cache(bridge, ids)

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..errors import DataError
-from .common import as_bridge, to_ids, token_index
+from .common import as_model, to_ids, token_index
 from .seam import run_with_cache, run_with_hooks
 
 KINDS = ("resid_pre", "attn_out", "mlp_out", "head")
@@ -48,7 +48,7 @@ def activation_patching(
         raise ValueError(f"unknown patching kinds {sorted(bad)}; choose from {KINDS}")
     if direction not in ("noising", "denoising"):
         raise ValueError("direction must be 'noising' or 'denoising'")
-    bridge = as_bridge(model)
+    bridge = as_model(model)
     clean, corrupt = to_ids(bridge, story), to_ids(bridge, counterfactual)
     if clean.shape != corrupt.shape:
         raise DataError(

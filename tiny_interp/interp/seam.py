@@ -1,15 +1,14 @@
 """The analyses' side of the activation seam: one way to read and edit activations of either model kind.
 
-Analyses accept our ``TinyLM`` or a TransformerLens ``TransformerBridge`` from ``tiny_interp.load``. Both expose the
+Analyses accept a ``tiny_interp.Model``, our ``TinyLM`` or a TransformerLens ``TransformerBridge``. All expose the
 same hook names; these helpers hide the one difference in their call signatures (``names`` vs ``names_filter``,
-``fn(x, name)`` vs ``fn(x, hook)``) and prefer our module, several times faster on a CPU, when it can open the
-bridge's model directory.
+``fn(x, name)`` vs ``fn(x, hook)``) and prefer our module, several times faster on a CPU: a handle's own, or for a
+bridge the handle that built it (``Model.bridge()``), else its directory opened once through the model cache.
 """
 
 from __future__ import annotations
 
 import warnings
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,28 +18,32 @@ from torch import Tensor
 from ..model.hooks import HookFn, NamesFilter, name_matcher
 from ..model.transformer import TinyLM
 
-_FAST: "weakref.WeakKeyDictionary[Any, TinyLM | None]" = weakref.WeakKeyDictionary()
-
 
 def fast_module(model: Any) -> TinyLM | None:
-    """Our TinyLM for a TinyLM (itself) or a bridge (its model directory opened once and remembered); None when the
-    bridge has no directory or its layout is one our module does not implement (then the bridge is used)."""
+    """Our TinyLM for a ``tiny_interp.Model`` (its module), a TinyLM (itself) or a bridge: the handle's module
+    when the handle built the bridge, else the bridge's directory through the model cache (read at most once);
+    None when the bridge has no directory or a layout our module does not implement (then the bridge is used)."""
+    from ..model.handle import Model
+
+    if isinstance(model, Model):
+        return model.module
     if isinstance(model, TinyLM):
         return model
-    if model not in _FAST:
-        _FAST[model] = _open_fast(model)
-    return _FAST[model]
+    if not hasattr(model, "tiny_interp_model"):  # opened once per bridge, a failure remembered as None
+        model.tiny_interp_model = _open_handle(model)
+    handle = model.tiny_interp_model
+    return handle.module if handle is not None else None
 
 
-def _open_fast(bridge: Any) -> TinyLM | None:
+def _open_handle(bridge: Any) -> Any:
     from ..errors import CheckpointError
-    from ..model.checkpoint import load_tinylm
+    from ..model.handle import Model
 
     path = getattr(bridge, "model_path", None)
     if path is None:
         return None
     try:
-        return load_tinylm(path, device=str(bridge.cfg.device))
+        return Model.from_pretrained(path, device=str(bridge.cfg.device))
     except CheckpointError as e:
         warnings.warn(f"analysing {path} through the TransformerLens bridge (slower): {e}", stacklevel=3)
         return None

@@ -7,9 +7,12 @@ names whole, and a partial match would blur the classes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .classes import WORD_CLASSES
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 # leading-space markers of byte-level BPE (GPT-2/GPT-Neo) and SentencePiece (llama2.c) vocabularies
 _SPACE_MARKERS = ("Ġ", "▁", " ")
@@ -32,7 +35,9 @@ def word_class_of(word: str) -> str | None:
 _CACHE: dict[tuple[int, int], dict[str, frozenset[int]]] = {}
 
 
-def class_token_ids(tokenizer: Any, classes: dict[str, frozenset[str]] | None = None) -> dict[str, frozenset[int]]:
+def class_token_ids(
+    tokenizer: PreTrainedTokenizerBase, classes: dict[str, frozenset[str]] | None = None
+) -> dict[str, frozenset[int]]:
     """Token ids of each word class in this tokenizer's vocabulary (cached per tokenizer for the default classes)."""
     key = (id(tokenizer), len(tokenizer))
     if classes is None and key in _CACHE:

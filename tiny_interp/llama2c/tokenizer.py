@@ -14,9 +14,12 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 SPACE = "\u2581"  # SentencePiece's visible space
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
@@ -157,7 +160,7 @@ def bpe_merges(vocab: SpVocab) -> list[tuple[str, str]]:
     return [(left, right) for *_, left, right in ranked]
 
 
-def build_fast_tokenizer(vocab: SpVocab, model_max_length: int = 2048) -> Any:
+def build_fast_tokenizer(vocab: SpVocab, model_max_length: int = 2048) -> PreTrainedTokenizerFast:
     """A ``transformers`` fast tokenizer with SentencePiece's encoding of this vocabulary.
 
     ``<s>`` serves as both BOS and EOS (see ``tiny_interp.llama2c``); ``add_special_tokens=True`` prepends it.

@@ -15,13 +15,16 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..atomic import write_json_atomic
 from ..errors import ConfigError
 from ..locking import exclusive_lock
 from .prompts import EvalPrompt, eval_prompts, probe_correct
 from .records import AppendLog, latest_records
+
+if TYPE_CHECKING:
+    from ..model.transformer import TinyLM
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ def finished_ids(cfg: CompleteConfig, prompts: Sequence[EvalPrompt], out: Path) 
     return done, stale
 
 
-def model_shape(model: Any) -> dict[str, Any]:
+def model_shape(model: TinyLM) -> dict[str, str | int]:
     cfg = model.cfg
     return {
         "family": cfg.family,
@@ -114,14 +117,12 @@ def complete(
 def _generate(cfg: CompleteConfig, todo: list[EvalPrompt], done: set[str], out: Path, progress: bool) -> None:
     from tqdm.auto import tqdm
 
-    from ..loading import resolve_model_dir
-    from ..model.checkpoint import load_tinylm, load_tokenizer
     from ..model.generate import generate_text
+    from ..model.opener import open_model
     from ..model.sampling import SamplingConfig
 
-    path = resolve_model_dir(cfg.model)
-    model = load_tinylm(path, device=cfg.device)
-    tokenizer = load_tokenizer(path)
+    handle = open_model(cfg.model, device=cfg.device)
+    path, model, tokenizer = handle.path, handle.module, handle.tokenizer
     shape = model_shape(model)
     with AppendLog(out) as log:
         for p in tqdm(todo, desc=f"complete {cfg.name}", unit="prompt", disable=not progress):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -35,7 +36,7 @@ def resolve_endpoint(base_url: str | None, api_key: str | None) -> tuple[str | N
     return base_url, api_key
 
 
-def add_endpoint_args(p: Any, concurrency: int = 8) -> None:
+def add_endpoint_args(p: argparse.ArgumentParser, concurrency: int = 8) -> None:
     """The endpoint/budget options every LLM command shares."""
     p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
     p.add_argument("--model", required=True, help="model id at the endpoint (e.g. gpt-4o, or a vLLM model name)")
@@ -60,7 +61,7 @@ def add_endpoint_args(p: Any, concurrency: int = 8) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def config_from_args(args: Any, **overrides: Any) -> RunnerConfig:
+def config_from_args(args: argparse.Namespace, **overrides: Any) -> RunnerConfig:
     from .jobs import RunnerConfig
 
     if args.max_cost is not None and not (args.price_in or args.price_out):

@@ -15,12 +15,15 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError
 from ..markdown import escape_md
 from .records import latest_records
 from .runner import Completion, ItemFailure, LLMItem
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 CATEGORIES = ("grammar", "creativity", "consistency", "plot")
 AGE_GROUPS = {"A": "3 or under", "B": "4-5", "C": "6-7", "D": "8-9", "E": "10-12", "F": "13-16"}
@@ -337,7 +340,7 @@ def paper_markdown(paper: dict[tuple[int, int], dict[str, float]] | None = None)
     return "\n".join(lines) + f"\n\nSource: {source}.\n"
 
 
-def grade_figure(rows: list[dict[str, Any]]) -> Any:
+def grade_figure(rows: list[dict[str, Any]]) -> go.Figure:
     """A plotly grouped bar chart: one group per category, one bar per model, 95% CI error bars; the paper's figures
     for same-shape models as markers where known."""
     import plotly.graph_objects as go

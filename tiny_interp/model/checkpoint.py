@@ -106,7 +106,7 @@ def model_config_of(path: str | os.PathLike, n_ctx: int | None = None) -> ModelC
     path = check_model_dir(path)
     meta = read_meta(path)
     if "model_config" in meta:
-        cfg = ModelConfig.from_dict(meta["model_config"])
+        cfg = ModelConfig.from_dict(meta["model_config"], source=path / META_FILE)
         return cfg.replace(n_ctx=n_ctx) if n_ctx else cfg
     return from_hf_config(read_hf_config(path), n_ctx=n_ctx, source=str(path / "config.json"))
 

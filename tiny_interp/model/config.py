@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..config_keys import config_kwargs
 from ..errors import ConfigError
 
 Family = Literal["gpt-neo", "llama"]
@@ -121,12 +123,9 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown model config keys {sorted(unknown)}")
-        d = dict(d)
+    def from_dict(cls, d: dict[str, Any], source: str | os.PathLike | None = None) -> "ModelConfig":
+        """The config saved in ``source`` (``tiny_interp.json``'s ``model_config``); an unknown key is an error."""
+        d = config_kwargs(cls, d, source)
         if d.get("attention_layers") is not None:
             d["attention_layers"] = tuple(d["attention_layers"])
         return cls(**d)

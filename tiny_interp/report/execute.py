@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TinyInterpError
-from .params import inject_parameters
+from .params import INJECTED_TAG, inject_parameters
 
 
 class NotebookError(TinyInterpError):
     """A cell raised: the message names the cell and the error; the partly executed notebook is kept."""
 
-    def __init__(self, message: str, notebook: Any):
+    def __init__(self, message: str, notebook: Any, detail: str = ""):
         super().__init__(message)
         self.notebook = notebook
+        self.detail = detail  # the full traceback, for a log file (the message stays one line)
 
 
 def read_notebook(path: str | os.PathLike) -> Any:
@@ -73,7 +74,7 @@ def execute_notebook(
     try:
         client.execute(env=kernel_env())
     except CellExecutionError as e:
-        raise NotebookError(f"a notebook cell failed:\n{_short(e)}", nb) from None
+        raise NotebookError(failed_cell_line(nb, e.ename, e.evalue), nb, detail=strip_ansi(str(e))) from None
     except CellTimeoutError:
         raise NotebookError(
             f"a notebook cell ran longer than {cell_timeout:.0f} s (raise --cell-timeout)", nb
@@ -83,6 +84,26 @@ def execute_notebook(
     return nb, time.monotonic() - t0
 
 
-def _short(e: Exception, limit: int = 4000) -> str:
-    text = str(e)
-    return text if len(text) <= limit else "...\n" + text[-limit:]
+def strip_ansi(text: str) -> str:
+    """Kernel tracebacks are coloured with terminal escapes; a log file wants plain text."""
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+
+
+def failed_cell_line(nb: Any, ename: str, evalue: str) -> str:
+    """One line: which cell failed (its number in the user's notebook, counting every cell from 1 and leaving out
+    the cell we injected the parameters in) and the error."""
+    cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+    number = next(
+        (
+            i + 1
+            for i, cell in enumerate(cells)
+            if any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+        ),
+        None,
+    )
+    first = strip_ansi(str(evalue)).strip().splitlines()
+    error = f"{ename}: {first[0]}" if first else str(ename)
+    where = f"cell {number}" if number is not None else "a cell"
+    return f"{where} of the notebook failed: {error[:300]}"

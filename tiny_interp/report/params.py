@@ -83,7 +83,7 @@ def inject_parameters(nb: Any, params: dict[str, Any], strict: bool = True) -> A
         if unknown:
             known = ", ".join(sorted(declared_parameters(nb))) or "none"
             raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; this notebook takes: {known}")
-    if not params:
+    if not params or i is None:
         return nb
     lines = ["# Parameters injected for this run"] + [f"{k} = {v!r}" for k, v in params.items()]
     cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [INJECTED_TAG]})

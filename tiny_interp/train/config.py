@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..cli_args import opt
+from ..config_keys import config_kwargs
 from ..errors import ConfigError
 
 
@@ -71,9 +73,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+    def from_dict(cls, d: dict[str, Any], source: str | os.PathLike | None = None) -> "TrainConfig":
+        """The config saved in ``source`` (``train_config.json``'s ``train``); an unknown key is an error."""
+        return cls(**config_kwargs(cls, d, source))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -11,7 +11,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from .evaluate import bpb_from_loss, validation_loss_sum, validation_windows
 from .run_dir import LOCK_FILE, check_resumable, check_run_dir, prepare_run_dir
 from .schedule import log_spaced_steps, lr_at
 from .state import load_state, save_state
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,9 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def build_model_config(cfg: TrainConfig, tokenizer: Any, overrides: dict[str, Any] | None) -> ModelConfig:
+def build_model_config(
+    cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase, overrides: dict[str, Any] | None
+) -> ModelConfig:
     eot = tokenizer.eos_token_id
     model_cfg = get_preset(cfg.preset).replace(
         vocab_size=len(tokenizer), bos_token_id=eot, eos_token_id=eot, dropout=cfg.dropout, **(overrides or {})
@@ -109,13 +114,13 @@ class MetricsLog:
         append_jsonl(self.path, record)
 
 
-def publish_model(out: Path, model: TinyLM, tokenizer: Any, meta: dict[str, Any]) -> None:
+def publish_model(out: Path, model: TinyLM, tokenizer: PreTrainedTokenizerBase, meta: dict[str, Any]) -> None:
     """Write the model files into ``out`` file by file, each through a rename (other files stay)."""
     with staged_into(out) as staging:
         write_model_files(staging, model, tokenizer, meta)
 
 
-def save_snapshot(folder: Path, model: TinyLM, tokenizer: Any, meta: dict[str, Any]) -> None:
+def save_snapshot(folder: Path, model: TinyLM, tokenizer: PreTrainedTokenizerBase, meta: dict[str, Any]) -> None:
     from ..atomic import atomic_directory
 
     with atomic_directory(folder) as tmp:

@@ -19,7 +19,7 @@ from jaxtyping import Float, UInt8, UInt16
 from torch import Tensor
 
 from ..data.stories import read_stories
-from ..interp.common import as_bridge
+from ..interp.common import as_model
 from .base import DEFAULT_STORY, Explorer, ViewWidget, set_text, status_line, story_ids, token_strings
 from .render import b64
 from .taxonomy import TaxonomySource, changed_labels, measure, taxonomy_data
@@ -102,7 +102,7 @@ def sparsify(pattern: Float[Tensor, "heads q k"], top_k: int) -> tuple[np.ndarra
 
 def story_attention(model: Any, story: str, top_k: int = 16, max_tokens: int | None = None) -> StoryAttention:
     """Tokenise and run once, keeping every layer's pattern: everything a view of this story needs."""
-    bridge = as_bridge(model)
+    bridge = as_model(model)
     ids, note = story_ids(bridge, story, max_tokens)
     return StoryAttention(token_strings(bridge.tokenizer, ids[0].tolist()), layer_patterns(bridge, ids), top_k, note)
 
@@ -129,7 +129,7 @@ class AttentionExplorer(Explorer):
         max_tokens: int | None = None,
         source: TaxonomySource = TaxonomySource(),
     ):
-        self.bridge = as_bridge(model)
+        self.bridge = as_model(model)
         self.top_k, self.max_tokens, self.source, self.seed = top_k, max_tokens, source, 0
         self.stories = read_stories(stories, limit=500) if stories is not None else []
         story = story if story is not None else (self.stories[0] if self.stories else DEFAULT_STORY)

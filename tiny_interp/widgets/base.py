@@ -11,7 +11,7 @@ import traitlets
 from jaxtyping import Int
 from torch import Tensor
 
-from ..interp.common import context_length, encode
+from ..interp.common import context_length, device_of, encode
 from .render import PageState, bundle_css, esm, safe_json, view_html
 
 DEFAULT_STORY = (
@@ -73,7 +73,7 @@ def story_ids(bridge: Any, story: str, max_tokens: int | None = None) -> tuple[I
     full = encode(bridge.tokenizer, [story], 10**9)[0]
     ids = full[:limit]
     note = f"showing the first {len(ids)} of {len(full)} tokens (the model's context)" if len(full) > len(ids) else ""
-    return torch.tensor([ids], dtype=torch.long, device=bridge.cfg.device), note
+    return torch.tensor([ids], dtype=torch.long, device=device_of(bridge)), note
 
 
 def token_strings(tokenizer: Any, ids: list[int]) -> list[str]:

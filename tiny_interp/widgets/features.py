@@ -27,6 +27,7 @@ import traitlets
 from ..atomic import write_text_atomic
 from ..features.feature_atlas import FeatureAtlas
 from ..features.sae import SAE
+from ..model.handle import SAES_DIR, Model
 from .base import Explorer, set_text, status_line
 from .neurons import neuron_data
 from .render import (
@@ -77,18 +78,32 @@ class NeuronWidget(FeatureWidget):
 
 # ---------------------------------------------------------------- data
 def explanation(atlas: FeatureAtlas, block: int, feature: int) -> str | None:
-    """The auto-interp explanation saved beside the atlas for a feature, if any."""
+    """A feature's explanation: one written into the atlas's ``explanations.json`` by hand or by a tool, else the
+    best-scoring ``tiny-interp autointerp`` run's (beside the atlas, or under ``runs/`` for a shipped model)."""
+    from ..autointerp.store import best_explanations
+
+    key = f"{block}:{feature}"
     path = atlas.path / EXPLANATIONS_FILE
-    if not path.is_file():
-        return None
-    stat = path.stat()
-    return _explanations(str(path), stat.st_mtime_ns, stat.st_size).get(f"{block}:{feature}")
+    if path.is_file():
+        stat = path.stat()
+        given = _explanations(str(path), stat.st_mtime_ns, stat.st_size).get(key)
+        if given is not None:
+            return given
+    return best_explanations(atlas.path).get(key)
 
 
 @lru_cache(maxsize=8)
 def _explanations(path: str, mtime_ns: int, size: int) -> dict[str, str]:
     """One read per version of the file: a page or an inspector asks for hundreds of features' explanations."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    from ..errors import DataError
+
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"{path} is not valid JSON ({e}); fix or delete it") from None
+    if not isinstance(value, dict):
+        raise DataError(f"{path} holds {type(value).__name__}, not {{'block:feature': 'explanation'}}")
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def feature_data(
@@ -166,8 +181,12 @@ def steering_hooks(sae: SAE, feature: int, value: float, mode: str) -> list[tupl
         current = sae.encode(seen["x"].float())[..., feature : feature + 1]
         return x + ((value - current) * direction).to(x.dtype)
 
+    def read_then_write(x: torch.Tensor, name: str) -> torch.Tensor:
+        read(x, name)
+        return write(x, name)
+
     if sae.cfg.hook_name == sae.cfg.out_hook:
-        return [(sae.cfg.out_hook, lambda x, name: (read(x, name), write(x, name))[1])]
+        return [(sae.cfg.out_hook, read_then_write)]
     return [(sae.cfg.hook_name, read), (sae.cfg.out_hook, write)]
 
 
@@ -217,6 +236,8 @@ def export_features(
     title: str = "tiny-interp features",
 ) -> Path:
     """A self-contained page browsing ``features`` [(dictionary, feature), ...] offline."""
+    for b, f in features:
+        check_feature(atlas, b, f)
     pages = [feature_data(atlas, b, f, compact=True) for b, f in features]
     data = {"kind": "feature_report", "features": pages, "title": title}
     path = Path(path)
@@ -224,26 +245,42 @@ def export_features(
     return path
 
 
+def check_feature(atlas: FeatureAtlas, block: int, feature: int | None) -> None:
+    """A (dictionary, feature) the atlas has; anything else is refused naming the ranges (never clamped)."""
+    from ..errors import ConfigError
+
+    for name, value, size in (("block", block, atlas.n_layers), ("feature", feature, atlas.d_mlp)):
+        if value is None and name == "feature":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) < size:
+            raise ConfigError(f"{name} {value!r} is out of range: this atlas has {name}s 0..{size - 1}")
+
+
 # ---------------------------------------------------------------- the explorer
 class FeatureExplorer(Explorer):
     """``FeatureExplorer(run_dir)``: a dictionary run with its atlas (``tiny-interp sae atlas``), e.g.
-    ``trained_models/ts-1L/saes``. Pick a feature or click one; type text to see it fire; steer a story."""
+    ``trained_models/ts-1L/saes``, or a ``tiny_interp.Model`` (its shipped ``saes``). Pick a feature or click one;
+    type text to see it fire; steer a story."""
 
     def __init__(
         self,
-        run_dir: str | os.PathLike,
+        run_dir: str | os.PathLike | Model,
         block: int = 0,
         feature: int | None = None,
         text: str = "",
         n_examples: int = 12,
     ):
         from ..features.card import model_dir_for
-        from ..model.checkpoint import load_tinylm, load_tokenizer
 
+        handle: Model | None = None
+        if isinstance(run_dir, Model):
+            handle, run_dir = run_dir, Path(run_dir.model_path or ".") / SAES_DIR
         self.atlas = FeatureAtlas.open(run_dir)
+        check_feature(self.atlas, block, feature)
         self.saes = self.atlas.dictionaries()
-        model_dir = model_dir_for(Path(run_dir).resolve())
-        self.net, self.tokenizer = load_tinylm(model_dir), load_tokenizer(model_dir)
+        if handle is None:
+            handle = Model.from_pretrained(model_dir_for(self.atlas.run_dir))
+        self.net, self.tokenizer = handle.module, handle.tokenizer
         self.n_examples = n_examples
         self.steered: dict[str, Any] | None = None
         self.status = status_line()

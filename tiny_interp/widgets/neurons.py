@@ -13,8 +13,9 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..interp.neurons import STAT_COLUMNS, Atlas, build_atlas, open_atlas
+from ..shipped import find_results, results_path
 from .base import Explorer, set_text, status_line
 from .render import PageState, quantise
 
@@ -49,7 +50,7 @@ def neuron_data(
     vals = np.asarray(atlas.a["top_values"][f, :k], dtype=np.float32)
     toks = np.asarray(atlas.a["top_window_tokens"][f, :k])
     acts = np.asarray(atlas.a["top_window_acts"][f, :k], dtype=np.float32)
-    amax = float(max(np.nanmax(acts), 1e-6)) if acts.size and np.isfinite(acts).any() else 1.0
+    amax = max(float(np.nanmax(acts)), 1e-6) if acts.size and np.isfinite(acts).any() else 1.0
     bands = atlas.quantile_bands(layer, neuron)
     q_vals, q_toks, q_acts = (
         _band_windows(atlas, f, len(bands), k, per_band) if bands else (vals[:0], toks[:0], acts[:0])
@@ -131,14 +132,17 @@ MAX_INDEX = 5000  # explanations carried for the search box (best detection firs
 def explanation_data(atlas: Atlas, layer: int, neuron: int) -> dict[str, Any]:
     """This neuron's explanations and scores, and the search index over every explained neuron of the atlas
     (``tiny-interp autointerp`` results beside it; empty when there are none)."""
-    from ..autointerp.store import unit_explanations
+    from ..autointerp.store import parse_unit_key, unit_explanations
+    from ..autointerp.units import Unit
     from ..autointerp.view import table_rows
 
+    kind = "feature" if atlas.meta.get("unit_kind") == "feature" else "neuron"
     index = []
     for row in table_rows(atlas.path)[:MAX_INDEX]:
-        l, n = row["unit"][1:].split("/N")
-        index.append({**row, "layer": int(l), "neuron": int(n)})
-    return {"explanations": unit_explanations(atlas.path, f"L{layer}/N{neuron}"), "explained": index}
+        unit = parse_unit_key(row["unit"])  # neurons are L0/N12, features D0/F17
+        if unit is not None:
+            index.append({**row, "layer": unit[0], "neuron": unit[1]})
+    return {"explanations": unit_explanations(atlas.path, Unit(kind, layer, neuron).key), "explained": index}
 
 
 def strongest_neuron(atlas: Atlas, layer: int) -> int:
@@ -211,7 +215,7 @@ class NeuronExplorer(Explorer):
         if isinstance(atlas, Atlas):
             return atlas
         try:
-            return open_atlas(atlas if atlas is not None else self.model_dir / "atlas")
+            return open_atlas(atlas if atlas is not None else find_results(self.model_dir / "atlas", "atlas.json"))
         except CheckpointError:
             if atlas is not None:
                 raise
@@ -227,9 +231,12 @@ class NeuronExplorer(Explorer):
             self.children = [w.HBox([self.stories_box, self.build_button]), self.status]
             return
         a = self.atlas
+        for name, value, size in (("layer", layer, a.n_layers), ("neuron", neuron, a.d_mlp)):
+            if value is not None and not 0 <= value < size:
+                raise ConfigError(f"{name} {value} is out of range: this atlas has {name}s 0..{size - 1}")
         self.layer_pick.max, self.neuron_pick.max = a.n_layers - 1, a.d_mlp - 1
         with self.hold_trait_notifications():
-            self.layer_pick.value = min(layer, a.n_layers - 1)
+            self.layer_pick.value = layer
             self.neuron_pick.value = strongest_neuron(a, self.layer_pick.value) if neuron is None else neuron
         self.children = [w.HBox([self.layer_pick, self.neuron_pick, self.token_box]), self.status, self.view]
         self._push()
@@ -243,7 +250,10 @@ class NeuronExplorer(Explorer):
             )
             return
         set_text(self.status, "building the neuron atlas...")
-        self.atlas = build_atlas(self.model_dir, source, n_stories=n_stories)
+        # a shipped model's atlas is rebuilt under runs/, never over the shipped one
+        self.atlas = build_atlas(
+            self.model_dir, source, out=results_path(self.model_dir / "atlas"), n_stories=n_stories
+        )
         set_text(self.status, "")
         self._layout(self.layer_pick.value, None)
 

@@ -14,7 +14,7 @@ import ipywidgets as w
 import torch
 
 from ..interp import lens
-from ..interp.common import as_bridge
+from ..interp.common import as_model
 from .base import DEFAULT_STORY, Explorer, ViewWidget, set_text, status_line, story_ids, token_strings
 from .story_features import (
     N_FEATURES,
@@ -37,21 +37,21 @@ def story_data(
     n_features: int = N_FEATURES,
 ) -> dict[str, Any]:
     """The inspector's data for every position of the story (with the ``dictionaries``' top features, if any)."""
-    bridge = as_bridge(model)
-    ids, note = story_ids(bridge, story, max_tokens)
-    L = bridge.cfg.n_layers
+    model = as_model(model)
+    ids, note = story_ids(model, story, max_tokens)
+    L = model.cfg.n_layers
     wanted = hooks_of(dictionaries)
-    logits, cache = lens.run_cache(bridge, ids, also=lambda name: name.endswith("mlp.hook_post") or name in wanted)
+    logits, cache = lens.run_cache(model, ids, also=lambda name: name.endswith("mlp.hook_post") or name in wanted)
     get = cache.__getitem__
     probs = logits.softmax(-1)  # [T, V]
     T = probs.shape[0]
     pred_p, pred = probs.max(-1)
     nxt = ids[0, 1:].cpu()
     next_p = probs[torch.arange(T - 1), nxt]
-    top = lens.lens_top(bridge, cache, lens_k)
+    top = lens.lens_top(model, cache, lens_k)
     lens_p, lens_i = top.probs, top.token_ids  # [stages, T, k]
     # direct attribution to each position's predicted token
-    attr = lens.attribution(bridge, cache, pred)
+    attr = lens.attribution(model, cache, pred)
     names, share = attr.names, attr.shares  # [T, components]
     attr_v, attr_i = share.abs().topk(min(n_attr, share.shape[1]), dim=-1)
     attr_signed = share.gather(1, attr_i)
@@ -62,7 +62,7 @@ def story_data(
     id_list = ids[0].tolist()
     used = sorted(set(pred.tolist()) | set(lens_i.flatten().tolist()) | set(id_list))
     where = {t: i for i, t in enumerate(used)}
-    strings = token_strings(bridge.tokenizer, used)
+    strings = token_strings(model.tokenizer, used)
     positions = []
     for p in range(T):
         positions.append(
@@ -83,7 +83,7 @@ def story_data(
         )
     data = {
         "kind": "story",
-        "tokens": token_strings(bridge.tokenizer, id_list),
+        "tokens": token_strings(model.tokenizer, id_list),
         "strings": strings,
         "stages": ["embed"] + [f"layer {l}" for l in range(L)],
         "positions": positions,
@@ -110,14 +110,13 @@ class StoryInspector(Explorer):
         dictionaries: Any = "auto",
         n_features: int = N_FEATURES,
     ):
-        self.bridge = as_bridge(model)
+        self.model = as_model(model)
         self.max_tokens = max_tokens
         auto = isinstance(dictionaries, str) and dictionaries == "auto"
         self.dictionaries = (
-            default_dictionaries(getattr(self.bridge, "model_path", None)) if auto else open_dictionaries(dictionaries)
+            default_dictionaries(getattr(self.model, "model_path", None)) if auto else open_dictionaries(dictionaries)
         )
         self.n_features = n_features
-        self._net = None
         self.text = w.Textarea(
             value=story if story is not None else DEFAULT_STORY,
             rows=4,
@@ -153,22 +152,23 @@ class StoryInspector(Explorer):
             return
         self.story = story
         self._data = story_data(
-            self.bridge, story, max_tokens=self.max_tokens, dictionaries=self.dictionaries, n_features=self.n_features
+            self.model, story, max_tokens=self.max_tokens, dictionaries=self.dictionaries, n_features=self.n_features
         )
         set_text(self.status, self._data["note"])
         self.view.show(self._data)
 
     def generate(self, max_new_tokens: int = 200, seed: int | None = None) -> str:
         """Continue the text box as a prompt with the model, then inspect the whole story."""
-        from ..model.checkpoint import load_tinylm
+        from ..interp.seam import fast_module
         from ..model.generate import generate_text
         from ..model.sampling import SamplingConfig
 
-        if self._net is None:
-            self._net = load_tinylm(self.bridge.model_path)
+        net = fast_module(self.model)
+        if net is None:
+            raise ValueError("generating needs our fast module: open the model with tiny_interp.Model.from_pretrained")
         prompt = self.text.value
         cfg = SamplingConfig(max_new_tokens=max_new_tokens, temperature=self.temperature.value, seed=seed)
-        story = prompt + generate_text(self._net, self.bridge.tokenizer, prompt, cfg)[0]
+        story = prompt + generate_text(net, self.model.tokenizer, prompt, cfg)[0]
         self.text.value = story
         self.set_story(story)
         return story
@@ -181,7 +181,7 @@ class StoryInspector(Explorer):
         from .neurons import NeuronExplorer
 
         if self.neurons is None:
-            self.neurons = NeuronExplorer(self.bridge, layer=layer, neuron=neuron)
+            self.neurons = NeuronExplorer(self.model, layer=layer, neuron=neuron)
         else:
             self.neurons.select(layer, neuron)
         self.neuron_box.children = [self.neurons]  # the box holds the last opened explorer, neuron or feature
@@ -196,11 +196,11 @@ class StoryInspector(Explorer):
         if d.atlas is None:
             set_text(self.status, f"{d.name} has no feature atlas: build one with `tiny-interp sae atlas`")
             return None
-        run_dir = d.atlas.path.parent
+        run_dir, block = d.atlas.path.parent, d.block or 0
         if self.features is None or self.features.atlas.path != d.atlas.path:
-            self.features = FeatureExplorer(run_dir, block=d.block, feature=feature)
+            self.features = FeatureExplorer(run_dir, block=block, feature=feature)
         else:
-            self.features.select(d.block, feature)
+            self.features.select(block, feature)
         self.neuron_box.children = [self.features]
         return self.features
 

@@ -111,7 +111,7 @@ def features_panel(dictionaries: Sequence[InspectedDictionary], cache: dict[str,
         raise ConfigError(f"n_features must be at least 1 (features shown per dictionary and position), got {n}")
     top = [_top_active(d, _input(d, cache), n) for d in dictionaries]
     T = len(top[0]) if top else 0
-    shown = {(i, f) for i, rows in enumerate(top) for row in rows for f, _ in row}
+    shown = {(i, int(f)) for i, rows in enumerate(top) for row in rows for f, _ in row}
     return {
         "dictionaries": [{"name": d.name, "hook": d.hook, "atlas": d.atlas is not None} for d in dictionaries],
         "top": [[rows[p] for rows in top] for p in range(T)],
@@ -147,7 +147,7 @@ def _top_active(d: InspectedDictionary, x: Tensor, n: int) -> list[list[list[flo
 
 def _info(d: InspectedDictionary, feature: int) -> dict[str, Any]:
     """What the dictionary's feature atlas says of a feature: its explanation and the tokens it promotes most."""
-    if d.atlas is None:
+    if d.atlas is None or d.block is None:
         return {}
     from .features import explanation
 

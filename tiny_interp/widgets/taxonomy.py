@@ -31,11 +31,12 @@ def sampled_stories(bridge: Any, source: TaxonomySource, seed: int) -> list[str]
 
 @lru_cache(maxsize=8)
 def _sample(path: str, source: TaxonomySource, seed: int) -> tuple[str, ...]:
-    from ..model.checkpoint import load_tinylm, load_tokenizer
     from ..model.generate import generate_text
+    from ..model.opener import open_model
     from ..model.sampling import SamplingConfig
 
-    net, tok = load_tinylm(path), load_tokenizer(path)
+    handle = open_model(path)
+    net, tok = handle.module, handle.tokenizer
     sampling = SamplingConfig(max_new_tokens=source.max_new_tokens, temperature=source.temperature, seed=seed)
     return tuple(s for s in generate_text(net, tok, [""] * source.n_stories, sampling) if s.strip())
 

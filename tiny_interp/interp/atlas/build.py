@@ -47,11 +47,12 @@ class BuildJob:
     units_args: tuple = ()
     net: Any = None
     units: Units | None = None
+    out: Path = Path(".")  # the atlas folder being written (``extra`` hooks record paths relative to it)
 
     def open(self) -> "BuildJob":
-        from ...model.checkpoint import load_tinylm
+        from ...model.opener import open_model
 
-        net = load_tinylm(self.model_dir, device=self.cfg.device)
+        net = open_model(self.model_dir, device=self.cfg.device).module
         if self.units_factory is None:
             units = neuron_units(net)
         else:
@@ -105,6 +106,7 @@ def build_atlas(
     units_args: tuple = (),
     extra: Any = None,
     units_identity: tuple[str, ...] | None = None,
+    reuse: str | os.PathLike | None = None,
     **overrides: Any,
 ) -> Atlas | None:
     """Build (or resume) the atlas of a model directory (or a bridge from ``tiny_interp.load``). A finished atlas
@@ -115,7 +117,8 @@ def build_atlas(
     checkpointing (the next call resumes); it returns None then, else the opened ``Atlas``. ``units_factory`` /
     ``units_args`` pick other units than the MLP neurons (see ``BuildJob``); ``extra(job, texts)`` may return more
     arrays and meta for the atlas. ``units_identity`` stands for ``units_args`` in the atlas's identity (e.g. a
-    fingerprint for a path, which must not decide reuse).
+    fingerprint for a path, which must not decide reuse). ``reuse`` names a finished atlas elsewhere (e.g. the one
+    shipped with a model, when ``out`` is its place under runs/) that is opened instead when it matches.
 
     The atlas records its model as a path relative to itself plus a content fingerprint; a finished atlas is reused
     when the fingerprints (model, corpus) and settings match, wherever the repository was cloned or moved.
@@ -132,7 +135,7 @@ def build_atlas(
     state_file = build_dir / "state.npz"
     tokenizer = load_tokenizer(model_dir)
     texts = _read_texts(stories, n_stories)
-    job = BuildJob(model_dir, cfg, {}, tokenizer.eos_token_id or 0, units_factory, tuple(units_args)).open()
+    job = BuildJob(model_dir, cfg, {}, tokenizer.eos_token_id or 0, units_factory, tuple(units_args), out=out).open()
     rows = encode(tokenizer, texts, min(cfg.max_len, job.net.cfg.n_ctx))
     job.identity = {
         "config": cfg.identity(),
@@ -144,8 +147,9 @@ def build_atlas(
     }
     if fresh and build_dir.exists():
         shutil.rmtree(build_dir)
-    if not fresh and _finished_atlas_matches(out, job.identity):
-        return Atlas.open(out)  # already built from these stories with these settings
+    for done in (out, *([Path(reuse)] if reuse is not None else [])):
+        if not fresh and _finished_atlas_matches(done, job.identity):
+            return Atlas.open(done)  # already built from these stories with these settings
     state = _initial_state(job, state_file)
     started = time.perf_counter()
     if not _run_batches(job, rows, batch_plan(rows, cfg.batch_size), state, state_file, progress, stop_after_batches):
