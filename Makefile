@@ -7,7 +7,7 @@ TORCH_VERSION := 2.13.0
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: lab test venv bench clean saelens-venv docs docs-build screenshots
+.PHONY: lab test venv bench clean peers-venv test-peers docs docs-build screenshots
 
 # torch goes first, pinned: an unpinned torch from the registry is the multi-GB CUDA build
 $(STAMP): pyproject.toml Makefile
@@ -26,15 +26,22 @@ lab: $(STAMP)
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q tests
 
-# SAELens 6 needs TransformerLens 3, which cannot share .venv (TransformerLens 4): a side venv for the
-# compatibility test (tests/test_saelens_compat.py) and bench/features_speed.py; torch first, the same pinned build
-SAELENS_VENV := .saelens-venv
-saelens-venv: $(SAELENS_VENV)/.installed
-$(SAELENS_VENV)/.installed:
-	test -x $(SAELENS_VENV)/bin/python || $(PYTHON) -m venv $(SAELENS_VENV)
-	$(SAELENS_VENV)/bin/python -m pip install -q torch==$(TORCH_VERSION)
-	$(SAELENS_VENV)/bin/python -m pip install -q "sae-lens>=6,<7" "transformer-lens>=3,<4"
+# one environment with the peers: sae-lens 6.54.12 and circuit-tracer 0.5.0 beside tiny-interp, on TransformerLens 3
+# (the [peers] extra pins what resolves together); torch first, the same pinned CPU build
+PEERS_VENV := .peers-venv
+PEERS_PY := $(PEERS_VENV)/bin/python
+peers-venv: $(PEERS_VENV)/.installed
+$(PEERS_VENV)/.installed: pyproject.toml
+	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_PY) -m pip install -q --upgrade pip
+	$(PEERS_PY) -m pip install -q torch==$(TORCH_VERSION)
+	$(PEERS_PY) -m pip install -q -e ".[peers,dev]"
 	touch $@
+
+# the interop tests; CI=true turns a missing peer into a failure instead of a skip
+PEERS_TESTS := tests/test_saelens_compat.py tests/test_graphs_interop.py $(wildcard tests/test_peers_*.py)
+test-peers: $(PEERS_VENV)/.installed
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PEERS_PY) -m pytest -q $(PEERS_TESTS)
 
 # the docs site (mkdocs.yml, docs/): `make docs` serves it on http://127.0.0.1:8000 with live reload,
 # `make docs-build` builds site/ as CI does (strict: a broken link or docstring reference fails)
@@ -58,4 +65,4 @@ bench: $(STAMP)
 
 # runs/ is left alone: it holds the user's trained models and the lab's notebook copies
 clean:
-	rm -rf $(VENV) .pytest_cache .cache
+	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache .cache

@@ -7,13 +7,17 @@
    buffer used ``--reuse`` times (default 4: the shipped SAE's recipe), whose training tokens/s is the last line's.
 2. Step only, ours against SAELens on the same activations, shape and batch, one after the other in this run:
    activations are collected once and saved; SAELens' TopK training SAE (its own forward/backward and Adam) runs
-   in the side venv ``.saelens-venv`` (``make saelens-venv``), skipped with ratio ``nan`` when it is absent.
+   in the peers environment ``.peers-venv`` (``make peers-venv``), skipped with ratio ``nan`` when it is absent.
 3. Quality: the shipped SAE's held-out ``eval.json`` (``tiny-interp sae eval``).
+4. Graph time, ours against circuit-tracer's ``attribute`` on the same prompt (notebook 10's), model (ts-1M-neo)
+   and transcoders (exported, opened by circuit-tracer's loader), the same graph (``GraphConfig.circuit_tracer()``,
+   checked equal to 1e-3 here); best of ``--graph-repeats``. Needs circuit-tracer in this interpreter: run the
+   bench with ``.peers-venv/bin/python``; ``--only graph`` runs this part alone.
 
 Every figure is printed with the 1-minute load average beside it (a shared CPU changes everything). Last line:
-``ce_recovered=<x> l0=<y> sae_tokens_per_s=<z> ratio_vs_saelens=<r>``.
+``ce_recovered=<x> l0=<y> sae_tokens_per_s=<z> ratio_vs_saelens=<r>`` (then ``graph_ratio_vs_circuit_tracer=<g>``).
 
-    PYTHONPATH=. python bench/features_speed.py [--tokens 400000] [--steps 30] [--threads 2]
+    PYTHONPATH=. .peers-venv/bin/python bench/features_speed.py [--tokens 400000] [--steps 30] [--threads 2]
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = REPO.parent / "shared" / "data" / "tinystories" / "train.txt"
 SAE_DIR = REPO / "trained_models" / "ts-1L" / "saes" / "blocks.0.hook_mlp_out"
-SIDE_PYTHON = REPO / ".saelens-venv" / "bin" / "python"
+SIDE_PYTHON = REPO / ".peers-venv" / "bin" / "python"
+GRAPH_PROMPT = "Lily and Tom went to the park. Lily gave the ball to"
 HOOK = "blocks.0.hook_mlp_out"
 SAELENS_STEPS = """
 import json, sys, time, torch
@@ -143,7 +148,7 @@ def our_steps(x: torch.Tensor, steps: int, B: int) -> float:
 
 def saelens_steps(x: torch.Tensor, steps: int, B: int, threads: int) -> float:
     if not SIDE_PYTHON.exists():
-        print(f"SAELens: no side venv at {SIDE_PYTHON.parent.parent} (make saelens-venv); ratio not measured")
+        print(f"SAELens: no peers venv at {SIDE_PYTHON.parent.parent} (make peers-venv); ratio not measured")
         return float("nan")
     with tempfile.TemporaryDirectory() as tmp:
         torch.save(x, Path(tmp) / "x.pt")
@@ -166,6 +171,38 @@ def saelens_steps(x: torch.Tensor, steps: int, B: int, threads: int) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["tokens_per_s"]
 
 
+def graph_times(repeats: int) -> tuple[float, float]:
+    """(ours, circuit-tracer's) best seconds for the same unpruned graph of GRAPH_PROMPT (nan without it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("circuit_tracer") is None:
+        print("circuit-tracer is not installed in this interpreter (run with .peers-venv/bin/python); not measured")
+        return float("nan"), float("nan")
+    from circuit_tracer import attribute
+
+    from tiny_interp.graphs.api import open_graph_model
+    from tiny_interp.graphs.circuit_tracer import replacement_model
+    from tiny_interp.graphs.config import GraphConfig
+
+    model_dir = REPO / "trained_models" / "ts-1M-neo"
+    gm = open_graph_model(model_dir, model_dir / "saes")
+    ids, cfg = gm.encode(GRAPH_PROMPT), GraphConfig.circuit_tracer()
+    with tempfile.TemporaryDirectory() as tmp:
+        rm, _ = replacement_model(model_dir, model_dir / "saes", tmp)
+        ours, theirs = [], []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            g_ours = gm.graph(GRAPH_PROMPT, cfg)
+            ours.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            g_theirs = attribute(ids, rm, batch_size=256)
+            theirs.append(time.perf_counter() - t)
+    A = g_theirs.adjacency_matrix
+    assert float((A - g_ours.adjacency).abs().max()) <= 1e-3 * float(A.abs().max()), "not the same graph"
+    print(f"graph of {GRAPH_PROMPT!r}: {g_ours.n_nodes} nodes, {g_ours.n_features} features, the same in both")
+    return min(ours), min(theirs)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tokens", type=int, default=400_000, help="end-to-end training tokens")
@@ -174,9 +211,20 @@ def main() -> None:
     p.add_argument("--reuse", type=int, default=4, help="passes over each buffer in the last end-to-end run")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2: this machine's cores)")
     p.add_argument("--data", type=Path, default=TRAIN, help="training stories (default ../shared train split)")
+    p.add_argument("--graph-repeats", type=int, default=5, help="timed graphs of each kind (best is kept)")
+    p.add_argument("--only", choices=["all", "graph"], default="all", help="graph: the graph comparison alone")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(f"threads {args.threads}, {os.cpu_count()} cpus")
+    if args.only == "all":
+        training(args)
+    before = load()
+    ours_s, theirs_s = graph_times(args.graph_repeats)
+    print(f"graph: ours {ours_s:.3f} s, circuit-tracer attribute {theirs_s:.3f} s (load {before:.1f} -> {load():.1f})")
+    print(f"graph_ratio_vs_circuit_tracer={theirs_s / ours_s:.2f}")
+
+
+def training(args: argparse.Namespace) -> None:
     before = load()
     fwd = forward_only(args.tokens // 2, args.data)
     print(f"model forward alone (the activation stream, no training): {fwd:,.0f} tokens/s (load {before:.1f})")

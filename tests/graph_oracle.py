@@ -42,7 +42,7 @@ def _frozen_hooks(rep: LocalReplacement, inject: dict, reads: dict):
         def fn(x, name):
             x2 = reads[block_name(l, "ln2.hook_normalized")]
             tc = rep.transcoders[l]
-            y = c[name] + ((x2 - c[block_name(l, "ln2.hook_normalized")]) @ tc.W_skip if tc.W_skip is not None else 0)
+            y = c[name] + ((x2 - c[block_name(l, "ln2.hook_normalized")]) @ tc.W_skip.T if tc.W_skip is not None else 0)
             return add(y[None].to(x.dtype), name)
 
         return fn
@@ -80,7 +80,7 @@ def linear_map(rep: LocalReplacement):
 
     def f(writes):
         def mlp(l, x2):
-            return writes[l + 1] + x2 @ skips[l] if skips[l] is not None else writes[l + 1]
+            return writes[l + 1] + x2 @ skips[l].T if skips[l] is not None else writes[l + 1]
 
         return rep.run(writes[0], mlp, with_bias=False)
 

@@ -83,11 +83,11 @@ CASES = [
     ),
     ("model-missing", ["graph", f"{W}/nowhere", "--transcoders", f"{W}/tc", *P, *OUT], ["nowhere"]),
     ("model-not-a-model", ["graph", f"{W}/a-dir", "--transcoders", f"{W}/tc", *P, *OUT], ["a-dir"]),
-    ("nan-node-threshold", [*G, *P, *OUT, "--node-threshold", "nan"], ["node_threshold", "nan"]),
-    ("edge-threshold-above-1", [*G, *P, *OUT, "--edge-threshold", "2"], ["edge_threshold"]),
-    ("zero-batch", [*G, *P, *OUT, "--batch-size", "0"], ["batch_size"]),
-    ("negative-max-logits", [*G, *P, *OUT, "--max-logits=-4"], ["max_logits"]),
-    ("logit-mass-inf", [*G, *P, *OUT, "--logit-mass", "inf"], ["logit_mass"]),
+    ("nan-node-threshold", [*G, *P, *OUT, "--node-threshold", "nan"], ["--node-threshold", "nan"]),
+    ("edge-threshold-above-1", [*G, *P, *OUT, "--edge-threshold", "2"], ["--edge-threshold"]),
+    ("zero-batch", [*G, *P, *OUT, "--batch-size", "0"], ["--batch-size"]),
+    ("negative-max-logits", [*G, *P, *OUT, "--max-logits=-4"], ["--max-logits"]),
+    ("logit-mass-inf", [*G, *P, *OUT, "--logit-mass", "inf"], ["--logit-mass"]),
 ]
 
 

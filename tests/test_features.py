@@ -49,7 +49,8 @@ def test_every_sae_architecture_trains_and_saves_in_saelens_layout(arch, make_mo
     model = make_model_dir("tiny")
     (d,) = _train(model, story_files[0], tmp_path / "run", architecture=arch, hooks=("blocks.1.hook_resid_post",))
     cfg = json.loads((d / "cfg.json").read_text())
-    assert cfg["architecture"] == arch and cfg["d_in"] == 32 and cfg["d_sae"] == 64
+    # SAELens' names: BatchTopK is saved as its inference form, a JumpReLU with the learned threshold
+    assert cfg["architecture"] == {"batchtopk": "jumprelu"}.get(arch, arch) and cfg["d_in"] == 32 and cfg["d_sae"] == 64
     assert cfg["hook_name"] == "blocks.1.hook_resid_post"
     weights = load_file(d / "sae_weights.safetensors")
     assert weights["W_enc"].shape == (32, 64) and weights["W_dec"].shape == (64, 32)

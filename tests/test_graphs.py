@@ -264,7 +264,10 @@ def _cli(capsys, *args) -> tuple[int, str]:
     from tiny_interp.cli import main
 
     capsys.readouterr()
-    rc = main(["graph", *map(str, args)])
+    try:
+        rc = main(["graph", *map(str, args)])
+    except SystemExit as e:  # argparse refuses an option's value before the command runs
+        rc = int(e.code or 0)
     return rc, capsys.readouterr().err
 
 
@@ -289,8 +292,8 @@ def test_cli_writes_the_page_and_json_and_refuses_bad_inputs(tmp_path, make_mode
     rc, err = _cli(capsys, path, "--prompt", "  ", "--transcoders", tmp_path / "tcs", "--out", tmp_path / "y.html")
     assert rc == 2 and "prompt is empty" in err
     for extra, words in [
-        (["--logit-mass", "nan"], "logit_mass"),
-        (["--max-logits", "0"], "max_logits"),
+        (["--logit-mass", "nan"], "--logit-mass"),
+        (["--max-logits", "0"], "--max-logits"),
         (["--target", " Lily and Tom"], "not one"),
         (["--transcoders", tmp_path / "none"], "none"),
     ]:

@@ -24,6 +24,18 @@ _EXPORTS: dict[str, str] = {
     "readout_of": "tiny_interp.model.readout",
     "load": "tiny_interp.loading",
     "SamplingConfig": "tiny_interp.model.sampling",
+    # why a head attends (QK attribution)
+    "attention_why": "tiny_interp.qk.why",
+    "explainer_for": "tiny_interp.qk.why",
+    "AttentionWhy": "tiny_interp.qk.why",
+    "QKExplainer": "tiny_interp.qk.engine",
+    "why_table": "tiny_interp.qk.table",
+    "qk_shares": "tiny_interp.qk.shares",
+    "qk_kind_summary": "tiny_interp.qk.shares",
+    "qk_summary_markdown": "tiny_interp.qk.shares",
+    "qk_findings": "tiny_interp.qk.shares",
+    "qk_story_ids": "tiny_interp.qk.shares",
+    "head_labels": "tiny_interp.interp.heads",
     # views
     "AttentionExplorer": "tiny_interp.widgets.attention",
     "NeuronExplorer": "tiny_interp.widgets.neurons",

@@ -33,6 +33,7 @@ COMMANDS = [
     "sae",
     "autointerp",
     "graph",
+    "attention_why",
 ]
 
 

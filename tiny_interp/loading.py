@@ -101,6 +101,8 @@ def load(
 
     The bridge carries the tokenizer (``bridge.tokenizer``); offline it reads only local files.
     """
+    import tempfile
+
     from transformer_lens.model_bridge import TransformerBridge
 
     from .model.checkpoint import load_tokenizer
@@ -108,9 +110,19 @@ def load(
     path = resolve_model_dir(name_or_path)
     hf_model = load_hf_model(path, device, dtype)
     tokenizer = load_tokenizer(path)
-    bridge = TransformerBridge.boot_transformers(
-        str(path), hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=dtype
-    )
+    with tempfile.TemporaryDirectory(prefix="tiny-interp-tokenizer-") as tmp:
+        if type(tokenizer).__name__ == "PreTrainedTokenizerFast":
+            # TransformerLens 3's bridge re-opens the tokenizer with AutoTokenizer from its init_kwargs
+            # (tokenize_utils.get_tokenizer_with_bos), which on transformers 4.x cannot read the class transformers
+            # 5 wrote into tokenizer_config.json: hand it one opened from a copy this transformers saved
+            from transformers import AutoTokenizer
+
+            tokenizer.save_pretrained(tmp)
+            tokenizer = AutoTokenizer.from_pretrained(tmp, local_files_only=True)
+        bridge = TransformerBridge.boot_transformers(
+            str(path), hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=dtype
+        )
+    bridge.tokenizer.name_or_path = str(path)
     bridge.model_path = str(path)
     from .model.checkpoint import model_config_of
 

@@ -33,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", default=None, help="also write the graph JSON that circuit-tracer / Neuronpedia read")
     add_config_args(p, GraphConfig)
     p.add_argument(
+        "--qk-paths",
+        type=int,
+        default=4,
+        help="explain why the heads on this many strongest attention paths attend where they do "
+        "(qk_tracing_results in the JSON, a panel in the page; 0: none; default 4)",
+    )
+    p.add_argument(
         "--beside-model",
         action="store_true",
         help="let --out / --json land inside a shipped model (default: such paths go under runs/<model>/)",
@@ -72,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from ..graphs.export import graph_json, write_graph_json
     from ..graphs.prune import fidelity, prune
     from ..ownership import claim_output_file
+    from ..qk.graph_qk import graph_qk_outputs
     from ..widgets.graph import graph_view_data, save_graph_html
 
     if args.target == "":
@@ -85,12 +93,13 @@ def run(args: argparse.Namespace) -> int:
     graph = gm.graph(args.prompt, config, args.target)
     pruned = prune(graph, only_top=args.target is not None)
     data = graph_view_data(graph, pruned, gm.model, gm.transcoders, gm.tokenizer, gm.feature_info())
+    qk, data["qk"] = graph_qk_outputs(gm, graph, pruned, args.qk_paths)
     for path, mark in ((out, HTML_MARK), (js, JSON_MARK)):
         if path is not None:
             claim_output_file(path, KIND, legacy=_legacy(mark), make_parent=True)
     save_graph_html(out, data)
     if js is not None:
-        exported = graph_json(graph, pruned, slug=out.stem)
+        exported = graph_json(graph, pruned, slug=out.stem, qk=qk)
         exported["metadata"]["generator"] = "tiny-interp"
         write_graph_json(js, exported)
     fid = fidelity(graph, pruned)

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sae",
         help="train, evaluate and map sparse autoencoders / transcoders",
-        description="Sparse dictionary features: `sae train`, `sae eval`, `sae atlas`.",
+        description="Sparse dictionary features: `sae train`, `sae eval`, `sae atlas`, `sae export`.",
     )
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
     t = verbs.add_parser(
@@ -91,6 +91,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--force", action="store_true", help="rebuild, replacing only the atlas's own files")
     a.add_argument("--beside-model", action="store_true", help=BESIDE_HELP)
     a.set_defaults(run=run_atlas)
+    x = verbs.add_parser(
+        "export",
+        help="write a run's dictionaries in SAELens' or circuit-tracer's own layout",
+        description="Write the dictionaries under RUN_DIR into OUT so a peer's own loader opens them: saelens "
+        "(SAE.load_from_disk per directory) or circuit-tracer (layer_L.safetensors + config.yaml). Prints which "
+        "peers open the result; a dictionary a peer has no class for (TopK transcoders) is refused unless "
+        "--calibrate-data converts it to JumpReLU.",
+    )
+    x.add_argument("dir", metavar="RUN_DIR", help="a run directory from `sae train` or one dictionary directory")
+    x.add_argument("--format", required=True, choices=["saelens", "circuit-tracer"], help="the peer's layout")
+    x.add_argument("--out", required=True, help="directory to create (or an earlier export to replace)")
+    x.add_argument("--calibrate-data", default=None, help="training stories: export TopK transcoders as JumpReLU")
+    x.add_argument("--calibrate-stories", type=int, default=400, help="stories to calibrate thresholds on")
+    x.add_argument("--model", default=None, help="model directory (default: the one recorded at training)")
+    x.add_argument("--force", action="store_true", help="write into OUT even if it holds other files")
+    x.set_defaults(run=run_export)
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -147,4 +163,15 @@ def run_atlas(args: argparse.Namespace) -> int:
         args.dir, args.data, n_stories=args.n_stories, force=args.force, beside_model=args.beside_model
     )
     print(f"feature atlas: {atlas.meta['tokens']:,} tokens from {atlas.meta['stories']:,} stories -> {atlas.path}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..features.export import export_run, open_for_export
+
+    saes, names, model_name = open_for_export(args.dir, args.calibrate_data, args.calibrate_stories, args.model)
+    done = export_run(saes, names, args.format, args.out, scan=f"tiny-interp/{model_name}", force=args.force)
+    print(
+        f"wrote {len(done.paths)} files to {args.out}; opens natively in: {', '.join(done.peers) or 'tiny-interp only'}"
+    )
     return 0

@@ -106,7 +106,7 @@ def build_feature_atlas(
     shipped model's dictionaries into ``runs/`` instead, unless ``beside_model``. One build writes an atlas at a
     time: a second one (or a resume beside a live build) is refused with the builder's pid."""
     from ..locking import check_unlocked, exclusive_lock, lock_path
-    from ..model.checkpoint import load_tinylm
+    from ..model.opener import open_model
     from ..shipped import record_source, results_path
     from .validate import check_count, check_dir, check_fits
 
@@ -116,7 +116,7 @@ def build_feature_atlas(
     dirs = dictionary_dirs(run_dir)
     saes = load_dictionaries(run_dir)
     check_one_size(saes, run_dir)
-    check_fits(saes, dirs, load_tinylm(model_dir))
+    check_fits(saes, dirs, open_model(model_dir).module)
     out = results_path(run_dir / ATLAS_DIR, beside_model)
     check_unlocked(lock_path(out, OUTPUT_KIND), f"feature atlas {out}")
     check_atlas_dir(out, force)

@@ -133,8 +133,7 @@ def topk_loss(sae: SAE, cfg: SAETrainConfig, x: Tensor, y: Tensor, dead: Tensor)
     sel = select_topk(sae.W_enc, sae.b_enc, x_in, cfg.k, dead_ids if select_aux else None, cfg.aux_k)
     vals = _sparse_codes(sae, x_in, sel.vals, sel.idx)
     recon = _gather_decode(sae, sel.idx, vals)
-    if sae.W_skip is not None:
-        recon = recon + x @ sae.W_skip
+    recon = recon + sae.skip(x)
     var = _variance(y)
     fvu = (recon - y).pow(2).sum(-1).mean() / var
     out = StepOutput(loss=fvu, fvu=fvu.detach(), l0=(vals > 0).sum(-1).float().mean(), fired=sel.idx[vals > 0])
@@ -178,8 +177,7 @@ def dense_loss(sae: SAE, cfg: SAETrainConfig, x: Tensor, y: Tensor, state: dict[
         f = pre.relu()
         penalty = cfg.l1_coeff * f.sum(-1).mean() / var.sqrt()
     recon = f @ sae.W_dec + sae.b_dec
-    if sae.W_skip is not None:
-        recon = recon + x @ sae.W_skip
+    recon = recon + sae.skip(x)
     fvu = (recon - y).pow(2).sum(-1).mean() / var
     return StepOutput(
         loss=fvu + penalty, fvu=fvu.detach(), l0=(f > 0).sum(-1).float().mean().detach(), fired=(f > 0).nonzero()[:, 1]

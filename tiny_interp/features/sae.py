@@ -2,11 +2,14 @@
 
 One module serves every architecture. Shapes and names follow SAELens: ``W_enc`` [d_in, d_sae], ``b_enc`` [d_sae],
 ``W_dec`` [d_sae, d_out], ``b_dec`` [d_out], ``threshold`` [d_sae] for JumpReLU (and BatchTopK at inference, which
-is a JumpReLU with one shared threshold), and for transcoders an optional ``W_skip`` [d_in, d_out]. An SAE reads
-and writes the same hook point (d_out = d_in); a transcoder reads ``hook_name`` (the MLP's input,
-``blocks.{l}.ln2.hook_normalized``) and predicts ``hook_name_out`` (``blocks.{l}.hook_mlp_out``).
+is a JumpReLU with one shared threshold), and for transcoders an optional ``W_skip`` [d_out, d_in] applied as
+``x @ W_skip.T`` (SAELens' ``SkipTranscoder``). An SAE reads and writes the same hook point (d_out = d_in); a
+transcoder reads the MLP's input and predicts its output (files say ``blocks.{l}.mlp.hook_in`` /
+``blocks.{l}.mlp.hook_out``; in memory the config holds the model's names for them, see ``hook_names``).
 
-A directory holds ``cfg.json`` + ``sae_weights.safetensors`` (SAELens) and our own JSON beside them.
+A directory holds ``cfg.json`` + ``sae_weights.safetensors`` (SAELens) and our own JSON beside them. The
+``architecture`` in cfg.json is SAELens' name for what the weights compute (``kinds.file_architecture``); older
+transcoder files (``"architecture": "transcoder"`` with an ``activation`` key, ``W_skip`` [d_in, d_out]) still open.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
-from .kinds import ARCHITECTURES, ArchitectureTraits
+from .hook_names import file_hook, model_hook
+from .kinds import ARCHITECTURES, ArchitectureTraits, file_architecture, kind_of_file, legacy_file
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
@@ -77,18 +81,44 @@ class SAEConfig(ArchitectureTraits):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SAEConfig":
+        """Our config from a cfg.json (ours, older ours, or SAELens'); the skip term is the weights' business."""
         known = {f.name for f in dataclasses.fields(cls)}
         meta = d.get("metadata") or {}
         values = {k: v for k, v in d.items() if k in known}
-        # SAELens 6 keeps hook_name and model_name inside metadata
-        for name in ("hook_name", "model_name"):
-            if name not in values and name in meta:
+        # SAELens 6 keeps hook_name, hook_name_out and model_name inside metadata
+        for name in ("hook_name", "hook_name_out", "model_name"):
+            if values.get(name) is None and meta.get(name) is not None:
                 values[name] = meta[name]
         values.setdefault("hook_name", "")  # SAELens writes none for a dictionary made outside a training run
         unsupported = [k for k in _SAELENS_OPTIONS if d.get(k) not in (None, False, "none")]
         if unsupported:
             raise ValueError(f"SAELens options {unsupported} are not supported here")
+        kind, activation, _ = kind_of_file(str(d.get("architecture", "standard")), d.get("activation"))
+        values.update(architecture=kind, activation=activation)
+        if kind == "transcoder":
+            values.update(
+                hook_name=model_hook(values["hook_name"]), hook_name_out=model_hook(values.get("hook_name_out") or "")
+            )
         return cls(**values)
+
+    def file_dict(self, skip: bool) -> dict[str, Any]:
+        """cfg.json: SAELens' architecture name and fields (hook names as the peers call them), no ``activation``
+        key (the architecture says it); ``metadata`` keeps what SAELens' loader expects there."""
+        d = self.to_dict()
+        d.pop("activation")
+        d["architecture"] = file_architecture(self.architecture, self.activation, skip)
+        if self.is_transcoder:
+            d.update(hook_name=file_hook(self.hook_name), hook_name_out=file_hook(self.out_hook))
+        else:
+            d.pop("hook_name_out")
+        if not self.uses_k:
+            d.pop("k")
+        d["metadata"] = {**self.metadata, "model_name": self.model_name, "hook_name": d["hook_name"]}
+        if self.is_transcoder:
+            d["metadata"]["hook_name_out"] = d["hook_name_out"]
+        if self.architecture == "batchtopk":
+            d["metadata"]["trained_as"] = "batchtopk"  # saved as its inference form, a JumpReLU
+        return d
 
 
 class SAE(nn.Module):
@@ -101,18 +131,23 @@ class SAE(nn.Module):
         self.W_dec = nn.Parameter(torch.empty(d_sae, d_out))
         self.b_dec = nn.Parameter(torch.zeros(d_out))
         self.threshold = nn.Parameter(torch.zeros(d_sae)) if cfg.has_threshold else None
-        self.W_skip = None
+        self.W_skip: nn.Parameter | None = None
         nn.init.kaiming_uniform_(self.W_dec)
         with torch.no_grad():
-            self.W_dec /= self.W_dec.norm(dim=1, keepdim=True)
+            self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True))
             if d_in == d_out:
                 self.W_enc.copy_(self.W_dec.T)
             else:
                 nn.init.kaiming_uniform_(self.W_enc)
 
     def add_skip(self) -> None:
-        """Give a transcoder the linear skip term (x @ W_skip), zero-initialised."""
-        self.W_skip = nn.Parameter(torch.zeros(self.cfg.d_in, self.cfg.out_dim, device=self.W_enc.device))
+        """Give a transcoder the linear skip term ``x @ W_skip.T`` (W_skip [d_out, d_in], as SAELens and
+        circuit-tracer store it), zero-initialised."""
+        self.W_skip = nn.Parameter(torch.zeros(self.cfg.out_dim, self.cfg.d_in, device=self.W_enc.device))
+
+    def skip(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_out"] | float:
+        """The skip term's contribution (0.0 without one)."""
+        return x @ self.W_skip.T if self.W_skip is not None else 0.0
 
     def pre_acts(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_sae"]:
         if self.cfg.apply_b_dec_to_input:
@@ -124,7 +159,7 @@ class SAE(nn.Module):
         if self.threshold is not None:
             return pre.relu() * (pre > self.threshold)
         if self.cfg.uses_k:
-            top = pre.topk(self.cfg.k, dim=-1)
+            top = pre.topk(int(self.cfg.k or 0), dim=-1)  # k is validated for every architecture using it
             return torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())
         return pre.relu()
 
@@ -134,13 +169,10 @@ class SAE(nn.Module):
     def decode(
         self, f: Float[Tensor, "... d_sae"], x: Float[Tensor, "... d_in"] | None = None
     ) -> Float[Tensor, "... d_out"]:
-        """The reconstruction; a transcoder with a skip term also needs the input ``x``."""
+        """The reconstruction from the latents; with the input ``x`` it adds the skip term. ``decode(f)`` alone is
+        what SAELens' ``decode`` computes (its skip transcoders add the skip in ``forward``)."""
         out = f @ self.W_dec + self.b_dec
-        if self.W_skip is not None:
-            if x is None:
-                raise ValueError("this transcoder has a skip term: pass the input x to decode")
-            out = out + x @ self.W_skip
-        return out
+        return out + self.skip(x) if x is not None else out
 
     def forward(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_out"]:
         return self.decode(self.encode(x), x)
@@ -157,7 +189,7 @@ class SAE(nn.Module):
         directory = Path(directory)
         tensors = {name: p.detach().to(dtype).cpu().contiguous() for name, p in self.named_parameters()}
         write_bytes_atomic(directory / WEIGHTS_FILE, save_bytes(tensors))
-        write_json_atomic(directory / CFG_FILE, {**self.cfg.to_dict(), **(extra or {})})
+        write_json_atomic(directory / CFG_FILE, {**self.cfg.file_dict(self.W_skip is not None), **(extra or {})})
         return directory
 
 
@@ -176,6 +208,14 @@ def load_sae(directory: str | os.PathLike, device: str | torch.device = "cpu") -
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{directory / CFG_FILE} is not a valid SAE config ({e})") from e
     state = read_weights(directory / WEIGHTS_FILE, cfg.d_in, cfg.d_sae, cfg.out_dim)
+    _, _, skip = kind_of_file(str(raw.get("architecture", "standard")), raw.get("activation"))
+    if "W_skip" in state and legacy_file(raw):
+        state["W_skip"] = state["W_skip"].T.contiguous()  # older files applied x @ W_skip
+    if skip is not None and skip != ("W_skip" in state):
+        raise CheckpointError(
+            f"{directory}: architecture {raw.get('architecture')!r} {'needs' if skip else 'has no'} W_skip, "
+            f"but the weights {'lack' if skip else 'hold'} one"
+        )
     sae = SAE(cfg)
     if "W_skip" in state:
         sae.add_skip()

@@ -39,7 +39,7 @@ def expected_shapes(d_in: int, d_sae: int, d_out: int) -> dict[str, tuple[int, .
         "W_dec": (d_sae, d_out),
         "b_dec": (d_out,),
         "threshold": (d_sae,),
-        "W_skip": (d_in, d_out),
+        "W_skip": (d_out, d_in),  # SAELens' orientation, applied x @ W_skip.T
     }
 
 

@@ -48,16 +48,29 @@ class Target:
     index: int
 
 
-def active_features(rep: LocalReplacement) -> tuple[Int[Tensor, "n 3"], Float[Tensor, " n"]]:
+def active_features(rep: LocalReplacement, skip_first: bool = False) -> tuple[Int[Tensor, "n 3"], Float[Tensor, " n"]]:
     """(layer, position, feature) and activation of every nonzero transcoder feature, ordered by layer then
-    position then index."""
+    position then index (the first position's left out with ``skip_first``)."""
     rows, values = [], []
     for l, tc in enumerate(rep.transcoders):
         acts = tc.encode(rep.mlp_input(l))
+        if skip_first:
+            acts[:1] = 0
         pos, feat = acts.nonzero(as_tuple=True)
         rows.append(torch.stack([torch.full_like(pos, l), pos, feat], dim=1))
         values.append(acts[pos, feat])
     return torch.cat(rows), torch.cat(values)
+
+
+def make_sources(rep: LocalReplacement, config: GraphConfig) -> Sources:
+    """The graph's source nodes under ``config``'s conventions (``zero_first_position``: the first position's
+    features and error are no nodes; ``token_only_embeddings``: embedding nodes hold the token's row alone)."""
+    feats, values = active_features(rep, config.zero_first_position)
+    errors = rep.errors()
+    if config.zero_first_position:
+        errors[:, :1] = 0
+    embedding = rep.token_embedding() if config.token_only_embeddings else rep.embedding()
+    return Sources(feats, values, errors, embedding)
 
 
 def output_tokens(
@@ -74,13 +87,20 @@ def output_tokens(
     return ids, probs[ids]
 
 
+def logit_directions(rep: LocalReplacement, demean: bool) -> Float[Tensor, "vocab d_model"]:
+    """What a logit node reads from the final norm's output: its unembedding row, less the mean row when demeaned
+    (the logit relative to the mean logit)."""
+    U = rep.model.unembed.weight.detach().to(DTYPE)
+    return U - U.mean(0, keepdim=True) if demean else U
+
+
 def bias_reads(rep: LocalReplacement) -> tuple[Tensor, Tensor]:
     """What the constant terms alone put into each MLP input and the final norm output."""
     T, d = rep.n_pos, rep.model.cfg.d_model
 
     def mlp(l: int, x2: Tensor) -> Tensor:
         tc = rep.transcoders[l]
-        return tc.b_dec + (x2 @ tc.W_skip if tc.W_skip is not None else 0.0)
+        return tc.b_dec + tc.skip(x2)
 
     return rep.run(torch.zeros(T, d, dtype=DTYPE), mlp, with_bias=True)
 
@@ -88,11 +108,15 @@ def bias_reads(rep: LocalReplacement) -> tuple[Tensor, Tensor]:
 class EdgeComputer:
     """Rows of the adjacency (one per target) against every source, a batch of targets per backward pass."""
 
-    def __init__(self, rep: LocalReplacement, sources: Sources, dtype: torch.dtype = torch.float32):
+    def __init__(
+        self, rep: LocalReplacement, sources: Sources, dtype: torch.dtype = torch.float32, demean_logits: bool = False
+    ):
         self.rep, self.sources, self.dtype = rep, sources, dtype
         self.linear = rep.linear_part(dtype)
-        self.skips = [tc.W_skip.detach().to(dtype) if tc.W_skip is not None else None for tc in rep.transcoders]
-        self.unembed = rep.model.unembed.weight.detach().to(dtype)
+        self.skips: list[Tensor | None] = [
+            tc.W_skip.detach().to(dtype) if tc.W_skip is not None else None for tc in rep.transcoders
+        ]
+        self.unembed = logit_directions(rep, demean_logits).to(dtype)
         self.errors, self.embedding = sources.errors.to(dtype), sources.embedding.to(dtype)
         self.groups = self._write_groups()
 
@@ -127,12 +151,12 @@ class EdgeComputer:
         features = torch.zeros(len(targets), self.sources.features.shape[0], dtype=self.dtype)
         for write, pos, cols, vectors in self.groups:
             features[:, cols] = grads[:, write, pos] @ vectors.T
-        cols = [
+        parts = [
             features,
             torch.einsum("bltd,ltd->blt", grads[:, 1:], self.errors).flatten(1),
             torch.einsum("btd,td->bt", grads[:, 0], self.embedding),
         ]
-        return torch.cat(cols, dim=1)
+        return torch.cat(parts, dim=1)
 
 
 def _row_influence(rows: Tensor, weights: Tensor, source_of_row: Tensor, n_layers: int) -> Tensor:
@@ -193,7 +217,7 @@ def _square(feature_rows: Tensor, logit_rows: Tensor, selected: Tensor, n_active
 
 
 @torch.no_grad()
-def _node_inputs(rep: LocalReplacement, features: Tensor, logit_ids: list[int]) -> tuple[Tensor, Tensor]:
+def _node_inputs(rep: LocalReplacement, features: Tensor, logit_ids: list[int], demean: bool) -> tuple[Tensor, Tensor]:
     """(real input, bias) of each selected feature and each logit node."""
     reads_b, final_b = bias_reads(rep)
     real = torch.zeros(features.shape[0], dtype=DTYPE)
@@ -204,8 +228,9 @@ def _node_inputs(rep: LocalReplacement, features: Tensor, logit_ids: list[int]) 
         real[sel] = tc.pre_acts(rep.mlp_input(l))[pos, feat]
         bias[sel] = tc.pre_acts(reads_b[l])[pos, feat]
     last = rep.n_pos - 1
-    U = rep.model.unembed.weight.detach().to(DTYPE)[logit_ids]
-    return torch.cat([real, rep.logits[last, logit_ids]]), torch.cat([bias, U @ final_b[last]])
+    U = logit_directions(rep, demean)[logit_ids]
+    logits = rep.logits[last, logit_ids] - (rep.logits[last].mean() if demean else 0.0)
+    return torch.cat([real, logits]), torch.cat([bias, U @ final_b[last]])
 
 
 def kl_last(real_logits: Tensor, other_logits: Tensor) -> float:
@@ -226,10 +251,10 @@ def attribute(
     then the most probable tokens)."""
     rep = freeze(model, transcoders, input_ids)
     with torch.no_grad():
-        feats, values = active_features(rep)
-        sources = Sources(feats, values, rep.errors(), rep.embedding())
+        sources = make_sources(rep, config)
+        feats, values = sources.features, sources.values
         logit_ids, logit_probs = output_tokens(rep.logits[-1], config, targets)
-    edges = EdgeComputer(rep, sources)
+    edges = EdgeComputer(rep, sources, demean_logits=config.demean_logits)
     with torch.no_grad():
         logit_rows = edges.rows([Target(None, rep.n_pos - 1, k) for k in logit_ids])
         selected, feature_rows = select_features(edges, logit_rows, logit_probs, config)
@@ -237,7 +262,7 @@ def attribute(
         selected, feature_rows = selected[order], feature_rows[order]
         n_rest = rep.n_layers * rep.n_pos + rep.n_pos
         adjacency = _square(feature_rows, logit_rows, selected, int(feats.shape[0]), n_rest)
-        real, bias = _node_inputs(rep, feats[selected], logit_ids)
+        real, bias = _node_inputs(rep, feats[selected], logit_ids, config.demean_logits)
         n_f = int(selected.numel())
         node_input = torch.zeros(adjacency.shape[0], dtype=DTYPE)
         node_bias = torch.zeros_like(node_input)

@@ -28,6 +28,19 @@ class GraphConfig:
         default=0.8, metadata=opt("pruning: keep nodes covering this share of the influence on the outputs", 0, 1, True)
     )
     edge_threshold: float = field(default=0.98, metadata=opt("pruning: keep edges covering this share", 0, 1, True))
+    # circuit-tracer's three choices, each off by default (``circuit_tracer()`` turns all on); with them on, its
+    # ``attribute`` gives the same nodes and adjacency as ours (tests/test_peers_circuit_tracer.py)
+    zero_first_position: bool = field(
+        default=False,
+        metadata=opt("circuit-tracer's zero_positions: the first position's features and error are not nodes"),
+    )
+    token_only_embeddings: bool = field(
+        default=False,
+        metadata=opt("circuit-tracer's token_vectors = W_E[tokens]: embedding nodes without the position embedding"),
+    )
+    demean_logits: bool = field(
+        default=False, metadata=opt("circuit-tracer's demeaned unembedding: a logit node reads logit - mean logit")
+    )
 
     def __post_init__(self) -> None:
         for name in ("logit_mass", "node_threshold", "edge_threshold"):
@@ -37,6 +50,11 @@ class GraphConfig:
         for name in ("max_logits", "max_feature_nodes", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    @classmethod
+    def circuit_tracer(cls, **overrides: Any) -> "GraphConfig":
+        """circuit-tracer 0.5's conventions, for graphs to compare with its ``attribute``."""
+        return cls(**{"zero_first_position": True, "token_only_embeddings": True, "demean_logits": True, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

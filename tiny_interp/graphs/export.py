@@ -18,6 +18,7 @@ import torch
 from ..atomic import write_json_atomic, write_text_atomic
 from .graph import AttributionGraph
 from .prune import Pruned
+from .scores import score_metadata
 
 FEATURE_TYPE = "cross layer transcoder"
 SCHEMA_VERSION = 1
@@ -97,12 +98,20 @@ def node_record(graph: AttributionGraph, node: int, score: float) -> dict[str, A
 
 
 def graph_json(
-    graph: AttributionGraph, pruned: Pruned, slug: str = "tiny-interp-graph", scan: str = ""
+    graph: AttributionGraph,
+    pruned: Pruned,
+    slug: str = "tiny-interp-graph",
+    scan: str = "",
+    qk: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The pruned graph as circuit-tracer's ``Model``: metadata, qParams, nodes, links."""
+    """The pruned graph as circuit-tracer's ``Model``: metadata, qParams, nodes, links. ``qk``: graph node ->
+    Neuronpedia's ``qk_tracing_results`` (from ``tiny_interp.qk.graph_qk``), attached to that node's record."""
     scores = cumulative_scores(pruned.node_influence)
     keep = pruned.node_mask.nonzero().flatten().tolist()
     nodes = {n: node_record(graph, n, float(scores[n])) for n in keep}
+    for n, results in (qk or {}).items():
+        if n in nodes:
+            nodes[n]["qk_tracing_results"] = results
     dst, src = pruned.edge_mask.nonzero(as_tuple=True)
     links = [
         {"source": nodes[s]["node_id"], "target": nodes[t]["node_id"], "weight": float(graph.adjacency[t, s])}
@@ -119,6 +128,8 @@ def graph_json(
         "prompt": graph.prompt,
         "node_threshold": graph.config.node_threshold,
         "schema_version": SCHEMA_VERSION,
+        # replacement / completeness as circuit-tracer computes them, beside ours (graphs/scores.py)
+        "scores": score_metadata(graph),
     }
     qparams = {"pinnedIds": [], "supernodes": [], "linkType": "both", "clickedId": "", "sg_pos": ""}
     return {"metadata": meta, "qParams": qparams, "nodes": kept, "links": links}

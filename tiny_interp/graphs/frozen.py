@@ -17,6 +17,7 @@ import copy
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from jaxtyping import Float, Int
@@ -66,8 +67,9 @@ def frozen_norm(
 ) -> FrozenNorm:
     """The norm at the point the real pass visited: its scale per position solved from the cached input ``x`` and
     output ``normalized`` (least squares over the channels, so a zero gain in one channel does no harm)."""
-    weight = norm.weight.detach().to(DTYPE)
-    bias = norm.bias.detach().to(DTYPE) if getattr(norm, "bias", None) is not None else torch.zeros_like(weight)
+    gain, shift = cast(Tensor, norm.weight), cast("Tensor | None", getattr(norm, "bias", None))
+    weight = gain.detach().to(DTYPE)
+    bias = shift.detach().to(DTYPE) if shift is not None else torch.zeros_like(weight)
     g = weight * (x - x.mean(-1, keepdim=True) if centred else x)
     scale = (g * g).sum(-1) / (g * (normalized - bias)).sum(-1)
     return FrozenNorm(weight, bias, scale, centred)
@@ -116,7 +118,7 @@ class OVMap:
 
 def ov_map(model: TinyLM, layer: int) -> OVMap:
     """Layer ``layer``'s OV weights sliced from the fused QKV projection in the order the model splits it."""
-    attn = model.blocks[layer].attn
+    attn: Any = model.blocks[layer].attn  # the model's attention module (nn.Module attributes type as unions)
     H, K, dh, d = attn.n_heads, attn.kv_heads, attn.d_head, model.cfg.d_model
     qkv = attn.qkv.weight.detach().to(DTYPE)
     W_V = qkv[(H + K) * dh :].reshape(K, dh, d).transpose(1, 2)
@@ -136,7 +138,7 @@ def cache_names(n_layers: int, family: str) -> list[str]:
         "hook_mlp_out",
     ]
     names = [block_name(l, p) for l in range(n_layers) for p in points]
-    return names + [block_name(n_layers - 1, "hook_resid_post"), "ln_final.hook_normalized"]
+    return names + [block_name(n_layers - 1, "hook_resid_post"), "ln_final.hook_normalized", "hook_embed"]
 
 
 @dataclass
@@ -185,6 +187,10 @@ class LocalReplacement:
         """Token plus position embedding: what enters block 0."""
         return self.cache[block_name(0, "hook_resid_pre")]
 
+    def token_embedding(self) -> Float[Tensor, "pos d_model"]:
+        """The token embedding alone (without the position's), as circuit-tracer's embedding nodes hold it."""
+        return self.cache["hook_embed"]
+
     def errors(self) -> Float[Tensor, "layer pos d_model"]:
         """What each transcoder misses of its MLP's real output (exactly: real output minus reconstruction)."""
         return torch.stack(
@@ -214,7 +220,8 @@ class LocalReplacement:
         skips: list[Tensor | None],
         top: int | None = None,
     ) -> Float[Tensor, "batch write pos d_model"]:
-        """The transpose of ``run``'s linear part (biases off, each MLP replaced by ``writes[l + 1] + x2 @ skip``):
+        """The transpose of ``run``'s linear part (biases off, each MLP replaced by
+        ``writes[l + 1] + x2 @ skip.T``, skips [d_out, d_in] as transcoders store them):
         from weights on the MLP inputs and the final norm output, the weights on every write point (embeddings
         first, then after each MLP). One pass of batched matmuls per layer: this is what makes the edges of a
         graph cheap; the tests check it against autograd's vector-Jacobian product of ``run``.
@@ -225,7 +232,8 @@ class LocalReplacement:
         g = self.ln_final.transpose(final) if top == self.n_layers else torch.zeros_like(final)
         out = [g] * (self.n_layers - top + 1)
         for l in reversed(range(top)):
-            into_x2 = reads[:, l] + (g @ skips[l].T if skips[l] is not None else 0.0)
+            skip = skips[l]
+            into_x2 = reads[:, l] + (g @ skip if skip is not None else 0.0)
             g = g + self.ln2[l].transpose(into_x2)
             g = g + self.ln1[l].transpose(self.ov[l].transpose(g, self.patterns[l]))
             out.append(g)
@@ -252,7 +260,8 @@ class LocalReplacement:
 def freeze(model: TinyLM, transcoders: list[SAE], input_ids: Int[Tensor, " pos"]) -> LocalReplacement:
     """Run the real model once on ``input_ids`` and freeze what the linearisation needs."""
     L = model.cfg.n_layers
-    logits, cache = model.run_with_cache(input_ids[None], names=cache_names(L, model.cfg.family))
+    out, cache = model.run_with_cache(input_ids[None], names=cache_names(L, model.cfg.family))
+    logits = cast(Tensor, out)  # None only when the pass stops before the unembedding, which this one does not
     cache = {k: v[0].to(DTYPE) for k, v in cache.items()}
     transcoders = [copy.deepcopy(tc).to(DTYPE).eval() for tc in transcoders]
     centred = model.cfg.family == "gpt-neo"  # LayerNorm centres, RMSNorm does not
@@ -260,7 +269,7 @@ def freeze(model: TinyLM, transcoders: list[SAE], input_ids: Int[Tensor, " pos"]
     def norm_at(module: torch.nn.Module, x_name: str, y_name: str) -> FrozenNorm:
         return frozen_norm(module, centred, cache[x_name], cache[y_name])
 
-    blocks = model.blocks
+    blocks: Any = model.blocks
     return LocalReplacement(
         model=model,
         transcoders=transcoders,

@@ -138,9 +138,15 @@ def load_tinylm(path: str | os.PathLike, device: str | torch.device = "cpu", n_c
 
 
 def load_tokenizer(path: str | os.PathLike) -> Any:
-    from transformers import AutoTokenizer
+    import transformers
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    config = Path(path) / "tokenizer_config.json"
+    named = json.loads(config.read_text(encoding="utf-8")).get("tokenizer_class", "") if config.is_file() else ""
+    # transformers 5 saves fast tokenizers as "TokenizersBackend", a class 4.x (the peers' environment) lacks; the
+    # tokenizer.json it reads is the same, so 4.x opens it as the fast tokenizer it is
+    loader = PreTrainedTokenizerFast if named and not hasattr(transformers, named) else AutoTokenizer
     try:
-        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        return loader.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as e:
         raise CheckpointError(f"cannot load the tokenizer files in {path} ({e})") from e

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..features.feature_atlas import FeatureAtlas
     from ..features.sae import SAE
     from ..interp.atlas import Atlas
+    from ..qk.why import AttentionWhy
 
 TextOrTokens = str | Sequence[str] | Tensor
 JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
@@ -285,6 +286,22 @@ class Model:
             bridge.tiny_interp_model = self  # analyses given the bridge run this handle's module, not a re-read
             self._bridge = bridge
         return self._bridge
+
+    def attention_why(
+        self,
+        tokens_or_prompt: str | Sequence[int] | Tensor,
+        layer: int,
+        head: int,
+        query: int = -1,
+        key: int | None = None,
+        transcoders: str | os.PathLike | Sequence[SAE] | None = None,
+        top: int = 10,
+    ) -> AttentionWhy:
+        """Why head ``head`` of ``layer`` at position ``query`` attends to ``key`` (default: its strongest key): the
+        exact split of its pre-softmax score into query-side x key-side parts (see ``tiny_interp.qk``)."""
+        from ..qk.why import attention_why
+
+        return attention_why(self, tokens_or_prompt, layer, head, query, key, transcoders, top=top)
 
     # --- what ships beside it -----------------------------------------------------------------------------------
     @cached_property

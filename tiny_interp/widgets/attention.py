@@ -115,6 +115,12 @@ class AttentionExplorer(Explorer):
     ``taxonomy``: a table from ``head_taxonomy``; "auto" (default) measures it on up to 48 of ``stories``, or on
     48 stories sampled from the model itself; None shows no map. "Measure heads again" re-measures on fresh
     samples. ``.layer``, ``.head`` and ``.pin`` follow the view; ``select(layer, head)`` drives it.
+
+    Pinning a token (or clicking a cell) opens a "why" panel: the head's score for that query and key split into
+    query-side and key-side parts (``tiny_interp.qk``; ``transcoders``: a directory whose dictionaries split earlier
+    MLP outputs into features). ``explain(query, key)`` does it from code; every cell explained is kept, so an
+    exported report carries the cells the author pinned. A clicked feature opens in ``features`` (a
+    FeatureExplorer over the same dictionaries) when one is given; a clicked head is shown in the view.
     """
 
     def __init__(
@@ -128,12 +134,18 @@ class AttentionExplorer(Explorer):
         head: int = 0,
         max_tokens: int | None = None,
         source: TaxonomySource = TaxonomySource(),
+        transcoders: Any = None,
+        features: Any = None,
     ):
         self.bridge = as_model(model)
+        self.transcoders, self.features = transcoders, features
+        self.whys: dict[str, dict[str, Any]] = {}
+        self.why_sel: dict[str, int] | None = None
+        self._qk: Any = None
         self.top_k, self.max_tokens, self.source, self.seed = top_k, max_tokens, source, 0
         self.stories = read_stories(stories, limit=500) if stories is not None else []
         story = story if story is not None else (self.stories[0] if self.stories else DEFAULT_STORY)
-        self.selection = {"layer": int(layer), "head": int(head), "pin": None}
+        self.selection: dict[str, Any] = {"layer": int(layer), "head": int(head), "pin": None}
         self.text = w.Textarea(value=story, rows=4, layout=w.Layout(width="100%"), description="story")
         self.show_button = w.Button(description="Show", button_style="primary")
         self.status = status_line()
@@ -190,6 +202,7 @@ class AttentionExplorer(Explorer):
             return
         self.attention = story_attention(self.bridge, story, self.top_k, self.max_tokens)
         self.story = story
+        self.whys, self.why_sel = {}, None  # explanations belong to one story
         set_text(self.status, self.attention.note)
         self._push()
 
@@ -204,7 +217,8 @@ class AttentionExplorer(Explorer):
 
     def data(self) -> dict[str, Any]:
         tax = None if self.table is None else taxonomy_data(self.table, self.tax_note)
-        return self.attention.view_data(None, self.layer, self.head, self.labels, tax, self.pin)
+        data = self.attention.view_data(None, self.layer, self.head, self.labels, tax, self.pin)
+        return {**data, "why": self.whys, "why_sel": self.why_sel}
 
     def _push(self) -> None:
         self.view.show(self.data())
@@ -234,7 +248,38 @@ class AttentionExplorer(Explorer):
         self.text.value = self.stories[i]
         self.set_story(self.stories[i])
 
+    def explain(self, query: int, key: int | None = None, layer: int | None = None, head: int | None = None) -> Any:
+        """Why the shown head (or ``layer``/``head``) attends from ``query`` to ``key`` (default: its strongest
+        key): an ``AttentionWhy``, also kept for the view's "why" panel and the exported report."""
+        from ..qk.panel import panel_data
+        from ..qk.why import explain, explainer_for
+
+        layer, head = self.layer if layer is None else int(layer), self.head if head is None else int(head)
+        if self._qk is None:
+            self._qk = explainer_for(self.bridge, self.transcoders)
+        ids, _ = story_ids(self.bridge, self.story, self.max_tokens)
+        why = explain(self._qk, ids[0].cpu(), layer, head, int(query), key)
+        self.whys[f"{layer},{head},{why.query},{why.key}"] = panel_data(why)
+        self.why_sel = {"query": why.query, "key": why.key}
+        self.selection = {**self.selection, "layer": layer, "head": head, "pin": why.query, "why": self.why_sel}
+        self._push()
+        return why
+
+    def _visible(self, layer: int, head: int, query: int, key: int) -> bool:
+        """Whether the query sees the key in the real pass (the view may ask for any cell)."""
+        T = len(self.attention.tokens)
+        return 0 <= key <= query < T and float(self.attention.pattern(layer)[head, query, key]) > 0
+
     def _from_view(self, change: dict[str, Any]) -> None:
         sel = change["new"]
-        if sel.get("_from") == "view":
-            self.selection = {k: sel.get(k) for k in ("layer", "head", "pin", "mode") if k in sel}
+        if sel.get("_from") != "view":
+            return
+        self.selection = {k: sel.get(k) for k in ("layer", "head", "pin", "mode", "why") if k in sel}
+        opened = sel.get("open") or {}
+        if opened.get("kind") == "feature" and self.features is not None:
+            self.features.select(int(opened["layer"]), int(opened["index"]))
+        why = sel.get("why") or {}
+        if "query" in why and "key" in why:
+            layer, head, q, k = self.layer, self.head, int(why["query"]), int(why["key"])
+            if f"{layer},{head},{q},{k}" not in self.whys and self._visible(layer, head, q, k):
+                self.explain(q, k)

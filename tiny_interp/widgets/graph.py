@@ -27,7 +27,7 @@ MAX_EDGES = 4000  # the strongest kept edges shown; keeps a 64-token page well u
 
 def graph_js() -> str:
     """The graph script after the shared helpers it draws with (common.js guards against a second load)."""
-    return lib_js() + _static("graph.js")
+    return lib_js() + _static("graph.js") + _static("qk_panel.js")
 
 
 def graph_css() -> str:

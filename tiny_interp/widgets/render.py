@@ -49,6 +49,7 @@ LIB_FILE = "common.js"
 VIEW_FILES = (
     LIB_FILE,
     "heads.js",
+    "qk_panel.js",
     "view_attention.js",
     "view_patterns.js",
     "view_scatter.js",

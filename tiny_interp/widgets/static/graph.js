@@ -300,6 +300,7 @@
     panel.appendChild(h("div", "ti-note", facts + (n.kind === "logit" ? "" : " \u00b7 influence " + fmt(n.inf, 4))));
     var page = (D.pages || {})[String(i)];
     if (page) featurePage(panel, page);
+    if (g.tinyInterpQK && D.qk && D.qk[String(i)]) g.tinyInterpQK.panel(panel, D.qk[String(i)]);
     edgeList(panel, D, idx.ins[i], 0, "Strongest inputs", select);
     edgeList(panel, D, idx.outs[i], 1, "Strongest outputs", select);
   }

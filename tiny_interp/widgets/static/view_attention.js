@@ -93,7 +93,7 @@
     var have = data.layers.map(function (x) { return x.layer; });
     function pick(v, d) { return v === undefined || v === null ? d : v; }
     var st = { layer: pick(init.layer, data.layer), head: pick(init.head, data.head), pin: pick(init.pin, pick(data.pin, null)),
-      mode: init.mode || data.mode || "dest", hover: null };
+      mode: init.mode || data.mode || "dest", hover: null, why: init.why || data.why_sel || null };
     if (have.indexOf(st.layer) < 0) st.layer = have[0];
     if (st.head >= H) st.head = 0;
     if (st.pin !== null && st.pin >= T) st.pin = null;
@@ -129,12 +129,12 @@
     var row = h("div", "ti-row"), left = h("div", "ti-col"), right = h("div", "ti-col ti-grow");
     var panelBox = h("div"), legendBox = h("div");
     var IDLE = "Hover a cell, an axis label or a token; click to pin a token (the pin stays while you change head or layer).";
-    var info = h("div", "ti-info ti-muted", IDLE);
+    var info = h("div", "ti-info ti-muted", IDLE), whyBox = h("div", "ti-why");
     var strip = tokenStrip(data.tokens, function (i) { hover(st.mode === "dest" ? { query: i } : { key: i }); },
       function (i) { pinTo(i); });
     strip.el.addEventListener("mouseleave", function () { hover(null); });
     left.appendChild(panelBox); left.appendChild(legendBox);
-    right.appendChild(info); right.appendChild(strip.el);
+    right.appendChild(info); right.appendChild(whyBox); right.appendChild(strip.el);
     if (tax) right.appendChild(tax.el);
     row.appendChild(left); row.appendChild(right); root.appendChild(row);
     var panel = null;
@@ -142,11 +142,35 @@
     function rgb() { return hueRGB(headHue(st.head, H)); }
     function row_(q) { var D = layerData(st.layer); return D ? sparseRow(D, st.head, T, k, q) : []; }
     function restOf(q) { var D = layerData(st.layer); return D && D.rest ? D.rest[st.head * T + q] / 255 : null; }
-    function report() { if (hooks.onSelect) hooks.onSelect({ layer: st.layer, head: st.head, pin: st.pin, mode: st.mode }); }
-    function pinTo(i, mode) {
+    function report(extra) {
+      if (hooks.onSelect) hooks.onSelect(Object.assign({ layer: st.layer, head: st.head, pin: st.pin, mode: st.mode, why: st.why }, extra || {}));
+    }
+    function strongest(q) {
+      var best = null;
+      row_(q).forEach(function (e) { if (best === null || e[1] > best[1]) best = e; });
+      return best ? best[0] : null;
+    }
+    /* the "why" panel: a pinned query's strongest key, or the clicked cell; computed by the kernel (live) or
+       saved in the report for the cells the author pinned */
+    function showWhy() {
+      clear(whyBox);
+      if (!st.why || !g.tinyInterpQK) return;
+      var id = st.layer + "," + st.head + "," + st.why.query + "," + st.why.key, d = (data.why || {})[id];
+      if (d) { g.tinyInterpQK.panel(whyBox, d, openLink); return; }
+      whyBox.appendChild(h("div", "ti-muted", hooks.live ? "Working out why this query attends to this key…" :
+        "Why: not worked out for this cell in this report (pin it in the notebook before exporting)."));
+    }
+    function openLink(link) {
+      if (link.kind === "head") select(link.layer, link.index, true);
+      else report({ open: link });
+    }
+    function pinTo(i, mode, cell) {
       if (mode && mode !== st.mode) st.mode = mode;
-      st.pin = st.pin === i ? null : i;
-      report(); focus();
+      st.pin = st.pin === i && !cell ? null : i;
+      if (cell && cell.key <= cell.query) st.why = { query: cell.query, key: cell.key };
+      else if (st.pin !== null && st.mode === "dest" && strongest(st.pin) !== null) st.why = { query: st.pin, key: strongest(st.pin) };
+      else st.why = null;
+      report(); focus(); showWhy();
     }
     function hover(x) { st.hover = x; focus(); }
     function weight(q, key) {  /* null: the key is not among the query's drawn top keys */
@@ -198,13 +222,13 @@
       });
       clear(panelBox); clear(legendBox);
       panel = headPanel(data.tokens, { T: T }, { hover: hover, pin: function (i, mode, cell) {
-        if (cell) pinTo(st.mode === "dest" ? cell.query : cell.key); else pinTo(i, mode);
+        if (cell) pinTo(st.mode === "dest" ? cell.query : cell.key, null, cell); else pinTo(i, mode);
       } });
       panel.draw({ row: row_, rest: D && D.rest ? restOf : null, rgb: rgb() });
       panelBox.appendChild(panel.el);
       legendBox.appendChild(legend(rgb(), "top " + k + " keys per query drawn; grey column: mass outside them"));
       if (tax) tax.mark(st.layer, st.head);
-      focus();
+      focus(); showWhy();
     }
     function select(layer, head, fromUser) {
       if (layerData(layer) === null) return;
