@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml Makefile
 
 venv: $(STAMP)
 
+# ARGS go to jupyter lab, e.g. make lab ARGS="--no-browser --port 8899" (headless)
 lab: $(STAMP)
-	$(VENV)/bin/tiny-interp lab
+	$(VENV)/bin/tiny-interp lab $(if $(ARGS),-- $(ARGS))
 
 # one environment with the peers: sae-lens 6.54.12 and circuit-tracer 0.5.0 beside tiny-interp, on TransformerLens 3
 # (the [peers] extra pins what resolves together); torch first, the same pinned CPU build

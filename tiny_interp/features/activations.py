@@ -9,7 +9,6 @@ by skipping ``c`` buffers of stories and ``j`` batches of the buffer, and sees e
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,14 +93,3 @@ def buffer_activations(
     g = torch.Generator().manual_seed(spec.seed * 1_000_003 + index)
     perm = torch.randperm(n, generator=g).to(spec.device)
     return {h: a.index_select(0, perm) for h, a in out.items()}
-
-
-def data_fingerprint(source: str | os.PathLike) -> dict[str, Any]:
-    """Name, size and mtime of a local source (a hub id stays as given): enough to notice a changed file."""
-    from pathlib import Path
-
-    path = Path(source)
-    if path.is_file():
-        st = path.stat()
-        return {"source": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
-    return {"source": str(source)}
