@@ -42,9 +42,10 @@ def layer_of(hook: str) -> int | None:
 def stop_layer(hooks: Sequence[str], n_layers: int) -> int | None:
     """The block after the deepest one read: the forward stops there (no later blocks, no unembedding)."""
     layers = [layer_of(h) for h in hooks]
-    if any(l is None for l in layers):
+    known = [l for l in layers if l is not None]
+    if len(known) < len(layers):
         return None
-    deepest = max(layers) + 1
+    deepest = max(known) + 1
     return deepest if deepest <= n_layers else None
 
 
