@@ -19,11 +19,9 @@ $(STAMP): pyproject.toml Makefile
 
 venv: $(STAMP)
 
+# ARGS go to jupyter lab, e.g. make lab ARGS="--no-browser --port 8899" (headless)
 lab: $(STAMP)
-	$(VENV)/bin/tiny-interp lab
-
-test: $(STAMP)
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q tests
+	$(VENV)/bin/tiny-interp lab $(if $(ARGS),-- $(ARGS))
 
 # one environment with the peers: sae-lens 6.54.12 and circuit-tracer 0.5.0 beside tiny-interp, on TransformerLens 3
 # (the [peers] extra pins what resolves together); torch first, the same pinned CPU build
@@ -40,6 +38,11 @@ $(PEERS_VENV)/.installed: pyproject.toml
 # the interop tests; CI=true turns a missing peer into a failure instead of a skip
 PEERS_TESTS := tests/test_saelens_compat.py tests/test_graphs_interop.py $(wildcard tests/test_peers_*.py)
 test-peers: $(PEERS_VENV)/.installed
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PEERS_PY) -m pytest -q $(PEERS_TESTS)
+
+# the suite in .venv, then the interop tests in the peers' environment (.peers-venv, built on first use)
+test: $(STAMP) $(PEERS_VENV)/.installed
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q tests $(addprefix --ignore=,$(PEERS_TESTS))
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PEERS_PY) -m pytest -q $(PEERS_TESTS)
 
 # the docs site (mkdocs.yml, docs/): `make docs` serves it on http://127.0.0.1:8000 with live reload,

@@ -31,6 +31,7 @@ def test_notebooks_are_clean_and_parameterised():
         "08_features",
         "09_autointerp",
         "10_attribution_graphs",
+        "11_attention_why",
     ]
     for name in names:
         nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)

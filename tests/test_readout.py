@@ -83,16 +83,26 @@ def test_graph_pages_and_feature_atlas_agree_for_every_shipped_transcoder_featur
     assert atlas is not None and neo.saes
     pos, neg = np.asarray(atlas.a["logit_pos_ids"]), np.asarray(atlas.a["logit_neg_ids"])
     pieces = [neo.tokenizer.decode([i]) for i in range(neo.cfg.vocab_size)]
-    row, disagree = 0, []
+    row, disagree, silent = 0, [], 0
     for sae in neo.saes:
         for f in range(sae.cfg.d_sae):
+            if not sae.W_dec[f].any():  # a latent that never fired in calibration writes nothing: every token ties
+                silent, row = silent + 1, row + 1
+                continue
             page = decoder_logits(neo.module, sae, f, neo.tokenizer)
-            if [t for t, _ in page["up"]] != [pieces[i] for i in pos[row, :5]] or [t for t, _ in page["down"]] != [
-                pieces[i] for i in neg[row, :5]
-            ]:
-                disagree.append((sae.cfg.hook_name, f))
+            scores = neo.readout.directions(sae.W_dec[f])
+            for side, stored, sign in (("up", pos[row, :5], 1), ("down", neg[row, :5], -1)):
+                if [t for t, _ in page[side]] == [pieces[i] for i in stored]:
+                    continue
+                # tokens may differ only where two scores tie to float precision (batched vs one-row products)
+                if not torch.allclose(
+                    sign * scores[torch.from_numpy(stored).long()],
+                    torch.tensor([sign * v for _, v in page[side]]),
+                    atol=1e-3,
+                ):
+                    disagree.append((sae.cfg.hook_name, f, side))
             row += 1
-    assert row == pos.shape[0] == 8 * 1024
+    assert row == pos.shape[0] == 8 * 1024 and silent < row // 4
     assert disagree == [], f"{len(disagree)} features disagree, e.g. {disagree[:3]}"
 
 

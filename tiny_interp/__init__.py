@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import importlib
 
+from . import quiet
+
 __version__ = "0.1.0"
+quiet.install()  # before any model loads: third-party noise stays out of cells and reports
 
 # public name -> the module that defines it (a name that differs there is written "module:name")
 _EXPORTS: dict[str, str] = {

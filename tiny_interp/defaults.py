@@ -28,11 +28,10 @@ def default_model_dir() -> Path | None:
 
 
 def default_neuron_model() -> Path | None:
-    """The paper read its neurons in the 1M model: the shipped ts-1M-neo (same shape), else the default model."""
+    """The paper read its neurons in the 1M model: the shipped ts-1M-neo (same shape) wherever a notebook runs (lab,
+    report, terminal; $TINY_INTERP_MODEL does not change it), else the default model."""
     shipped = SHIPPED_MODELS / "ts-1M-neo"
-    if not os.environ.get(MODEL_ENV) and (shipped / "model.safetensors").exists():
-        return shipped
-    return default_model_dir()
+    return shipped if (shipped / "model.safetensors").exists() else default_model_dir()
 
 
 def default_dynamics_run() -> Path:

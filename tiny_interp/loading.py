@@ -43,7 +43,7 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
 
     if not path.exists() and official_repo(str(name_or_path)) is not None:
         return official_model_dir(str(name_or_path))
-    if path.exists() or not looks_like_hub_id(str(name_or_path)):
+    if path.exists() or not looks_like_hub_id(str(name_or_path)) or _repo_folder(path):
         from .model.checkpoint import check_model_dir
 
         return check_model_dir(path)
@@ -61,6 +61,13 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
         f"Download it once while online (`huggingface-cli download {repo_id}`) or pass a local model directory.",
     )
     return Path(snapshot_download(repo_id, allow_patterns=patterns))
+
+
+def _repo_folder(path: Path) -> bool:
+    """``trained_models/x`` or ``runs/x`` given from another folder: a missing local path, not a hub id."""
+    from .defaults import REPO_ROOT
+
+    return path.parts[0] in ("trained_models", "runs") or (REPO_ROOT / path).exists()
 
 
 def load_hf_model(

@@ -1,4 +1,4 @@
-"""tiny-interp lab: the main job: JupyterLab on the quickstart notebook with the default model."""
+"""tiny-interp lab: the main job: JupyterLab on the quickstart notebook."""
 
 from __future__ import annotations
 
@@ -6,66 +6,47 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "lab",
-        help="open JupyterLab on the quickstart notebook with the default model",
-        description="Open JupyterLab on the quickstart notebook. The lab works on copies of notebooks/ in --workdir "
-        "(made once, never overwritten: your edits, outputs and views stay there, and notebooks/ stays clean); its "
-        "kernels start at the repository root, so paths mean what they mean in a terminal there. The notebooks use "
-        "$TINY_INTERP_MODEL, set here to --model or the shipped default model; if no model is shipped yet, a small "
-        "one is trained first. Extra arguments after -- go to jupyter lab (e.g. -- --no-browser --port 8899).",
+        help="open JupyterLab on the quickstart notebook",
+        description="Open JupyterLab on the quickstart notebook. The lab works on copies of the notebooks in "
+        "--workdir (made once, never overwritten: your edits, outputs and views stay there, and the originals stay "
+        "clean), with its own JupyterLab workspace and settings there (your global ones are left alone). In a "
+        "checkout its kernels start at the repository root, so paths mean what they mean in a terminal there; from "
+        "an installed wheel they start in --workdir. Each notebook opens its own documented default model, as in a "
+        "report; --model makes the notebooks that take $TINY_INTERP_MODEL open that one. Extra arguments after -- "
+        "go to jupyter lab (e.g. -- --no-browser --port 8899).",
     )
-    p.add_argument("--model", default=None, help="model directory or hub id to open (default: the shipped default)")
-    p.add_argument("--train-steps", type=int, default=600, help="steps for the fallback model when none is shipped")
+    p.add_argument("--model", default=None, help="model directory or hub id the notebooks open by default")
     p.add_argument(
-        "--notebooks", default=None, help="folder of notebooks to copy (default: the repository's notebooks/)"
+        "--notebooks", default=None, help="folder of notebooks to copy (default: the checkout's or the wheel's)"
     )
-    p.add_argument("--workdir", default=None, help="folder the lab works in (default: runs/lab in the repository)")
+    p.add_argument(
+        "--workdir",
+        default=None,
+        help="folder the lab works in (default: runs/lab in a checkout, else ./tiny-interp-lab)",
+    )
     p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="arguments passed on to jupyter lab")
     p.set_defaults(run=run)
 
 
-def ensure_default_model(train_steps: int) -> str:
-    from ..defaults import FALLBACK_MODEL, SHARED_TRAIN, SHARED_VALID, default_model_dir
+def checked_model(given: str | None) -> str | None:
+    """The model named by --model (checked before any server starts: a wrong one is one line, not a dead lab); without
+    one, a one-line instruction when no default model exists (never a silent training or download)."""
+    from ..defaults import default_model_dir
+    from ..errors import ConfigError
 
-    found = default_model_dir()
-    if found is not None:
-        return str(found)
-    from ..cli import main as cli_main
-
-    data = str(SHARED_TRAIN) if SHARED_TRAIN.exists() else "roneneldan/TinyStories"
-    val = str(SHARED_VALID) if SHARED_VALID.exists() else None
-    print(f"no shipped model yet: training a small 1M model on {data} into {FALLBACK_MODEL} ...", file=sys.stderr)
-    from ..train.argv import train_argv
-    from ..train.config import DataConfig, TrainConfig
-    from ..train.state import has_state
-
-    cfg = TrainConfig(
-        preset="1M",
-        max_steps=train_steps,
-        batch_size=16,
-        seq_len=256,
-        warmup_steps=50,
-        lr=2e-3,
-        eval_every=200,
-        save_every=200,
-    )
-    stories = DataConfig(data=data, val_data=val, max_stories=6000)
-    # a stopped fallback run continues; a finished or foreign folder is the train command's to refuse
-    argv = train_argv(cfg, stories, FALLBACK_MODEL, resume=has_state(FALLBACK_MODEL))
-    code = cli_main(argv)
-    if code:
-        raise SystemExit(code)
-    return str(FALLBACK_MODEL)
-
-
-def checked_model(given: str | None, train_steps: int) -> str:
-    """The model the lab opens, checked before any server starts (a wrong --model is one line, not a dead lab)."""
     if not given:
-        return ensure_default_model(train_steps)
+        if default_model_dir() is None:
+            raise ConfigError(
+                "no default model here (an installed wheel ships none): pass --model DIR or a hub id, e.g. "
+                "tiny-interp lab --model roneneldan/TinyStories-1M"
+            )
+        return None
     from ..loading import resolve_model_dir
     from ..workbench.paths import model_arg
 
@@ -76,10 +57,14 @@ def checked_model(given: str | None, train_steps: int) -> str:
 
 def jupyter_command(root: "os.PathLike[str]", quickstart: "os.PathLike[str]", extra: list[str]) -> list[str]:
     from importlib import resources
-    from pathlib import Path
+
+    from ..workbench.lab_setup import in_checkout, lab_state_args
 
     url = "/lab/tree/" + Path(quickstart).relative_to(root).as_posix()
     settings = resources.files("tiny_interp.workbench").joinpath("lab_settings")
+    # kernels start at the repository root in a checkout (paths as in a terminal there and in the README); from a
+    # wheel, JupyterLab's own choice, the notebook's folder: the user's working folder
+    kernels = ["--ServerApp.kernel_manager_class=tiny_interp.workbench.lab_kernels.RepoRootKernelManager"]
     return [
         sys.executable,
         "-m",
@@ -88,8 +73,10 @@ def jupyter_command(root: "os.PathLike[str]", quickstart: "os.PathLike[str]", ex
         # the printed URL and the opened page are the quickstart, not the launcher
         f"--ServerApp.default_url={url}",
         f"--LabApp.default_url={url}",
-        # kernels start at the repository root (paths as in a terminal there and in the README)
-        "--ServerApp.kernel_manager_class=tiny_interp.workbench.lab_kernels.RepoRootKernelManager",
+        *(kernels if in_checkout() else []),
+        *lab_state_args(Path(quickstart).parent),
+        # a save after a kernel restart keeps each view as its static twin (the widget state is gone by then)
+        "--ContentsManager.pre_save_hook=tiny_interp.workbench.lab_views.keep_views_on_save",
         # our overrides: no news feed (nor the prompt about it), no update check, widget state saved
         f"--LabApp.app_settings_dir={settings}",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
@@ -99,26 +86,19 @@ def jupyter_command(root: "os.PathLike[str]", quickstart: "os.PathLike[str]", ex
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..defaults import MODEL_ENV, REPO_ROOT
-    from ..errors import TinyInterpError
-    from ..report.execute import kernel_env
     from ..workbench.lab_copy import copy_notebooks
+    from ..workbench.lab_setup import QUICKSTART, default_workdir, in_checkout, lab_environment, notebook_source
 
-    source = Path(args.notebooks).resolve() if args.notebooks else REPO_ROOT / "notebooks"
-    if not (source / "00_quickstart.ipynb").exists():
-        raise TinyInterpError(f"no 00_quickstart.ipynb in {source}")
-    model = checked_model(args.model, args.train_steps)
-    work = Path(args.workdir).resolve() if args.workdir else REPO_ROOT / "runs" / "lab"
+    source = notebook_source(args.notebooks)
+    model = checked_model(args.model)
+    work = Path(args.workdir).resolve() if args.workdir else default_workdir()
     for note in copy_notebooks(source, work):
         print(note, file=sys.stderr)
-    root = REPO_ROOT if work.is_relative_to(REPO_ROOT) else work
-    # kernel_env: offline unless told otherwise, PYTHONPATH absolute; the venv's bin on PATH for the lab's terminals
-    env = {**kernel_env(), MODEL_ENV: model}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    root = REPO_ROOT if in_checkout() and work.is_relative_to(REPO_ROOT) else work
     extra = [a for a in args.jupyter_args if a != "--"]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         extra.append("--allow-root")  # containers often run as root; jupyter refuses that without the flag
-    print(f"opening JupyterLab on {work / '00_quickstart.ipynb'} with {MODEL_ENV}={model}", file=sys.stderr)
-    return subprocess.call(jupyter_command(root, work / "00_quickstart.ipynb", extra), env=env)
+    told = f" with {MODEL_ENV}={model}" if model else " (each notebook on its own default model)"
+    print(f"opening JupyterLab on {work / QUICKSTART}{told}", file=sys.stderr)
+    return subprocess.call(jupyter_command(root, work / QUICKSTART, extra), env=lab_environment(model))

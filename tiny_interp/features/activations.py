@@ -9,7 +9,6 @@ by skipping ``c`` buffers of stories and ``j`` batches of the buffer, and sees e
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,9 +42,10 @@ def layer_of(hook: str) -> int | None:
 def stop_layer(hooks: Sequence[str], n_layers: int) -> int | None:
     """The block after the deepest one read: the forward stops there (no later blocks, no unembedding)."""
     layers = [layer_of(h) for h in hooks]
-    if any(l is None for l in layers):
+    known = [l for l in layers if l is not None]
+    if len(known) < len(layers):
         return None
-    deepest = max(layers) + 1
+    deepest = max(known) + 1
     return deepest if deepest <= n_layers else None
 
 
@@ -94,14 +94,3 @@ def buffer_activations(
     g = torch.Generator().manual_seed(spec.seed * 1_000_003 + index)
     perm = torch.randperm(n, generator=g).to(spec.device)
     return {h: a.index_select(0, perm) for h, a in out.items()}
-
-
-def data_fingerprint(source: str | os.PathLike) -> dict[str, Any]:
-    """Name, size and mtime of a local source (a hub id stays as given): enough to notice a changed file."""
-    from pathlib import Path
-
-    path = Path(source)
-    if path.is_file():
-        st = path.stat()
-        return {"source": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
-    return {"source": str(source)}

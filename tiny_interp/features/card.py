@@ -45,10 +45,13 @@ def model_dir_for(directory: Path, model: str | os.PathLike | None = None) -> Pa
     for up in (directory.parent, directory.parent.parent, directory.parent.parent.parent):
         if up.name and (up / "config.json").is_file() and (up / "model.safetensors").is_file():
             return up
-    recorded = _json(dictionary_dirs(directory)[0] / TRAIN_RECORD).get("model_dir")
+    first = dictionary_dirs(directory)[0]
+    recorded = _json(first / TRAIN_RECORD).get("model_dir")
     if not recorded:
         raise CheckpointError(f"{directory}: cannot tell which model it belongs to; pass --model")
-    return resolve_model_dir(recorded)
+    # recorded relative to the dictionary (older records: as given on the command line)
+    beside = first / recorded
+    return resolve_model_dir(beside if beside.is_dir() else recorded)
 
 
 def load_dictionaries(directory: str | os.PathLike, device: str = "cpu") -> list[SAE]:

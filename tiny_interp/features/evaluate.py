@@ -93,6 +93,7 @@ def _batch(model: Any, saes: Sequence[SAE], ids: Tensor, valid: Tensor, sums: _S
     logits, cache = run_with_cache(
         model, ids, names=sorted({s.cfg.hook_name for s in saes} | {s.cfg.out_hook for s in saes})
     )
+    assert logits is not None  # no stop_at_layer: the forward runs to the logits
     ce, clean_logp = _token_losses(logits, ids, valid)
     sums.add(sums.ce, "clean", float(ce.sum()))
     mask = valid.flatten()

@@ -28,6 +28,7 @@ from ..interp.atlas import Atlas, AtlasConfig, UnitBlock, Units, build_atlas
 from ..interp.atlas.build import OUTPUT_KIND
 from ..interp.atlas.fileformat import is_earlier_atlas
 from ..model.readout import readout_of
+from ..provenance import dictionaries_fingerprint, relative_path
 from .activations import layer_of
 from .card import dictionary_dirs, load_dictionaries, model_dir_for
 from .sae import SAE
@@ -88,7 +89,7 @@ def _logit_arrays(job: Any, texts: list[str]) -> tuple[dict[str, np.ndarray], di
         "logit_neg_values.npy": torch.cat(neg_vals).half().numpy(),
     }
     names = [d.name for d in dictionary_dirs(run_dir)]
-    return arrays, {"dictionaries": names, "run_dir": str(Path(run_dir).resolve())}
+    return arrays, {"dictionaries": names, "run_dir": relative_path(run_dir, job.out)}
 
 
 def build_feature_atlas(
@@ -132,6 +133,10 @@ def build_feature_atlas(
             progress=progress,
             units_factory="tiny_interp.features.feature_atlas:feature_units",
             units_args=(str(run_dir),),
+            # the dictionaries' weights decide reuse, not where the run directory happens to be
+            units_identity=(dictionaries_fingerprint(dirs),),
+            # a shipped model's own atlas of the same dictionaries, stories and settings is opened, not rebuilt
+            reuse=run_dir / ATLAS_DIR,
             extra=_logit_arrays,
             **overrides,
         )

@@ -66,7 +66,7 @@ def select_topk(
     only (a dead latent's column of the block, not a masked copy of all of it). Values keep the product's dtype
     (bfloat16 under autocast)."""
     aux = dead is not None and k_aux > 0
-    if aux:
+    if dead is not None and aux:
         W_dead, b_dead = W_enc.index_select(1, dead), b_enc.index_select(0, dead)
     main, extra = [], []
     for start in range(0, x_in.shape[0], _ROWS_PER_BLOCK):
@@ -75,7 +75,7 @@ def select_topk(
         if aux:
             extra.append(torch.addmm(b_dead, rows, W_dead).topk(k_aux, dim=-1))
     vals, idx = torch.cat([t.values for t in main]), torch.cat([t.indices for t in main])
-    if not aux:
+    if dead is None or not aux:
         return Selection(vals, idx)
     aux_pos = torch.cat([t.indices for t in extra])
     return Selection(vals, idx, torch.cat([t.values for t in extra]), dead[aux_pos])
@@ -148,7 +148,7 @@ def topk_loss(sae: SAE, cfg: SAETrainConfig, x: Tensor, y: Tensor, dead: Tensor)
 def _aux_recon(sae: SAE, x_in: Tensor, dead_ids: Int[Tensor, " n_dead"], sel: Selection) -> Float[Tensor, "b d"]:
     """The dead latents' model of the residual: the selected ``aux_k`` of them, or, when there are no more dead
     latents than that, all of them as a small dense dictionary (cheaper than gathering ``n_dead`` rows per token)."""
-    if sel.aux_idx is not None:
+    if sel.aux_idx is not None and sel.aux_vals is not None:
         return _gather_decode(sae, sel.aux_idx, _sparse_codes(sae, x_in, sel.aux_vals, sel.aux_idx), bias=False)
     codes = torch.addmm(sae.b_enc[dead_ids], x_in, sae.W_enc[:, dead_ids]).relu()
     return codes @ sae.W_dec[dead_ids]
@@ -169,6 +169,8 @@ def dense_loss(sae: SAE, cfg: SAETrainConfig, x: Tensor, y: Tensor, state: dict[
             smallest = flat[keep].min()
             state["threshold"] = 0.99 * state.get("threshold", smallest) + 0.01 * smallest
     elif arch == "jumprelu":
+        if sae.threshold is None:
+            raise ValueError("a JumpReLU dictionary has a threshold parameter; this one was built without it")
         theta = sae.threshold.clamp(min=1e-4)
         gate = _Step.apply(pre, theta, cfg.jump_bandwidth)
         f = pre * gate  # the threshold learns from the reconstruction through the gate's straight-through gradient

@@ -22,7 +22,8 @@ from torch import Tensor
 from ..atomic import write_bytes_atomic, write_json_atomic
 from ..errors import ConfigError
 from ..model.handle import Model
-from .activations import StreamSpec, buffer_activations, data_fingerprint, story_buffers
+from ..provenance import content_identity, model_fingerprint, portable_source, relative_path
+from .activations import StreamSpec, buffer_activations, story_buffers
 from .config import SAETrainConfig, dictionary_specs
 from .objective import StepOutput, dense_loss, topk_loss
 from .run_dir import (
@@ -177,8 +178,9 @@ class Trainer:
         self.specs = specs
         identity = {
             "config": self.cfg.identity(),
-            "data": data_fingerprint(self.data),
-            "model": str(self.model_dir.resolve()),
+            # content fingerprints, not paths: a cloned or moved run resumes and its record stays the same
+            "data": content_identity(self.data),
+            "model": model_fingerprint(self.model_dir),
         }
         self.identity = json.loads(json.dumps(identity))  # as a saved state reads it back (tuples as lists)
         if self.cfg.threads and self.cfg.device == "cpu":
@@ -371,14 +373,15 @@ class Trainer:
                 (self.out / name).unlink(
                     missing_ok=True
                 )  # our earlier run's files; dictionaries are replaced at the end
-        write_json_atomic(self.out / MARKER, {"kind": RUN_KIND, **self._run_record()})
+        write_json_atomic(self.out / MARKER, {"kind": RUN_KIND, **self._run_record(self.out)})
 
-    def _run_record(self) -> dict[str, Any]:
+    def _run_record(self, folder: Path) -> dict[str, Any]:
+        """What a run's record says, with paths relative to ``folder``, the one holding the record."""
         return {
             "config": self.cfg.to_dict(),
             "identity": self.identity,
-            "model_dir": str(self.model_dir),
-            "data": self.data,
+            "model_dir": relative_path(self.model_dir, folder),
+            "data": portable_source(self.data, folder),
             "dictionaries": [name for name, _, _ in self.specs],
         }
 
@@ -410,7 +413,7 @@ class Trainer:
             write_json_atomic(
                 directory / "train_config.json",
                 {
-                    **self._run_record(),
+                    **self._run_record(directory),
                     "hook_in": d.hook_in,
                     "hook_out": d.hook_out,
                     "steps": self.step_i,

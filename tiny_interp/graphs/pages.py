@@ -47,14 +47,15 @@ def feature_pages(
         act = float(graph.activations[n])
         sets += [[FeatureEdit(layer, feat, 0.0, pos)], [FeatureEdit(layer, feat, 2 * act, pos)]]
     new = intervene_each(model, transcoders, ids, sets)
+    target = graph.logit_ids[:1]  # the traced output (the first logit node) keeps its row however unlikely it is
     pages = {}
     for j, n in enumerate(nodes):
         layer, _, feat = (int(v) for v in graph.features[n])
         page = {
             "logits": decoder_logits(model, transcoders[layer], feat, tokenizer),
             "interventions": {
-                "ablate": next_token_table(old, new[2 * j], tokenizer),
-                "double": next_token_table(old, new[2 * j + 1], tokenizer),
+                "ablate": next_token_table(old, new[2 * j], tokenizer, also=target),
+                "double": next_token_table(old, new[2 * j + 1], tokenizer, also=target),
             },
         }
         page.update(info(layer, feat) if info is not None else {})

@@ -51,7 +51,7 @@ class AblationCheck:
 def _measured(
     model: Any, tcs: Sequence[SAE], ids: Tensor, graph: AttributionGraph, nodes: Sequence[int], token: int, base: float
 ) -> float:
-    edits = [ablate(*(int(v) for v in graph.features[n][[0, 2]]), pos=int(graph.features[n][1])) for n in nodes]
+    edits = [ablate(int(graph.features[n][0]), int(graph.features[n][2]), pos=int(graph.features[n][1])) for n in nodes]
     return base - float(intervene(model, tcs, ids, edits)[-1, token])
 
 

@@ -186,6 +186,7 @@ def _loss_and_neurons(
         for start in range(0, len(rows), cfg.batch_size):
             ids, valid = pad_rows(rows[start : start + cfg.batch_size], pad_id=0)
             logits, cache = run_with_cache(net, ids, names=names)
+            assert logits is not None  # no stop_at_layer: the forward runs to the logits
             target_ok = valid[:, 1:]
             lp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:, None])[..., 0]
             nll -= float(lp[target_ok].sum())

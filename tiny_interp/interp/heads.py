@@ -192,9 +192,9 @@ class _Accumulator:
 
     def result(self) -> dict[str, np.ndarray]:
         div = lambda x, n: (x / n).numpy() if n else np.full(tuple(x.shape), np.nan)  # noqa: E731
-        out = {
+        out: dict[str, np.ndarray] = {
             "offsets": div(self.offsets, self.late_n),
-            "uniform_key_share": np.float64(self.late_inv_visible / self.late_n if self.late_n else np.nan),
+            "uniform_key_share": np.asarray(self.late_inv_visible / self.late_n if self.late_n else np.nan),
             "sink": div(self.sink, self.late_n),
             "entropy": div(self.entropy, self.ent_n),
             "duplicate_token": div(self.dup, self.dup_n),

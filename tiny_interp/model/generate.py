@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -61,6 +61,7 @@ def generate_ids(
     with threads_for(B * longest * cfg.d_model, device):
         logits = model(ids, cache=cache, key_valid=key_valid)[:, -1]
     compiled = compile_wanted(model, B, budget, compile)
+    step_fn: Callable[[torch.Tensor], torch.Tensor]
     if compiled:
         step_fn = CompiledDecoder(model, cache, key_valid).step
     elif Decoder.usable(model):

@@ -125,7 +125,7 @@ def to_hf_config(cfg: ModelConfig) -> Any:
         head_dim=cfg.d_head,
         max_position_embeddings=cfg.n_ctx,
         rms_norm_eps=cfg.norm_eps,
-        rope_theta=cfg.rope_theta,
+        rope_theta=cfg.rope_theta,  # type: ignore[call-arg]  # transformers 5 reads it from **kwargs
         tie_word_embeddings=cfg.tie_embeddings,
         attention_dropout=cfg.attn_dropout,
         hidden_act="silu",
@@ -156,7 +156,7 @@ def check_hf_config(hf: Any, source: str = "config.json") -> None:
         raise CheckpointError(
             f"{source} holds a JSON {type(hf).__name__}, not an object; restore the model's config.json"
         )
-    for key in _REQUIRED.get(hf.get("model_type"), ()):
+    for key in _REQUIRED.get(str(hf.get("model_type")), ()):
         value = hf.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise CheckpointError(

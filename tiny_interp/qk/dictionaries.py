@@ -12,14 +12,14 @@ from pathlib import Path
 from ..errors import CheckpointError
 from ..features.sae import CFG_FILE, SAE, load_sae
 from ..graphs.frozen import DTYPE
-from ..graphs.transcoders import dictionary_configs, transcoder_layer
+from ..graphs.transcoders import dictionary_configs, is_transcoder_cfg, transcoder_layer
 
 _MLP_OUT = re.compile(r"^blocks\.(\d+)\.hook_mlp_out$")
 
 
 def dictionary_layer(cfg: dict, where: Path) -> int | None:
     """The layer whose MLP output this dictionary splits; None for a dictionary of another point."""
-    if cfg.get("architecture") == "transcoder":
+    if is_transcoder_cfg(cfg):
         return transcoder_layer(cfg, where)
     hook = cfg.get("hook_name") or (cfg.get("metadata") or {}).get("hook_name") or ""
     match = _MLP_OUT.match(hook)
@@ -38,10 +38,10 @@ def dictionary_dirs(directory: str | os.PathLike, n_layers: int) -> dict[int, Pa
             continue
         if layer >= n_layers:
             raise CheckpointError(f"{sub} splits layer {layer}'s MLP, but the model has {n_layers} layers")
-        if layer in found and (cfg.get("architecture") == "transcoder") == _is_transcoder(found[layer]):
+        if layer in found and is_transcoder_cfg(cfg) == _is_transcoder(found[layer]):
             raise CheckpointError(f"{found[layer]} and {sub} both split layer {layer}'s MLP; keep one")
         # a transcoder is preferred over an SAE of the same output: it also explains where the output came from
-        if layer not in found or cfg.get("architecture") == "transcoder":
+        if layer not in found or is_transcoder_cfg(cfg):
             found[layer] = sub
     if not found:
         raise CheckpointError(f"{directory} holds no transcoder or hook_mlp_out SAE (no cfg.json naming one)")
@@ -49,7 +49,7 @@ def dictionary_dirs(directory: str | os.PathLike, n_layers: int) -> dict[int, Pa
 
 
 def _is_transcoder(sub: Path) -> bool:
-    return json.loads((sub / CFG_FILE).read_text(encoding="utf-8")).get("architecture") == "transcoder"
+    return is_transcoder_cfg(json.loads((sub / CFG_FILE).read_text(encoding="utf-8")))
 
 
 def load_dictionaries(

@@ -89,7 +89,7 @@ def _mlp_parts(
     dense = [sae.b_dec.detach().expand_as(out), out - recon]
     keys: list[PartKey] = [("dict_bias", l, -1), ("error", l, -1)]
     if sae.W_skip is not None:
-        dense.append(x @ sae.W_skip)
+        dense.append(x @ sae.W_skip.T)  # SAELens' orientation: [d_out, d_in]
         keys.append(("skip", l, -1))
     pos, feat = acts.nonzero(as_tuple=True)
     a = acts[pos, feat]

@@ -16,10 +16,15 @@ RUN_MIME = "application/vnd.tiny-interp.run+json"
 
 
 def note_run(**facts: Any) -> None:
-    """Record facts about this run (``model``, ``data``, ...) for the report header; shows them as one line."""
+    """Record facts about this run (``model``, ``data``, ...) for the report header; shows them as one line. Paths
+    of this machine are recorded from the repository root (``trained_models/ts-1L``, ``../shared/...``), as the
+    README and the notebooks' parameters write them: the line and the header hold no absolute path."""
     from IPython.display import display
 
-    clean = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in facts.items() if v is not None}
+    from ..defaults import REPO_ROOT
+    from ..provenance import portable_value
+
+    clean = {k: portable_value(v, REPO_ROOT) for k, v in facts.items() if v is not None}
     text = "; ".join(f"{k}: {v}" for k, v in clean.items())
     display({RUN_MIME: clean, "text/plain": text}, raw=True)
 
@@ -59,12 +64,16 @@ def _guess(params: dict[str, Any], words: tuple[str, ...]) -> Any:
     return None
 
 
-def run_metadata(notebook: Path, params: dict[str, Any], executed: Any, seconds: float) -> dict[str, Any]:
+def run_metadata(
+    notebook: Path, params: dict[str, Any], executed: Any, seconds: float, start: Path | None = None
+) -> dict[str, Any]:
+    """The report header's facts; with ``start`` (the report's folder), paths of this machine are shown relative
+    to it, so a published report carries no absolute path."""
     from .. import __version__
 
     facts = noted_facts(executed)
     package_dir = Path(__file__).resolve().parents[1]
-    return {
+    meta = {
         "notebook": str(notebook),
         "model": facts.pop("model", None) or _guess(params, ("MODEL", "RUN")),
         "data": facts.pop("data", None) or _guess(params, ("DATA", "STORIES")),
@@ -75,3 +84,19 @@ def run_metadata(notebook: Path, params: dict[str, Any], executed: Any, seconds:
         "execution_seconds": round(seconds, 1),
         **{k: v for k, v in facts.items()},
     }
+    return meta if start is None else _portable(meta, start)
+
+
+def _portable(meta: dict[str, Any], start: Path) -> dict[str, Any]:
+    """Paths inside the repository as from its root (``trained_models/ts-1L``, as the README writes them), other
+    paths of this machine as from the report's folder."""
+    from ..defaults import REPO_ROOT
+    from ..provenance import portable_value
+
+    def show(v: Any) -> Any:
+        inside = isinstance(v, (str, os.PathLike)) and Path(v).is_absolute() and Path(v).is_relative_to(REPO_ROOT)
+        return portable_value(v, REPO_ROOT if inside else start)
+
+    out = {k: show(v) for k, v in meta.items()}
+    out["parameters"] = {k: show(v) for k, v in meta["parameters"].items()}
+    return out

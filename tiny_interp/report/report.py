@@ -51,7 +51,7 @@ def build_report(
         _write_owned(log, e.detail or str(e))
         raise NotebookError(f"{e}; full traceback in {log}", e.notebook, e.detail) from None
     _write_owned(executed_copy, nbformat.writes(executed))
-    meta = run_metadata(notebook, params, executed, seconds)
+    meta = run_metadata(notebook, params, executed, seconds, start=Path(out).resolve().parent)
     page = render_html(executed, meta, notebook_title(executed, notebook.stem))
     _write_owned(out, page, legacy=_is_earlier_report)
     return meta

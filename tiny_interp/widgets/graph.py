@@ -166,5 +166,6 @@ class GraphView(anywidget.AnyWidget):
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
         out = bundle[0] if isinstance(bundle, tuple) else bundle
-        out["text/html"] = graph_html(self._raw)
+        if out is not None:  # None: ipywidgets shows no view here, so there is nothing to twin
+            out["text/html"] = graph_html(self._raw)
         return bundle

@@ -43,7 +43,7 @@ def pick_model(given: Any, default: Callable[[], Path | None], what: str = "mode
         return model_arg(given)
     found = default()
     if found is None:
-        raise ConfigError(f"no {what}: set MODEL, or run `make lab` once (it trains the default model)")
+        raise ConfigError(f"no {what}: set MODEL to a model directory or hub id (no shipped trained_models/ here)")
     return str(found)
 
 

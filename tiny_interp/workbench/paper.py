@@ -82,9 +82,7 @@ def class_neurons(atlas: Any, n: int = 5) -> Any:
 
 
 def neuron_model() -> Any:
-    """The paper read its neurons in its 1M model: the shipped ts-1M-neo (same shape) wherever the notebook runs
-    (lab, report, terminal), else the workbench default model."""
-    from ..defaults import SHIPPED_MODELS, default_model_dir
+    """The model the neuron notebooks open by default (``defaults.default_neuron_model``)."""
+    from ..defaults import default_neuron_model
 
-    shipped = SHIPPED_MODELS / "ts-1M-neo"
-    return shipped if (shipped / "model.safetensors").exists() else default_model_dir()
+    return default_neuron_model()

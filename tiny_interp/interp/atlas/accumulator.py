@@ -89,16 +89,15 @@ class AtlasState:
         lo, hi = acts.amin(0), acts.amax(0)
         self.max[sl], self.min[sl] = torch.maximum(self.max[sl], hi), torch.minimum(self.min[sl], lo)
         self.n_active[sl] += (acts > cfg.active_threshold).sum(0, dtype=torch.int32)
+        edge_lo, edge_hi = self.hist_edges()
         if first_batch:
-            if self.hist_lo is None:
-                self.hist_lo, self.hist_hi = torch.zeros(self.N), torch.zeros(self.N)
             # bin edges fixed from the first batch, widened so later batches rarely overflow (overflow has its bins)
             span = (hi - lo).clamp(min=1e-6)
-            self.hist_lo[sl], self.hist_hi[sl] = lo - 0.25 * span, hi + 0.5 * span
+            edge_lo[sl], edge_hi[sl] = lo - 0.25 * span, hi + 0.5 * span
         # the histogram samples every hist_stride-th token: its shape, not its total, is what it is for
         sample = acts[:: cfg.hist_stride]
         nb = cfg.n_bins
-        lo_l, hi_l = self.hist_lo[sl], self.hist_hi[sl]
+        lo_l, hi_l = edge_lo[sl], edge_hi[sl]
         # bin + neuron offset in float (exact below 2^24) so only one integer conversion is needed
         b = ((sample - lo_l) * (nb / (hi_l - lo_l))).floor_().clamp_(-1, nb).add_(self._hist_offset).long()
         self.hist[sl] += torch.bincount(b.flatten(), minlength=self.d * (nb + 2)).view(self.d, nb + 2)
@@ -197,7 +196,7 @@ class AtlasState:
         for name in ("sum", "sumsq", "n_active", "hist", "token_sum", "token_count"):
             getattr(self, name).add_(getattr(other, name))
         self.max, self.min = torch.maximum(self.max, other.max), torch.minimum(self.min, other.min)
-        if self.quantiles is not None:
+        if self.quantiles is not None and other.quantiles is not None:  # states of one config: both or neither
             self.quantiles.merge(other.quantiles)
         self.count += other.count
         self.batches_done += other.batches_done
@@ -223,9 +222,15 @@ class AtlasState:
         "token_count",
     )
 
+    def hist_edges(self) -> tuple[Tensor, Tensor]:
+        """The histogram's lower and upper bin edges per unit (zeros until the first batch fixes them)."""
+        if self.hist_lo is None or self.hist_hi is None:
+            self.hist_lo, self.hist_hi = torch.zeros(self.N), torch.zeros(self.N)
+        return self.hist_lo, self.hist_hi
+
     def save(self, file: Path, meta: dict[str, Any]) -> None:
         arrays = {name: getattr(self, name).numpy() for name in self._TENSORS}
-        if self.hist_lo is not None:
+        if self.hist_lo is not None and self.hist_hi is not None:
             arrays["hist_lo"], arrays["hist_hi"] = self.hist_lo.numpy(), self.hist_hi.numpy()
         if self.quantiles is not None:
             arrays.update({f"quantile_{n}": getattr(self.quantiles, n).numpy() for n in QuantileSample.TENSORS})

@@ -20,6 +20,7 @@ import torch
 from ...data.stories import read_stories
 from ...errors import ConfigError, DataError
 from ...ownership import claim_output_dir
+from ...provenance import model_fingerprint, relative_path
 from ..common import encode, pad_rows
 from .accumulator import AtlasState
 from .config import AtlasConfig
@@ -46,6 +47,7 @@ class BuildJob:
     units_args: tuple = ()
     net: Any = None
     units: Units | None = None
+    out: Path = Path(".")  # the atlas folder being written (``extra`` hooks record paths relative to it)
 
     def open(self) -> "BuildJob":
         from ...model.opener import open_model
@@ -57,6 +59,13 @@ class BuildJob:
             module, name = self.units_factory.split(":")
             units = getattr(importlib.import_module(module), name)(net, *self.units_args)
         return dataclasses.replace(self, net=net, units=units)
+
+    @property
+    def live_units(self) -> Units:
+        """The units of an opened job (``open`` sets them; a worker's copy has none until it opens)."""
+        if self.units is None:
+            raise RuntimeError("BuildJob.open() was not called")
+        return self.units
 
     def for_worker(self) -> "BuildJob":
         return dataclasses.replace(self, net=None, units=None)
@@ -96,16 +105,23 @@ def build_atlas(
     units_factory: str | None = None,
     units_args: tuple = (),
     extra: Any = None,
+    units_identity: tuple[str, ...] | None = None,
+    reuse: str | os.PathLike | None = None,
     **overrides: Any,
 ) -> Atlas | None:
     """Build (or resume) the atlas of a model directory (or a bridge from ``tiny_interp.load``). A finished atlas
     of the same stories and settings is opened instead of rebuilt unless ``fresh``.
 
     ``out`` defaults to ``<model_dir>/atlas``; it must be new, empty or an earlier atlas (``fresh`` also writes into
-    another directory; other files there are never touched). ``stop_after_batches`` stops early after checkpointing
-    (the next call resumes); it returns
-    None then, else the opened ``Atlas``. ``units_factory`` / ``units_args`` pick other units than the MLP neurons
-    (see ``BuildJob``); ``extra(job, texts)`` may return more arrays and meta for the atlas.
+    another directory; other files there are never touched). ``stop_after_batches`` stops early after
+    checkpointing (the next call resumes); it returns None then, else the opened ``Atlas``. ``units_factory`` /
+    ``units_args`` pick other units than the MLP neurons (see ``BuildJob``); ``extra(job, texts)`` may return more
+    arrays and meta for the atlas. ``units_identity`` stands for ``units_args`` in the atlas's identity (e.g. a
+    fingerprint for a path, which must not decide reuse). ``reuse`` names a finished atlas elsewhere (e.g. the one
+    shipped with a model, when ``out`` is its place under runs/) that is opened instead when it matches.
+
+    The atlas records its model as a path relative to itself plus a content fingerprint; a finished atlas is reused
+    when the fingerprints (model, corpus) and settings match, wherever the repository was cloned or moved.
     """
     from ...model.checkpoint import load_tokenizer
 
@@ -119,20 +135,21 @@ def build_atlas(
     state_file = build_dir / "state.npz"
     tokenizer = load_tokenizer(model_dir)
     texts = _read_texts(stories, n_stories)
-    job = BuildJob(model_dir, cfg, {}, tokenizer.eos_token_id or 0, units_factory, tuple(units_args)).open()
+    job = BuildJob(model_dir, cfg, {}, tokenizer.eos_token_id or 0, units_factory, tuple(units_args), out=out).open()
     rows = encode(tokenizer, texts, min(cfg.max_len, job.net.cfg.n_ctx))
     job.identity = {
         "config": cfg.identity(),
         "corpus": corpus_fingerprint(texts),
         "n_stories": len(texts),
-        "model": str(Path(model_dir).resolve()),
+        "model": model_fingerprint(model_dir),
         "state_format": STATE_FORMAT,
-        **({"units": [units_factory, *map(str, units_args)]} if units_factory else {}),
+        **({"units": [units_factory, *map(str, units_identity or units_args)]} if units_factory else {}),
     }
     if fresh and build_dir.exists():
         shutil.rmtree(build_dir)
-    if not fresh and _finished_atlas_matches(out, job.identity, model_dir):
-        return Atlas.open(out)  # already built from these stories with these settings
+    for done in (out, *([Path(reuse)] if reuse is not None else [])):
+        if not fresh and _finished_atlas_matches(done, job.identity):
+            return Atlas.open(done)  # already built from these stories with these settings
     state = _initial_state(job, state_file)
     started = time.perf_counter()
     if not _run_batches(job, rows, batch_plan(rows, cfg.batch_size), state, state_file, progress, stop_after_batches):
@@ -141,13 +158,13 @@ def build_atlas(
         "format_version": FORMAT_VERSION,
         "config": dataclasses.asdict(cfg),
         "identity": job.identity,
-        "model_dir": str(Path(model_dir).resolve()),
+        "model_dir": relative_path(model_dir, out),
         "family": job.net.cfg.family,
-        "n_layers": job.units.n_blocks,
-        "d_mlp": job.units.block_size,
-        "n_blocks": job.units.n_blocks,
-        "block_size": job.units.block_size,
-        "unit_kind": job.units.kind,
+        "n_layers": job.live_units.n_blocks,
+        "d_mlp": job.live_units.block_size,
+        "n_blocks": job.live_units.n_blocks,
+        "block_size": job.live_units.block_size,
+        "unit_kind": job.live_units.kind,
         "vocab_size": state.V,
         "tokens": state.count,
         "stories": len(texts),
@@ -175,7 +192,7 @@ def _read_texts(stories: str | os.PathLike | Iterable[str], limit: int | None) -
 
 
 def _initial_state(job: BuildJob, state_file: Path) -> AtlasState:
-    shape = (job.units.n_blocks, job.units.block_size, int(job.net.cfg.vocab_size))
+    shape = (job.live_units.n_blocks, job.live_units.block_size, int(job.net.cfg.vocab_size))
     if not state_file.exists():
         return AtlasState(*shape, job.cfg)
     state, saved = AtlasState.load(state_file, *shape, job.cfg)
@@ -198,7 +215,7 @@ def _run_batches(
 ) -> bool:
     """Every batch not yet in ``state``; False when stopped early by ``stop_after_batches`` (state saved)."""
     cfg = job.cfg
-    bar = _progress_bar(progress, sum(len(r) for r in rows), state.count, job.units.kind)
+    bar = _progress_bar(progress, sum(len(r) for r in rows), state.count, job.live_units.kind)
     threads_before = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -244,21 +261,21 @@ def add_batch(
         acts = (acts if real is None else acts.index_select(0, real)).float().cpu()
         state.add_layer(block, acts, tok, starts, lengths, story_tensor, first_batch=first_batch)
 
-    job.units.stream(job.net, ids.to(device), consume)
+    job.live_units.stream(job.net, ids.to(device), consume)
     return int(lengths.sum())
 
 
-def _finished_atlas_matches(out: Path, identity: dict[str, Any], model_dir: Path) -> bool:
-    """A finished atlas at ``out`` built with the same settings from the same stories, for this model: recorded
-    under this model's path, or saved inside this model's directory (a moved or cloned model keeps its atlas)."""
-    try:
-        saved = json.loads((out / META_FILE).read_text())["identity"]
-    except (OSError, ValueError, KeyError, TypeError):
+def _finished_atlas_matches(out: Path, identity: dict[str, Any]) -> bool:
+    """A finished atlas at ``out`` built with the same settings from the same stories for the same model weights
+    (content fingerprints: a cloned, copied or moved atlas is reused)."""
+    meta_file = out / META_FILE
+    if not meta_file.is_file():
         return False
-    inside = Path(model_dir).resolve() in out.resolve().parents
-    same_model = saved.get("model") == identity["model"] or inside
-    strip = lambda d: {k: v for k, v in d.items() if k != "model"}  # noqa: E731
-    return same_model and strip(saved) == strip(identity)
+    try:
+        saved = json.loads(meta_file.read_text(encoding="utf-8")).get("identity")
+    except ValueError as e:
+        raise DataError(f"{meta_file} is not valid JSON ({e}); rebuild with fresh=True (CLI: --fresh)") from e
+    return bool(saved == identity)
 
 
 def _model_dir(model: Any) -> Path:

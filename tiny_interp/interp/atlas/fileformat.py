@@ -95,7 +95,7 @@ def atlas_arrays(s: AtlasState) -> dict[str, np.ndarray]:
         "top_window_tokens.npy": compact_tokens(s.win_tok[:, :k].numpy(), s.V),
         "neuron_stats.npy": stats.numpy(),
         "hist_counts.npy": hist.astype(np.int32) if hist.max(initial=0) < 2**31 else hist,
-        "hist_range.npy": torch.stack([s.hist_lo, s.hist_hi], 1).numpy().astype(np.float32),
+        "hist_range.npy": torch.stack(list(s.hist_edges()), 1).numpy().astype(np.float32),
         **(top_token_means(token_means, s.cfg.token_top) if s.cfg.token_top else quantized_token_means(token_means)),
         "token_count.npy": s.token_count.numpy(),
         **(quantile_arrays(s.quantiles, s.V) if s.quantiles is not None else {}),

@@ -61,10 +61,10 @@ class Atlas:
         if self._tokenizer is None:
             from ...model.checkpoint import load_tokenizer
 
-            # an atlas saved inside its model directory travels with it (clones, copies); the recorded absolute
-            # path is only the fallback for atlases written elsewhere
+            # an atlas saved inside its model directory travels with it (clones, copies); the recorded path (from
+            # the atlas, or absolute in atlases written before that) is the fallback for atlases written elsewhere
             here = next((p for p in self.path.parents if (p / "tokenizer.json").exists()), None)
-            self._tokenizer = load_tokenizer(here if here is not None else self.meta["model_dir"])
+            self._tokenizer = load_tokenizer(here if here is not None else self.path / self.meta["model_dir"])
         return self._tokenizer
 
     def _decode(self, ids: Iterable[int]) -> list[str]:

@@ -78,7 +78,8 @@ def build_in_workers(
     todo = [sh for sh in shards if not sh[2].exists()]
     bar.update(sum(len(rows[i]) for a, b, f in shards if f.exists() for batch in plan[a:b] for i in batch))
     if todo:
-        edges = (state.hist_lo.numpy(), state.hist_hi.numpy())
+        lo, hi = state.hist_edges()
+        edges = (lo.numpy(), hi.numpy())
         # fork on Linux: no re-import, and it works from any __main__ (scripts on stdin, notebooks); spawn elsewhere
         method = "fork" if sys.platform.startswith("linux") else "spawn"
         with cf.ProcessPoolExecutor(

@@ -87,6 +87,18 @@
       " \u00b7 KL without errors " + fmt(st.kl_without_errors || 0) + " nats"));
   }
 
+  // the outputs sit on the top row above the last position: open there. A live widget is often drawn before it is
+  // attached (no size yet, so scrolling does nothing): scroll again once the box first gets a size
+  function showOutputEnd(scroll) {
+    var go = function () { scroll.scrollLeft = scroll.scrollWidth; scroll.scrollTop = 0; };
+    go();
+    if (scroll.clientWidth > 0 || typeof ResizeObserver === "undefined") return;
+    var ro = new ResizeObserver(function () {
+      if (scroll.clientWidth > 0) { go(); ro.disconnect(); }
+    });
+    ro.observe(scroll);
+  }
+
   function build(root, D, hooks) {
     header(root, D);
     var st = { sel: -1, multi: {}, groups: [], pinned: {} };
@@ -153,8 +165,7 @@
     });
     clearBtn.addEventListener("click", function () { st.pinned = {}; refresh(); });
     refresh();
-    scroll.scrollLeft = scroll.scrollWidth;  // the outputs sit above the last position
-    scroll.scrollTop = scroll.scrollHeight;
+    showOutputEnd(scroll);
     return { select: select, state: st };
   }
 
