@@ -72,7 +72,7 @@ def block(model: TinyLM, layer: int) -> Block:
 
 def norm_scale(model: TinyLM, layer: int, resid: Float[Tensor, "pos d_model"]) -> Float[Tensor, " pos"]:
     """The divisor layer ``layer``'s input norm applied at each position in the real pass."""
-    eps = float(cast(float, block(model, layer).norm1.eps))
+    eps = float(block(model, layer).norm1.eps)
     if model.cfg.family == "gpt-neo":
         return (resid.var(-1, unbiased=False) + eps).sqrt()
     return (resid.pow(2).mean(-1) + eps).sqrt()
@@ -93,7 +93,7 @@ def head_form(
     cos = sin = None
     if model.rotary is not None:
         T = resid.shape[0]
-        cos, sin = (cast(Tensor, t)[:T].to("cpu", DTYPE) for t in (model.rotary.cos, model.rotary.sin))
+        cos, sin = (t[:T].to("cpu", DTYPE) for t in (model.rotary.cos, model.rotary.sin))
     scale = attn.scale if attn.scale is not None else 1.0 / math.sqrt(dh)
     return HeadForm(
         layer=layer,
