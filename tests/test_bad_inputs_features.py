@@ -65,6 +65,8 @@ def broken_dictionaries(model: Path) -> None:
     (saes / "cut" / "sae_weights.safetensors").write_bytes(data[: len(data) // 2])
     save_sae(saes / "dtype")
     edit_cfg(saes / "dtype", dtype="float8_e4m3")
+    save_sae(saes / "typo-key")
+    edit_cfg(saes / "typo-key", hook_nmae="blocks.0.hook_mlp_out")  # neither we nor SAELens write this key
     save_sae(saes / "other-model", hook="blocks.5.hook_mlp_out")  # the model has 2 layers
     save_sae(saes / "other-width", d_in=64)  # consistent in itself, but this model's MLP output is 32 wide
     save_sae(saes / "users-eval")
@@ -141,6 +143,8 @@ CASES = [
     ("eval-wrong-d-in", [*EVAL, f"{S}/wide"], ["sae_weights.safetensors", "d_in 48", "different dictionaries"]),
     ("eval-truncated-weights", [*EVAL, f"{S}/cut"], ["cut/sae_weights.safetensors", "truncated"]),
     ("eval-unknown-dtype", [*EVAL, f"{S}/dtype"], ["dtype", "float8_e4m3"]),
+    ("eval-unknown-key", [*EVAL, f"{S}/typo-key"], ["'hook_nmae'", "typo-key/cfg.json", "hook_name"]),
+    ("atlas-unknown-key", [*ATLAS, f"{S}/typo-key"], ["'hook_nmae'", "typo-key/cfg.json"]),
     ("eval-other-model-hook", [*EVAL, f"{S}/other-model"], ["blocks.5.hook_mlp_out", "another model"]),
     ("eval-other-model-width", [*EVAL, f"{S}/other-width"], ["64", "another model"]),
     ("eval-negative-stories", [*EVAL[:4], "--n-stories=-3", f"{S}/good"], ["--n-stories", "-3"]),
@@ -261,3 +265,12 @@ def test_a_shipped_models_dictionaries_stay_as_shipped(in_workspace, tmp_path, c
     assert atlas.path == home / "atlas" and atlas.run_dir == (shipped / "saes").resolve()
     assert len(atlas.dictionaries()) == 1
     capsys.readouterr()
+
+
+def test_sae_config_reads_the_keys_saelens_writes_and_refuses_others(tmp_path):
+    """SAELens 6.54's cfg.json keys (its inference and training config fields) open; any other key is refused."""
+    cfg = json.loads((save_sae(tmp_path / "d") / "cfg.json").read_text())
+    saelens = {"reshape_activations": "none", "rescale_acts_by_decoder_norm": False, "decoder_init_norm": 0.1}
+    assert SAEConfig.from_dict({**cfg, **saelens}).hook_name == HOOK
+    with pytest.raises(ConfigError, match=r"'d_insae'.*in .*cfg\.json"):
+        SAEConfig.from_dict({**cfg, "d_insae": 3}, tmp_path / "d" / "cfg.json")

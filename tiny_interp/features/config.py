@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from ..cli_args import opt
-from ..config_keys import config_kwargs
+from ..config_keys import build_config, config_kwargs
 from ..errors import ConfigError
+from ..jsontypes import JSONObject, JSONValue
 from .kinds import ARCHITECTURES, Architecture, ArchitectureTraits
 
 TRANSCODER_IN = "blocks.{layer}.mlp.hook_in"
@@ -123,24 +125,24 @@ class SAETrainConfig(ArchitectureTraits):
     def steps(self) -> int:
         return max(1, self.tokens // self.batch_tokens)
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> JSONObject:
         """What a resumed run must share with the stopped one (device, threads and logging may change)."""
         d = dataclasses.asdict(self)
         for name in ("device", "threads", "prefetch", "save_every", "log_every"):
             d.pop(name)
         return d
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str | os.PathLike | None = None) -> "SAETrainConfig":
+    def from_dict(cls, d: Mapping[str, JSONValue], source: str | os.PathLike | None = None) -> "SAETrainConfig":
         """The config recorded in ``source`` (a run's ``train_config.json``); an unknown key is an error."""
-        values: dict[str, Any] = {
+        values: dict[str, object] = {
             k: tuple(v) if isinstance(v, list) else v for k, v in config_kwargs(cls, d, source).items()
         }
         values.setdefault("normalize", False)  # runs recorded before the option trained on raw activations
-        return cls(**values)
+        return build_config(cls, values)
 
 
 def dictionary_specs(cfg: SAETrainConfig, n_layers: int) -> list[tuple[str, str, str]]:

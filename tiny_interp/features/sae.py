@@ -17,15 +17,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..errors import CheckpointError
+from ..config_keys import build_config, unknown_keys_message
+from ..errors import CheckpointError, ConfigError
+from ..jsontypes import JSONObject, JSONValue
 from .hook_names import MARK, MARK_KEY, file_hook, model_hook
 from .kinds import ARCHITECTURES, ArchitectureTraits, file_architecture, kind_of_file, legacy_file
 
@@ -33,6 +35,18 @@ CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
 # SAELens settings that change what encode computes; files using them are refused rather than misread
 _SAELENS_OPTIONS = ("rescale_acts_by_decoder_norm", "reshape_activations", "normalize_activations")
+# the other keys SAELens 6.54 writes in a cfg.json: the fields of its inference configs (``SAE_CLASS_REGISTRY``,
+# e.g. the temporal and matching-pursuit SAEs, whose architectures are then refused by name) and, in training
+# checkpoints, of its training configs (loss settings: they do not change what the weights compute)
+_SAELENS_KEYS = (
+    "architecture",
+    *("n_heads", "n_attn_layers", "bottleneck_factor", "sae_diff_type", "kval_topk", "tied_weights"),
+    *("activation_normalization_factor", "residual_threshold", "max_iterations", "stop_on_duplicate_support"),
+    *("aux_loss_coefficient", "decoder_init_norm", "l0_coefficient", "l0_warm_up_steps", "l1_coefficient"),
+    *("l1_warm_up_steps", "lp_norm", "matryoshka_widths", "pre_act_loss_coefficient", "target_l0"),
+    *("topk_threshold_lr", "use_matryoshka_aux_loss", "use_sparse_activations", "jumprelu_bandwidth"),
+    *("jumprelu_init_threshold", "jumprelu_sparsity_loss_mode", "jumprelu_ste_to_input", "jumprelu_tanh_scale"),
+)
 
 
 @dataclass(frozen=True)
@@ -52,7 +66,7 @@ class SAEConfig(ArchitectureTraits):
     dtype: str = "float32"
     device: str = "cpu"
     model_name: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: JSONObject = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -76,32 +90,43 @@ class SAEConfig(ArchitectureTraits):
     def has_threshold(self) -> bool:
         return self.architecture in ("jumprelu", "batchtopk") or (self.is_transcoder and self.activation == "jumprelu")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SAEConfig":
-        """Our config from a cfg.json (ours, older ours, or SAELens'); the skip term is the weights' business."""
-        known = {f.name for f in dataclasses.fields(cls)}
+    def from_dict(cls, d: Mapping[str, JSONValue], source: str | os.PathLike | None = None) -> "SAEConfig":
+        """Our config from a cfg.json (ours, older ours, or SAELens'); the skip term is the weights' business. A
+        key neither we nor SAELens write is a ConfigError naming it and ``source``."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        accepted = [*known, *_SAELENS_OPTIONS, *_SAELENS_KEYS]
+        unknown = [k for k in d if k not in accepted]
+        if unknown:
+            also = " (and the other keys SAELens 6 writes)"
+            raise ConfigError(unknown_keys_message(cls.__name__, unknown, known, source, also))
         meta = d.get("metadata") or {}
-        values = {k: v for k, v in d.items() if k in known}
+        if not isinstance(meta, dict):
+            raise ValueError(f"metadata is {type(meta).__name__}, not a JSON object")
+        values: dict[str, JSONValue] = {k: v for k, v in d.items() if k in known}
         # SAELens 6 keeps hook_name, hook_name_out and model_name inside metadata
         for name in ("hook_name", "hook_name_out", "model_name"):
             if values.get(name) is None and meta.get(name) is not None:
                 values[name] = meta[name]
-        values.setdefault("hook_name", "")  # SAELens writes none for a dictionary made outside a training run
         unsupported = [k for k in _SAELENS_OPTIONS if d.get(k) not in (None, False, "none")]
         if unsupported:
             raise ValueError(f"SAELens options {unsupported} are not supported here")
-        kind, activation, _ = kind_of_file(str(d.get("architecture", "standard")), d.get("activation"))
+        activation = d.get("activation")  # older transcoder files only
+        if activation is not None and not isinstance(activation, str):
+            raise ValueError(f"activation is {activation!r}, expected a string")
+        kind, activation, _ = kind_of_file(_text(d, "architecture", "standard"), activation)
         values.update(architecture=kind, activation=activation)
-        values["hook_name"] = model_hook(values["hook_name"], meta)  # older files' names included
+        # SAELens writes no hook_name for a dictionary made outside a training run
+        values["hook_name"] = model_hook(_text(values, "hook_name", ""), meta)  # older files' names included
         if kind == "transcoder":
-            values["hook_name_out"] = model_hook(values.get("hook_name_out") or "", meta)
+            values["hook_name_out"] = model_hook(_text(values, "hook_name_out", ""), meta)
         values["metadata"] = {**meta, MARK_KEY: MARK}  # the names are today's now
-        return cls(**values)
+        return build_config(cls, values)
 
-    def file_dict(self, skip: bool) -> dict[str, Any]:
+    def file_dict(self, skip: bool) -> JSONObject:
         """cfg.json: SAELens' architecture name and fields (hook names as the peers call them), no ``activation``
         key (the architecture says it); ``metadata`` keeps what SAELens' loader expects there."""
         d = self.to_dict()
@@ -113,12 +138,23 @@ class SAEConfig(ArchitectureTraits):
             d.pop("hook_name_out")
         if not self.uses_k:
             d.pop("k")
-        d["metadata"] = {**self.metadata, "model_name": self.model_name, "hook_name": d["hook_name"], MARK_KEY: MARK}
+        meta: JSONObject = {**self.metadata, "model_name": self.model_name, "hook_name": d["hook_name"], MARK_KEY: MARK}
         if self.is_transcoder:
-            d["metadata"]["hook_name_out"] = d["hook_name_out"]
+            meta["hook_name_out"] = d["hook_name_out"]
         if self.architecture == "batchtopk":
-            d["metadata"]["trained_as"] = "batchtopk"  # saved as its inference form, a JumpReLU
+            meta["trained_as"] = "batchtopk"  # saved as its inference form, a JumpReLU
+        d["metadata"] = meta
         return d
+
+
+def _text(d: Mapping[str, JSONValue], name: str, default: str) -> str:
+    """A setting that must be a string (``default`` when absent or null)."""
+    value = d.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is {value!r}, expected a string")
+    return value
 
 
 class SAE(nn.Module):
@@ -178,10 +214,14 @@ class SAE(nn.Module):
         return self.decode(self.encode(x), x)
 
     def save(
-        self, directory: str | os.PathLike, extra: dict[str, Any] | None = None, dtype: torch.dtype = torch.float32
+        self,
+        directory: str | os.PathLike,
+        extra: Mapping[str, JSONValue] | None = None,
+        dtype: torch.dtype = torch.float32,
     ) -> Path:
-        """Write ``cfg.json`` and the weights atomically (our own JSON, e.g. metrics, lives beside them). A float16
-        ``dtype`` halves the file; loading casts back to float32."""
+        """Write ``cfg.json`` and the weights atomically (our own JSON, e.g. metrics, lives beside them). ``extra``
+        goes into cfg.json's ``metadata``, where SAELens keeps what it has no field for. A float16 ``dtype``
+        halves the file; loading casts back to float32."""
         from safetensors.torch import save as save_bytes
 
         from ..atomic import write_bytes_atomic, write_json_atomic
@@ -189,7 +229,8 @@ class SAE(nn.Module):
         directory = Path(directory)
         tensors = {name: p.detach().to(dtype).cpu().contiguous() for name, p in self.named_parameters()}
         write_bytes_atomic(directory / WEIGHTS_FILE, save_bytes(tensors))
-        write_json_atomic(directory / CFG_FILE, {**self.cfg.file_dict(self.W_skip is not None), **(extra or {})})
+        cfg = dataclasses.replace(self.cfg, metadata={**self.cfg.metadata, **(extra or {})})
+        write_json_atomic(directory / CFG_FILE, cfg.file_dict(self.W_skip is not None))
         return directory
 
 
@@ -204,7 +245,7 @@ def load_sae(directory: str | os.PathLike, device: str | torch.device = "cpu") -
     try:
         raw = json.loads((directory / CFG_FILE).read_text(encoding="utf-8"))
         check_sae_cfg(raw, directory / CFG_FILE)
-        cfg = SAEConfig.from_dict(raw)
+        cfg = SAEConfig.from_dict(raw, directory / CFG_FILE)
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{directory / CFG_FILE} is not a valid SAE config ({e})") from e
     state = read_weights(directory / WEIGHTS_FILE, cfg.d_in, cfg.d_sae, cfg.out_dim)

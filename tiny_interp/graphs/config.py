@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..cli_args import opt
-from ..config_keys import config_kwargs
+from ..config_keys import build_config, config_from_dict
 from ..errors import ConfigError
+from ..jsontypes import JSONObject, JSONValue
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,15 @@ class GraphConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
 
     @classmethod
-    def circuit_tracer(cls, **overrides: Any) -> "GraphConfig":
+    def circuit_tracer(cls, **overrides: float | bool) -> "GraphConfig":
         """circuit-tracer 0.5's conventions, for graphs to compare with its ``attribute``."""
-        return cls(**{"zero_first_position": True, "token_only_embeddings": True, "demean_logits": True, **overrides})
+        conventions = {"zero_first_position": True, "token_only_embeddings": True, "demean_logits": True}
+        return build_config(cls, {**conventions, **overrides})
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str | os.PathLike | None = None) -> "GraphConfig":
+    def from_dict(cls, d: Mapping[str, JSONValue], source: str | os.PathLike | None = None) -> "GraphConfig":
         """The settings saved beside a graph (``source``: their file); an unknown key is an error."""
-        return cls(**config_kwargs(cls, d, source))
+        return config_from_dict(cls, d, source)

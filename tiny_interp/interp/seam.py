@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from jaxtyping import Int
 from torch import Tensor
@@ -18,8 +18,17 @@ from torch import Tensor
 from ..model.hooks import HookFn, NamesFilter, name_matcher
 from ..model.transformer import TinyLM
 
+if TYPE_CHECKING:
+    from transformer_lens.model_bridge import TransformerBridge
 
-def fast_module(model: Any) -> TinyLM | None:
+    from ..model.handle import Model
+
+# what every analysis accepts: the handle, our module, or a TransformerLens bridge
+ModelLike: TypeAlias = "TinyLM | Model | TransformerBridge"
+_HANDLE_ATTR = "tiny_interp_model"  # set by Model.bridge(); else by fast_module, None when opening failed
+
+
+def fast_module(model: ModelLike) -> TinyLM | None:
     """Our TinyLM for a ``tiny_interp.Model`` (its module), a TinyLM (itself) or a bridge: the handle's module
     when the handle built the bridge, else the bridge's directory through the model cache (read at most once);
     None when the bridge has no directory or a layout our module does not implement (then the bridge is used)."""
@@ -29,13 +38,13 @@ def fast_module(model: Any) -> TinyLM | None:
         return model.module
     if isinstance(model, TinyLM):
         return model
-    if not hasattr(model, "tiny_interp_model"):  # opened once per bridge, a failure remembered as None
-        model.tiny_interp_model = _open_handle(model)
-    handle = model.tiny_interp_model
-    return handle.module if handle is not None else None
+    if _HANDLE_ATTR not in vars(model):  # opened once per bridge, a failure remembered as None
+        setattr(model, _HANDLE_ATTR, _open_handle(model))
+    handle = vars(model)[_HANDLE_ATTR]
+    return handle.module if isinstance(handle, Model) else None
 
 
-def _open_handle(bridge: Any) -> Any:
+def _open_handle(bridge: TransformerBridge) -> Model | None:
     from ..errors import CheckpointError
     from ..model.handle import Model
 
@@ -49,13 +58,18 @@ def _open_handle(bridge: Any) -> Any:
         return None
 
 
-def analysis_module(model: Any) -> Any:
+def analysis_module(model: ModelLike) -> TinyLM | TransformerBridge:
     """The module analyses should run: our TinyLM when possible, else the bridge itself."""
-    return fast_module(model) or model
+    from ..model.handle import Model
+
+    if isinstance(model, Model):
+        return model.module
+    net = fast_module(model)
+    return net if net is not None else model
 
 
 def run_with_cache(
-    model: Any, input_ids: Int[Tensor, "batch seq"], names: NamesFilter = None, stop_at_layer: int | None = None
+    model: ModelLike, input_ids: Int[Tensor, "batch seq"], names: NamesFilter = None, stop_at_layer: int | None = None
 ) -> tuple[Tensor | None, dict[str, Tensor]]:
     """(logits or None when stopped early, {name: activation}) from a TinyLM or a bridge."""
     net = analysis_module(model)
@@ -66,7 +80,7 @@ def run_with_cache(
 
 
 def run_with_hooks(
-    model: Any,
+    model: ModelLike,
     input_ids: Int[Tensor, "batch seq"],
     fwd_hooks: Sequence[tuple[str | Callable[[str], bool], HookFn]],
     stop_at_layer: int | None = None,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from ..config_keys import config_kwargs
+from ..config_keys import build_config, config_kwargs
 from ..errors import ConfigError
+from ..jsontypes import JSONObject, JSONValue
 
 Family = Literal["gpt-neo", "llama"]
 FAMILIES: tuple[str, ...] = ("gpt-neo", "llama")
@@ -113,22 +115,23 @@ class ModelConfig:
         emb = self.vocab_size * d * (1 if self.tie_embeddings else 2)
         return L * block + extra + (emb if include_embeddings else 0)
 
-    def replace(self, **changes: Any) -> "ModelConfig":
-        return dataclasses.replace(self, **changes)
+    def replace(self, **changes: object) -> "ModelConfig":
+        return build_config(ModelConfig, {**dataclasses.asdict(self), **changes})
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         d = dataclasses.asdict(self)
         if d["attention_layers"] is not None:
             d["attention_layers"] = list(d["attention_layers"])
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str | os.PathLike | None = None) -> "ModelConfig":
+    def from_dict(cls, d: Mapping[str, JSONValue], source: str | os.PathLike | None = None) -> "ModelConfig":
         """The config saved in ``source`` (``tiny_interp.json``'s ``model_config``); an unknown key is an error."""
-        d = config_kwargs(cls, d, source)
-        if d.get("attention_layers") is not None:
-            d["attention_layers"] = tuple(d["attention_layers"])
-        return cls(**d)
+        values: dict[str, object] = dict(config_kwargs(cls, d, source))
+        layers = values.get("attention_layers")
+        if isinstance(layers, list):
+            values["attention_layers"] = tuple(layers)
+        return build_config(cls, values)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -22,6 +22,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from ..jsontypes import JSONValue
 from .config import ModelConfig
 from .hooks import HookFn, NamesFilter
 from .readout import Readout, readout_of
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from ..qk.why import AttentionWhy
 
 TextOrTokens = str | Sequence[str] | Tensor
-JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
 SAES_DIR = "saes"
 ATLAS_DIR = "atlas"
 

@@ -10,16 +10,20 @@ import dataclasses
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal, TypeVar
 
 from ..cli_args import opt
-from ..config_keys import config_kwargs
+from ..config_keys import config_from_dict
 from ..errors import ConfigError
+from ..jsontypes import JSONObject, JSONValue
+
+V = TypeVar("V")
 
 
-def _f(default: Any, help: str, **range_: Any) -> Any:
-    return field(default=default, metadata=opt(help, **range_))
+def _f(default: V, help: str, low: float | None = None, high: float | None = None, low_open: bool = False) -> V:
+    return field(default=default, metadata=opt(help, low=low, high=high, low_open=low_open))
 
 
 @dataclass(frozen=True)
@@ -69,13 +73,13 @@ class TrainConfig:
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str | os.PathLike | None = None) -> "TrainConfig":
+    def from_dict(cls, d: Mapping[str, JSONValue], source: str | os.PathLike | None = None) -> "TrainConfig":
         """The config saved in ``source`` (``train_config.json``'s ``train``); an unknown key is an error."""
-        return cls(**config_kwargs(cls, d, source))
+        return config_from_dict(cls, d, source)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -84,7 +88,7 @@ class TrainConfig:
     RESUMABLE_CHANGES = ("max_steps", "eval_every", "save_every", "keep_checkpoints", "device", "compile")
 
 
-def _check_range(f: dataclasses.Field, value: Any) -> None:
+def _check_range(f: dataclasses.Field, value: object) -> None:
     low, high, low_open = f.metadata.get("low"), f.metadata.get("high"), f.metadata.get("low_open", False)
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return

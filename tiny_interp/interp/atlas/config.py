@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 from ...errors import ConfigError
+from ...jsontypes import JSONObject
 
 # fields added after atlases were shipped: left out of a build's identity at their defaults, so older atlases of
 # the same stories and settings are still recognised as finished
@@ -66,7 +66,7 @@ class AtlasConfig:
         if self.active_threshold != self.active_threshold:
             raise ConfigError("active-threshold must be a number, got nan")
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> JSONObject:
         """The settings a resumed build must share with the stopped one (the device may change)."""
         d = dataclasses.asdict(self)
         for name in ("device", "checkpoint_every", "threads", "workers"):
