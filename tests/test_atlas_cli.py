@@ -47,16 +47,18 @@ def test_out_must_be_new_empty_or_its_own_atlas(make_model_dir, story_files, tmp
 @pytest.mark.parametrize(
     "bad, message",
     [
-        (["--top-k", "0"], "top-k must be a positive integer"),
-        (["--batch-size", "-1"], "batch-size must be"),
-        (["--workers", "0"], "workers must be"),
+        # the build's options come from AtlasConfig's fields: their ranges are checked as the options are parsed
+        (["--top-k", "0"], "argument --top-k: 0 is out of range: must be >= 1"),
+        (["--batch-size", "-1"], "argument --batch-size: -1 is out of range"),
+        (["--workers", "0"], "argument --workers: 0 is out of range"),
+        (["--top-min", "nan"], "argument --top-min: 'nan' is not a finite number"),
         (["--n-stories", "0"], "--n-stories must be positive"),
         (["--show", "99:0"], "the atlas has layers"),
     ],
 )
 def test_bad_values_end_in_one_line(bad, message, make_model_dir, story_files, tmp_path, capsys):
     out = tmp_path / "a"
-    code = cli_main(
+    code = _exit_code(
         [
             "atlas",
             str(make_model_dir("tiny")),
@@ -74,6 +76,38 @@ def test_bad_values_end_in_one_line(bad, message, make_model_dir, story_files, t
     err = capsys.readouterr().err.strip()
     last = err.splitlines()[-1]  # (a progress bar may come before it)
     assert code == 2 and last.startswith("error:") and message in last and "Traceback" not in err, err
+
+
+def _exit_code(argv: list[str]) -> int:
+    """``main``'s return code, or argparse's exit status for an option it refused while parsing."""
+    try:
+        return cli_main(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+
+
+def test_atlas_options_are_atlas_configs_fields():
+    """Every AtlasConfig field is a documented ``tiny-interp atlas`` option, parsed into the config it names."""
+    import dataclasses
+
+    from tiny_interp.atlas_config import AtlasConfig
+    from tiny_interp.cli import build_parser
+    from tiny_interp.cli_args import config_from_args
+
+    args = build_parser().parse_args(["atlas", "m", "--window", "3", "--top-min", "0.5", "--quantile-seed", "7"])
+    assert config_from_args(AtlasConfig, args) == AtlasConfig(window=3, top_min=0.5, quantile_seed=7)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "tiny_interp.cli", "atlas", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
+    ).stdout
+    flat = " ".join(help_text.split())
+    for f in dataclasses.fields(AtlasConfig):
+        flag, text = "--" + f.name.replace("_", "-"), f.metadata.get("help")
+        assert text and f"{flag} " in flat and " ".join(text.split()) in flat, f"{flag} is not documented"
 
 
 def _children(pid: int) -> list[int]:

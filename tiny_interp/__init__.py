@@ -72,7 +72,7 @@ _EXPORTS: dict[str, str] = {
     "load_dictionaries": "tiny_interp.features.card",
     # atlases
     "Atlas": "tiny_interp.interp.atlas",
-    "AtlasConfig": "tiny_interp.interp.atlas",
+    "AtlasConfig": "tiny_interp.atlas_config",
     "build_atlas": "tiny_interp.interp.atlas",
     "open_atlas": "tiny_interp.interp.atlas",
     "FeatureAtlas": "tiny_interp.features.feature_atlas",

@@ -6,10 +6,11 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ..interp.neurons import Atlas, AtlasConfig
+from ..atlas_config import AtlasConfig
+from ..cli_args import add_config_args, config_from_args
 
-from ..cli_args import device
+if TYPE_CHECKING:
+    from ..interp.neurons import Atlas
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,9 +26,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="model directory or hub id")
     p.add_argument("--stories", help="TinyStories-format .txt file to stream (needed to build)")
     p.add_argument("--n-stories", type=int, default=None, help="use only the first N stories")
-    p.add_argument("--top-k", type=int, default=16, help="examples kept per neuron (default 16)")
-    p.add_argument("--batch-size", type=int, default=32, help="stories per forward pass (default 32)")
-    p.add_argument("--max-len", type=int, default=256, help="tokens per story at most (default 256)")
     p.add_argument(
         "--out",
         default=None,
@@ -49,35 +47,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print this neuron's top examples (repeatable)",
     )
     p.add_argument("--dead", action="store_true", help="list dead neurons")
-    p.add_argument("--device", type=device, default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument(
         "--beside-model",
         action="store_true",
         help="build a shipped model's atlas beside it (default: a shipped model stays as shipped and its rebuilt "
         "atlas goes under runs/<model>/atlas, where the explorers find it)",
     )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="build in N processes (one torch thread each; about N times faster on N free cores)",
-    )
+    add_config_args(p, AtlasConfig)  # the build's settings, one option per field
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..features.validate import check_count, check_device
-    from ..interp.neurons import Atlas, AtlasConfig, default_atlas_dir
+    from ..interp.neurons import Atlas, default_atlas_dir
     from ..loading import resolve_model_dir
     from ..shipped import find_results, results_path
 
     check_count(args.n_stories, "--n-stories")
     check_device(args.device)
     shows = [_show_spec(spec) for spec in args.show]  # a typo is refused before a build, not after it
-    config = AtlasConfig(
-        top_k=args.top_k, batch_size=args.batch_size, max_len=args.max_len, device=args.device, workers=args.workers
-    )  # checks every value before anything is read
+    config = config_from_args(AtlasConfig, args)  # checks every value before anything is read
     model_dir = resolve_model_dir(args.model)
     default = default_atlas_dir(model_dir)
     out = Path(args.out).resolve() if args.out else None
@@ -115,7 +105,7 @@ def _show_spec(spec: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
-def _build(model_dir: Path, args: argparse.Namespace, out: Path, config: "AtlasConfig") -> "Atlas":
+def _build(model_dir: Path, args: argparse.Namespace, out: Path, config: AtlasConfig) -> "Atlas":
     """One build writes an atlas at a time: a second one beside a live build is refused with the builder's pid."""
     from ..errors import ConfigError
     from ..features.feature_atlas import check_atlas_dir, story_texts

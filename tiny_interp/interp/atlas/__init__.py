@@ -11,9 +11,9 @@ state is checkpointed atomically every ``checkpoint_every`` batches and a stoppe
 atlas lives beside the model in ``<model_dir>/atlas/`` and opens with memory maps in milliseconds.
 """
 
+from ...atlas_config import AtlasConfig
 from .accumulator import AtlasState
 from .build import BuildJob, batch_plan, build_atlas, corpus_fingerprint, default_atlas_dir
-from .config import AtlasConfig
 from .fileformat import FORMAT_VERSION, STAT_COLUMNS, quantized_token_means
 from .query import Atlas, open_atlas
 from .units import UnitBlock, Units, neuron_activations, neuron_units

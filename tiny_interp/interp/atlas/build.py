@@ -17,13 +17,13 @@ from typing import Any
 
 import torch
 
+from ...atlas_config import AtlasConfig
 from ...data.stories import read_stories
 from ...errors import ConfigError, DataError
 from ...ownership import claim_output_dir
 from ...provenance import model_fingerprint, relative_path
 from ..common import encode, pad_rows
 from .accumulator import AtlasState
-from .config import AtlasConfig
 from .fileformat import BUILD_DIR, FORMAT_VERSION, META_FILE, STAT_COLUMNS, atlas_arrays, is_earlier_atlas, write_atlas
 from .query import Atlas
 from .units import Units, neuron_units
