@@ -13,7 +13,11 @@ import math
 import types
 import typing
 from collections.abc import Callable, Iterable
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeVar, Union
+
+from .config_keys import build_config
+
+C = TypeVar("C")
 
 
 def opt(
@@ -116,10 +120,10 @@ def add_config_args(
         parser.add_argument(flag_name(f.name), *meta.get("aliases", ()), **kw)
 
 
-def config_from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
+def config_from_args(cls: type[C], args: argparse.Namespace, **extra: object) -> C:
     """The dataclass built from the parsed options it generated (``extra`` fills or overrides fields)."""
     values = {f.name: getattr(args, f.name) for f in config_fields(cls) if hasattr(args, f.name)}
-    return cls(**{**values, **extra})
+    return build_config(cls, {**values, **extra})
 
 
 def config_argv(cfg: Any, skip: Iterable[str] = (), keep: Iterable[str] = ()) -> list[str]:

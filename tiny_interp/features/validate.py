@@ -9,15 +9,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError, ConfigError
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from ..model.transformer import TinyLM
+    from .sae import SAE
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 _INT_FIELDS = ("d_in", "d_sae", "d_out", "k")
 
 
-def check_sae_cfg(raw: Any, where: Path) -> None:
+def check_sae_cfg(raw: object, where: Path) -> None:
     """A ``cfg.json``'s values have the types and ranges a dictionary needs (SAELens' loader is no stricter)."""
     if not isinstance(raw, dict):
         raise CheckpointError(f"{where} holds {type(raw).__name__}, not a JSON object of SAE settings")
@@ -43,7 +49,7 @@ def expected_shapes(d_in: int, d_sae: int, d_out: int) -> dict[str, tuple[int, .
     }
 
 
-def read_weights(path: Path, d_in: int, d_sae: int, d_out: int) -> dict[str, Any]:
+def read_weights(path: Path, d_in: int, d_sae: int, d_out: int) -> dict[str, Tensor]:
     """The tensors of ``sae_weights.safetensors``, refused by name when the file is cut short, is not safetensors,
     or holds tensors whose shapes disagree with ``cfg.json``."""
     from safetensors import SafetensorError
@@ -68,7 +74,7 @@ def read_weights(path: Path, d_in: int, d_sae: int, d_out: int) -> dict[str, Any
     return state
 
 
-def activation_width(net: Any, hook: str) -> int | None:
+def activation_width(net: TinyLM, hook: str) -> int | None:
     """The width of the activation at ``hook`` of our TinyLM (None where it is not a plain [.., d] vector)."""
     cfg = net.cfg
     if hook.endswith(("mlp.hook_post", "mlp.hook_pre")):
@@ -82,7 +88,7 @@ def activation_width(net: Any, hook: str) -> int | None:
     return None
 
 
-def check_hooks(points: Mapping[str, Any], names: Iterable[str], option: str) -> None:
+def check_hooks(points: Mapping[str, object], names: Iterable[str], option: str) -> None:
     """Every name is a hook point of the model (``model.hooks.check_names`` says which are near)."""
     from ..model.hooks import check_names
 
@@ -92,7 +98,7 @@ def check_hooks(points: Mapping[str, Any], names: Iterable[str], option: str) ->
         raise ConfigError(f"{option}: {e.args[0] if e.args else e}") from None
 
 
-def check_fits(saes: Iterable[Any], dirs: Iterable[Path], net: Any) -> None:
+def check_fits(saes: Iterable[SAE], dirs: Iterable[Path], net: TinyLM) -> None:
     """Each dictionary reads and writes hook points this model has, at this model's widths."""
     points = getattr(net, "hook_dict", None)
     for sae, where in zip(saes, dirs):
