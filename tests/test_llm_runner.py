@@ -34,7 +34,9 @@ def cfg(server: StubServer, **kw) -> RunnerConfig:
         model="stub-model",
         base_url=server.base_url,
         concurrency=4,
-        timeout_s=0.5,
+        # well under the slow behaviours (3 s) and well over a loopback answer on a loaded 2-core machine (at 0.5 s a
+        # CI run saw an ordinary request time out before the stub server read it)
+        timeout_s=1.0,
         max_attempts=3,
         backoff_base_s=0.01,
         backoff_max_s=0.5,
@@ -54,13 +56,13 @@ PLAN = {
     "ok2": [],
     "rl": [("429", 0.2)],  # Retry-After longer than our own backoff: must be honoured
     "err": [("500", None), ("500", None)],
-    "slow": [("slow", 2.0)],
+    "slow": [("slow", 3.0)],
     "bad": [("malformed", None)],
     "cut": [("cut", None)],
     "trunc": [("length", "Once upon a time there was a")],
     "dead500": [("500", None)] * 3,
     "deadrl": [("429", 0.01)] * 3,
-    "deadslow": [("slow", 2.0)] * 3,
+    "deadslow": [("slow", 3.0)] * 3,
     "leak": [("400", f"bad key {KEY} rejected")],
 }
 EXPECT_FAILED = {
