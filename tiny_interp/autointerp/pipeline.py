@@ -21,7 +21,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..llm.records import latest_records
-from ..llm.runner import Completion, ItemFailure, LLMItem, RunnerConfig
+from ..llm.runner import LLMItem, RunnerConfig
+from .answers import answered, explain_handler, probabilities_handler, snippet_labels, split_records
 from .baseline import BASELINE_MODEL, baseline_explanation, rule_detection, rule_fuzzing
 from .heldout import (
     HeldoutConfig,
@@ -40,16 +41,12 @@ from .prompts import (
     EXPLAIN_SYSTEM,
     PROMPT_VERSION,
     SCORE_SYSTEM,
-    AnswerError,
     detection_prompt,
     explain_prompt,
     fuzzing_prompt,
-    parse_explanation,
-    parse_probabilities,
 )
 from .simulation import (
     SimulationConfig,
-    answered_simulation,
     rule_simulation,
     simulation_handler,
     simulation_item,
@@ -241,13 +238,6 @@ def _run_coroutine(coro: Any) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
-def _explain_handler(item: LLMItem, c: Completion) -> dict[str, Any]:
-    try:
-        return {"explanation": parse_explanation(c.text)}
-    except AnswerError as e:
-        raise ItemFailure("truncated" if c.finish_reason == "length" else "parse_error", str(e), raw=c.text) from None
-
-
 def _explain(
     evidence: dict[str, Evidence], cfg: AutointerpConfig, call: _Caller, paths: RunPaths
 ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
@@ -264,28 +254,8 @@ def _explain(
         )
         for k, ev in evidence.items()
     ]
-    call("explain", items, paths.log("explain"), _explain_handler, cfg.explain_max_tokens)
-    return _split_records(paths.log("explain"), evidence, lambda r: r["result"]["explanation"])
-
-
-def _split_records(log: Path, wanted: Any, value: Callable[[dict], Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(values of done records, failures with cause / error / raw) for the wanted ids."""
-    done, failed = {}, {}
-    for k, r in latest_records(log).items():
-        if k not in wanted:
-            continue
-        if r.get("status") == "done":
-            done[k] = value(r)
-        else:
-            failed[k] = {"cause": r.get("cause"), "error": r.get("error"), "raw": r.get("raw")}
-    return done, failed
-
-
-def _probabilities_handler(item: LLMItem, c: Completion) -> dict[str, Any]:
-    try:
-        return {"scores": parse_probabilities(c.text, len(item.meta["labels"]))}
-    except AnswerError as e:
-        raise ItemFailure("truncated" if c.finish_reason == "length" else "parse_error", str(e), raw=c.text) from None
+    call("explain", items, paths.log("explain"), explain_handler, cfg.explain_max_tokens)
+    return split_records(paths.log("explain"), evidence, lambda r: r["result"]["explanation"])
 
 
 def score_id(scorer: str, key: str) -> str:
@@ -364,7 +334,7 @@ def _score(
         for s in cfg.scorers:
             sid = score_id(s, k)
             if sid in done:
-                out[s][k] = _answered(done[sid])
+                out[s][k] = answered(done[sid])
                 continue
             snippets, problem = sets[sid]
             if problem:
@@ -377,7 +347,7 @@ def _score(
                 items["score"].append(
                     LLMItem(
                         id=sid,
-                        meta={"unit": k, "scorer": s, **_labels(snippets)},
+                        meta={"unit": k, "scorer": s, **snippet_labels(snippets)},
                         messages=[
                             {"role": "system", "content": SCORE_SYSTEM},
                             {"role": "user", "content": SCORERS[s][1](explanation, snippets)},
@@ -385,7 +355,7 @@ def _score(
                     )
                 )
     handlers = {
-        "score": (_probabilities_handler, cfg.score_max_tokens),
+        "score": (probabilities_handler, cfg.score_max_tokens),
         "simulate": (simulation_handler, cfg.simulation.max_tokens),
     }
     for step, batch in items.items():
@@ -395,7 +365,7 @@ def _score(
             for it in batch:
                 r = recs[it.id]
                 out[it.meta["scorer"]][it.meta["unit"]] = (
-                    _answered(r)
+                    answered(r)
                     if r.get("status") == "done"
                     else {"failure": {"cause": r.get("cause"), "error": r.get("error"), "raw": r.get("raw")}}
                 )
@@ -406,17 +376,7 @@ def _rule_answer(scorer: str, explanation: str, snippets: list[Snippet]) -> dict
     if scorer == "simulation":
         acts = [a for s in snippets for a in s.acts or ()]
         return simulation_score(acts, rule_simulation(explanation, snippets), [s.kind for s in snippets])
-    return {**_labels(snippets), "scores": SCORERS[scorer][2](explanation, snippets)}
-
-
-def _labels(snippets: list[Snippet]) -> dict[str, list]:
-    return {"labels": [s.label for s in snippets], "kinds": [s.kind for s in snippets]}
-
-
-def _answered(record: dict[str, Any]) -> dict[str, Any]:
-    if record["meta"].get("scorer") == "simulation":
-        return answered_simulation(record["meta"], record["result"])
-    return {"labels": record["meta"]["labels"], "kinds": record["meta"]["kinds"], "scores": record["result"]["scores"]}
+    return {**snippet_labels(snippets), "scores": SCORERS[scorer][2](explanation, snippets)}
 
 
 def _assemble(
