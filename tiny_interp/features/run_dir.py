@@ -42,7 +42,7 @@ def discard_empty_run(out: Path, created: bool, data: str, batch_tokens: int) ->
     """Not one step: the data holds fewer tokens than one batch. Nothing is saved; a folder this run created is
     removed again, so the refusal leaves things as they were."""
     if created:
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(out)  # only what this run wrote: the folder did not exist before it
     raise DataError(
         f"{data} gave fewer than --batch-tokens {batch_tokens:,} tokens, not one training step: "
         "lower --batch-tokens (and --buffer-stories) or give more stories"
