@@ -48,18 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.shards import prepare_data
 
     cfg = config_from_args(DataConfig, args)
-    prepared = prepare_data(
-        cfg.data,
-        cfg.val_data,
-        tokenizer=cfg.tokenizer,
-        vocab_size=cfg.vocab_size,
-        cache_dir=cfg.cache_dir,
-        max_stories=cfg.max_stories,
-        progress=not args.quiet,
-    )
+    prepared = cfg.prepare(progress=not args.quiet)
     print(f"{'reused cached shards' if prepared.reused else 'prepared shards'} in {prepared.directory}")
     print(f"tokenizer: {args.tokenizer} ({prepared.vocab_size} tokens) in {prepared.tokenizer_dir}")
     for name, shard in (("train", prepared.train), ("val", prepared.val)):

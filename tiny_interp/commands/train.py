@@ -80,7 +80,6 @@ def _check_type(key: str, value: object, default: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.shards import prepare_data
     from ..model.presets import get_preset
     from ..train.loop import TrainData, resolve_device, train
 
@@ -89,15 +88,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.model_set)
     get_preset(cfg.preset).replace(**overrides)  # fail on a bad preset or value before spending minutes on data
     resolve_device(cfg.device)
-    prepared = prepare_data(
-        data_cfg.data,
-        data_cfg.val_data,
-        tokenizer=data_cfg.tokenizer,
-        vocab_size=data_cfg.vocab_size,
-        cache_dir=data_cfg.cache_dir,
-        max_stories=data_cfg.max_stories,
-        progress=not args.quiet,
-    )
+    prepared = data_cfg.prepare(progress=not args.quiet)
     data = TrainData(
         train_tokens=prepared.train.tokens,
         val_tokens=prepared.val.tokens if prepared.val is not None else None,

@@ -12,12 +12,15 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from ..cli_args import opt
 from ..config_keys import config_from_dict
 from ..errors import ConfigError
 from ..jsontypes import JSONObject, JSONValue
+
+if TYPE_CHECKING:
+    from ..data.shards import PreparedData
 
 V = TypeVar("V")
 
@@ -120,3 +123,17 @@ class DataConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             _check_range(f, getattr(self, f.name))
+
+    def prepare(self, progress: bool = True) -> PreparedData:
+        """The cached token shards and tokenizer of these stories (``tiny_interp.data.shards.prepare_data``)."""
+        from ..data.shards import prepare_data
+
+        return prepare_data(
+            self.data,
+            self.val_data,
+            tokenizer=self.tokenizer,
+            vocab_size=self.vocab_size,
+            cache_dir=self.cache_dir,
+            max_stories=self.max_stories,
+            progress=progress,
+        )
