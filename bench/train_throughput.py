@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tiny_interp.model import get_preset  # noqa: E402
 from tiny_interp.model.hf_format import to_hf_config  # noqa: E402
 from tiny_interp.train import TrainConfig, TrainData, read_metrics, train  # noqa: E402
+from tiny_interp.train.hardware import cpu_vendor, resolve_gemm  # noqa: E402
 
 VOCAB = 4096
 
@@ -97,7 +98,14 @@ def time_plain(model: nn.Module, batches: list[torch.Tensor], hf: bool) -> float
 
 
 def time_ours(
-    preset: str, steps: int, batch: int, seq: int, tokens: np.ndarray, device: str = "cpu", compile: bool = False
+    preset: str,
+    steps: int,
+    batch: int,
+    seq: int,
+    tokens: np.ndarray,
+    device: str = "cpu",
+    compile: bool = False,
+    cpu_gemm: str = "auto",
 ) -> float:
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig(
@@ -110,6 +118,7 @@ def time_ours(
             save_every=10_000,
             device=device,
             compile=compile,
+            cpu_gemm=cpu_gemm,
         )
         data = TrainData(tokens, None, Tok())
         train(cfg, data, out, progress=False)
@@ -130,7 +139,8 @@ def run(preset: str, steps: int, batch: int, seq: int, rounds: int) -> dict[str,
         )
         for i in range(steps)
     ]
-    results: dict[str, list[float]] = {"ours": [], "reference": [], "hf_gptneo": []}
+    # "ours_aten" is ours with PyTorch's own CPU matrix kernel (MKL): the trainer before the oneDNN choice
+    results: dict[str, list[float]] = {"ours": [], "ours_aten": [], "reference": [], "hf_gptneo": []}
     for _ in range(rounds):
         torch.manual_seed(0)
         results["reference"].append(
@@ -140,7 +150,12 @@ def run(preset: str, steps: int, batch: int, seq: int, rounds: int) -> dict[str,
         hf = GPTNeoForCausalLM(to_hf_config(cfg))
         results["hf_gptneo"].append(time_plain(hf, batches, hf=True))
         results["ours"].append(time_ours(preset, steps, batch, seq, tokens))
+        results["ours_aten"].append(time_ours(preset, steps, batch, seq, tokens, cpu_gemm="aten"))
     return {k: statistics.median(v) for k, v in results.items()}
+
+
+def auto_gemm() -> str:
+    return resolve_gemm(TrainConfig(device="cpu"), "cpu", bf16=False)
 
 
 # points formed only while a function watches them (norm statistics, attention scores and pattern)
@@ -232,14 +247,19 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; batch {args.batch} x {args.seq} tokens, vocab {VOCAB}"
     )
-    print(f"{'preset':>7} {'ours tok/s':>11} {'reference':>10} {'hf gptneo':>10} {'vs ref':>7} {'vs hf':>6}")
+    print(f"CPU vendor {cpu_vendor() or 'unknown'}: --cpu-gemm auto trains with {auto_gemm()}")
+    print(
+        f"{'preset':>7} {'ours tok/s':>11} {'ours aten':>10} {'reference':>10} {'hf gptneo':>10} "
+        f"{'vs ref':>7} {'vs hf':>6} {'aten vs ref':>12} {'aten vs hf':>11}"
+    )
     last = None
     for preset in args.presets.split(","):
         r = run(preset, args.steps, args.batch, args.seq, args.rounds)
         last = (r["ours"] / r["reference"], r["ours"] / r["hf_gptneo"])
         print(
-            f"{preset:>7} {r['ours']:>11.0f} {r['reference']:>10.0f} {r['hf_gptneo']:>10.0f} "
-            f"{last[0]:>6.2f}x {last[1]:>5.2f}x"
+            f"{preset:>7} {r['ours']:>11.0f} {r['ours_aten']:>10.0f} {r['reference']:>10.0f} {r['hf_gptneo']:>10.0f} "
+            f"{last[0]:>6.2f}x {last[1]:>5.2f}x {r['ours_aten'] / r['reference']:>11.2f}x "
+            f"{r['ours_aten'] / r['hf_gptneo']:>10.2f}x"
         )
         print(json.dumps({"preset": preset, **{k: round(v, 1) for k, v in r.items()}}))
     assert last is not None

@@ -399,7 +399,7 @@ class Trainer:
         unpack_state(self, self.out / STATE_FILE)
 
     def finish(self, seconds: float) -> list[Path]:
-        from ..train.loop import hardware_description
+        from ..train.hardware import hardware_description
 
         dirs = []
         for d in self.dicts:

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from .config import ModelConfig
 from .hooks import HookPoint
 from .kv_cache import KVCache
+from .linear import Linear
 from .norm import make_dropout
 from .rotary import apply_rotary
 
@@ -29,8 +30,8 @@ class Attention(nn.Module):
         self.n_heads, self.kv_heads, self.d_head = cfg.n_heads, cfg.kv_heads, cfg.d_head
         self.is_neo = cfg.family == "gpt-neo"
         self.kind = cfg.layer_kinds()[layer]
-        self.qkv = nn.Linear(cfg.d_model, (self.n_heads + 2 * self.kv_heads) * self.d_head, bias=False)
-        self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=self.is_neo)
+        self.qkv = Linear(cfg.d_model, (self.n_heads + 2 * self.kv_heads) * self.d_head, bias=False)
+        self.out = Linear(cfg.d_model, cfg.d_model, bias=self.is_neo)
         self.scale = 1.0 if self.is_neo else None
         self.attn_dropout = cfg.attn_dropout
         self.resid_dropout = make_dropout(cfg.dropout)

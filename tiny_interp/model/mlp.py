@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from .config import ModelConfig
 from .hooks import HookPoint
+from .linear import Linear
 from .norm import make_dropout
 
 
@@ -23,8 +24,8 @@ class MLP(nn.Module):
         self.gated = cfg.family == "llama"
         bias = not self.gated
         # llama's gate and up projections are fused into one matmul: [gate; up]
-        self.up = nn.Linear(cfg.d_model, cfg.d_mlp * (2 if self.gated else 1), bias=bias)
-        self.down = nn.Linear(cfg.d_mlp, cfg.d_model, bias=bias)
+        self.up = Linear(cfg.d_model, cfg.d_mlp * (2 if self.gated else 1), bias=bias)
+        self.down = Linear(cfg.d_mlp, cfg.d_model, bias=bias)
         self.dropout = make_dropout(cfg.dropout)
         self.hook_in, self.hook_out = HookPoint("hook_in"), HookPoint("hook_out")
         self.hook_pre, self.hook_post = HookPoint("hook_pre"), HookPoint("hook_post")

@@ -19,6 +19,7 @@ from .block import Block
 from .config import ModelConfig
 from .hooks import HookFn, HookPoint, NamesFilter, attached, check_names, name_matcher
 from .kv_cache import KVCache
+from .linear import Linear
 from .norm import make_dropout, make_norm
 from .rotary import Rotary
 
@@ -33,7 +34,7 @@ class TinyLM(nn.Module):
         self.embed_dropout = make_dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
         self.norm_f = make_norm(cfg)
-        self.unembed = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.unembed = Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.unembed.weight = self.tok_embed.weight
         self.hook_embed, self.hook_pos_embed = HookPoint(), HookPoint()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -24,12 +23,14 @@ from ..jsonl import append_jsonl, iter_jsonl
 from ..locking import exclusive_lock
 from ..model.checkpoint import write_model_files
 from ..model.config import ModelConfig
+from ..model.linear import use_gemm
 from ..model.presets import get_preset
 from ..model.transformer import TinyLM
 from .batches import WindowSampler
 from .config import TrainConfig
 from .distributed import DistInfo, all_mean, all_sum, init_distributed, shutdown_distributed
 from .evaluate import bpb_from_loss, validation_loss_sum, validation_windows
+from .hardware import hardware_description, resolve_gemm
 from .run_dir import LOCK_FILE, check_resumable, check_run_dir, prepare_run_dir
 from .schedule import log_spaced_steps, lr_at
 from .state import load_state, save_state
@@ -83,23 +84,6 @@ def make_optimizer(model: TinyLM, cfg: TrainConfig) -> torch.optim.AdamW:
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=True)
-
-
-def hardware_description(device: str) -> str:
-    if device.startswith("cuda"):
-        return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
-    threads = torch.get_num_threads()
-    return f"CPU {cpu_name()}, {threads} thread{'s' if threads != 1 else ''}"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 class MetricsLog:
@@ -186,6 +170,7 @@ class Trainer:
             self.val_starts = validation_windows(data.val_tokens, self.seq_len, n_val, dist_info.rank, world)
         use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device_type == "cuda")
         self.autocast = partial(torch.autocast, self.device_type, dtype=torch.bfloat16) if use_bf16 else nullcontext
+        self.gemm = resolve_gemm(cfg, self.device_type, use_bf16)
         self.start_step, self.wall_before = 0, 0.0
         self.last_metrics: dict[str, Any] = {}
 
@@ -199,6 +184,7 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         torch.manual_seed(cfg.seed)
         self.model = TinyLM(self.model_cfg).to(self.device)
+        use_gemm(self.model, self.gemm)
         self.optimizer = make_optimizer(self.model, cfg)
         if resume:
             saved = load_state(out, self.model, self.optimizer)
@@ -281,7 +267,7 @@ class Trainer:
             "tokens_seen": step * self.tokens_per_step,
             "epochs": self.sampler.epochs(step * self.samples_per_step),
             "train_seconds": round(seconds, 1),
-            "hardware": hardware_description(self.device),
+            "hardware": hardware_description(self.device, self.gemm),
             "world_size": self.dist.world_size,
             "metrics": metrics,
         }
