@@ -76,8 +76,8 @@ def test_a_failing_cell_is_one_line_with_the_traceback_in_a_log_beside_the_outpu
     before = snapshot(in_workspace)
     rc = main(["report", str(nb), "--out", str(out_dir / "r.html")])
     err = capfd.readouterr().err
-    # the kernel's own start-up notice on stderr is the "portable" task's to filter
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("[IPKernelApp]")]
+    # the kernel process's own stderr (its start-up notice, a shutdown race in its messaging) goes to the log
+    lines = [line for line in err.splitlines() if line.strip()]
     assert rc == 2 and len(lines) == 1, err
     assert lines[0].startswith("error: cell 4 of the notebook failed: ValueError: boom in cell 4")
     assert f"full traceback in {out_dir / 'r.log'}" in lines[0] and "Traceback" not in err

@@ -81,7 +81,9 @@ def installed_wheel(tmp_path_factory) -> Path:
     subprocess.run([*pip, "wheel", str(src), "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist")], check=True)
     wheel = next((tmp / "dist").glob("*.whl"))
     prefix = tmp / "prefix"
-    subprocess.run([*pip, "install", "--no-deps", "--no-index", "--prefix", str(prefix), str(wheel)], check=True)
+    # --ignore-installed: without it pip first uninstalls the developer's own (editable) install of the package
+    install = [*pip, "install", "--no-deps", "--no-index", "--ignore-installed", "--prefix", str(prefix), str(wheel)]
+    subprocess.run(install, check=True)
     return prefix
 
 

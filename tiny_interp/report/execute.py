@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..errors import TinyInterpError
 from .params import INJECTED_TAG, inject_parameters
@@ -70,18 +71,29 @@ def execute_notebook(
         resources={"metadata": {"path": cwd}},
         record_timing=True,
     )
-    t0 = time.monotonic()
-    try:
-        client.execute(env=kernel_env())
-    except CellExecutionError as e:
-        raise NotebookError(failed_cell_line(nb, e.ename, e.evalue), nb, detail=strip_ansi(str(e))) from None
-    except CellTimeoutError:
-        raise NotebookError(
-            f"a notebook cell ran longer than {cell_timeout:.0f} s (raise --cell-timeout)", nb
-        ) from None
-    except DeadKernelError as e:
-        raise NotebookError(f"the kernel died while running the notebook ({e}); out of memory?", nb) from None
-    return nb, time.monotonic() - t0
+    # the kernel process's own stderr (start-up notices, races in its messaging while it shuts down) belongs in
+    # the failure log, not on the user's terminal beside our one-line error
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as kernel_stderr:
+        t0 = time.monotonic()
+        try:
+            client.execute(env=kernel_env(), stderr=kernel_stderr)
+        except CellExecutionError as e:
+            detail = strip_ansi(str(e)) + kernel_log(kernel_stderr)
+            raise NotebookError(failed_cell_line(nb, e.ename, e.evalue), nb, detail=detail) from None
+        except CellTimeoutError:
+            message = f"a notebook cell ran longer than {cell_timeout:.0f} s (raise --cell-timeout)"
+            raise NotebookError(message, nb, detail=message + kernel_log(kernel_stderr)) from None
+        except DeadKernelError as e:
+            message = f"the kernel died while running the notebook ({e}); out of memory?"
+            raise NotebookError(message, nb, detail=message + kernel_log(kernel_stderr)) from None
+        return nb, time.monotonic() - t0
+
+
+def kernel_log(stream: IO[str]) -> str:
+    """What the kernel process wrote to its stderr, as a section of the failure log ("" when nothing)."""
+    stream.seek(0)
+    text = strip_ansi(stream.read()).strip()
+    return f"\n\n--- the kernel process's own output ---\n{text}\n" if text else ""
 
 
 def strip_ansi(text: str) -> str:
